@@ -1,0 +1,127 @@
+// Package backoff computes retry delays: exponential growth with full
+// jitter and a cap, as every reconnecting part of kiln needs.
+//
+//	b := backoff.New(backoff.Config{})
+//	for attempt := 0; ; attempt++ {
+//		if err := connect(ctx); err == nil {
+//			b.Reset()
+//			break
+//		}
+//		if err := b.Wait(ctx); err != nil { // ctx done
+//			return err
+//		}
+//	}
+package backoff
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Config shapes the delays. Zero fields take the documented defaults.
+type Config struct {
+	// Initial is the base delay before the first retry (default 100ms).
+	Initial time.Duration `yaml:"initial"`
+	// Max caps the base delay (default 30s).
+	Max time.Duration `yaml:"max"`
+	// Multiplier grows the base delay per attempt (default 2).
+	Multiplier float64 `yaml:"multiplier"`
+	// Jitter is the fraction of the base delay that is randomized: the
+	// delay is drawn uniformly from [base*(1-Jitter), base]. Default 0.5;
+	// a negative value disables jitter.
+	Jitter float64 `yaml:"jitter"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Initial <= 0 {
+		c.Initial = 100 * time.Millisecond
+	}
+	if c.Max <= 0 {
+		c.Max = 30 * time.Second
+	}
+	if c.Max < c.Initial {
+		c.Max = c.Initial
+	}
+	if c.Multiplier < 1 {
+		c.Multiplier = 2
+	}
+	switch {
+	case c.Jitter == 0:
+		c.Jitter = 0.5
+	case c.Jitter < 0:
+		c.Jitter = 0
+	case c.Jitter > 1:
+		c.Jitter = 1
+	}
+	return c
+}
+
+// Backoff yields growing delays. It is safe for concurrent use.
+type Backoff struct {
+	cfg Config
+
+	mu      sync.Mutex
+	attempt int
+	rnd     func() float64
+}
+
+// New returns a Backoff with cfg's delays.
+func New(cfg Config) *Backoff {
+	return &Backoff{cfg: cfg.withDefaults(), rnd: rand.Float64}
+}
+
+// Next returns the delay before the next attempt and counts the attempt.
+func (b *Backoff) Next() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := delay(b.cfg, b.attempt, b.rnd())
+	b.attempt++
+	return d
+}
+
+// Attempts returns how many delays were handed out since the last Reset.
+func (b *Backoff) Attempts() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.attempt
+}
+
+// Reset starts over at the initial delay, after a success.
+func (b *Backoff) Reset() {
+	b.mu.Lock()
+	b.attempt = 0
+	b.mu.Unlock()
+}
+
+// Wait sleeps for Next() or until ctx is done, returning ctx.Err() then.
+func (b *Backoff) Wait(ctx context.Context) error {
+	t := time.NewTimer(b.Next())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Delay returns the delay for attempt n (0-based) given a random number r
+// in [0,1), so callers with their own clock or randomness can use the same
+// schedule.
+func Delay(cfg Config, n int, r float64) time.Duration {
+	return delay(cfg.withDefaults(), n, r)
+}
+
+// delay is Delay for a Config that already has its defaults.
+func delay(cfg Config, n int, r float64) time.Duration {
+	base := float64(cfg.Initial)
+	for i := 0; i < n && base < float64(cfg.Max); i++ {
+		base *= cfg.Multiplier
+	}
+	if base > float64(cfg.Max) {
+		base = float64(cfg.Max)
+	}
+	return time.Duration(base * (1 - cfg.Jitter*r))
+}
