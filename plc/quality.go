@@ -28,15 +28,16 @@ func (s Status) String() string {
 type Reason uint8
 
 // Reasons for Bad or Uncertain quality. ReasonNotRead, the zero Reason, is
-// what a sample carries before anything was read.
+// what a sample carries before anything was read, so the zero Quality is
+// Bad/not read.
 const (
-	ReasonNone         Reason = iota + 1 // good
-	ReasonNotRead                        // no read has produced a value yet
-	ReasonCommFailure                    // the device could not be reached
-	ReasonConfigError                    // the tag's address or type is wrong for the device
-	ReasonOutOfService                   // the device or tag is disabled
-	ReasonDeviceError                    // the device answered with an error code (see Quality.Code)
-	ReasonStale                          // the last good value is older than it should be
+	ReasonNotRead      Reason = iota // no read has produced a value yet
+	ReasonNone                       // good
+	ReasonCommFailure                // the device could not be reached
+	ReasonConfigError                // the tag's address or type is wrong for the device
+	ReasonOutOfService               // the device or tag is disabled
+	ReasonDeviceError                // the device answered with an error code (see Quality.Code)
+	ReasonStale                      // the last good value is older than it should be
 )
 
 var reasonNames = map[Reason]string{
@@ -51,9 +52,6 @@ var reasonNames = map[Reason]string{
 
 // String returns the reason in words.
 func (r Reason) String() string {
-	if r == 0 {
-		return "not read"
-	}
 	if n, ok := reasonNames[r]; ok {
 		return n
 	}

@@ -1,10 +1,15 @@
 package plc
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -294,14 +299,8 @@ func Convert(v Value, t DataType) (Value, error) {
 			if k == Real && !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
 				return fail("out of REAL range")
 			}
-			if v.kind.IsInteger() {
-				limit := float64(1 << 53)
-				if k == Real {
-					limit = 1 << 24
-				}
-				if math.Abs(f) > limit {
-					return fail("integer too large to be exact in " + k.String())
-				}
+			if v.kind.IsInteger() && !exactInFloat(v, k) {
+				return fail("integer too large to be exact in " + k.String())
 			}
 			return FloatValue(k, f), nil
 		}
@@ -324,40 +323,78 @@ func Convert(v Value, t DataType) (Value, error) {
 	return fail("incompatible kinds")
 }
 
+// exactInFloat reports whether the integer value v is exactly
+// representable in the float kind k. It decides on the integer itself:
+// converting to float64 first would round 2^53+1 to 2^53 and hide the
+// loss.
+func exactInFloat(v Value, k Kind) bool {
+	mant := uint(53)
+	if k == Real {
+		mant = 24
+	}
+	var m uint64
+	if v.kind.IsSigned() {
+		i := int64(v.num)
+		if i < 0 {
+			m = uint64(-(i + 1)) + 1 // |i| without overflow at MinInt64
+		} else {
+			m = uint64(i)
+		}
+	} else {
+		m = v.num
+	}
+	if m <= 1<<mant {
+		return true
+	}
+	// Larger integers are exact when their significant bits fit the
+	// mantissa, e.g. 2^60.
+	return uint(bits.Len64(m)-bits.TrailingZeros64(m)) <= mant
+}
+
+// DateTime values hold Unix nanoseconds in 64 bits: these are the bounds.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
 // ParseValue parses text as a value of type t, as an engineer types it:
-// true/false/1/0 for BOOL, decimal (or 0x hex) integers, floats, strings
-// as is, RFC 3339 times. The result is range-checked like Convert.
+// true/false/1/0 for BOOL, decimal or 0x-prefixed hex integers (a leading
+// zero does not mean octal; "5.0" is accepted for an integer, "5.5" is
+// not), floats, strings as is, RFC 3339 times. Spaces around numbers,
+// booleans and times are ignored. The result is range-checked like Convert.
 func ParseValue(s string, t DataType) (Value, error) {
 	var v Value
+	bad := func(reason string) (Value, error) {
+		return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: reason}
+	}
 	switch k := t.Kind; {
 	case k == Bool:
-		b, err := strconv.ParseBool(s)
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
-			return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: "not a boolean"}
+			return bad("not a boolean")
 		}
 		v = BoolValue(b)
-	case k.IsSigned():
-		i, err := strconv.ParseInt(s, 0, 64)
-		if err != nil {
-			return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: "not an integer"}
+	case k.IsInteger():
+		var reason string
+		if v, reason = parseInteger(strings.TrimSpace(s), k.IsSigned()); reason != "" {
+			return bad(reason)
 		}
-		v = IntValue(LInt, i)
-	case k.IsUnsigned():
-		u, err := strconv.ParseUint(s, 0, 64)
-		if err != nil {
-			return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: "not an unsigned integer"}
-		}
-		v = UintValue(ULInt, u)
 	case k.IsFloat():
-		f, err := strconv.ParseFloat(s, 64)
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil {
-			return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: "not a number"}
+			if errors.Is(err, strconv.ErrRange) {
+				return bad("out of range")
+			}
+			return bad("not a number")
 		}
 		v = FloatValue(LReal, f)
 	case k == DateTime:
-		tm, err := time.Parse(time.RFC3339Nano, s)
+		tm, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 		if err != nil {
-			return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: "not an RFC 3339 time"}
+			return bad("not an RFC 3339 time")
+		}
+		if tm.Before(minTime) || tm.After(maxTime) {
+			return bad("time out of range (years 1678 to 2262)")
 		}
 		v = TimeValue(tm)
 	default:
@@ -366,10 +403,100 @@ func ParseValue(s string, t DataType) (Value, error) {
 	return Convert(v, t)
 }
 
+// parseInteger parses decimal or 0x-hex text; failing that, a float that
+// Convert will then accept only when it is a whole number. A non-empty
+// reason says why the text is refused.
+func parseInteger(s string, signed bool) (Value, string) {
+	if strings.ContainsRune(s, '_') {
+		return Value{}, "not an integer"
+	}
+	base := 10
+	digits := s
+	neg := false
+	if strings.HasPrefix(digits, "-") {
+		neg, digits = true, digits[1:]
+	} else if strings.HasPrefix(digits, "+") {
+		digits = digits[1:]
+	}
+	if len(digits) > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') {
+		base, digits = 16, digits[2:]
+	}
+	if digits != "" && digits[0] != '+' && digits[0] != '-' {
+		u, err := strconv.ParseUint(digits, base, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			return Value{}, "out of range"
+		case err != nil:
+		case !neg && signed && u <= math.MaxInt64:
+			return IntValue(LInt, int64(u)), ""
+		case !neg:
+			return UintValue(ULInt, u), "" // Convert checks the range
+		case u == 0:
+			return IntValue(LInt, 0), ""
+		case !signed || u > 1<<63:
+			return Value{}, "out of range"
+		default:
+			return IntValue(LInt, int64(-u)), ""
+		}
+	}
+	if base == 16 {
+		return Value{}, "not an integer"
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return Value{}, "not an integer"
+	}
+	return FloatValue(LReal, f), ""
+}
+
+// ParseJSONValue decodes one JSON value as a value of type t: true/false
+// for BOOL, a number for the numeric kinds (64-bit integers exactly; a
+// quoted number is accepted too, as JavaScript clients send them), a
+// string for STRING and RFC 3339 DATETIME, base64 text for BYTESTRING.
+// The result is range-checked like Convert.
+func ParseJSONValue(data []byte, t DataType) (Value, error) {
+	bad := func(reason string) (Value, error) {
+		return Value{}, &ConversionError{Value: StringValue(string(data)), To: t, Reason: reason}
+	}
+	var raw any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return bad("not JSON")
+	}
+	if dec.More() {
+		return bad("more than one JSON value")
+	}
+	switch x := raw.(type) {
+	case bool:
+		return Convert(BoolValue(x), t)
+	case json.Number:
+		if t.Kind == String || t.Kind == ByteString || t.Kind == DateTime {
+			return bad("a number for a " + t.Kind.String())
+		}
+		return ParseValue(string(x), t)
+	case string:
+		switch {
+		case t.Kind == ByteString:
+			b, err := base64.StdEncoding.DecodeString(x)
+			if err != nil {
+				return bad("not base64")
+			}
+			return BytesValue(b), nil
+		case t.Kind == Bool:
+			return bad("a string for a BOOL")
+		}
+		return ParseValue(x, t)
+	case nil:
+		return bad("null")
+	}
+	return bad("not a JSON scalar")
+}
+
 // MarshalJSON encodes the value as JSON: BOOL as true/false, integers as
 // exact JSON numbers (64-bit included), floats as numbers (NaN and ±Inf,
-// which JSON lacks, as null), strings as strings, DATETIME as RFC 3339
-// text, no value as null.
+// which JSON lacks, as null), strings as strings, BYTESTRING as base64
+// text, DATETIME as RFC 3339 text, no value as null.
 func (v Value) MarshalJSON() ([]byte, error) {
 	switch {
 	case v.kind == KindInvalid:
@@ -382,6 +509,8 @@ func (v Value) MarshalJSON() ([]byte, error) {
 			return []byte("null"), nil
 		}
 		return []byte(v.String()), nil
+	case v.kind == ByteString:
+		return json.Marshal([]byte(v.str)) // base64, as encoding/json does for bytes
 	}
 	return json.Marshal(v.String())
 }
