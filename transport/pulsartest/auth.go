@@ -1,0 +1,105 @@
+package pulsartest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Action is what a grant allows on a namespace.
+type Action string
+
+// Actions a grant can allow.
+const (
+	ActionProduce Action = "produce"
+	ActionConsume Action = "consume"
+)
+
+// AuthConfig turns on token authentication when Tokens is not empty:
+// clients then must connect with the "token" method
+// (pulsar.NewAuthenticationToken) and a token listed here, and may produce
+// or consume only where Grants allow their role.
+type AuthConfig struct {
+	// Tokens maps a token, as the client sends it, to a role.
+	Tokens map[string]string `yaml:"tokens"`
+	// Grants list what each role may do.
+	Grants []Grant `yaml:"grants"`
+	// SuperUsers are roles allowed everything.
+	SuperUsers []string `yaml:"super_users"`
+}
+
+// Grant allows Role the Actions on Namespace ("tenant/namespace", or
+// "tenant/*" for all of a tenant's namespaces).
+type Grant struct {
+	Role      string   `yaml:"role"`
+	Namespace string   `yaml:"namespace"`
+	Actions   []Action `yaml:"actions"`
+}
+
+// Validate reports the first invalid field.
+func (a AuthConfig) Validate() error {
+	for tok, role := range a.Tokens {
+		if tok == "" || role == "" {
+			return errors.New("pulsartest: config auth.tokens: empty token or role")
+		}
+	}
+	for i, g := range a.Grants {
+		if g.Role == "" {
+			return fmt.Errorf("pulsartest: config auth.grants[%d].role: empty", i)
+		}
+		t, ns, ok := strings.Cut(g.Namespace, "/")
+		if !ok || t == "" || ns == "" || strings.Contains(ns, "/") {
+			return fmt.Errorf("pulsartest: config auth.grants[%d].namespace: %q is not tenant/namespace", i, g.Namespace)
+		}
+		for _, act := range g.Actions {
+			if act != ActionProduce && act != ActionConsume {
+				return fmt.Errorf("pulsartest: config auth.grants[%d].actions: unknown action %q", i, act)
+			}
+		}
+	}
+	return nil
+}
+
+func (a AuthConfig) enabled() bool { return len(a.Tokens) > 0 }
+
+// authenticate returns the role of a connecting client.
+func (a AuthConfig) authenticate(method string, data []byte) (string, error) {
+	if !a.enabled() {
+		return "", nil
+	}
+	if method != "token" {
+		return "", fmt.Errorf("pulsartest: authentication method %q not supported, want token", method)
+	}
+	role, ok := a.Tokens[string(data)]
+	if !ok {
+		return "", errors.New("pulsartest: unknown token")
+	}
+	return role, nil
+}
+
+// authorize tells whether role may do act on topic.
+func (a AuthConfig) authorize(role string, topic TopicName, act Action) bool {
+	if !a.enabled() {
+		return true
+	}
+	for _, su := range a.SuperUsers {
+		if su == role {
+			return true
+		}
+	}
+	for _, g := range a.Grants {
+		if g.Role != role {
+			continue
+		}
+		t, ns, _ := strings.Cut(g.Namespace, "/")
+		if t != topic.Tenant || (ns != "*" && ns != topic.Namespace) {
+			continue
+		}
+		for _, x := range g.Actions {
+			if x == act {
+				return true
+			}
+		}
+	}
+	return false
+}
