@@ -1,5 +1,11 @@
 package plc
 
+import (
+	"errors"
+	"math"
+	"strconv"
+)
+
 // Access says whether a tag may be written.
 type Access uint8
 
@@ -76,3 +82,62 @@ type Tag struct {
 
 // Writable reports whether the tag may be written.
 func (t *Tag) Writable() bool { return t.Access == ReadWrite }
+
+// EngType returns the type of the tag's engineering values: LREAL when the
+// tag is scaled, else its Type.
+func (t *Tag) EngType() DataType {
+	if t.Scaling != nil {
+		return TypeLReal
+	}
+	return t.Type
+}
+
+// ToEngineering converts a raw device value to engineering units. With
+// Scaling it maps the value linearly (values outside RawMin..RawMax are
+// extrapolated, not clamped) and returns an LREAL; without Scaling, or for
+// a value that is not a number (no value, a STRING), it returns raw as is.
+func (t *Tag) ToEngineering(raw Value) Value {
+	s := t.Scaling
+	if s == nil || !raw.kind.IsNumeric() {
+		return raw
+	}
+	f := raw.Float()
+	return FloatValue(LReal, s.EngMin+(f-s.RawMin)*(s.EngMax-s.EngMin)/(s.RawMax-s.RawMin))
+}
+
+// ToRaw converts an engineering value to the raw value of the tag's Type
+// that a driver writes. With Scaling the value is mapped back linearly and,
+// for integer raw types, rounded to the nearest integer (half away from
+// zero); the result must fit the raw type (Convert's checks: range, REAL
+// range). Without Scaling the value is converted to Type without loss. The
+// error is a *ConversionError.
+func (t *Tag) ToRaw(eng Value) (Value, error) {
+	s := t.Scaling
+	if s == nil {
+		return Convert(eng, t.Type)
+	}
+	if !eng.kind.IsNumeric() {
+		return Value{}, &ConversionError{Value: eng, To: t.Type, Reason: "scaled tags take numbers"}
+	}
+	f := eng.Float()
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return Value{}, &ConversionError{Value: eng, To: t.Type, Reason: "not a finite number"}
+	}
+	if s.EngMax == s.EngMin {
+		return Value{}, &ConversionError{Value: eng, To: t.Type, Reason: "scaling has an empty engineering range"}
+	}
+	r := s.RawMin + (f-s.EngMin)*(s.RawMax-s.RawMin)/(s.EngMax-s.EngMin)
+	if t.Type.Kind.IsInteger() {
+		r = math.Round(r)
+	}
+	raw, err := Convert(FloatValue(LReal, r), t.Type)
+	if err != nil {
+		// Name the engineering value the caller gave, not the raw one.
+		var ce *ConversionError
+		if errors.As(err, &ce) {
+			return Value{}, &ConversionError{Value: eng, To: t.Type, Reason: "raw value " + strconv.FormatFloat(r, 'g', -1, 64) + " " + ce.Reason}
+		}
+		return Value{}, err
+	}
+	return raw, nil
+}
