@@ -1,0 +1,183 @@
+package supervise
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/internal/clock"
+)
+
+// Strategy says which children restart when one fails (OTP's restart
+// strategies).
+type Strategy int
+
+// Strategies. The zero value is OneForOne.
+const (
+	// OneForOne restarts only the failed child.
+	OneForOne Strategy = iota
+	// OneForAll stops every other child (in reverse start order) and
+	// restarts them all, in order.
+	OneForAll
+	// RestForOne stops the children started after the failed one (in
+	// reverse order) and restarts the failed one and those, in order.
+	RestForOne
+)
+
+var strategyNames = [...]string{"one_for_one", "one_for_all", "rest_for_one"}
+
+// String returns "one_for_one", "one_for_all" or "rest_for_one".
+func (s Strategy) String() string {
+	if s < 0 || int(s) >= len(strategyNames) {
+		return fmt.Sprintf("Strategy(%d)", int(s))
+	}
+	return strategyNames[s]
+}
+
+// MarshalText encodes s by name.
+func (s Strategy) MarshalText() ([]byte, error) {
+	if s < 0 || int(s) >= len(strategyNames) {
+		return nil, fmt.Errorf("%w: strategy %d", ErrInvalid, int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText decodes a name written by MarshalText.
+func (s *Strategy) UnmarshalText(b []byte) error {
+	for i, n := range strategyNames {
+		if strings.EqualFold(string(b), n) {
+			*s = Strategy(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: strategy %q (want one_for_one, one_for_all or rest_for_one)", ErrInvalid, b)
+}
+
+// Backoff shapes the delay before a child's consecutive restarts.
+// Zero fields take the documented defaults.
+type Backoff struct {
+	// Initial is the delay before the second consecutive restart (the
+	// first is immediate); default 100ms.
+	Initial time.Duration `yaml:"initial"`
+	// Max caps the delay; default 30s.
+	Max time.Duration `yaml:"max"`
+	// Multiplier grows the delay per consecutive restart; default 2.
+	Multiplier float64 `yaml:"multiplier"`
+	// Jitter is the randomized fraction of each delay, drawn from
+	// [d*(1-Jitter), d]; default 0.5, negative for none.
+	Jitter float64 `yaml:"jitter"`
+}
+
+// Config is a supervisor's settings. The zero value is a one_for_one
+// supervisor allowing 5 restarts in 30s, with the default backoff.
+type Config struct {
+	// Name names the supervisor in logs, events and metrics. A supervisor
+	// running as a child of another takes its child name instead. Default
+	// "supervisor".
+	Name string `yaml:"name"`
+	// Strategy is the restart strategy (default one_for_one).
+	Strategy Strategy `yaml:"strategy"`
+	// Intensity is the most restarts allowed within Period (default 5).
+	// One more and the supervisor stops its children and escalates.
+	Intensity int `yaml:"intensity"`
+	// Period is the sliding window of Intensity (default 30s).
+	Period time.Duration `yaml:"period"`
+	// Backoff is the per-child delay schedule for consecutive restarts.
+	Backoff Backoff `yaml:"backoff"`
+	// StableAfter is how long a child must have run for its next failure
+	// to count as a first one again (immediate restart, backoff reset);
+	// default 10s.
+	StableAfter time.Duration `yaml:"stable_after"`
+}
+
+// Defaults of Config.
+const (
+	DefaultIntensity   = 5
+	DefaultPeriod      = 30 * time.Second
+	DefaultStableAfter = 10 * time.Second
+)
+
+// Validate reports the first bad field of c.
+func (c Config) Validate() error {
+	bad := func(field string, v any, why string) error {
+		return fmt.Errorf("%w: config: %s %v %s", ErrInvalid, field, v, why)
+	}
+	switch {
+	case strings.Contains(c.Name, "/"):
+		return bad("name", c.Name, "contains '/'")
+	case c.Strategy < OneForOne || c.Strategy > RestForOne:
+		return bad("strategy", int(c.Strategy), "is unknown")
+	case c.Intensity < 0:
+		return bad("intensity", c.Intensity, "is negative")
+	case c.Period < 0:
+		return bad("period", c.Period, "is negative")
+	case c.StableAfter < 0:
+		return bad("stable_after", c.StableAfter, "is negative")
+	case c.Backoff.Initial < 0:
+		return bad("backoff.initial", c.Backoff.Initial, "is negative")
+	case c.Backoff.Max < 0:
+		return bad("backoff.max", c.Backoff.Max, "is negative")
+	case c.Backoff.Multiplier != 0 && c.Backoff.Multiplier < 1:
+		return bad("backoff.multiplier", c.Backoff.Multiplier, "is below 1")
+	case c.Backoff.Jitter > 1:
+		return bad("backoff.jitter", c.Backoff.Jitter, "is above 1")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = "supervisor"
+	}
+	if c.Intensity == 0 {
+		c.Intensity = DefaultIntensity
+	}
+	if c.Period == 0 {
+		c.Period = DefaultPeriod
+	}
+	if c.StableAfter == 0 {
+		c.StableAfter = DefaultStableAfter
+	}
+	return c
+}
+
+// delay is the wait before a child's restart after attempt consecutive
+// failures (attempt 0: immediate).
+func (c Config) delay(attempt int) time.Duration {
+	if attempt == 0 {
+		return 0
+	}
+	b := backoff.Config{Initial: c.Backoff.Initial, Max: c.Backoff.Max, Multiplier: c.Backoff.Multiplier, Jitter: c.Backoff.Jitter}
+	return backoff.Delay(b, attempt-1, rand.Float64())
+}
+
+// Option sets a code-only setting of a supervisor.
+type Option func(*options)
+
+type options struct {
+	log     *zap.Logger
+	clock   clock.Clock
+	hook    func(Event)
+	metrics *Metrics
+}
+
+// WithLogger logs through l (default: no logging).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithClock makes the supervisor, its probes and watchdogs use c (default
+// the real clock); tests pass a clock.Fake.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithEventHook calls h with every event of the supervisor, in order, on a
+// goroutine of its own: a slow hook never blocks the tree (events beyond
+// a queue of 1024 are dropped and counted). h must return eventually;
+// Serve waits for the queued events to be delivered before it returns.
+func WithEventHook(h func(Event)) Option { return func(o *options) { o.hook = h } }
+
+// WithMetrics counts into m, which may be shared by every supervisor of a
+// tree.
+func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
