@@ -1,0 +1,121 @@
+package spool
+
+import (
+	"fmt"
+	"time"
+)
+
+// SyncPolicy says when appended records are flushed to stable storage.
+type SyncPolicy string
+
+// The sync policies. The zero SyncPolicy means SyncBatch.
+const (
+	// SyncAlways fsyncs after every record, before the next is written.
+	SyncAlways SyncPolicy = "always"
+	// SyncBatch fsyncs once per Append call, after all its records are
+	// written.
+	SyncBatch SyncPolicy = "batch"
+	// SyncInterval fsyncs in the background every Config.SyncInterval;
+	// Append returns once the records are written to the operating system,
+	// so they survive a crash of the process but not of the machine.
+	SyncInterval SyncPolicy = "interval"
+)
+
+// FullPolicy says what Append does when the spool has reached its size cap.
+type FullPolicy string
+
+// The full policies. The zero FullPolicy means FullBlock.
+const (
+	// FullBlock makes Append wait, honouring its context, until
+	// acknowledgements free whole segments.
+	FullBlock FullPolicy = "block"
+	// FullDropOldest discards whole oldest segments, acknowledged or not,
+	// counting and logging every record dropped.
+	FullDropOldest FullPolicy = "drop-oldest"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultSegmentBytes   = 64 << 20
+	DefaultMaxBytes       = 1 << 30
+	DefaultMaxRecordBytes = 4 << 20
+	DefaultSyncInterval   = time.Second
+)
+
+// Config is the spool's file-level configuration. The zero value of every
+// field but Dir means the documented default.
+type Config struct {
+	// Dir is the spool's directory; it is created if missing. Required.
+	Dir string `yaml:"dir"`
+	// SegmentBytes is the size at which the active segment file is sealed
+	// and a new one started (default 64 MiB).
+	SegmentBytes int64 `yaml:"segment_bytes"`
+	// MaxBytes caps the total size of the segment files (default 1 GiB).
+	// It must be at least twice SegmentBytes, since space is reclaimed a
+	// whole segment at a time.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxRecordBytes caps one record's payload (default 4 MiB, or
+	// SegmentBytes if that is smaller).
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// Full is the policy at the size cap: "block" (default) or
+	// "drop-oldest".
+	Full FullPolicy `yaml:"full"`
+	// Sync is the fsync policy: "always", "batch" (default) or "interval".
+	Sync SyncPolicy `yaml:"sync"`
+	// SyncInterval is the period of the "interval" policy (default 1s).
+	SyncInterval time.Duration `yaml:"sync_interval"`
+}
+
+// ConfigError names a bad Config field.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("spool: config %s: %s", e.Field, e.Reason)
+}
+
+func (c Config) withDefaults() Config {
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = int(min(DefaultMaxRecordBytes, c.SegmentBytes))
+	}
+	if c.Full == "" {
+		c.Full = FullBlock
+	}
+	if c.Sync == "" {
+		c.Sync = SyncBatch
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	return c
+}
+
+// Validate reports the first bad field, after applying defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Dir == "":
+		return &ConfigError{"dir", "required"}
+	case c.SegmentBytes < 4096:
+		return &ConfigError{"segment_bytes", "must be at least 4096"}
+	case c.MaxBytes < 2*c.SegmentBytes:
+		return &ConfigError{"max_bytes", fmt.Sprintf("must be at least twice segment_bytes (%d)", 2*c.SegmentBytes)}
+	case c.MaxRecordBytes < 0 || int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2:
+		return &ConfigError{"max_record_bytes", "must be positive and at most half of max_bytes"}
+	case c.Full != FullBlock && c.Full != FullDropOldest:
+		return &ConfigError{"full", fmt.Sprintf("unknown policy %q (want block or drop-oldest)", c.Full)}
+	case c.Sync != SyncAlways && c.Sync != SyncBatch && c.Sync != SyncInterval:
+		return &ConfigError{"sync", fmt.Sprintf("unknown policy %q (want always, batch or interval)", c.Sync)}
+	case c.SyncInterval < 0:
+		return &ConfigError{"sync_interval", "must not be negative"}
+	}
+	return nil
+}

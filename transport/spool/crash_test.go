@@ -1,0 +1,3 @@
+package spool
+
+func crashChild() bool { return false }
