@@ -1,0 +1,170 @@
+package opcua
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/ua"
+)
+
+// Node is one node found by Browse.
+type Node struct {
+	// NodeID is the node's id, "ns=2;s=Line1.Temp".
+	NodeID string `json:"nodeid"`
+	// BrowseName is the node's browse name with its namespace index,
+	// "2:Temp".
+	BrowseName string `json:"browse_name"`
+	// Class is the node class: "Object", "Variable", "Method", ….
+	Class string `json:"class"`
+	// Type is a variable's data type: the plc type name when kiln maps it
+	// ("LREAL", "STRING[254]"), else the OPC UA name; empty for other
+	// classes.
+	Type string `json:"type,omitempty"`
+	// Depth is 1 for the root's children, 2 for theirs, ….
+	Depth int `json:"depth"`
+}
+
+// Browse walks the hierarchical references from root (the Objects folder
+// when nil) down to depth levels (0: no limit; each node is visited
+// once, so cycles end) and returns the nodes in breadth-first order.
+func (c *Client) Browse(ctx context.Context, root *ua.NodeID, depth int) ([]Node, error) {
+	if root == nil {
+		root = ua.NewNumericNodeID(0, id.ObjectsFolder)
+	}
+	cn, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{root.String(): true}
+	level := []*ua.NodeID{root}
+	var out []Node
+	var vars []int
+	for d := 1; len(level) > 0 && (depth <= 0 || d <= depth); d++ {
+		var next []*ua.NodeID
+		for _, n := range level {
+			refs, err := c.browseOne(ctx, cn, n)
+			if err != nil {
+				return out, err
+			}
+			for _, r := range refs {
+				if r.NodeID == nil || r.NodeID.ServerIndex != 0 || r.NodeID.NodeID == nil {
+					continue
+				}
+				nid := r.NodeID.NodeID
+				if seen[nid.String()] {
+					continue
+				}
+				seen[nid.String()] = true
+				bn := ""
+				if r.BrowseName != nil {
+					bn = fmt.Sprintf("%d:%s", r.BrowseName.NamespaceIndex, r.BrowseName.Name)
+				}
+				out = append(out, Node{NodeID: nid.String(), BrowseName: bn, Class: className(r.NodeClass), Depth: d})
+				if r.NodeClass == ua.NodeClassVariable {
+					vars = append(vars, len(out)-1)
+				}
+				next = append(next, nid)
+			}
+		}
+		level = next
+	}
+	if len(vars) > 0 {
+		ids := make([]*ua.NodeID, len(vars))
+		for k, i := range vars {
+			ids[k], _ = ua.ParseNodeID(out[i].NodeID)
+		}
+		dvs, err := c.ReadAttribute(ctx, ua.AttributeIDDataType, ids)
+		if err != nil {
+			return out, err
+		}
+		for k, i := range vars {
+			out[i].Type = typeName(dvs[k])
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) browseOne(ctx context.Context, cn *conn, n *ua.NodeID) ([]*ua.ReferenceDescription, error) {
+	req := &ua.BrowseRequest{
+		View: &ua.ViewDescription{ViewID: ua.NewTwoByteNodeID(0)},
+		NodesToBrowse: []*ua.BrowseDescription{{
+			NodeID:          n,
+			BrowseDirection: ua.BrowseDirectionForward,
+			ReferenceTypeID: ua.NewNumericNodeID(0, id.HierarchicalReferences),
+			IncludeSubtypes: true,
+			ResultMask:      uint32(ua.BrowseResultMaskAll),
+		}},
+	}
+	resp, err := cn.uc.Browse(ctx, req)
+	if err != nil {
+		return nil, c.callError("browse "+n.String(), cn, err)
+	}
+	if len(resp.Results) != 1 {
+		return nil, fmt.Errorf("opcua: browse %s: %d results", n, len(resp.Results))
+	}
+	r := resp.Results[0]
+	if r.StatusCode != ua.StatusOK {
+		return nil, fmt.Errorf("opcua: browse %s: %w", n, r.StatusCode)
+	}
+	refs := r.References
+	for cp := r.ContinuationPoint; len(cp) > 0; {
+		nr, err := cn.uc.BrowseNext(ctx, &ua.BrowseNextRequest{ContinuationPoints: [][]byte{cp}})
+		if err != nil {
+			return nil, c.callError("browse next "+n.String(), cn, err)
+		}
+		if len(nr.Results) != 1 || nr.Results[0].StatusCode != ua.StatusOK {
+			break
+		}
+		refs = append(refs, nr.Results[0].References...)
+		cp = nr.Results[0].ContinuationPoint
+	}
+	return refs, nil
+}
+
+func className(c ua.NodeClass) string {
+	switch c {
+	case ua.NodeClassObject:
+		return "Object"
+	case ua.NodeClassVariable:
+		return "Variable"
+	case ua.NodeClassMethod:
+		return "Method"
+	case ua.NodeClassObjectType:
+		return "ObjectType"
+	case ua.NodeClassVariableType:
+		return "VariableType"
+	case ua.NodeClassReferenceType:
+		return "ReferenceType"
+	case ua.NodeClassDataType:
+		return "DataType"
+	case ua.NodeClassView:
+		return "View"
+	}
+	return "Unspecified"
+}
+
+func typeName(dv *ua.DataValue) string {
+	if dv == nil || dv.Value == nil {
+		return ""
+	}
+	var nid *ua.NodeID
+	switch x := dv.Value.Value().(type) {
+	case *ua.NodeID:
+		nid = x
+	case *ua.ExpandedNodeID:
+		nid = x.NodeID
+	}
+	if nid == nil {
+		return ""
+	}
+	if nid.Namespace() == 0 {
+		if t, ok := DataTypeOf(nid.IntID()); ok {
+			return t.String()
+		}
+		if n := id.Name(nid.IntID()); n != "" {
+			return n
+		}
+	}
+	return nid.String()
+}

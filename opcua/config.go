@@ -1,0 +1,164 @@
+package opcua
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/internal/backoff"
+)
+
+// Config is how to reach one OPC UA server. Zero fields take the
+// documented defaults; only Endpoint is required.
+type Config struct {
+	// Endpoint is the server URL, opc.tcp://HOST:PORT[/PATH].
+	Endpoint string `yaml:"endpoint"`
+	// SecurityPolicy is "None" (default) or "Basic256Sha256".
+	SecurityPolicy string `yaml:"security_policy"`
+	// SecurityMode is "None", "Sign" or "SignAndEncrypt"; the default is
+	// None for the None policy and SignAndEncrypt otherwise.
+	SecurityMode string `yaml:"security_mode"`
+	// CertFile and KeyFile hold the client's application instance
+	// certificate (DER or PEM) and RSA key (PEM) for the Basic256Sha256
+	// policy. When neither file exists, a self-signed pair is generated and
+	// stored there on first use. Default: client-cert.der and
+	// client-key.pem in <user config dir>/kiln/opcua.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ApplicationURI identifies the client; it is written into a generated
+	// certificate (default "urn:kiln:opcua:client").
+	ApplicationURI string `yaml:"application_uri"`
+	// Username and Password select the UserName identity; empty Username
+	// means Anonymous.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// RequestTimeout bounds every service call and the dial (default 10s).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// SessionTimeout is the session lifetime asked of the server (default
+	// 1m).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// KeepAlive is how often the client reads the server state to find a
+	// silently dead connection and retries monitored items that failed
+	// (default 5s).
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	// Backoff shapes the delays between reconnect attempts (defaults of
+	// internal/backoff: 100ms growing to 30s, with jitter).
+	Backoff backoff.Config `yaml:"backoff"`
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.Endpoint)
+	switch {
+	case c.Endpoint == "":
+		return fmt.Errorf("opcua: config endpoint: empty")
+	case err != nil:
+		return fmt.Errorf("opcua: config endpoint %q: %w", c.Endpoint, err)
+	case u.Scheme != "opc.tcp" || u.Host == "":
+		return fmt.Errorf("opcua: config endpoint %q: want opc.tcp://HOST:PORT[/PATH]", c.Endpoint)
+	}
+	if _, err := c.policyURI(); err != nil {
+		return err
+	}
+	if _, err := c.mode(); err != nil {
+		return err
+	}
+	if c.RequestTimeout < 0 || c.SessionTimeout < 0 || c.KeepAlive < 0 {
+		return fmt.Errorf("opcua: config timeouts must not be negative")
+	}
+	if c.Password != "" && c.Username == "" {
+		return fmt.Errorf("opcua: config password without username")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.ApplicationURI == "" {
+		c.ApplicationURI = "urn:kiln:opcua:client"
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = time.Minute
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 5 * time.Second
+	}
+	if c.CertFile == "" || c.KeyFile == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		dir = filepath.Join(dir, "kiln", "opcua")
+		if c.CertFile == "" {
+			c.CertFile = filepath.Join(dir, "client-cert.der")
+		}
+		if c.KeyFile == "" {
+			c.KeyFile = filepath.Join(dir, "client-key.pem")
+		}
+	}
+	return c
+}
+
+func (c Config) policyURI() (string, error) {
+	switch strings.ToLower(c.SecurityPolicy) {
+	case "", "none":
+		return ua.SecurityPolicyURINone, nil
+	case "basic256sha256":
+		return ua.SecurityPolicyURIBasic256Sha256, nil
+	}
+	return "", fmt.Errorf("opcua: config security_policy %q: want None or Basic256Sha256", c.SecurityPolicy)
+}
+
+func (c Config) mode() (ua.MessageSecurityMode, error) {
+	pol, _ := c.policyURI()
+	var m ua.MessageSecurityMode
+	switch strings.ToLower(c.SecurityMode) {
+	case "":
+		if pol == ua.SecurityPolicyURINone {
+			return ua.MessageSecurityModeNone, nil
+		}
+		return ua.MessageSecurityModeSignAndEncrypt, nil
+	case "none":
+		m = ua.MessageSecurityModeNone
+	case "sign":
+		m = ua.MessageSecurityModeSign
+	case "signandencrypt":
+		m = ua.MessageSecurityModeSignAndEncrypt
+	default:
+		return 0, fmt.Errorf("opcua: config security_mode %q: want None, Sign or SignAndEncrypt", c.SecurityMode)
+	}
+	if (m == ua.MessageSecurityModeNone) != (pol == ua.SecurityPolicyURINone) {
+		return 0, fmt.Errorf("opcua: config security_mode %q does not go with security_policy %q", c.SecurityMode, c.SecurityPolicy)
+	}
+	return m, nil
+}
+
+// Option sets a code-only setting of a Client.
+type Option func(*options)
+
+type options struct {
+	log *zap.Logger
+	reg prometheus.Registerer
+}
+
+// WithLogger logs connection changes, reconnects and subscription
+// recreation through l.
+func WithLogger(l *zap.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
+// WithRegisterer registers the client's Prometheus collectors with r.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }

@@ -1,0 +1,439 @@
+package uasim
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopcua/opcua/server"
+	"github.com/gopcua/opcua/ua"
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/opcua"
+	"github.com/kiln-iot/kiln/plc"
+)
+
+// Config describes the simulated server. The zero Config serves on a free
+// port of 127.0.0.1 with every security mode and anonymous access.
+type Config struct {
+	// Addr is the host:port to listen on (default "127.0.0.1:0"). Port 0
+	// picks a free port at the first Start; restarts reuse it.
+	Addr string `yaml:"addr"`
+	// NamespaceURI names the tags' namespace (default "urn:kiln:uasim").
+	NamespaceURI string `yaml:"namespace_uri"`
+	// NamespaceIndex is the index of the tags' namespace, the n of
+	// "ns=n;s=<tag name>" (default 2, 1..64; lower indexes are filled with
+	// empty namespaces).
+	NamespaceIndex uint16 `yaml:"namespace_index"`
+	// Security lists the endpoints offered: "None",
+	// "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt" (default all
+	// three).
+	Security []string `yaml:"security"`
+	// UserName offers the UserName identity token (with the password
+	// encrypted for the Basic256Sha256 policy). gopcua's server does not
+	// check credentials: any user name and password are accepted.
+	UserName bool `yaml:"user_name"`
+	// NoAnonymous stops offering the Anonymous identity token.
+	NoAnonymous bool `yaml:"no_anonymous"`
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			return fmt.Errorf("uasim: config addr %q: %w", c.Addr, err)
+		}
+	}
+	if c.NamespaceIndex > 64 {
+		return fmt.Errorf("uasim: config namespace_index %d: want 1..64", c.NamespaceIndex)
+	}
+	for _, s := range c.Security {
+		if _, _, err := parseSecurity(s); err != nil {
+			return err
+		}
+	}
+	if c.NoAnonymous && !c.UserName {
+		return errors.New("uasim: config no_anonymous needs user_name")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.NamespaceURI == "" {
+		c.NamespaceURI = "urn:kiln:uasim"
+	}
+	if c.NamespaceIndex == 0 {
+		c.NamespaceIndex = 2
+	}
+	if len(c.Security) == 0 {
+		c.Security = []string{"None", "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt"}
+	}
+	return c
+}
+
+func parseSecurity(s string) (policy string, mode ua.MessageSecurityMode, err error) {
+	switch strings.ToLower(s) {
+	case "none":
+		return ua.SecurityPolicyURINone, ua.MessageSecurityModeNone, nil
+	case "basic256sha256/sign":
+		return ua.SecurityPolicyURIBasic256Sha256, ua.MessageSecurityModeSign, nil
+	case "basic256sha256/signandencrypt":
+		return ua.SecurityPolicyURIBasic256Sha256, ua.MessageSecurityModeSignAndEncrypt, nil
+	}
+	return "", 0, fmt.Errorf("uasim: config security %q: want None, Basic256Sha256/Sign or Basic256Sha256/SignAndEncrypt", s)
+}
+
+// Option sets a code-only setting.
+type Option func(*Server)
+
+// WithLogger logs through l.
+func WithLogger(l *zap.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithOnWrite calls f when a client writes a tag, before the value is
+// stored. A non-nil error rejects the write: with that status code when
+// it is a ua.StatusCode, else with BadInternalError. f runs on the
+// server's request goroutine and must not call Set for the same tag.
+func WithOnWrite(f func(tag string, v plc.Value) error) Option {
+	return func(s *Server) { s.onWrite = f }
+}
+
+// ErrUnknownTag is returned for a tag name the server does not serve.
+var ErrUnknownTag = errors.New("uasim: unknown tag")
+
+// ErrRunning is returned by Start on a running server.
+var ErrRunning = errors.New("uasim: already running")
+
+// entry is one served tag.
+type entry struct {
+	tag      plc.Tag
+	id       *ua.NodeID
+	val      plc.Value
+	ts       time.Time
+	writable bool
+}
+
+// Server is a simulated OPC UA server serving a tag list. It is safe for
+// concurrent use.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	onWrite func(string, plc.Value) error
+	cert    []byte
+	key     *rsa.PrivateKey
+
+	mu      sync.RWMutex
+	tags    map[string]*entry // by tag name
+	byNode  map[string]*entry // by node id string
+	order   []string          // tag names in the order given
+	addr    string            // resolved host:port
+	srv     *server.Server
+	cancel  context.CancelFunc
+	tree    *tree
+	running bool
+
+	// nmu serializes notifications so deadband state and sends stay in
+	// order.
+	nmu      sync.Mutex
+	last     map[uint32]sent // what each monitored item last reported
+	bands    sync.Map        // monitored item id → band
+	dropped  atomic.Uint64
+	lifeMu   sync.Mutex // serializes Start and Stop
+	stopWait sync.WaitGroup
+}
+
+// New returns a stopped server for tags; Start serves it. Each tag's
+// Address is ignored: its node id is ns=<NamespaceIndex>;s=<tag name>.
+// Values start at the zero of each tag's type.
+func New(cfg Config, tags []plc.Tag, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:    cfg,
+		log:    zap.NewNop(),
+		tags:   make(map[string]*entry, len(tags)),
+		byNode: make(map[string]*entry, len(tags)),
+		last:   make(map[uint32]sent),
+		addr:   cfg.Addr,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	for i, t := range tags {
+		if err := s.add(t); err != nil {
+			return nil, fmt.Errorf("uasim: tag %d: %w", i, err)
+		}
+	}
+	host, _, _ := net.SplitHostPort(cfg.Addr)
+	cert, key, err := opcua.GenerateCertificate("urn:kiln:uasim", host, "localhost")
+	if err != nil {
+		return nil, err
+	}
+	s.cert, s.key = cert, key
+	return s, nil
+}
+
+func (s *Server) add(t plc.Tag) error {
+	if t.Name == "" || strings.HasPrefix(t.Name, ".") || strings.HasSuffix(t.Name, ".") || strings.Contains(t.Name, "..") {
+		return fmt.Errorf("bad tag name %q", t.Name)
+	}
+	if !t.Type.Valid() || opcua.DataTypeID(t.Type.Kind) == 0 {
+		return fmt.Errorf("tag %q: type %v has no OPC UA counterpart", t.Name, t.Type)
+	}
+	if _, dup := s.tags[t.Name]; dup {
+		return fmt.Errorf("tag %q twice", t.Name)
+	}
+	zero, err := zeroValue(t.Type)
+	if err != nil {
+		return fmt.Errorf("tag %q: %w", t.Name, err)
+	}
+	e := &entry{tag: t, id: ua.NewStringNodeID(s.cfg.NamespaceIndex, t.Name), val: zero, ts: time.Now(), writable: t.Writable()}
+	s.tags[t.Name] = e
+	s.byNode[e.id.String()] = e
+	s.order = append(s.order, t.Name)
+	return nil
+}
+
+func zeroValue(t plc.DataType) (plc.Value, error) {
+	switch t.Kind {
+	case plc.String:
+		return plc.StringValue(""), nil
+	case plc.ByteString:
+		return plc.BytesValue(nil), nil
+	case plc.DateTime:
+		return plc.TimeValue(time.Unix(0, 0)), nil
+	}
+	return plc.Convert(plc.IntValue(plc.LInt, 0), t)
+}
+
+// NodeID returns the node id a tag is served under, "ns=2;s=Line1.Temp".
+func (s *Server) NodeID(tag string) string {
+	return ua.NewStringNodeID(s.cfg.NamespaceIndex, tag).String()
+}
+
+// Endpoint returns the server's URL, "opc.tcp://127.0.0.1:4840". Before
+// the first Start of a port-0 server it has port 0.
+func (s *Server) Endpoint() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return "opc.tcp://" + s.addr
+}
+
+// Certificate returns the server's DER certificate.
+func (s *Server) Certificate() []byte { return s.cert }
+
+// Dropped returns how many change notifications were dropped because a
+// subscription did not take them within a second (its client gone).
+func (s *Server) Dropped() uint64 { return s.dropped.Load() }
+
+// Start listens and serves until Stop or ctx is done. It returns once the
+// server accepts connections.
+func (s *Server) Start(ctx context.Context) error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return ErrRunning
+	}
+	addr := s.addr
+	s.mu.Unlock()
+
+	host, port, _ := net.SplitHostPort(addr)
+	if port == "0" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("uasim: listen %s: %w", addr, err)
+		}
+		addr = l.Addr().String()
+		l.Close()
+		host, port, _ = net.SplitHostPort(addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("uasim: port %q: %w", port, err)
+	}
+
+	opts := []server.Option{
+		server.EndPoint(host, p),
+		server.PrivateKey(s.key),
+		server.Certificate(s.cert),
+		server.ServerName("kiln uasim"),
+		server.ManufacturerName("kiln"),
+		server.ProductName("kiln simulated WinCC"),
+	}
+	for _, sec := range s.cfg.Security {
+		pol, mode, _ := parseSecurity(sec)
+		opts = append(opts, server.EnableSecurity(pol, mode))
+	}
+	if !s.cfg.NoAnonymous {
+		opts = append(opts, server.EnableAuthMode(ua.UserTokenTypeAnonymous))
+	}
+	if s.cfg.UserName {
+		opts = append(opts, server.EnableAuthMode(ua.UserTokenTypeUserName))
+	}
+	srv := server.New(opts...)
+	tr := s.build(srv)
+	s.register(srv, tr)
+
+	sctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel)
+	if err := srv.Start(sctx); err != nil {
+		stop()
+		cancel()
+		srv.Close()
+		return fmt.Errorf("uasim: start on %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	s.addr = net.JoinHostPort(host, port)
+	s.srv, s.tree, s.running = srv, tr, true
+	s.cancel = func() { stop(); cancel() }
+	s.mu.Unlock()
+	s.log.Info("uasim started", zap.String("endpoint", "opc.tcp://"+addr), zap.Int("tags", len(s.order)))
+	return nil
+}
+
+// Stop closes every connection and the listener. The server keeps its
+// tags and values and can be started again on the same port. Stop on a
+// stopped server does nothing.
+func (s *Server) Stop() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	s.mu.Lock()
+	srv, cancel := s.srv, s.cancel
+	running := s.running
+	s.srv, s.tree, s.running, s.cancel = nil, nil, false, nil
+	s.mu.Unlock()
+	if !running {
+		return nil
+	}
+	// Subscriptions run on goroutines of their own that only end when
+	// deleted.
+	srv.SubscriptionService.Mu.Lock()
+	ids := make([]uint32, 0, len(srv.SubscriptionService.Subs))
+	for id := range srv.SubscriptionService.Subs {
+		ids = append(ids, id)
+	}
+	srv.SubscriptionService.Mu.Unlock()
+	for _, id := range ids {
+		srv.SubscriptionService.DeleteSubscription(id)
+	}
+	cancel()
+	err := srv.Close()
+	s.nmu.Lock()
+	clear(s.last)
+	s.bands.Clear()
+	s.nmu.Unlock()
+	s.log.Info("uasim stopped")
+	return err
+}
+
+// Close stops the server; it is the same as Stop.
+func (s *Server) Close() error { return s.Stop() }
+
+// Set sets a tag's value from Go, converted to the tag's type (see
+// plc.Convert), and notifies the subscribers.
+func (s *Server) Set(tag string, v plc.Value) error {
+	s.mu.Lock()
+	e, ok := s.tags[tag]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w %q", ErrUnknownTag, tag)
+	}
+	cv, err := plc.Convert(v, e.tag.Type)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("uasim: set %q: %w", tag, err)
+	}
+	e.val, e.ts = cv, time.Now()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		s.notify(srv, e.id)
+	}
+	return nil
+}
+
+// Get returns a tag's current value.
+func (s *Server) Get(tag string) (plc.Value, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.tags[tag]
+	if !ok {
+		return plc.Value{}, fmt.Errorf("%w %q", ErrUnknownTag, tag)
+	}
+	return e.val, nil
+}
+
+// Tags returns the served tags' names in the order given to New.
+func (s *Server) Tags() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]string(nil), s.order...)
+}
+
+// RemoveNode stops serving a tag. On a running server the node reads
+// BadNodeIdUnknown at once (and its monitored items get that status); it
+// leaves the browse tree at the next Start.
+func (s *Server) RemoveNode(tag string) error {
+	s.mu.Lock()
+	e, ok := s.tags[tag]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w %q", ErrUnknownTag, tag)
+	}
+	delete(s.tags, tag)
+	delete(s.byNode, e.id.String())
+	for i, n := range s.order {
+		if n == tag {
+			s.order = append(s.order[:i], s.order[i+1:]...)
+			break
+		}
+	}
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		s.notify(srv, e.id)
+	}
+	return nil
+}
+
+// dataValue returns the current DataValue of a node id, or one with
+// BadNodeIdUnknown when it is not served.
+func (s *Server) dataValue(key string) *ua.DataValue {
+	s.mu.RLock()
+	e, ok := s.byNode[key]
+	var (
+		v  plc.Value
+		ts time.Time
+	)
+	if ok {
+		v, ts = e.val, e.ts
+	}
+	s.mu.RUnlock()
+	now := time.Now()
+	if !ok {
+		return &ua.DataValue{EncodingMask: ua.DataValueStatusCode | ua.DataValueServerTimestamp, Status: ua.StatusBadNodeIDUnknown, ServerTimestamp: now}
+	}
+	vr, err := opcua.Variant(v)
+	if err != nil {
+		return &ua.DataValue{EncodingMask: ua.DataValueStatusCode | ua.DataValueServerTimestamp, Status: ua.StatusBadInternalError, ServerTimestamp: now}
+	}
+	return &ua.DataValue{
+		EncodingMask:    ua.DataValueValue | ua.DataValueSourceTimestamp | ua.DataValueServerTimestamp,
+		Value:           vr,
+		SourceTimestamp: ts,
+		ServerTimestamp: now,
+	}
+}
