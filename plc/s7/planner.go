@@ -107,28 +107,24 @@ func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
 	p := &readPlan{pdu: pdu}
 	p.tags = make([]ptag, 0, len(tags))
 	cur := -1
+	alone := make([]bool, 0, len(tags)) // per range: nothing joins it
 	for _, t := range sorted {
 		a := t.addr
 		end := a.Offset + a.Size()
-		if cur >= 0 && !t.alone && !sorted[0].alone {
+		if cur >= 0 && !t.alone && !alone[cur] {
 			r := &p.ranges[cur]
-			if r.area == a.Area && r.db == a.DB && a.Offset <= r.end+gap && !lastAlone(p, cur) {
+			if r.area == a.Area && r.db == a.DB && a.Offset <= r.end+gap {
 				r.end = max(r.end, end)
 				p.tags = append(p.tags, ptag{idx: t.idx, addr: a, rng: cur, off: a.Offset - r.start})
 				continue
 			}
 		}
 		p.ranges = append(p.ranges, prange{area: a.Area, db: a.DB, start: a.Offset, end: end})
+		alone = append(alone, t.alone)
 		cur = len(p.ranges) - 1
-		p.tags = append(p.tags, ptag{idx: t.idx, addr: a, rng: cur, off: 0})
-		if t.alone {
-			p.ranges[cur].db = -1 - a.DB // mark: nothing joins this range
-		}
+		p.tags = append(p.tags, ptag{idx: t.idx, addr: a, rng: cur})
 	}
 	for i := range p.ranges {
-		if p.ranges[i].db < 0 {
-			p.ranges[i].db = -1 - p.ranges[i].db
-		}
 		p.ranges[i].bufOff = p.bytes
 		p.bytes += p.ranges[i].end - p.ranges[i].start
 	}
@@ -184,9 +180,6 @@ func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
 	}
 	return p
 }
-
-// lastAlone reports whether range i holds a tag that must stay alone.
-func lastAlone(p *readPlan, i int) bool { return p.ranges[i].db < 0 }
 
 // minRoundTrips is the fewest Read Var requests any plan could need for
 // tags: the bytes they cover (overlaps counted once) over the payload of

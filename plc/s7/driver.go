@@ -1,0 +1,454 @@
+package s7
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robinson/gos7"
+	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
+)
+
+func init() {
+	plc.Register(plc.Registration{Name: "s7", CheckAddress: CheckAddress, Open: Open})
+}
+
+// Open opens a driver for dev, whose Options are read by
+// ConfigFromOptions; it is the driver's plc.Registration.Open.
+func Open(dev plc.Device, o plc.OpenOptions) (plc.Driver, error) {
+	cfg, err := ConfigFromOptions(dev.Options)
+	if err != nil {
+		return nil, fmt.Errorf("device %q: %w", dev.Name, err)
+	}
+	return New(dev.Endpoint, cfg, WithName(dev.Name), WithLogger(o.Logger), WithRegisterer(o.Registerer))
+}
+
+// minPDU is the smallest PDU size the driver works with.
+const minPDU = 64
+
+// Option sets a code-only setting of New.
+type Option func(*options)
+
+type options struct {
+	name  string
+	log   *zap.Logger
+	reg   prometheus.Registerer
+	clock clock.Clock
+}
+
+// WithName names the device in logs and metric labels (default: the
+// endpoint).
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the driver's Prometheus collectors with r; Close
+// unregisters them.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
+
+// WithClock sets the clock that times reconnection delays (default: the
+// system clock).
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// Driver reads and writes one S7 PLC. It implements plc.Driver and is safe
+// for concurrent use: requests on one connection are serialized, and
+// Config.Connections connections serve requests in parallel.
+type Driver struct {
+	cfg      Config
+	endpoint string
+	name     string
+	log      *zap.Logger
+	clk      clock.Clock
+	reg      prometheus.Registerer
+	m        *metrics
+	cb       *gobreaker.CircuitBreaker[[]byte]
+	slots    []*slot
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closed    atomic.Bool
+	closeOnce sync.Once
+	next      atomic.Uint32 // round-robin slot choice
+}
+
+// New returns a driver for the PLC at endpoint (host or host:port, port
+// 102 by default). It connects in the background and returns at once;
+// the first read waits for the first connection attempt.
+func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	addr, err := hostPort(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	o := options{name: addr}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = zap.NewNop()
+	}
+	d := &Driver{
+		cfg:      cfg.withDefaults(),
+		endpoint: addr,
+		name:     o.name,
+		log:      o.log.With(zap.String("device", o.name), zap.String("endpoint", addr)),
+		clk:      clock.Or(o.clock),
+		reg:      o.reg,
+		m:        newMetrics(o.name),
+	}
+	if d.reg != nil {
+		if err := d.m.register(d.reg); err != nil {
+			return nil, err
+		}
+	}
+	d.cb = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
+		Name:    o.name,
+		Timeout: d.cfg.BreakerTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= uint32(d.cfg.BreakerFailures)
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			d.m.setBreaker(to)
+			d.log.Info("s7 circuit breaker", zap.Stringer("from", from), zap.Stringer("to", to))
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	for i := range d.cfg.Connections {
+		s := &slot{d: d, id: i, kick: make(chan struct{}, 1), first: make(chan struct{})}
+		d.slots = append(d.slots, s)
+		d.wg.Add(1)
+		go s.run(ctx)
+	}
+	return d, nil
+}
+
+// Close disconnects and stops reconnecting. It is idempotent and waits
+// for the driver's goroutines (at most one connection attempt's
+// ConnectTimeout).
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		d.closed.Store(true)
+		d.cancel()
+		d.wg.Wait()
+		for _, s := range d.slots {
+			s.mu.Lock()
+			if s.h != nil {
+				_ = s.h.Close()
+				s.h = nil
+				s.pdu.Store(0)
+			}
+			s.mu.Unlock()
+		}
+		if d.reg != nil {
+			d.m.unregister(d.reg)
+		}
+	})
+	return nil
+}
+
+// BreakerState returns the circuit breaker's state.
+func (d *Driver) BreakerState() gobreaker.State { return d.cb.State() }
+
+// PDUSize returns the PDU size requests are planned for: the negotiated
+// size (capped by Config.PDUSize) of a live connection, 0 when none is
+// up.
+func (d *Driver) PDUSize() int {
+	for _, s := range d.slots {
+		if p := int(s.pdu.Load()); p > 0 {
+			return p
+		}
+	}
+	return 0
+}
+
+// slot is one connection to the PLC and the goroutine that keeps it up.
+type slot struct {
+	d  *Driver
+	id int
+
+	mu  sync.Mutex // serializes requests; guards h and ref
+	h   *gos7.TCPClientHandler
+	ref uint16
+	pdu atomic.Int32 // usable PDU size while connected, else 0
+
+	kick      chan struct{} // the connection was lost: reconnect
+	first     chan struct{} // closed when the first attempt has ended
+	firstOnce sync.Once
+}
+
+// run keeps the connection up: connect, wait for its loss, reconnect with
+// backoff.
+func (s *slot) run(ctx context.Context) {
+	defer s.d.wg.Done()
+	attempt, connected := 0, false
+	for {
+		err := s.dial()
+		s.firstOnce.Do(func() { close(s.first) })
+		if err == nil {
+			if connected {
+				s.d.m.reconnects.Inc()
+			}
+			connected, attempt = true, 0
+			s.d.log.Info("s7 connected", zap.Int("conn", s.id), zap.Int("pdu", int(s.pdu.Load())))
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.kick:
+				continue
+			}
+		}
+		delay := backoff.Delay(s.d.cfg.Reconnect, attempt, rand.Float64())
+		attempt++
+		s.d.log.Warn("s7 connect failed", zap.Int("conn", s.id), zap.Error(err), zap.Duration("retry_in", delay))
+		t := s.d.clk.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// dial makes one connection attempt through the breaker. gos7's handler
+// is not reused after a failure (it keeps a closed socket), and its idle
+// timer is off: the driver decides when a connection is dead.
+func (s *slot) dial() error {
+	ct, rack, slotNo := s.d.cfg.remote()
+	h := gos7.NewTCPClientHandlerWithConnectType(s.d.endpoint, rack, slotNo, ct)
+	h.Timeout = s.d.cfg.ConnectTimeout
+	h.IdleTimeout = 0
+	_, err := s.d.cb.Execute(func() ([]byte, error) {
+		if err := h.Connect(); err != nil {
+			return nil, err
+		}
+		if h.PDULength < minPDU {
+			return nil, fmt.Errorf("s7: negotiated PDU size %d is too small", h.PDULength)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		_ = h.Close()
+		return fmt.Errorf("s7: connect %s: %w", s.d.endpoint, err)
+	}
+	pdu := h.PDULength
+	if s.d.cfg.PDUSize > 0 {
+		pdu = min(pdu, s.d.cfg.PDUSize)
+	}
+	s.mu.Lock()
+	s.h = h
+	s.pdu.Store(int32(pdu))
+	s.mu.Unlock()
+	return nil
+}
+
+// roundTrip sends one telegram (TPKT frame, PDU reference set here) and
+// returns the answer's S7 PDU. A transport error or an unusable answer
+// drops the connection, which the slot's goroutine then rebuilds.
+func (s *slot) roundTrip(ctx context.Context, op string, frame []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.h
+	if h == nil {
+		return nil, plc.ErrNotConnected
+	}
+	timeout := s.d.cfg.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		timeout = min(timeout, left)
+	}
+	h.Timeout = timeout // gos7 applies it as the deadline of the send and the answer
+	s.ref++
+	if s.ref == 0 {
+		s.ref = 1
+	}
+	ref := s.ref
+	binary.BigEndian.PutUint16(frame[wire.IsoHeaderLen+4:], ref)
+	start := time.Now()
+	resp, err := s.d.cb.Execute(func() ([]byte, error) {
+		resp, err := h.Send(frame)
+		if err != nil {
+			return nil, err
+		}
+		if len(resp) < wire.IsoHeaderLen+wire.AckHeaderLen {
+			return nil, fmt.Errorf("%w: %d bytes", ErrBadResponse, len(resp))
+		}
+		pdu := resp[wire.IsoHeaderLen:]
+		if got := binary.BigEndian.Uint16(pdu[4:]); got != ref {
+			return nil, fmt.Errorf("%w: reference %d answers request %d", ErrBadResponse, got, ref)
+		}
+		return pdu, nil
+	})
+	s.d.m.rtt.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	s.d.m.bytes.WithLabelValues("sent").Add(float64(len(frame)))
+	if err != nil {
+		s.d.m.requests.WithLabelValues(op, "error").Inc()
+		if !isBreakerRefusal(err) {
+			s.d.log.Warn("s7 request failed, reconnecting", zap.Int("conn", s.id), zap.Error(err))
+			_ = h.Close()
+			s.h = nil
+			s.pdu.Store(0)
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
+		return nil, fmt.Errorf("%w: %w", plc.ErrNotConnected, err)
+	}
+	s.d.m.bytes.WithLabelValues("received").Add(float64(len(resp) + wire.IsoHeaderLen))
+	s.d.m.requests.WithLabelValues(op, "ok").Inc()
+	return resp, nil
+}
+
+// live returns the connected slots, waiting (within ctx) for the first
+// connection attempt of slots that have not made one yet, so that a read
+// right after New does not fail for want of time.
+func (d *Driver) live(ctx context.Context) ([]*slot, error) {
+	for _, s := range d.slots {
+		select {
+		case <-s.first:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	var out []*slot
+	n := len(d.slots)
+	start := int(d.next.Add(1))
+	for i := range n {
+		s := d.slots[(start+i)%n]
+		if s.pdu.Load() > 0 {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Write writes raw values, one error per item in order: an *AddressError
+// or *plc.ConversionError for items refused before sending, an *ItemError
+// for items the PLC refused, plc.ErrNotConnected (wrapped) when the PLC
+// could not be reached. A BOOL is written with bit transport, so the other
+// bits of its byte are never rewritten.
+func (d *Driver) Write(ctx context.Context, items []plc.WriteItem) []error {
+	errs := make([]error, len(items))
+	if d.closed.Load() {
+		for i := range errs {
+			errs[i] = plc.ErrClosed
+		}
+		return errs
+	}
+	type wi struct {
+		idx  int
+		item wire.Item
+		data []byte
+	}
+	var ws []wi
+	for i, it := range items {
+		a, err := ParseAddress(it.Tag.Address, it.Tag.Type)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		b, err := a.Encode(it.Value)
+		if err != nil {
+			errs[i] = fmt.Errorf("s7: %s: %w", it.Tag.Address, err)
+			continue
+		}
+		item := wire.Item{TS: wire.TSByte, Count: uint16(len(b)), DB: uint16(a.DB), Area: byte(a.Area), Start: a.Offset}
+		if a.Type.Kind == plc.Bool {
+			item.TS, item.Bit = wire.TSBit, a.Bit
+		}
+		ws = append(ws, wi{i, item, b})
+	}
+	if len(ws) == 0 {
+		return errs
+	}
+	fail := func(err error) []error {
+		for _, w := range ws {
+			if errs[w.idx] == nil {
+				errs[w.idx] = err
+			}
+		}
+		return errs
+	}
+	slots, err := d.live(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if len(slots) == 0 {
+		return fail(plc.ErrNotConnected)
+	}
+	s := slots[0]
+	pdu := int(s.pdu.Load())
+	if pdu == 0 {
+		return fail(plc.ErrNotConnected)
+	}
+	// Cut values too long for one request (long strings at small PDUs).
+	maxData := (pdu - wire.WriteRequestSize(0) - wire.ItemSpecLen - wire.DataItemHeaderLen) &^ 1
+	var cut []wi
+	for _, w := range ws {
+		for off := 0; off < len(w.data); off += maxData {
+			n := min(maxData, len(w.data)-off)
+			c := w
+			c.item.Start += off
+			c.item.Count = uint16(n)
+			c.data = w.data[off : off+n]
+			cut = append(cut, c)
+		}
+	}
+	maxN := min(d.cfg.MaxItems, pdu-wire.WriteResponseSize(0), 255)
+	for len(cut) > 0 {
+		n, lens := 0, []int{}
+		for n < len(cut) && n < maxN && wire.WriteRequestSize(append(lens, len(cut[n].data))...) <= pdu {
+			lens = append(lens, len(cut[n].data))
+			n++
+		}
+		batch := cut[:n]
+		cut = cut[n:]
+		wItems := make([]wire.Item, n)
+		data := make([][]byte, n)
+		for i, w := range batch {
+			wItems[i], data[i] = w.item, w.data
+		}
+		resp, err := s.roundTrip(ctx, "write", wire.Frame(wire.WriteRequest(0, wItems, data)))
+		var codes []byte
+		if err == nil {
+			_, codes, err = wire.ParseWriteResponse(resp, n)
+			if err != nil && !errors.As(err, new(*JobError)) {
+				err = fmt.Errorf("%w: %w", ErrBadResponse, err)
+			}
+		}
+		for i, w := range batch {
+			switch {
+			case errs[w.idx] != nil:
+			case err != nil:
+				errs[w.idx] = err
+			case codes[i] != wire.RCSuccess:
+				d.m.itemError(ReturnCode(codes[i]))
+				errs[w.idx] = &ItemError{Address: items[w.idx].Tag.Address, Code: ReturnCode(codes[i])}
+			}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,90 @@
+package s7
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// metrics are one driver's Prometheus collectors, labelled with its
+// device name.
+type metrics struct {
+	requests   *prometheus.CounterVec   // op, result
+	bytes      *prometheus.CounterVec   // direction
+	rtt        *prometheus.HistogramVec // op
+	reconnects prometheus.Counter
+	breaker    prometheus.Gauge
+	itemErrors *prometheus.CounterVec // code
+}
+
+func newMetrics(device string) *metrics {
+	cl := prometheus.Labels{"device": device}
+	return &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_s7_requests_total", Help: "S7 requests sent, by operation (read, write) and result (ok, error).", ConstLabels: cl,
+		}, []string{"op", "result"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_s7_bytes_total", Help: "S7 telegram bytes, by direction (sent, received).", ConstLabels: cl,
+		}, []string{"direction"}),
+		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kiln_s7_round_trip_seconds", Help: "S7 request round-trip time.", ConstLabels: cl,
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"op"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kiln_s7_reconnects_total", Help: "Connections re-established after a loss.", ConstLabels: cl,
+		}),
+		breaker: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kiln_s7_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ConstLabels: cl,
+		}),
+		itemErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_s7_item_errors_total", Help: "Items the PLC refused, by return code.", ConstLabels: cl,
+		}, []string{"code"}),
+	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.bytes, m.rtt, m.reconnects, m.breaker, m.itemErrors}
+}
+
+// register registers the collectors, undoing the registration on error.
+func (m *metrics) register(r prometheus.Registerer) error {
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
+		if err := r.Register(c); err != nil {
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return fmt.Errorf("s7: register metrics: %w", err)
+		}
+		done = append(done, c)
+	}
+	return nil
+}
+
+func (m *metrics) unregister(r prometheus.Registerer) {
+	for _, c := range m.collectors() {
+		r.Unregister(c)
+	}
+}
+
+func (m *metrics) itemError(code ReturnCode) {
+	m.itemErrors.WithLabelValues(fmt.Sprintf("0x%02x", byte(code))).Inc()
+}
+
+func (m *metrics) setBreaker(s gobreaker.State) {
+	switch s {
+	case gobreaker.StateClosed:
+		m.breaker.Set(0)
+	case gobreaker.StateHalfOpen:
+		m.breaker.Set(1)
+	default:
+		m.breaker.Set(2)
+	}
+}
+
+// isBreakerRefusal reports whether err is the breaker refusing a call.
+func isBreakerRefusal(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
