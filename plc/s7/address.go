@@ -154,14 +154,14 @@ func (p *addrParser) eat(prefix string) bool {
 }
 
 func (p *addrParser) parse(declared plc.DataType) (Address, error) {
-	p.u = strings.ToUpper(p.text)
+	p.u = asciiUpper(p.text)
 	// Leading and trailing blanks are tolerated, not counted as content.
 	for p.pos < len(p.u) && p.u[p.pos] == ' ' {
 		p.pos++
 	}
 	end := len(strings.TrimRight(p.u, " "))
-	if p.pos == end {
-		return p.fail(p.pos, "empty address")
+	if p.pos >= end {
+		return p.fail(0, "empty address")
 	}
 	inline := plc.DataType{}
 	if i := strings.LastIndexByte(p.u[:end], ':'); i >= 0 {
@@ -283,6 +283,18 @@ func (p *addrParser) parse(declared plc.DataType) (Address, error) {
 		return p.fail(startOff, "a %s at byte %d runs past the largest address %d", t, a.Offset, wire.MaxAddress)
 	}
 	return a, nil
+}
+
+// asciiUpper upper-cases ASCII letters only, so positions in the result
+// are positions in s.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 func widthName(w byte) string {
