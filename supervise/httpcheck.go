@@ -63,7 +63,7 @@ type HTTPCheck struct {
 type HTTPCheckOption func(*HTTPCheck)
 
 // WithHTTPClient probes with c (default: a client with the check's
-// Timeout).
+// Timeout and no keep-alive).
 func WithHTTPClient(c *http.Client) HTTPCheckOption { return func(h *HTTPCheck) { h.client = c } }
 
 // NewHTTPCheck returns a check of cfg.URL that calls restart on failure.
@@ -91,7 +91,11 @@ func NewHTTPCheck(cfg HTTPCheckConfig, restart func(ctx context.Context) error, 
 		o(h)
 	}
 	if h.client == nil {
-		h.client = &http.Client{Timeout: cfg.Timeout}
+		// One connection per probe, as Kubernetes probes do: nothing
+		// lingers between probes or after Serve.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		h.client = &http.Client{Timeout: cfg.Timeout, Transport: tr}
 	}
 	return h, nil
 }

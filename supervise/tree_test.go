@@ -1,0 +1,223 @@
+package supervise
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestAddRemoveRestartAtRuntime(t *testing.T) {
+	j, ev := newJournal(), newEventLog()
+	a, b := newFamily("a", j), newFamily("b", j)
+	s := mustNew(t, Config{}, WithEventHook(ev.hook))
+	mustAdd(t, s, a.spec(Permanent))
+	ctx := context.Background()
+	if err := s.Add(ctx, a.spec(Permanent)); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("offline duplicate Add = %v", err)
+	}
+	if err := s.Restart(ctx, "a"); !errors.Is(err, ErrStopped) {
+		t.Fatalf("offline Restart = %v", err)
+	}
+	stop := running(t, s)
+	j.expect(t, "a#1 start")
+	if err := s.Add(ctx, b.spec(Permanent)); err != nil {
+		t.Fatal(err)
+	}
+	j.expect(t, "b#1 start")
+	if err := s.Add(ctx, b.spec(Permanent)); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate Add = %v", err)
+	}
+	if err := s.Add(ctx, Spec{Name: "x/y", New: b.spec(Permanent).New}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad spec Add = %v", err)
+	}
+	if err := s.Remove(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	j.expect(t, "a#1 stop")
+	if err := s.Remove(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Remove = %v", err)
+	}
+	if err := s.Restart(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	j.expect(t, "b#1 stop", "b#2 start")
+	if st := s.Status(); len(st.Children) != 1 || st.Children[0].Name != "b" || st.Children[0].Restarts != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	j.expect(t, "b#2 stop")
+	// The membership outlives Serve; a new Serve starts it afresh.
+	stop = running(t, s)
+	j.expect(t, "b#3 start")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	j.expect(t, "b#3 stop")
+}
+
+func TestServeTwiceAtOnceFails(t *testing.T) {
+	s := mustNew(t, Config{})
+	mustAdd(t, s, newFamily("a", newJournal()).spec(Permanent))
+	running(t, s)
+	eventually(t, "running", func() bool { return s.Status().State == "running" })
+	if err := s.Serve(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Serve = %v", err)
+	}
+}
+
+// moduleSupervisor is an AI module's own supervisor: its worker fails
+// while broken is set.
+func moduleSupervisor(ev *eventLog, broken *atomic.Bool) func() (Service, error) {
+	return func() (Service, error) {
+		m, err := New(Config{Intensity: 1}, WithEventHook(ev.hook))
+		if err != nil {
+			return nil, err
+		}
+		return m, m.Add(context.Background(), Spec{Name: "worker", New: func() (Service, error) {
+			return ServiceFunc(func(ctx context.Context) error {
+				if broken.Load() {
+					return errBoom
+				}
+				<-ctx.Done()
+				return nil
+			}), nil
+		}})
+	}
+}
+
+// TestTemporarySubtreeStaysDownUntilRestart is the AI-monitor pattern: a
+// module that exceeds its intensity is declared failed, its siblings run
+// on, and it comes back only when reset.
+func TestTemporarySubtreeStaysDownUntilRestart(t *testing.T) {
+	ev := newEventLog()
+	var broken atomic.Bool
+	broken.Store(true)
+	j := newJournal()
+	plc := newFamily("plc", j)
+	root := mustNew(t, Config{Name: "monitor"}, WithEventHook(ev.hook))
+	mustAdd(t, root, plc.spec(Permanent), Spec{Name: "vision", Restart: Temporary, New: moduleSupervisor(ev, &broken)})
+	running(t, root)
+	e := ev.next(t, EventFailed, "vision")
+	if e.Supervisor != "monitor" || !errors.Is(e.Err, ErrEscalated) || !errors.Is(e.Err, errBoom) {
+		t.Fatalf("failed event %v", e)
+	}
+	if st := childStatus(t, root, "vision"); st.State != StateFailed || !strings.Contains(st.LastError, "monitor/vision") {
+		t.Fatalf("vision %+v", st)
+	}
+	if st := childStatus(t, root, "plc"); st.State != StateRunning || st.Restarts != 0 {
+		t.Fatalf("sibling disturbed: %+v", st)
+	}
+	broken.Store(false)
+	if err := root.Restart(context.Background(), "vision"); err != nil {
+		t.Fatal(err)
+	}
+	ev.next(t, EventRestarted, "vision")
+	eventually(t, "vision running", func() bool { return childStatus(t, root, "vision").State == StateRunning })
+}
+
+func TestStatusOfTreeMarshalsToJSON(t *testing.T) {
+	ev := newEventLog()
+	var n atomic.Int32
+	ai := func() (Service, error) {
+		m, err := New(Config{Strategy: RestForOne})
+		if err != nil {
+			return nil, err
+		}
+		return m, m.Add(context.Background(), Spec{Name: "m1", New: numberedFactory(&n), Health: Health{
+			Readiness: &Probe{Check: func(context.Context, Service) error { return nil }},
+		}})
+	}
+	root := mustNew(t, Config{Name: "root"}, WithEventHook(ev.hook))
+	mustAdd(t, root, Spec{Name: "ai", New: ai})
+	running(t, root)
+	eventually(t, "m1 ready", func() bool {
+		st := childStatus(t, root, "ai")
+		return st.Tree != nil && len(st.Tree.Children) == 1 && st.Tree.Children[0].Ready != nil && *st.Tree.Children[0].Ready
+	})
+	b, err := json.Marshal(root.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Name     string
+		State    string
+		Children []struct {
+			Name, State, Restart, Uptime string
+			Since                        time.Time
+			Tree                         struct {
+				Name, Strategy string
+				Children       []struct {
+					Name  string
+					Ready *bool
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	c := got.Children[0]
+	if got.Name != "root" || got.State != "running" || c.Name != "ai" || c.State != "running" || c.Restart != "permanent" ||
+		c.Uptime == "" || c.Since.IsZero() || c.Tree.Name != "root/ai" || c.Tree.Strategy != "rest_for_one" ||
+		c.Tree.Children[0].Name != "m1" || c.Tree.Children[0].Ready == nil || !*c.Tree.Children[0].Ready {
+		t.Fatalf("JSON %s", b)
+	}
+}
+
+func TestConfigAndSpecValidation(t *testing.T) {
+	ok := func() (Service, error) { return nil, nil }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"strategy", Config{Strategy: 7}.Validate(), "strategy"},
+		{"intensity", Config{Intensity: -1}.Validate(), "intensity"},
+		{"period", Config{Period: -1}.Validate(), "period"},
+		{"name", Config{Name: "a/b"}.Validate(), "name"},
+		{"jitter", Config{Backoff: Backoff{Jitter: 2}}.Validate(), "backoff.jitter"},
+		{"multiplier", Config{Backoff: Backoff{Multiplier: 0.5}}.Validate(), "backoff.multiplier"},
+		{"spec name", Spec{New: ok}.Validate(), "name is empty"},
+		{"spec new", Spec{Name: "a"}.Validate(), "New is nil"},
+		{"spec restart", Spec{Name: "a", New: ok, Restart: 9}.Validate(), "restart type"},
+		{"spec shutdown", Spec{Name: "a", New: ok, Shutdown: -1}.Validate(), "shutdown"},
+		{"probe check", Spec{Name: "a", New: ok, Health: Health{Readiness: &Probe{}}}.Validate(), "readiness probe: Check is nil"},
+		{"process path", ProcessConfig{}.Validate(), "path"},
+		{"http url", HTTPCheckConfig{URL: "ftp://x"}.Validate(), "scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !errors.Is(tc.err, ErrInvalid) || !strings.Contains(tc.err.Error(), tc.want) {
+				t.Fatalf("err %v, want ErrInvalid naming %q", tc.err, tc.want)
+			}
+		})
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
+	if _, err := New(Config{Intensity: -1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("New with bad config: %v", err)
+	}
+}
+
+func TestStrategyAndRestartText(t *testing.T) {
+	var s Strategy
+	if err := s.UnmarshalText([]byte("one_for_all")); err != nil || s != OneForAll {
+		t.Fatalf("strategy %v %v", s, err)
+	}
+	if err := s.UnmarshalText([]byte("all_for_one")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad strategy: %v", err)
+	}
+	var r Restart
+	if err := r.UnmarshalText([]byte("Transient")); err != nil || r != Transient {
+		t.Fatalf("restart %v %v", r, err)
+	}
+	if err := r.UnmarshalText([]byte("sometimes")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad restart: %v", err)
+	}
+}
