@@ -1,0 +1,47 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/sqlitestore"
+)
+
+// Writing the same batch twice stores it once.
+func Example() {
+	dir, _ := os.MkdirTemp("", "kiln-example")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	var s store.Store
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: filepath.Join(dir, "samples.db")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	batch := []plc.Sample{
+		{Tag: "Line1.Temp", Value: plc.FloatValue(plc.Real, 71.5), Quality: plc.Good, Time: t0},
+		{Tag: "Line1.Temp", Value: plc.FloatValue(plc.Real, 72), Quality: plc.Good, Time: t0.Add(time.Second)},
+		{Tag: "Line1.Run", Value: plc.BoolValue(true), Quality: plc.Good, Time: t0},
+	}
+	first, _ := s.Write(ctx, "acme", batch)
+	again, _ := s.Write(ctx, "acme", batch)
+	fmt.Printf("first: %+v\nagain: %+v\n", first, again)
+
+	latest, _ := s.Latest(ctx, "acme")
+	for _, smp := range latest {
+		fmt.Println(smp.Tag, smp.Value, smp.Quality, smp.Time.Format(time.TimeOnly))
+	}
+	// Output:
+	// first: {Inserted:3 Duplicates:0 Expired:0}
+	// again: {Inserted:0 Duplicates:3 Expired:0}
+	// Line1.Run true good 08:00:00
+	// Line1.Temp 72 good 08:00:01
+}

@@ -1,0 +1,310 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/goleak"
+
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/internal/pgtest"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
+
+var day = 24 * time.Hour
+
+func open(t *testing.T, cfg Config, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		// A fake clock near the samples' times keeps partitions few.
+		return open(t, Config{DSN: pgtest.NewDB(t).DSN}, WithClock(clock.NewFake(storetest.T0)))
+	})
+}
+
+func TestSuperuserIsRefused(t *testing.T) {
+	db := pgtest.NewDB(t)
+	_, err := Open(context.Background(), Config{DSN: db.AdminDSN})
+	if !errors.Is(err, store.ErrBypassesRLS) {
+		t.Fatalf("Open as superuser: %v, want ErrBypassesRLS", err)
+	}
+}
+
+func TestReopenIsIdempotent(t *testing.T) {
+	db := pgtest.NewDB(t)
+	clk := clock.NewFake(storetest.T0)
+	a := open(t, Config{DSN: db.DSN}, WithClock(clk))
+	b := open(t, Config{DSN: db.DSN}, WithClock(clk))
+	if _, err := a.Write(context.Background(), "acme", storetest.Samples(10, 2)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Write(context.Background(), "acme", storetest.Samples(10, 2))
+	if err != nil || res.Duplicates != 10 {
+		t.Fatalf("second store: %+v, %v", res, err)
+	}
+	var versions int
+	if err := connect(t, db.DSN).QueryRow(context.Background(), "SELECT count(*) FROM kiln_schema_migrations").Scan(&versions); err != nil || versions != len(migrations) {
+		t.Fatalf("%d migrations recorded, %v; want %d", versions, err, len(migrations))
+	}
+}
+
+// TestRowLevelSecurity connects as the store's own role, as code with a bug
+// would, and tries to reach another tenant's rows.
+func TestRowLevelSecurity(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	s := open(t, Config{DSN: db.DSN}, WithClock(clock.NewFake(storetest.T0)))
+	for _, tenant := range []string{"acme", "globex"} {
+		if _, err := s.Write(ctx, tenant, storetest.Samples(40, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts, err := s.Partitions(ctx)
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("partitions: %v, %v", parts, err)
+	}
+	conn := connect(t, db.DSN)
+	countAs := func(tenant, sql string) int {
+		t.Helper()
+		var n int
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if tenant != "" {
+				if _, err := tx.Exec(ctx, "SELECT set_config('kiln.tenant', $1, true)", tenant); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRow(ctx, sql).Scan(&n)
+		})
+		if err != nil {
+			t.Fatalf("%s as %q: %v", sql, tenant, err)
+		}
+		return n
+	}
+	refusedAs := func(tenant, sql string) {
+		t.Helper()
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT set_config('kiln.tenant', $1, true)", tenant); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sql)
+			return err
+		})
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" {
+			t.Errorf("%s as %q: %v, want a row-level security violation (42501)", sql, tenant, err)
+		}
+	}
+
+	if n := countAs("", "SELECT count(*) FROM kiln_samples"); n != 0 {
+		t.Errorf("without a tenant the role sees %d rows, want 0", n)
+	}
+	if n := countAs("acme", "SELECT count(*) FROM kiln_samples"); n != 40 {
+		t.Errorf("acme sees %d rows, want its 40", n)
+	}
+	if n := countAs("acme", "SELECT count(*) FROM kiln_samples WHERE tenant = 'globex'"); n != 0 {
+		t.Errorf("acme sees %d of globex's rows", n)
+	}
+	if n := countAs("acme", "SELECT count(*) FROM kiln_tags WHERE tenant = 'globex'"); n != 0 {
+		t.Errorf("acme sees %d of globex's tags", n)
+	}
+	part := pgx.Identifier{parts[0].Name}.Sanitize()
+	if n := countAs("acme", "SELECT count(*) FROM "+part+" WHERE tenant = 'globex'"); n != 0 {
+		t.Errorf("acme sees %d of globex's rows through partition %s", n, part)
+	}
+	if n := countAs("", "SELECT count(*) FROM "+part); n != 0 {
+		t.Errorf("without a tenant the role sees %d rows through partition %s", n, part)
+	}
+	if n := countAs("acme", "WITH d AS (DELETE FROM kiln_samples WHERE tenant = 'globex' RETURNING 1) SELECT count(*) FROM d"); n != 0 {
+		t.Errorf("acme deleted %d of globex's rows", n)
+	}
+	ts := "'" + storetest.T0.Format(time.RFC3339) + "'"
+	refusedAs("acme", "INSERT INTO kiln_samples VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
+	refusedAs("acme", "INSERT INTO "+part+" VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
+	refusedAs("acme", "UPDATE kiln_samples SET tenant = 'globex' WHERE tenant = 'acme'")
+	refusedAs("acme", "INSERT INTO kiln_tags VALUES ('globex', 'x')")
+	refusedAs("", "INSERT INTO kiln_samples VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
+
+	// COPY cannot bypass the policies either.
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"kiln_samples"}, []string{"tenant", "tag", "ts", "kind", "q_status", "q_reason", "q_code", "q_detail"},
+		pgx.CopyFromRows([][]any{{"globex", "y", storetest.T0, int16(0), int16(0), int16(0), int64(0), ""}}))
+	if err == nil {
+		t.Error("COPY into the samples table succeeded under row-level security")
+	}
+
+	// globex's data is untouched.
+	got, err := s.Range(ctx, "globex", "tag0", storetest.T0, storetest.T0.Add(time.Hour), 100)
+	if err != nil || len(got) != 10 {
+		t.Fatalf("globex's tag0 after the attempts: %d samples, %v; want 10", len(got), err)
+	}
+}
+
+func TestConnectionLossMidWriteLeavesNothingAndRetrySucceeds(t *testing.T) {
+	for _, stage := range []string{"copied", "inserted"} {
+		t.Run("after "+stage, func(t *testing.T) {
+			db := pgtest.NewDB(t)
+			ctx := context.Background()
+			s := open(t, Config{DSN: db.DSN}, WithClock(clock.NewFake(storetest.T0)))
+			admin := connect(t, db.AdminDSN)
+			killed := 0
+			s.hook = func(at string, pid uint32) {
+				if at != stage || killed > 0 {
+					return
+				}
+				killed++
+				if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
+					t.Errorf("terminate backend %d: %v", pid, err)
+				}
+				// Wait until the backend is gone, so the write's next
+				// statement meets a dead connection.
+				for {
+					var n int
+					if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&n); err != nil || n == 0 {
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			batch := storetest.Samples(5000, 50)
+			if _, err := s.Write(ctx, "acme", batch); err == nil {
+				t.Fatal("write whose connection was terminated succeeded")
+			}
+			if killed != 1 {
+				t.Fatalf("hook ran %d times", killed)
+			}
+			var n int
+			if err := admin.QueryRow(ctx, "SELECT count(*) FROM kiln_samples").Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%d rows left by the failed write, %v; want 0", n, err)
+			}
+			res, err := s.Write(ctx, "acme", batch)
+			if err != nil || res.Inserted != 5000 {
+				t.Fatalf("retry: %+v, %v; want 5000 inserted", res, err)
+			}
+			tags, err := s.Tags(ctx, "acme")
+			if err != nil || len(tags) != 50 {
+				t.Fatalf("tags after retry: %d, %v; want 50", len(tags), err)
+			}
+		})
+	}
+}
+
+func TestPartitionsAreCreatedAheadAndDroppedByRetention(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	now := storetest.T0.Add(10 * day) // 2026-12-05 08:00
+	clk := clock.NewFake(now)
+	s := open(t, Config{DSN: db.DSN, Retention: 7 * day}, WithClock(clk))
+	parts, err := s.Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 3 || !parts[0].From.Equal(now.Truncate(day)) || !parts[2].To.Equal(now.Truncate(day).Add(3*day)) {
+		t.Fatalf("after Open: %v; want today and 2 days ahead", parts)
+	}
+	at := func(d int, tag string) plc.Sample {
+		return plc.Sample{Tag: tag, Value: plc.IntValue(plc.DInt, int64(d)), Quality: plc.Good, Time: storetest.T0.Add(time.Duration(d) * day)}
+	}
+	// Horizon: day 3; days 0 and 2 are expired.
+	res, err := s.Write(ctx, "acme", []plc.Sample{at(0, "a"), at(2, "a"), at(4, "a"), at(9, "a"), at(1, "b")})
+	if err != nil || res.Inserted != 2 || res.Expired != 3 {
+		t.Fatalf("write: %+v, %v; want 2 inserted, 3 expired", res, err)
+	}
+	clk.Advance(3 * day) // horizon: day 6
+	dropped, err := s.Maintain(ctx)
+	if err != nil || len(dropped) != 1 || dropped[0] != "kiln_samples_20261129t000000" {
+		t.Fatalf("Maintain dropped %v, %v; want day 4's partition", dropped, err)
+	}
+	got, err := s.Range(ctx, "acme", "a", storetest.T0, storetest.T0.Add(30*day), 10)
+	if err != nil || len(got) != 1 || got[0].Value.String() != "9" {
+		t.Fatalf("after retention: %v, %v; want day 9 only", got, err)
+	}
+	parts, err = s.Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := parts[len(parts)-1]; !last.To.Equal(clk.Now().Truncate(day).Add(3 * day)) {
+		t.Fatalf("after Maintain the last partition ends %v, want 2 days ahead of %v", last.To, clk.Now())
+	}
+	if _, err := connect(t, db.AdminDSN).Exec(ctx, "SELECT 1 FROM kiln_samples_20261129t000000"); err == nil {
+		t.Fatal("dropped partition still exists")
+	}
+}
+
+func TestPartitionPeriodChangeClipsToNeighbours(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	d := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	hourly := open(t, Config{DSN: db.DSN, PartitionPeriod: time.Hour, PartitionsAhead: 1}, WithClock(clock.NewFake(d.Add(5*time.Hour))))
+	daily := open(t, Config{DSN: db.DSN, PartitionsAhead: 1}, WithClock(clock.NewFake(d.Add(30*day))))
+	_ = hourly // created [05:00, 06:00) and [06:00, 07:00)
+	for _, h := range []int{10, 2, 6} {
+		smp := plc.Sample{Tag: "t", Value: plc.IntValue(plc.Int, int64(h)), Quality: plc.Good, Time: d.Add(time.Duration(h) * time.Hour)}
+		if _, err := daily.Write(ctx, "acme", []plc.Sample{smp}); err != nil {
+			t.Fatalf("write at %02d:00: %v", h, err)
+		}
+	}
+	parts, err := daily.Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range parts {
+		if p.From.Before(d.Add(day)) {
+			got = append(got, fmt.Sprintf("%s-%s", p.From.Format("15"), p.To.Format("15")))
+		}
+	}
+	if fmt.Sprint(got) != "[00-05 05-06 06-07 07-00]" {
+		t.Fatalf("partitions of the day: %v", got)
+	}
+	all, err := daily.Range(ctx, "acme", "t", d, d.Add(day), 10)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("read back %v, %v", all, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []Config{
+		{},
+		{DSN: "postgres://x/y", PartitionPeriod: time.Second},
+		{DSN: "postgres://x/y", PartitionPeriod: 90500 * time.Millisecond},
+		{DSN: "postgres://x/y", PartitionsAhead: -1},
+		{DSN: "postgres://x/y", Retention: -1},
+		{DSN: "postgres://x/y", MaintenanceInterval: -1},
+		{DSN: "postgres://x/y", MaxConns: -1},
+		{DSN: "postgres://x:notaport/y"},
+	}
+	for _, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil", c)
+		}
+	}
+	if err := (Config{DSN: "postgres://u@127.0.0.1/db"}).Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}

@@ -1,0 +1,147 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Advisory lock keys, so concurrent processes migrate and create or drop
+// partitions one at a time.
+const (
+	migrateLock   int64 = 0x6b696c6e_0001 // "kiln" 1
+	partitionLock int64 = 0x6b696c6e_0002
+)
+
+// tenantCheck is the row-level-security expression: a row belongs to the
+// transaction's tenant, set with set_config('kiln.tenant', …, true).
+// Without a tenant the setting is NULL or ” and matches nothing.
+const tenantCheck = `tenant = current_setting('kiln.tenant', true)`
+
+// migrations are applied in order, each in the migrating transaction;
+// entry i is schema version i+1. Never edit an entry: append a new one.
+var migrations = []string{
+	// 1: samples partitioned by source time, tags, partition registry.
+	`CREATE TABLE kiln_samples (
+		tenant   text NOT NULL CHECK (tenant <> ''),
+		tag      text NOT NULL,
+		ts       timestamptz NOT NULL,
+		kind     smallint NOT NULL,
+		ival     bigint,           -- BOOL 0/1, integers (unsigned as two's complement), DATETIME Unix ns
+		fval     double precision, -- REAL, LREAL
+		sval     bytea,            -- STRING, BYTESTRING
+		q_status smallint NOT NULL,
+		q_reason smallint NOT NULL,
+		q_code   bigint NOT NULL,
+		q_detail text NOT NULL,
+		PRIMARY KEY (tenant, tag, ts)
+	) PARTITION BY RANGE (ts);
+	ALTER TABLE kiln_samples ENABLE ROW LEVEL SECURITY;
+	ALTER TABLE kiln_samples FORCE ROW LEVEL SECURITY;
+	CREATE POLICY kiln_tenant ON kiln_samples USING (` + tenantCheck + `) WITH CHECK (` + tenantCheck + `);
+
+	CREATE TABLE kiln_tags (
+		tenant text NOT NULL CHECK (tenant <> ''),
+		tag    text NOT NULL,
+		PRIMARY KEY (tenant, tag)
+	);
+	ALTER TABLE kiln_tags ENABLE ROW LEVEL SECURITY;
+	ALTER TABLE kiln_tags FORCE ROW LEVEL SECURITY;
+	CREATE POLICY kiln_tenant ON kiln_tags USING (` + tenantCheck + `) WITH CHECK (` + tenantCheck + `);
+
+	CREATE TABLE kiln_partitions (
+		name text PRIMARY KEY,
+		lo   timestamptz NOT NULL,
+		hi   timestamptz NOT NULL
+	);
+
+	-- kiln_ensure_partition returns the partition holding t, creating it
+	-- (aligned to period_s seconds since the epoch, clipped to its
+	-- neighbours) with its own forced row-level security, since policies
+	-- of the parent do not guard a partition queried directly.
+	CREATE FUNCTION kiln_ensure_partition(t timestamptz, period_s bigint, OUT p_lo timestamptz, OUT p_hi timestamptz)
+	LANGUAGE plpgsql AS $$
+	DECLARE
+		x timestamptz;
+		pname text;
+	BEGIN
+		SELECT p.lo, p.hi INTO p_lo, p_hi FROM kiln_partitions p WHERE p.lo <= t AND t < p.hi;
+		IF FOUND THEN RETURN; END IF;
+		PERFORM pg_advisory_xact_lock(` + fmt.Sprint(partitionLock) + `);
+		SELECT p.lo, p.hi INTO p_lo, p_hi FROM kiln_partitions p WHERE p.lo <= t AND t < p.hi;
+		IF FOUND THEN RETURN; END IF;
+		p_lo := to_timestamp((floor(extract(epoch FROM t) / period_s) * period_s)::float8);
+		p_hi := p_lo + make_interval(secs => period_s);
+		SELECT max(p.hi) INTO x FROM kiln_partitions p WHERE p.hi > p_lo AND p.hi <= t;
+		IF x IS NOT NULL THEN p_lo := x; END IF;
+		SELECT min(p.lo) INTO x FROM kiln_partitions p WHERE p.lo < p_hi AND p.lo > t;
+		IF x IS NOT NULL THEN p_hi := x; END IF;
+		pname := 'kiln_samples_' || to_char(p_lo AT TIME ZONE 'UTC', 'YYYYMMDD"t"HH24MISS');
+		EXECUTE format('CREATE TABLE %I PARTITION OF kiln_samples FOR VALUES FROM (%L) TO (%L)', pname, p_lo, p_hi);
+		EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', pname);
+		EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', pname);
+		EXECUTE format('CREATE POLICY kiln_tenant ON %I USING (%s) WITH CHECK (%s)', pname,
+			$q$` + tenantCheck + `$q$, $q$` + tenantCheck + `$q$);
+		INSERT INTO kiln_partitions VALUES (pname, p_lo, p_hi);
+	END $$;`,
+}
+
+// createStage makes the connection's staging table; ON COMMIT DELETE ROWS
+// empties it at the end of every transaction.
+const createStage = `CREATE TEMP TABLE kiln_stage (
+	tag text, ts timestamptz, kind smallint, ival bigint, fval double precision, sval bytea,
+	q_status smallint, q_reason smallint, q_code bigint, q_detail text
+) ON COMMIT DELETE ROWS`
+
+var stageColumns = []string{"tag", "ts", "kind", "ival", "fval", "sval", "q_status", "q_reason", "q_code", "q_detail"}
+
+const (
+	insertFromStage = `INSERT INTO kiln_samples (tenant, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail)
+		SELECT $1, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail FROM kiln_stage
+		ON CONFLICT DO NOTHING`
+	insertTags = `INSERT INTO kiln_tags (tenant, tag) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`
+
+	sampleColumns = `s.tag, s.ts, s.kind, s.ival, s.fval, s.sval, s.q_status, s.q_reason, s.q_code, s.q_detail`
+	selectLatest  = `SELECT ` + sampleColumns + ` FROM kiln_tags t
+		CROSS JOIN LATERAL (SELECT * FROM kiln_samples s WHERE s.tenant = t.tenant AND s.tag = t.tag ORDER BY s.ts DESC LIMIT 1) s
+		WHERE t.tenant = $1 ORDER BY t.tag COLLATE "C"`
+	selectRange = `SELECT ` + sampleColumns + ` FROM kiln_samples s
+		WHERE s.tenant = $1 AND s.tag = $2 AND s.ts >= $3 AND s.ts < $4 ORDER BY s.ts LIMIT $5`
+	selectTags = `SELECT tag FROM kiln_tags t WHERE t.tenant = $1
+		AND EXISTS (SELECT 1 FROM kiln_samples s WHERE s.tenant = t.tenant AND s.tag = t.tag) ORDER BY tag COLLATE "C"`
+)
+
+// migrate brings the schema to the newest version, one process at a time.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS kiln_schema_migrations (
+			version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM kiln_schema_migrations").Scan(&version); err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("database has schema version %d, newer than this library's %d", version, len(migrations))
+		}
+		for v := version + 1; v <= len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO kiln_schema_migrations (version) VALUES ($1)", v); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,420 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/internal/codec"
+	"github.com/kiln-iot/kiln/store/internal/tagcache"
+)
+
+// Config says where the database lives and how long samples are kept.
+// The zero value of every field but Path means its documented default.
+type Config struct {
+	// Path is the database file; it is created if missing. Required.
+	Path string `yaml:"path"`
+	// Retention is how long samples are kept, by source time; 0 keeps
+	// them forever.
+	Retention time.Duration `yaml:"retention"`
+	// MaintenanceInterval is how often Serve deletes expired samples
+	// (default 1h).
+	MaintenanceInterval time.Duration `yaml:"maintenance_interval"`
+	// BusyTimeout is how long a write waits for another connection's
+	// write lock (default 5s).
+	BusyTimeout time.Duration `yaml:"busy_timeout"`
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Path == "":
+		return errors.New("sqlitestore: Config.Path: required")
+	case c.Retention < 0:
+		return fmt.Errorf("sqlitestore: Config.Retention: negative (%v)", c.Retention)
+	case c.MaintenanceInterval < 0:
+		return fmt.Errorf("sqlitestore: Config.MaintenanceInterval: negative (%v)", c.MaintenanceInterval)
+	case c.BusyTimeout < 0:
+		return fmt.Errorf("sqlitestore: Config.BusyTimeout: negative (%v)", c.BusyTimeout)
+	}
+	return nil
+}
+
+// Option sets a code-only setting.
+type Option func(*options)
+
+type options struct {
+	log   *zap.Logger
+	clock clock.Clock
+}
+
+// WithLogger logs maintenance through l (default: no logging).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithClock sets the clock that retention and Serve go by.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// Store is a store.Store in an SQLite file.
+type Store struct {
+	cfg    Config
+	opts   options
+	db     *sql.DB
+	tags   tagcache.Cache
+	closed atomic.Bool
+	once   sync.Once
+	err    error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the database at cfg.Path, in WAL mode, and
+// migrates its schema to the current version.
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaintenanceInterval == 0 {
+		cfg.MaintenanceInterval = time.Hour
+	}
+	if cfg.BusyTimeout == 0 {
+		cfg.BusyTimeout = 5 * time.Second
+	}
+	o := options{log: zap.NewNop(), clock: clock.Real}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: cfg.Path, RawQuery: q.Encode()}).String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+	}
+	s := &Store{cfg: cfg, opts: o, db: db}
+	if err := s.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrations are applied in order; each entry is one schema version.
+var migrations = []string{
+	`CREATE TABLE kiln_samples (
+		tenant TEXT NOT NULL,
+		tag TEXT NOT NULL,
+		ts INTEGER NOT NULL, -- Unix microseconds
+		kind INTEGER NOT NULL,
+		num INTEGER,         -- numbers: BOOL 0/1, integer bits, IEEE 754 bits, Unix ns
+		str BLOB,            -- STRING and BYTESTRING
+		q_status INTEGER NOT NULL,
+		q_reason INTEGER NOT NULL,
+		q_code INTEGER NOT NULL,
+		q_detail TEXT NOT NULL,
+		PRIMARY KEY (tenant, tag, ts)
+	) WITHOUT ROWID;
+	CREATE TABLE kiln_tags (
+		tenant TEXT NOT NULL,
+		tag TEXT NOT NULL,
+		PRIMARY KEY (tenant, tag)
+	) WITHOUT ROWID;`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("sqlitestore: open %s: %w", s.cfg.Path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("sqlitestore: %s: journal mode is %q, want WAL", s.cfg.Path, mode)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kiln_schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	var version int
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM kiln_schema_migrations").Scan(&version); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("sqlitestore: %s has schema version %d, newer than this library's %d", s.cfg.Path, version, len(migrations))
+	}
+	for v := version + 1; v <= len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("sqlitestore: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO kiln_schema_migrations VALUES (?, ?)", v, s.opts.clock.Now().Unix()); err != nil {
+			return fmt.Errorf("sqlitestore: migration %d: %w", v, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	return nil
+}
+
+// horizon returns the Unix microsecond before which samples are expired,
+// or the minimum int64 without retention.
+func (s *Store) horizon() int64 {
+	if s.cfg.Retention == 0 {
+		return -1 << 63
+	}
+	return s.opts.clock.Now().Add(-s.cfg.Retention).UnixMicro()
+}
+
+// Write implements store.Store.
+func (s *Store) Write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
+	var res store.WriteResult
+	if s.closed.Load() {
+		return res, store.ErrClosed
+	}
+	if err := store.CheckTenant(tenant); err != nil {
+		return res, err
+	}
+	if err := store.CheckSamples(samples); err != nil {
+		return res, err
+	}
+	if len(samples) == 0 {
+		return res, nil
+	}
+	newTags := s.tags.Missing(tenant, samples)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("sqlitestore: write: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO kiln_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return res, fmt.Errorf("sqlitestore: write: %w", err)
+	}
+	defer func() { _ = ins.Close() }()
+	horizon := s.horizon()
+	for i := range samples {
+		smp := &samples[i]
+		ts := store.Truncate(smp.Time).UnixMicro()
+		if ts < horizon {
+			res.Expired++
+			continue
+		}
+		kind, num, str, isStr := codec.Split(smp.Value)
+		var numArg, strArg any
+		if isStr {
+			strArg = []byte(str)
+		} else if codec.HasNum(kind) {
+			numArg = num
+		}
+		r, err := ins.ExecContext(ctx, tenant, smp.Tag, ts, kind, numArg, strArg,
+			int64(smp.Quality.Status), int64(smp.Quality.Reason), int64(smp.Quality.Code), smp.Quality.Detail)
+		if err != nil {
+			return store.WriteResult{}, fmt.Errorf("sqlitestore: write sample %d: %w", i, err)
+		}
+		if n, _ := r.RowsAffected(); n == 1 {
+			res.Inserted++
+		} else {
+			res.Duplicates++
+		}
+	}
+	for _, tag := range newTags {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO kiln_tags VALUES (?, ?) ON CONFLICT DO NOTHING", tenant, tag); err != nil {
+			return store.WriteResult{}, fmt.Errorf("sqlitestore: write tags: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return store.WriteResult{}, fmt.Errorf("sqlitestore: commit: %w", err)
+	}
+	s.tags.Add(tenant, newTags)
+	return res, nil
+}
+
+const columns = "tag, ts, kind, num, str, q_status, q_reason, q_code, q_detail"
+
+func scanSamples(rows *sql.Rows) ([]plc.Sample, error) {
+	defer func() { _ = rows.Close() }()
+	var out []plc.Sample
+	for rows.Next() {
+		var (
+			smp            plc.Sample
+			ts             int64
+			kind           int16
+			num            sql.NullInt64
+			str            []byte
+			status, reason uint8
+			code           uint32
+		)
+		if err := rows.Scan(&smp.Tag, &ts, &kind, &num, &str, &status, &reason, &code, &smp.Quality.Detail); err != nil {
+			return nil, fmt.Errorf("sqlitestore: read: %w", err)
+		}
+		v, err := codec.Join(kind, num.Int64, str)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: tag %q at %d: %w", smp.Tag, ts, err)
+		}
+		smp.Value = v
+		smp.Time = time.UnixMicro(ts).UTC()
+		smp.Quality.Status, smp.Quality.Reason, smp.Quality.Code = plc.Status(status), plc.Reason(reason), code
+		out = append(out, smp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: read: %w", err)
+	}
+	return out, nil
+}
+
+// Latest implements store.Store.
+func (s *Store) Latest(ctx context.Context, tenant string) ([]plc.Sample, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckTenant(tenant); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT s.tag, s.ts, s.kind, s.num, s.str, s.q_status, s.q_reason, s.q_code, s.q_detail
+		FROM kiln_tags t JOIN kiln_samples s ON s.tenant = t.tenant AND s.tag = t.tag
+		AND s.ts = (SELECT max(m.ts) FROM kiln_samples m WHERE m.tenant = t.tenant AND m.tag = t.tag)
+		WHERE t.tenant = ? ORDER BY t.tag`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: latest: %w", err)
+	}
+	return scanSamples(rows)
+}
+
+// Range implements store.Store.
+func (s *Store) Range(ctx context.Context, tenant, tag string, from, to time.Time, limit int) ([]plc.Sample, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckRange(tenant, tag, limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM kiln_samples
+		WHERE tenant = ? AND tag = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?`,
+		tenant, tag, store.Truncate(from).UnixMicro(), store.Truncate(to).UnixMicro(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: range: %w", err)
+	}
+	return scanSamples(rows)
+}
+
+// Tags implements store.Store.
+func (s *Store) Tags(ctx context.Context, tenant string) ([]string, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckTenant(tenant); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT tag FROM kiln_tags t WHERE tenant = ?
+		AND EXISTS (SELECT 1 FROM kiln_samples s WHERE s.tenant = t.tenant AND s.tag = t.tag) ORDER BY tag`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: tags: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []string
+	for rows.Next() {
+		var tag string
+		if err := rows.Scan(&tag); err != nil {
+			return nil, fmt.Errorf("sqlitestore: tags: %w", err)
+		}
+		out = append(out, tag)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: tags: %w", err)
+	}
+	return out, nil
+}
+
+// Maintain deletes samples older than the retention horizon and returns
+// how many. Without retention it does nothing.
+func (s *Store) Maintain(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	if s.cfg.Retention == 0 {
+		return 0, nil
+	}
+	horizon := s.horizon()
+	rows, err := s.db.QueryContext(ctx, "SELECT tenant, tag FROM kiln_tags")
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
+	}
+	type key struct{ tenant, tag string }
+	var keys []key
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.tenant, &k.tag); err != nil {
+			_ = rows.Close()
+			return 0, fmt.Errorf("sqlitestore: retention: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	// Delete per tag so each delete walks the primary key, not the table.
+	var total int64
+	for _, k := range keys {
+		r, err := tx.ExecContext(ctx, "DELETE FROM kiln_samples WHERE tenant = ? AND tag = ? AND ts < ?", k.tenant, k.tag, horizon)
+		if err != nil {
+			return 0, fmt.Errorf("sqlitestore: retention: %w", err)
+		}
+		n, _ := r.RowsAffected()
+		total += n
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
+	}
+	return total, nil
+}
+
+// Serve runs Maintain every Config.MaintenanceInterval until ctx ends,
+// logging failures; it returns nil when ctx ends.
+func (s *Store) Serve(ctx context.Context) error {
+	t := s.opts.clock.NewTicker(s.cfg.MaintenanceInterval)
+	defer t.Stop()
+	for {
+		if n, err := s.Maintain(ctx); err != nil {
+			if errors.Is(err, store.ErrClosed) {
+				return err
+			}
+			s.opts.log.Warn("retention failed", zap.Error(err))
+		} else if n > 0 {
+			s.opts.log.Info("expired samples deleted", zap.Int64("rows", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// Close closes the database. It is idempotent.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.err = s.db.Close()
+	})
+	return s.err
+}

@@ -1,0 +1,132 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func open(t *testing.T, cfg Config, opts ...Option) *Store {
+	t.Helper()
+	if cfg.Path == "" {
+		cfg.Path = filepath.Join(t.TempDir(), "samples.db")
+	}
+	s, err := Open(context.Background(), cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, Config{}) })
+}
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "samples.db")
+	s := open(t, Config{Path: path})
+	if _, err := s.Write(context.Background(), "acme", storetest.Samples(50, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Config{Path: path})
+	res, err := s.Write(context.Background(), "acme", storetest.Samples(60, 5))
+	if err != nil || res.Inserted != 10 || res.Duplicates != 50 {
+		t.Fatalf("write after reopen: %+v, %v; want 10 new, 50 duplicates", res, err)
+	}
+	var mode string
+	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	clk := clock.NewFake(storetest.T0.Add(10 * 24 * time.Hour))
+	s := open(t, Config{Retention: 7 * 24 * time.Hour}, WithClock(clk))
+	ctx := context.Background()
+	day := func(d int, tag string) plc.Sample {
+		return plc.Sample{Tag: tag, Value: plc.IntValue(plc.DInt, int64(d)), Quality: plc.Good, Time: storetest.T0.Add(time.Duration(d) * 24 * time.Hour)}
+	}
+	// Days 0..2 are older than the 7-day horizon (day 3), and not stored.
+	res, err := s.Write(ctx, "acme", []plc.Sample{day(0, "a"), day(2, "a"), day(4, "a"), day(9, "a"), day(1, "b")})
+	if err != nil || res.Inserted != 2 || res.Expired != 3 {
+		t.Fatalf("write: %+v, %v; want 2 inserted, 3 expired", res, err)
+	}
+	clk.Advance(3 * 24 * time.Hour) // horizon: day 6
+	n, err := s.Maintain(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Maintain deleted %d, %v; want 1", n, err)
+	}
+	got, err := s.Range(ctx, "acme", "a", storetest.T0, storetest.T0.Add(30*24*time.Hour), 10)
+	if err != nil || len(got) != 1 || got[0].Value.String() != "9" {
+		t.Fatalf("after retention: %v, %v; want day 9 only", got, err)
+	}
+	tags, err := s.Tags(ctx, "acme")
+	if err != nil || len(tags) != 1 || tags[0] != "a" {
+		t.Fatalf("tags after retention = %v, %v", tags, err)
+	}
+}
+
+func TestServeRunsMaintenanceUntilCancelled(t *testing.T) {
+	clk := clock.NewFake(storetest.T0)
+	s := open(t, Config{Retention: time.Hour, MaintenanceInterval: time.Minute}, WithClock(clk))
+	ctx := context.Background()
+	if _, err := s.Write(ctx, "acme", storetest.Samples(10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	clk.BlockUntil(1)
+	clk.Advance(2 * time.Hour) // all samples expire; the ticker fires
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tags, err := s.Tags(context.Background(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tags) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Serve did not delete expired samples")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v after cancel, want nil", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{{}, {Path: "x", Retention: -1}, {Path: "x", MaintenanceInterval: -1}, {Path: "x", BusyTimeout: -1}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil", c)
+		}
+	}
+	if _, err := Open(context.Background(), Config{}); err == nil {
+		t.Error("Open without a path succeeded")
+	}
+}
+
+func TestUnopenableFileFails(t *testing.T) {
+	_, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "missing-dir", "x.db")})
+	if err == nil || errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Open in a missing directory: %v", err)
+	}
+}
