@@ -1,0 +1,449 @@
+package plc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/internal/clock"
+)
+
+// Poller errors.
+var (
+	// ErrPollerRunning is returned by Serve while another Serve of the
+	// same Poller runs.
+	ErrPollerRunning = errors.New("plc: poller already running")
+	// ErrNoDriver is returned by NewPoller and NewWriter when a tag's
+	// device has no driver.
+	ErrNoDriver = errors.New("plc: no driver for device")
+)
+
+// PollerOption sets a code-only setting of a Poller.
+type PollerOption func(*pollerOptions)
+
+type pollerOptions struct {
+	clock  clock.Clock
+	logger *zap.Logger
+}
+
+// WithPollerClock sets the clock that times scans (default the system
+// clock); tests pass a *clock.Fake.
+func WithPollerClock(c clock.Clock) PollerOption { return func(o *pollerOptions) { o.clock = c } }
+
+// WithPollerLogger sets the logger (default none).
+func WithPollerLogger(l *zap.Logger) PollerOption { return func(o *pollerOptions) { o.logger = l } }
+
+// Poller reads the tags of a point database group by group, each scan
+// group on its own goroutine at its own rate, and hands what changed to a
+// Sink in batches.
+//
+// Each tick a group calls Reader.Read once per device with all of the
+// group's tags of that device (prepared once, in NewPoller), converts raw
+// values to engineering units (Tag.ToEngineering), and reports a sample
+// when it is the first of the tag, when its quality differs from the last
+// reported one, when its value moved more than the tag's deadband
+// (Tag.Band, against the last reported value; any change when there is
+// none), and for every tag on a full refresh (ScanGroup.RefreshInterval).
+// The reports of one tick go to the sink as one batch.
+//
+// A tick that comes while the group is still scanning (a slow device or a
+// slow sink) is skipped and counted as an overrun, never queued: after an
+// overrun the group resumes on its own rate's grid. A sink that blocks
+// blocks only its group; the time is counted. Metrics are in Stats and,
+// for Prometheus, in the Poller itself: it is a prometheus.Collector that
+// the caller registers.
+type Poller struct {
+	clk    clock.Clock
+	log    *zap.Logger
+	sink   Sink
+	groups []*group
+	index  map[string]tagSlot
+
+	running atomic.Bool
+}
+
+type tagSlot struct {
+	g *group
+	i int
+}
+
+// group is one scan group's state. Only its goroutine touches the fields
+// above mu; mu guards latest; the counters are atomic.
+type group struct {
+	name    string
+	rate    time.Duration
+	refresh time.Duration
+	tags    []Tag
+	band    []float64 // deadband in engineering units, per tag
+	parts   []part
+	buf     [2][]Sample // read into buf[cur]; the other is latest
+	cur     int
+	last    []Sample // last reported, per tag
+	out     []Sample // the batch, reused
+	full    time.Time
+
+	mu     sync.RWMutex
+	latest []Sample
+
+	scans, overruns, read, emitted atomic.Uint64
+	sinkBlocked                    atomic.Int64 // nanoseconds
+	sinkSlow, readErrors           atomic.Uint64
+	lastScan, lastDur              atomic.Int64 // Unix nanoseconds, nanoseconds
+}
+
+// part is the tags of one device within a group: buf[off:off+n].
+type part struct {
+	device string
+	reader Reader
+	off, n int
+	failed bool // the last Read returned an error; for logging changes only
+}
+
+// NewPoller prepares a poller for every tag of db, reading each through
+// the driver of its device (drivers maps device names to open drivers),
+// and delivering to sink. db should have passed Validate; NewPoller checks
+// only what it needs: every tag's device has a driver (ErrNoDriver),
+// every tag's group exists, tag names are unique.
+func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...PollerOption) (*Poller, error) {
+	o := pollerOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if sink == nil {
+		return nil, errors.New("plc: NewPoller needs a sink")
+	}
+	p := &Poller{clk: clock.Or(o.clock), log: o.logger, sink: sink, index: make(map[string]tagSlot, len(db.Tags))}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+
+	byGroup := map[string][]Tag{}
+	var order []string
+	for _, t := range db.Tags {
+		g := t.Group
+		if g == "" {
+			g = DefaultGroup
+		}
+		if _, ok := db.Group(g); !ok {
+			return nil, fmt.Errorf("plc: tag %q: unknown scan group %q", t.Name, g)
+		}
+		if _, ok := drivers[t.Device]; !ok {
+			return nil, fmt.Errorf("%w %q (tag %q)", ErrNoDriver, t.Device, t.Name)
+		}
+		if _, dup := p.index[t.Name]; dup {
+			return nil, fmt.Errorf("plc: duplicate tag name %q", t.Name)
+		}
+		p.index[t.Name] = tagSlot{}
+		if _, ok := byGroup[g]; !ok {
+			order = append(order, g)
+		}
+		byGroup[g] = append(byGroup[g], t)
+	}
+	// Declared groups first, in declaration order, then the default one.
+	rank := map[string]int{}
+	for i, g := range db.Groups {
+		rank[g.Name] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		ri, oki := rank[order[i]]
+		rj, okj := rank[order[j]]
+		if oki != okj {
+			return oki
+		}
+		return ri < rj
+	})
+
+	for _, name := range order {
+		sg, _ := db.Group(name)
+		tags := byGroup[name]
+		sort.SliceStable(tags, func(i, j int) bool { return tags[i].Device < tags[j].Device })
+		g := &group{
+			name:    name,
+			rate:    max(sg.ScanRate(), MinRate),
+			refresh: sg.RefreshInterval(),
+			tags:    tags,
+			band:    make([]float64, len(tags)),
+			buf:     [2][]Sample{make([]Sample, len(tags)), make([]Sample, len(tags))},
+			last:    make([]Sample, len(tags)),
+			out:     make([]Sample, 0, len(tags)),
+		}
+		for i := range tags {
+			g.band[i] = tags[i].Band()
+			g.buf[0][i].Tag = tags[i].Name
+			g.buf[1][i].Tag = tags[i].Name
+			p.index[tags[i].Name] = tagSlot{g: g, i: i}
+		}
+		g.latest = g.buf[1]
+		for off := 0; off < len(tags); {
+			dev := tags[off].Device
+			n := 1
+			for off+n < len(tags) && tags[off+n].Device == dev {
+				n++
+			}
+			r, err := drivers[dev].Prepare(tags[off : off+n])
+			if err != nil {
+				return nil, fmt.Errorf("plc: prepare group %q on device %q: %w", name, dev, err)
+			}
+			g.parts = append(g.parts, part{device: dev, reader: r, off: off, n: n})
+			off += n
+		}
+		p.groups = append(p.groups, g)
+	}
+	return p, nil
+}
+
+// Serve polls until ctx is done, then returns ctx.Err(). It returns early
+// with an error when the sink fails (the error wraps the sink's), having
+// stopped every group. A Poller may be served again after Serve returns;
+// it then reports every tag anew on its first scan.
+func (p *Poller) Serve(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return ErrPollerRunning
+	}
+	defer p.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for _, g := range p.groups {
+		g.reset()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(ctx, g); err != nil && ctx.Err() == nil {
+				errOnce.Do(func() { firstErr = err })
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func (g *group) reset() {
+	for i := range g.last {
+		g.last[i] = Sample{}
+	}
+	g.full = time.Time{}
+}
+
+// run scans g at its rate until ctx is done or the sink fails.
+func (p *Poller) run(ctx context.Context, g *group) error {
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	next := p.clk.Now()
+	for {
+		if err := p.scan(ctx, g); err != nil {
+			return err
+		}
+		now := p.clk.Now()
+		next = next.Add(g.rate)
+		if now.After(next) {
+			// Still scanning when ticks came: skip them, stay on the grid.
+			missed := (now.Sub(next)-1)/g.rate + 1
+			g.overruns.Add(uint64(missed))
+			next = next.Add(missed * g.rate)
+		}
+		if wait := next.Sub(now); wait > 0 {
+			if timer == nil {
+				timer = p.clk.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C():
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// scan reads the group once, reports what changed and publishes the
+// latest values. It allocates nothing when the drivers and sink do not.
+func (p *Poller) scan(ctx context.Context, g *group) error {
+	start := p.clk.Now()
+	buf := g.buf[g.cur]
+	for i := range g.parts {
+		pt := &g.parts[i]
+		err := pt.reader.Read(ctx, buf[pt.off:pt.off+pt.n])
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			g.readErrors.Add(1)
+			if !pt.failed {
+				p.log.Warn("read failed", zap.String("group", g.name), zap.String("device", pt.device), zap.Error(err))
+			}
+		} else if pt.failed {
+			p.log.Info("read recovered", zap.String("group", g.name), zap.String("device", pt.device))
+		}
+		pt.failed = err != nil
+	}
+
+	full := g.refresh > 0 && !start.Before(g.full)
+	if full {
+		g.full = start.Add(g.refresh)
+	}
+	out := g.out[:0]
+	for i := range buf {
+		s := &buf[i]
+		t := &g.tags[i]
+		s.Tag = t.Name
+		if s.Time.IsZero() {
+			s.Time = start
+		}
+		if t.Scaling != nil {
+			s.Value = t.ToEngineering(s.Value)
+		}
+		if l := &g.last[i]; full || changed(l, s, g.band[i]) {
+			*l = *s
+			out = append(out, *s)
+		}
+	}
+	g.out = out
+
+	g.mu.Lock()
+	g.latest = buf
+	g.mu.Unlock()
+	g.cur ^= 1
+
+	g.read.Add(uint64(len(buf)))
+	g.emitted.Add(uint64(len(out)))
+	var err error
+	if len(out) > 0 {
+		t0 := p.clk.Now()
+		err = p.sink.WriteSamples(ctx, out)
+		d := p.clk.Now().Sub(t0)
+		g.sinkBlocked.Add(int64(d))
+		if d > g.rate {
+			g.sinkSlow.Add(1)
+		}
+	}
+	end := p.clk.Now()
+	g.scans.Add(1)
+	g.lastScan.Store(start.UnixNano())
+	g.lastDur.Store(int64(end.Sub(start)))
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("plc: poller group %q: sink: %w", g.name, err)
+	}
+	return nil
+}
+
+// changed reports whether s must be reported after l, the last reported
+// sample of the tag.
+func changed(l, s *Sample, band float64) bool {
+	if l.Quality != s.Quality {
+		return true
+	}
+	a, b := l.Value, s.Value
+	if a.kind != b.kind {
+		return true
+	}
+	if !b.IsValid() {
+		return false
+	}
+	if b.kind.IsNumeric() {
+		if b.kind.IsFloat() {
+			fa, fb := a.Float(), b.Float()
+			if math.IsNaN(fa) && math.IsNaN(fb) {
+				return false
+			}
+		}
+		return a.Distance(b) > band
+	}
+	return !a.Equal(b)
+}
+
+// Latest returns the last value read of a tag, with its quality and time
+// (its age is the time since Sample.Time), whether or not it was reported.
+// Before the first scan the sample is Bad/not read. ok is false for a tag
+// the poller does not have.
+func (p *Poller) Latest(name string) (s Sample, ok bool) {
+	slot, ok := p.index[name]
+	if !ok {
+		return Sample{}, false
+	}
+	g := slot.g
+	g.mu.RLock()
+	s = g.latest[slot.i]
+	g.mu.RUnlock()
+	return s, true
+}
+
+// Snapshot appends the latest sample of every tag to dst, group by group
+// in the order of Stats, and returns it; pass dst[:0] to reuse a slice.
+func (p *Poller) Snapshot(dst []Sample) []Sample {
+	for _, g := range p.groups {
+		g.mu.RLock()
+		dst = append(dst, g.latest...)
+		g.mu.RUnlock()
+	}
+	return dst
+}
+
+// Len returns the number of tags the poller reads.
+func (p *Poller) Len() int { return len(p.index) }
+
+// GroupStats are the counters of one scan group since NewPoller.
+type GroupStats struct {
+	Group string
+	Rate  time.Duration
+	Tags  int
+	// Scans counts completed scans; Overruns counts ticks skipped because
+	// the previous scan (read plus sink) was still running.
+	Scans, Overruns uint64
+	// SamplesRead counts tag values read; SamplesEmitted those reported
+	// to the sink.
+	SamplesRead, SamplesEmitted uint64
+	// SinkBlocked is the total time spent in Sink.WriteSamples; SinkSlow
+	// counts calls that took longer than the group's rate.
+	SinkBlocked time.Duration
+	SinkSlow    uint64
+	// ReadErrors counts Reader.Read calls that failed as a whole.
+	ReadErrors uint64
+	// LastScan is when the last scan started (zero before the first);
+	// LastScanDuration how long it took, sink included.
+	LastScan         time.Time
+	LastScanDuration time.Duration
+}
+
+// Stats returns the counters of every scan group: declared groups in
+// declaration order, then the default group.
+func (p *Poller) Stats() []GroupStats {
+	out := make([]GroupStats, len(p.groups))
+	for i, g := range p.groups {
+		out[i] = GroupStats{
+			Group: g.name, Rate: g.rate, Tags: len(g.tags),
+			Scans: g.scans.Load(), Overruns: g.overruns.Load(),
+			SamplesRead: g.read.Load(), SamplesEmitted: g.emitted.Load(),
+			SinkBlocked: time.Duration(g.sinkBlocked.Load()), SinkSlow: g.sinkSlow.Load(),
+			ReadErrors:       g.readErrors.Load(),
+			LastScanDuration: time.Duration(g.lastDur.Load()),
+		}
+		if ns := g.lastScan.Load(); ns != 0 {
+			out[i].LastScan = time.Unix(0, ns)
+		}
+	}
+	return out
+}
