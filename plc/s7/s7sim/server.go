@@ -167,10 +167,21 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	s := newServer(cfg.withDefaults(), opts...)
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer sets up memory and options, without listening.
+func newServer(cfg Config, opts ...Option) *Server {
 	s := &Server{cfg: cfg, log: zap.NewNop(), mem: map[memKey][]byte{}, itemErrs: map[memKey]map[int]byte{}, addr: cfg.Addr}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
 	}
 	for n, size := range cfg.DBs {
 		s.mem[memKey{s7.AreaDB, n}] = make([]byte, size)
@@ -178,10 +189,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.mem[memKey{s7.AreaM, 0}] = make([]byte, cfg.MSize)
 	s.mem[memKey{s7.AreaI, 0}] = make([]byte, cfg.ISize)
 	s.mem[memKey{s7.AreaQ, 0}] = make([]byte, cfg.QSize)
-	if err := s.Start(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s
 }
 
 // Addr returns the address the server listens on (host:port); it stays
