@@ -181,10 +181,11 @@ func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
 	return p
 }
 
-// minRoundTrips is the fewest Read Var requests any plan could need for
-// tags: the bytes they cover (overlaps counted once) over the payload of
-// one request holding one item.
-func minRoundTrips(addrs []Address, pdu int) int {
+// MinRoundTrips is the fewest Read Var requests any plan could need to
+// read addrs with a PDU of pdu bytes: the bytes they cover (overlaps
+// counted once) over the payload of one request holding one item. It is
+// the yardstick for the planner.
+func MinRoundTrips(addrs []Address, pdu int) int {
 	type key struct {
 		area Area
 		db   int

@@ -133,10 +133,10 @@ func TestMinRoundTrips(t *testing.T) {
 		{Area: AreaDB, DB: 2, Offset: 0, Bit: 1, Type: plc.TypeBool},
 	}
 	// 8 + 256 bytes over 480-18 bytes a request.
-	if got := minRoundTrips(addrs, 480); got != 1 {
+	if got := MinRoundTrips(addrs, 480); got != 1 {
 		t.Errorf("PDU 480: %d", got)
 	}
-	if got := minRoundTrips(addrs, 240); got != 2 {
+	if got := MinRoundTrips(addrs, 240); got != 2 {
 		t.Errorf("PDU 240: %d", got)
 	}
 }
