@@ -131,7 +131,9 @@ func TestWriterRefusesBeforeTheDriver(t *testing.T) {
 					t.Fatal(err)
 				}
 			}, `plc: write "SP": 1100.5 is above the maximum 1100`},
-		{"below min", func(w *plc.Writer) error { return w.WriteValue(context.Background(), "SP", plc.IntValue(plc.DInt, 100)) },
+		{"below min", func(w *plc.Writer) error {
+			return w.WriteValue(context.Background(), "SP", plc.IntValue(plc.DInt, 100))
+		},
 			func(t *testing.T, err error) {
 				var le *plc.LimitError
 				if !errors.As(err, &le) || le.Value != 100 {
@@ -145,7 +147,9 @@ func TestWriterRefusesBeforeTheDriver(t *testing.T) {
 					t.Fatal(err)
 				}
 			}, `plc: cannot convert LREAL 1.5 to INT: not a whole number`},
-		{"overflow INT", func(w *plc.Writer) error { return w.WriteValue(context.Background(), "Count", plc.IntValue(plc.DInt, 70000)) },
+		{"overflow INT", func(w *plc.Writer) error {
+			return w.WriteValue(context.Background(), "Count", plc.IntValue(plc.DInt, 70000))
+		},
 			func(t *testing.T, err error) {
 				var ce *plc.ConversionError
 				if !errors.As(err, &ce) {
@@ -159,7 +163,9 @@ func TestWriterRefusesBeforeTheDriver(t *testing.T) {
 					t.Fatal(err)
 				}
 			}, `plc: cannot convert LREAL 3300 to INT: raw value 33000 out of range`},
-		{"NaN", func(w *plc.Writer) error { return w.WriteValue(context.Background(), "Speed", plc.FloatValue(plc.LReal, math.NaN())) },
+		{"NaN", func(w *plc.Writer) error {
+			return w.WriteValue(context.Background(), "Speed", plc.FloatValue(plc.LReal, math.NaN()))
+		},
 			func(t *testing.T, err error) {
 				var ce *plc.ConversionError
 				if !errors.As(err, &ce) || ce.Reason != "not a finite number" {
