@@ -77,9 +77,23 @@ func ParseAddress(s string) (Address, error) {
 		}
 		return Address{Path: p}, nil
 	}
+	rest, pos := s, 0
+	if strings.HasPrefix(rest, "ns=") {
+		semi := strings.IndexByte(rest, ';')
+		if semi < 0 {
+			return Address{}, &AddressError{Text: s, Pos: len(s), Reason: "want ';' after the namespace index"}
+		}
+		if _, err := strconv.ParseUint(rest[3:semi], 10, 16); err != nil || !allDigits(rest[3:semi]) {
+			return Address{}, &AddressError{Text: s, Pos: 3, Reason: "namespace index must be 0..65535"}
+		}
+		rest, pos = rest[semi+1:], semi+1
+	}
+	if len(rest) < 3 || rest[1] != '=' || !strings.ContainsRune("isgb", rune(rest[0])) {
+		return Address{}, &AddressError{Text: s, Pos: pos, Reason: "want i=<number>, s=<name>, g=<guid> or b=<base64> (or a /browse/path)"}
+	}
 	id, err := ua.ParseNodeID(s)
 	if err != nil {
-		return Address{}, &AddressError{Text: s, Reason: "not a node id (want ns=<n>;s=<name>, ns=<n>;i=<number>, i=<number> or a /browse/path): " + err.Error()}
+		return Address{}, &AddressError{Text: s, Pos: pos + 2, Reason: err.Error()}
 	}
 	return Address{NodeID: id}, nil
 }

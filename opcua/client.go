@@ -137,12 +137,18 @@ func (c *Client) State() State {
 // WaitConnected blocks until the client is connected, ctx is done or the
 // client is closed.
 func (c *Client) WaitConnected(ctx context.Context) error {
+	return c.WaitState(ctx, StateConnected)
+}
+
+// WaitState blocks until the client is in state want, ctx is done or the
+// client is closed.
+func (c *Client) WaitState(ctx context.Context, want State) error {
 	for {
 		c.mu.Lock()
 		st, ch := c.state, c.stateCh
 		c.mu.Unlock()
 		switch st {
-		case StateConnected:
+		case want:
 			return nil
 		case StateClosed:
 			return ErrClosed

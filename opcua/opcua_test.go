@@ -9,6 +9,7 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/opcua"
@@ -67,7 +68,7 @@ func newClient(t *testing.T, cfg opcua.Config) *opcua.Client {
 		dir := t.TempDir()
 		cfg.CertFile, cfg.KeyFile = dir+"/cert.der", dir+"/key.pem"
 	}
-	c, err := opcua.New(cfg)
+	c, err := opcua.New(cfg, opcua.WithLogger(zaptest.NewLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,6 +139,7 @@ type Server struct {
 	srv     *server.Server
 	cancel  context.CancelFunc
 	tree    *tree
+	proxy   *proxy
 	running bool
 
 	// nmu serializes notifications so deadband state and sends stay in
@@ -250,22 +251,24 @@ func (s *Server) Start(ctx context.Context) error {
 	addr := s.addr
 	s.mu.Unlock()
 
-	host, port, _ := net.SplitHostPort(addr)
-	if port == "0" {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("uasim: listen %s: %w", addr, err)
-		}
-		addr = l.Addr().String()
-		l.Close()
-		host, port, _ = net.SplitHostPort(addr)
-	}
-	p, err := strconv.Atoi(port)
+	pub, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("uasim: port %q: %w", port, err)
+		return fmt.Errorf("uasim: listen %s: %w", addr, err)
 	}
+	addr = pub.Addr().String()
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	// gopcua listens on an internal port behind the relay (see proxy).
+	il, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		pub.Close()
+		return fmt.Errorf("uasim: listen %s: %w", host, err)
+	}
+	internal := il.Addr().(*net.TCPAddr)
+	il.Close()
 
 	opts := []server.Option{
+		server.EndPoint(host, internal.Port),
 		server.EndPoint(host, p),
 		server.PrivateKey(s.key),
 		server.Certificate(s.cert),
@@ -293,11 +296,13 @@ func (s *Server) Start(ctx context.Context) error {
 		stop()
 		cancel()
 		srv.Close()
+		pub.Close()
 		return fmt.Errorf("uasim: start on %s: %w", addr, err)
 	}
+	px := newProxy(pub, internal.String())
 	s.mu.Lock()
-	s.addr = net.JoinHostPort(host, port)
-	s.srv, s.tree, s.running = srv, tr, true
+	s.addr = addr
+	s.srv, s.tree, s.running, s.proxy = srv, tr, true, px
 	s.cancel = func() { stop(); cancel() }
 	s.mu.Unlock()
 	s.log.Info("uasim started", zap.String("endpoint", "opc.tcp://"+addr), zap.Int("tags", len(s.order)))
@@ -311,13 +316,14 @@ func (s *Server) Stop() error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
 	s.mu.Lock()
-	srv, cancel := s.srv, s.cancel
+	srv, cancel, px := s.srv, s.cancel, s.proxy
 	running := s.running
-	s.srv, s.tree, s.running, s.cancel = nil, nil, false, nil
+	s.srv, s.tree, s.running, s.cancel, s.proxy = nil, nil, false, nil, nil
 	s.mu.Unlock()
 	if !running {
 		return nil
 	}
+	px.close()
 	// Subscriptions run on goroutines of their own that only end when
 	// deleted.
 	srv.SubscriptionService.Mu.Lock()

@@ -1,0 +1,221 @@
+package opcua_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/kiln-iot/kiln/opcua"
+	"github.com/kiln-iot/kiln/opcua/uasim"
+	"github.com/kiln-iot/kiln/plc"
+)
+
+var subCfg = opcua.SubscriptionConfig{PublishingInterval: 20 * time.Millisecond}
+
+// last returns the last sample of tag, and whether there is one.
+func last(ss []plc.Sample, tag string) (plc.Sample, bool) {
+	for i := len(ss) - 1; i >= 0; i-- {
+		if ss[i].Tag == tag {
+			return ss[i], true
+		}
+	}
+	return plc.Sample{}, false
+}
+
+func hasValue(tag string, v plc.Value) func([]plc.Sample) bool {
+	return func(ss []plc.Sample) bool {
+		s, ok := last(ss, tag)
+		return ok && s.Quality.IsGood() && s.Value.Equal(v)
+	}
+}
+
+func TestSubscriptionDeliversChanges(t *testing.T) {
+	tags := []plc.Tag{{Name: "Line1.Temp", Type: plc.TypeLReal}, {Name: "Line1.Count", Type: plc.TypeDInt}}
+	sim := startSim(t, uasim.Config{}, tags)
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint()})
+	col := newCollector()
+	var items []opcua.Item
+	for _, tg := range tags {
+		tg.Address = sim.NodeID(tg.Name)
+		items = append(items, opcua.Item{Tag: tg})
+	}
+	sub, err := c.Subscribe(context.Background(), subCfg, items, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "initial values", func(ss []plc.Sample) bool {
+		return hasValue("Line1.Temp", plc.FloatValue(plc.LReal, 0))(ss) && hasValue("Line1.Count", plc.IntValue(plc.DInt, 0))(ss)
+	})
+	for i := 1; i <= 3; i++ {
+		v := plc.FloatValue(plc.LReal, float64(i)*1.5)
+		if err := sim.Set("Line1.Temp", v); err != nil {
+			t.Fatal(err)
+		}
+		col.waitFor(t, "change", hasValue("Line1.Temp", v))
+	}
+	if err := sim.Set("Line1.Count", plc.IntValue(plc.LInt, 42)); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "count", hasValue("Line1.Count", plc.IntValue(plc.DInt, 42)))
+}
+
+func TestSubscriptionHonoursDeadband(t *testing.T) {
+	tags := []plc.Tag{{Name: "P", Type: plc.TypeLReal}}
+	sim := startSim(t, uasim.Config{}, tags)
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint()})
+	col := newCollector()
+	item := opcua.Item{Tag: plc.Tag{Name: "P", Address: sim.NodeID("P"), Type: plc.TypeLReal}, Deadband: plc.Deadband{Mode: plc.DeadbandAbsolute, Value: 1}}
+	sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{item}, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "initial value", hasValue("P", plc.FloatValue(plc.LReal, 0)))
+	// Within the band of the last reported 0: suppressed by the server.
+	for _, f := range []float64{0.5, 0.9, -0.7} {
+		sim.Set("P", plc.FloatValue(plc.LReal, f))
+	}
+	// Beyond it: reported; and it is the next sample after 0.
+	sim.Set("P", plc.FloatValue(plc.LReal, 2))
+	col.waitFor(t, "value beyond the band", hasValue("P", plc.FloatValue(plc.LReal, 2)))
+	for _, s := range col.snapshot() {
+		if f := s.Value.Float(); f != 0 && f != 2 {
+			t.Errorf("deadband let %v through", f)
+		}
+	}
+}
+
+func TestServerRestartRecoversSubscriptions(t *testing.T) {
+	tags := []plc.Tag{
+		{Name: "A.X", Type: plc.TypeLReal},
+		{Name: "A.Y", Type: plc.TypeDInt},
+		{Name: "B.Gone", Type: plc.TypeInt},
+	}
+	sim := startSim(t, uasim.Config{}, tags)
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond})
+	col := newCollector()
+	var items []opcua.Item
+	for _, tg := range tags {
+		tg.Address = sim.NodeID(tg.Name)
+		items = append(items, opcua.Item{Tag: tg})
+	}
+	sub, err := c.Subscribe(context.Background(), subCfg, items, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	sim.Set("A.X", plc.FloatValue(plc.LReal, 1))
+	sim.Set("A.Y", plc.IntValue(plc.DInt, 1))
+	sim.Set("B.Gone", plc.IntValue(plc.Int, 1))
+	for _, tg := range tags {
+		col.waitFor(t, tg.Name+" before", func(ss []plc.Sample) bool {
+			s, ok := last(ss, tg.Name)
+			return ok && s.Quality.IsGood() && s.Value.Float() == 1
+		})
+	}
+
+	if err := sim.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Every subscribed tag goes Bad/comm failure during the outage.
+	for _, tg := range tags {
+		col.waitFor(t, tg.Name+" bad during outage", func(ss []plc.Sample) bool {
+			s, ok := last(ss, tg.Name)
+			return ok && s.Quality.Status == plc.StatusBad && s.Quality.Reason == plc.ReasonCommFailure
+		})
+	}
+	if st := c.State(); st == opcua.StateConnected {
+		t.Errorf("state during outage = %v", st)
+	}
+	if err := sim.RemoveNode("B.Gone"); err != nil {
+		t.Fatal(err)
+	}
+	sim.Set("A.X", plc.FloatValue(plc.LReal, 2))
+	sim.Set("A.Y", plc.IntValue(plc.DInt, 2))
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The same client (no restart) delivers new values after the outage...
+	col.waitFor(t, "A.X after restart", hasValue("A.X", plc.FloatValue(plc.LReal, 2)))
+	col.waitFor(t, "A.Y after restart", hasValue("A.Y", plc.IntValue(plc.DInt, 2)))
+	sim.Set("A.X", plc.FloatValue(plc.LReal, 3))
+	col.waitFor(t, "A.X change after restart", hasValue("A.X", plc.FloatValue(plc.LReal, 3)))
+	// ...and the removed node is Bad with the server's status code.
+	col.waitFor(t, "B.Gone bad", func(ss []plc.Sample) bool {
+		s, ok := last(ss, "B.Gone")
+		return ok && s.Quality.Status == plc.StatusBad && s.Quality.Code == uint32(ua.StatusBadNodeIDUnknown)
+	})
+	s, _ := last(col.snapshot(), "B.Gone")
+	if s.Quality.Detail != "BadNodeIDUnknown" || s.Quality.Reason != plc.ReasonConfigError {
+		t.Errorf("removed node quality = %v", s.Quality)
+	}
+	if st := c.State(); st != opcua.StateConnected {
+		t.Errorf("state after restart = %v", st)
+	}
+}
+
+func TestSubscribeWhileDisconnectedReportsBadThenGood(t *testing.T) {
+	tags := []plc.Tag{{Name: "X", Type: plc.TypeLReal}}
+	sim, err := uasim.New(uasim.Config{}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reserve a port, then leave the server down.
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sim.Stop()
+	defer sim.Stop()
+	c, err := opcua.New(opcua.Config{Endpoint: sim.Endpoint(), Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	col := newCollector()
+	sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{{Tag: plc.Tag{Name: "X", Address: sim.NodeID("X"), Type: plc.TypeLReal}}}, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "bad while down", func(ss []plc.Sample) bool {
+		s, ok := last(ss, "X")
+		return ok && s.Quality.Reason == plc.ReasonCommFailure
+	})
+	sim.Set("X", plc.FloatValue(plc.LReal, 7))
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "good once up", hasValue("X", plc.FloatValue(plc.LReal, 7)))
+}
+
+func TestReadWhileDisconnectedIsBadPromptly(t *testing.T) {
+	tags := []plc.Tag{{Name: "X", Type: plc.TypeLReal}}
+	sim := startSim(t, uasim.Config{}, tags)
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint()})
+	drv := opcua.NewDriver(c)
+	r, err := drv.Prepare([]plc.Tag{{Name: "X", Address: sim.NodeID("X"), Type: plc.TypeLReal}, {Name: "Bad", Address: "ns=2;q=1", Type: plc.TypeLReal}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitState(ctx, opcua.StateDisconnected); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]plc.Sample, 2)
+	if err := r.Read(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Quality.Reason != plc.ReasonCommFailure || out[1].Quality.Reason != plc.ReasonConfigError {
+		t.Fatalf("qualities while down: %v, %v", out[0].Quality, out[1].Quality)
+	}
+	errs := drv.Write(ctx, []plc.WriteItem{{Tag: plc.Tag{Name: "X", Address: sim.NodeID("X"), Type: plc.TypeLReal}, Value: plc.FloatValue(plc.LReal, 1)}})
+	if !errors.Is(errs[0], plc.ErrNotConnected) {
+		t.Fatalf("write while down: %v", errs[0])
+	}
+}
