@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"sync"
 
 	"go.uber.org/zap"
 )
@@ -10,10 +11,18 @@ type childKey struct{}
 
 // childInfo travels in a child's context.
 type childInfo struct {
-	path string
-	log  *zap.Logger
+	name string
 	l    *loop
 	r    *run
+
+	logOnce sync.Once
+	log     *zap.Logger
+}
+
+// logger is made on first use: most children never ask.
+func (i *childInfo) logger() *zap.Logger {
+	i.logOnce.Do(func() { i.log = i.l.log.With(zap.String("child", i.name)) })
+	return i.log
 }
 
 func infoOf(ctx context.Context) *childInfo {
@@ -36,7 +45,7 @@ func Beat(ctx context.Context) {
 // supervised child.
 func Logger(ctx context.Context) *zap.Logger {
 	if i := infoOf(ctx); i != nil {
-		return i.log
+		return i.logger()
 	}
 	return zap.NewNop()
 }
@@ -46,7 +55,7 @@ func Logger(ctx context.Context) *zap.Logger {
 // supervised child.
 func Path(ctx context.Context) string {
 	if i := infoOf(ctx); i != nil {
-		return i.path
+		return i.l.path + "/" + i.name
 	}
 	return ""
 }

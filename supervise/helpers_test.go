@@ -202,7 +202,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func mustNew(t *testing.T, cfg Config, opts ...Option) *Supervisor {
+func mustNew(t testing.TB, cfg Config, opts ...Option) *Supervisor {
 	t.Helper()
 	s, err := New(cfg, opts...)
 	if err != nil {
@@ -211,7 +211,7 @@ func mustNew(t *testing.T, cfg Config, opts ...Option) *Supervisor {
 	return s
 }
 
-func mustAdd(t *testing.T, s *Supervisor, specs ...Spec) {
+func mustAdd(t testing.TB, s *Supervisor, specs ...Spec) {
 	t.Helper()
 	for _, sp := range specs {
 		if err := s.Add(context.Background(), sp); err != nil {

@@ -53,35 +53,12 @@ func (c ChildStatus) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// childSnap is what the loop publishes about a child.
-type childSnap struct {
+// childView is what Status reads about a child under the lock.
+type childView struct {
 	st  ChildStatus
 	svc Service
 	r   *run
 	h   Health
-}
-
-// publish makes the loop's view of the children visible to Status.
-func (l *loop) publish() {
-	snap := l.snapshot()
-	l.s.mu.Lock()
-	l.s.snap = snap
-	l.s.mu.Unlock()
-}
-
-func (l *loop) snapshot() []childSnap {
-	snap := make([]childSnap, len(l.children))
-	for i, c := range l.children {
-		cs := ChildStatus{Name: c.spec.Name, State: c.state, Restart: c.spec.Restart, Restarts: c.restarts}
-		if c.lastErr != nil {
-			cs.LastError = c.lastErr.Error()
-		}
-		snap[i] = childSnap{st: cs, h: c.spec.Health}
-		if r := c.run; r != nil {
-			snap[i].st.Since, snap[i].svc, snap[i].r = r.started, r.svc, r
-		}
-	}
-	return snap
 }
 
 // Status returns a snapshot of the supervisor and its subtrees.
@@ -91,47 +68,56 @@ func (s *Supervisor) Status() Status {
 	if s.lastErr != nil {
 		st.LastError = s.lastErr.Error()
 	}
-	var snap []childSnap
-	if s.running {
-		snap = s.snap
-	} else {
-		for _, sp := range s.specs {
-			snap = append(snap, childSnap{st: ChildStatus{Name: sp.Name, State: StateStopped, Restart: sp.Restart}})
+	var last map[string]*child
+	if s.cur != nil {
+		last = make(map[string]*child, len(s.cur.children))
+		for _, c := range s.cur.children {
+			last[c.spec.Name] = c
 		}
-		// Keep what the last run learned about children still present.
-		for _, old := range s.snap {
-			for i := range snap {
-				if snap[i].st.Name == old.st.Name {
-					snap[i].st.Restarts, snap[i].st.LastError = old.st.Restarts, old.st.LastError
+	}
+	// Membership is s.specs; what the running (or last) Serve knows about
+	// each child fills in its state.
+	views := make([]childView, len(s.specs))
+	for i, sp := range s.specs {
+		v := childView{st: ChildStatus{Name: sp.Name, State: StateStopped, Restart: sp.Restart}, h: sp.Health}
+		if c := last[sp.Name]; c != nil {
+			v.st.Restarts = c.restarts
+			if c.lastErr != nil {
+				v.st.LastError = c.lastErr.Error()
+			}
+			if s.running {
+				v.st.State = c.state
+				if r := c.run; r != nil && c.state == StateRunning {
+					v.st.Since, v.svc, v.r = r.started, r.svc, r
 				}
 			}
 		}
+		views[i] = v
 	}
 	s.mu.Unlock()
 
 	now := s.clock.Now()
-	for _, cs := range snap {
-		c := cs.st
-		if c.State == StateRunning && cs.r != nil {
+	st.Children = make([]ChildStatus, 0, len(views))
+	for _, v := range views {
+		c := v.st
+		if v.r != nil {
 			c.Uptime = now.Sub(c.Since)
-			cs.r.mu.Lock()
+			v.r.mu.Lock()
 			verdict := func(p *Probe, k ProbeKind) *bool {
 				if p == nil {
 					return nil
 				}
-				v := cs.r.health[k]
-				return &v
+				ok := v.r.health[k]
+				return &ok
 			}
-			c.Live = verdict(cs.h.Liveness, Liveness)
-			c.Ready = verdict(cs.h.Readiness, Readiness)
-			c.Started = verdict(cs.h.Startup, Startup)
-			cs.r.mu.Unlock()
-			if sub, ok := cs.svc.(interface{ Status() Status }); ok {
+			c.Live = verdict(v.h.Liveness, Liveness)
+			c.Ready = verdict(v.h.Readiness, Readiness)
+			c.Started = verdict(v.h.Startup, Startup)
+			v.r.mu.Unlock()
+			if sub, ok := v.svc.(interface{ Status() Status }); ok {
 				t := sub.Status()
 				c.Tree = &t
 			}
-		} else {
-			c.Since = time.Time{}
 		}
 		st.Children = append(st.Children, c)
 	}

@@ -32,7 +32,7 @@ type Supervisor struct {
 	reqs     chan request  // valid while running
 	loopDone chan struct{} // closed when the running Serve ends
 	path     string
-	snap     []childSnap // published by the running loop
+	cur      *loop // the running or last loop; its children's status fields are written under mu
 	state    string
 	lastErr  error
 }
@@ -162,7 +162,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	}
 	path := s.cfg.Name
 	if i := infoOf(ctx); i != nil {
-		path = i.path
+		path = i.l.path + "/" + i.name
 	}
 	l := &loop{
 		s: s, cfg: s.cfg, clock: s.clock, ctx: ctx, path: path,
@@ -176,7 +176,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		l.children = append(l.children, &child{spec: sp, state: StateStopped})
 	}
 	s.running, s.reqs, s.loopDone = true, l.reqs, make(chan struct{})
-	s.path, s.state, s.lastErr, s.snap = path, "running", nil, l.snapshot()
+	s.path, s.state, s.lastErr, s.cur = path, "running", nil, l
 	s.mu.Unlock()
 
 	if s.hook != nil {
@@ -256,13 +256,13 @@ type run struct {
 
 	done     chan struct{} // Serve returned
 	err      error         // Serve's result, written before done closes
-	finished chan struct{} // Serve and every monitor returned
-	active   atomic.Int32
+	finished chan struct{} // Serve and every monitor returned (done when there are none)
+	active   atomic.Int32  // running goroutines, counted only when there are monitors
 	lastBeat atomic.Int64
 
 	mu     sync.Mutex
-	fault  error // set by a monitor: hung, liveness failed
-	health map[ProbeKind]bool
+	fault  error             // set by a monitor: hung, liveness failed
+	health [Startup + 1]bool // probe verdicts by ProbeKind
 }
 
 // goDo runs f on a goroutine counted in r.active.
@@ -343,18 +343,18 @@ func (l *loop) emit(e Event) {
 
 func (l *loop) serve() error {
 	now := l.clock.Now()
+	l.s.mu.Lock()
 	for _, c := range l.children {
 		c.state, c.restartAt = StateBackoff, now
 	}
+	l.s.mu.Unlock()
 	for {
 		l.startDue()
 		if l.escalation != nil {
 			l.stopAll()
-			l.publish()
 			return l.escalation
 		}
 		l.arm()
-		l.publish()
 		var tc <-chan time.Time
 		if l.timer != nil {
 			tc = l.timer.C()
@@ -363,7 +363,6 @@ func (l *loop) serve() error {
 		case <-l.ctx.Done():
 			l.shutting = true
 			l.stopAll()
-			l.publish()
 			if len(l.leftBehind) > 0 {
 				return fmt.Errorf("%w: %s: %s", ErrStopTimeout, l.path, strings.Join(l.leftBehind, ", "))
 			}
@@ -417,38 +416,65 @@ func (l *loop) start(c *child) {
 		l.failed(c, fmt.Errorf("supervise: start %s: %w", c.spec.Name, err), 0, "start")
 		return
 	}
-	r := &run{
-		svc: svc, started: now,
-		done: make(chan struct{}), finished: make(chan struct{}),
-		health: map[ProbeKind]bool{Liveness: true, Readiness: false, Startup: false},
+	monitored := c.spec.Watchdog > 0 || c.spec.Health != (Health{})
+	r := &run{svc: svc, started: now, done: make(chan struct{})}
+	r.finished = r.done
+	if monitored {
+		r.finished = make(chan struct{})
 	}
+	r.health[Liveness] = true
 	r.lastBeat.Store(now.UnixNano())
-	info := &childInfo{path: l.path + "/" + c.spec.Name, log: l.log.With(zap.String("child", c.spec.Name)), l: l, r: r}
+	info := &childInfo{name: c.spec.Name, l: l, r: r}
 	ctx, cancel := context.WithCancel(context.WithValue(l.base, childKey{}, info))
 	r.cancel = cancel
+	l.s.mu.Lock()
 	c.run, c.state, c.since = r, StateRunning, now
 	c.starts++
+	if c.starts > 1 {
+		c.restarts++
+	}
+	l.s.mu.Unlock()
 	l.count(func(m *Metrics) { m.starts.WithLabelValues(l.path, c.spec.Name).Inc() })
 	if c.starts == 1 {
-		l.log.Debug("child started", zap.String("child", c.spec.Name))
+		if ce := l.log.Check(zap.DebugLevel, "child started"); ce != nil {
+			ce.Write(zap.String("child", c.spec.Name))
+		}
 		l.emit(Event{Kind: EventStarted, Child: c.spec.Name})
 	} else {
-		c.restarts++
 		l.count(func(m *Metrics) { m.restarts.WithLabelValues(l.path, c.spec.Name).Inc() })
-		l.log.Info("child restarted", zap.String("child", c.spec.Name), zap.Int("restarts", c.restarts))
+		if ce := l.log.Check(zap.InfoLevel, "child restarted"); ce != nil {
+			ce.Write(zap.String("child", c.spec.Name), zap.Int("restarts", c.restarts))
+		}
 		l.emit(Event{Kind: EventRestarted, Child: c.spec.Name, Restarts: c.restarts})
 	}
 
-	r.active.Store(1) // held until every goroutine is launched
-	r.goDo(func() {
+	if !monitored {
+		go func() {
+			r.err = serveSafe(ctx, svc)
+			close(r.done)
+			l.poke()
+		}()
+		return
+	}
+	r.active.Store(2) // the Serve goroutine's, and one held until every monitor is launched
+	go func() {
 		r.err = serveSafe(ctx, svc)
 		close(r.done)
+		r.release() // before waking the loop, so that it need not wait
 		l.poke()
-	})
+	}()
 	if c.spec.Watchdog > 0 {
 		r.goDo(func() { l.watchdog(ctx, c.spec.Watchdog, r) })
 	}
-	h := c.spec.Health
+	if h := c.spec.Health; h != (Health{}) {
+		l.startProbes(ctx, c, r, h)
+	}
+	r.release()
+}
+
+// startProbes runs the probes of h against r: startup first, then
+// liveness and readiness side by side.
+func (l *loop) startProbes(ctx context.Context, c *child, r *run, h Health) {
 	probe := func(k ProbeKind, p *Probe) {
 		pr := &prober{kind: k, p: p.withDefaults(), l: l, c: c, r: r}
 		r.goDo(func() { pr.run(ctx) })
@@ -474,7 +500,6 @@ func (l *loop) start(c *child) {
 			probe(Readiness, h.Readiness)
 		}
 	}
-	r.release()
 }
 
 func callFactory(f func() (Service, error)) (svc Service, err error) {
@@ -543,7 +568,7 @@ func (l *loop) probeResult(c *child, r *run, k ProbeKind, ok bool, err error) {
 
 // reap handles children that returned or were faulted by a monitor.
 func (l *loop) reap() {
-	for _, c := range slices.Clone(l.children) {
+	for _, c := range l.children { // exited and stop never change the list
 		if l.escalation != nil {
 			return
 		}
@@ -572,17 +597,21 @@ func (l *loop) exited(c *child, r *run, err error) {
 		r.stopping = true
 		r.cancel() // ends the monitors
 		l.await(c, r)
+		l.s.mu.Lock()
 		c.run = nil
+		l.s.mu.Unlock()
 	}
 	ran := l.clock.Now().Sub(r.started)
 	name := c.spec.Name
-	var pe *PanicError
+	pe, panicked := err.(*PanicError) // as serveSafe returns it: no errors.As on the hot path
 	reason := "clean"
 	switch {
 	case err == nil:
-		l.log.Info("child exited", zap.String("child", name))
+		if ce := l.log.Check(zap.InfoLevel, "child exited"); ce != nil {
+			ce.Write(zap.String("child", name))
+		}
 		l.emit(Event{Kind: EventExited, Child: name})
-	case errors.As(err, &pe):
+	case panicked:
 		reason = "panic"
 		l.log.Error("child panicked", zap.String("child", name), zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))
 		l.emit(Event{Kind: EventPanicked, Child: name, Err: err})
@@ -595,13 +624,17 @@ func (l *loop) exited(c *child, r *run, err error) {
 		default:
 			reason = "error"
 		}
-		l.log.Warn("child failed", zap.String("child", name), zap.Error(err))
+		if ce := l.log.Check(zap.WarnLevel, "child failed"); ce != nil {
+			ce.Write(zap.String("child", name), zap.Error(err))
+		}
 		l.emit(Event{Kind: EventExited, Child: name, Err: err})
 	}
 	if err == nil {
 		l.count(func(m *Metrics) { m.exits.WithLabelValues(l.path, name, reason).Inc() })
 		if c.spec.Restart != Permanent {
+			l.s.mu.Lock()
 			c.state = StateDone
+			l.s.mu.Unlock()
 			return
 		}
 		l.restart(c, ran)
@@ -613,14 +646,18 @@ func (l *loop) exited(c *child, r *run, err error) {
 // failed handles an abnormal end of c.
 func (l *loop) failed(c *child, err error, ran time.Duration, reason string) {
 	name := c.spec.Name
+	l.s.mu.Lock()
 	c.lastErr = err
+	l.s.mu.Unlock()
 	if reason == "start" {
 		l.log.Warn("child failed to start", zap.String("child", name), zap.Error(err))
 		l.emit(Event{Kind: EventExited, Child: name, Err: err})
 	}
 	l.count(func(m *Metrics) { m.exits.WithLabelValues(l.path, name, reason).Inc() })
 	if c.spec.Restart != Permanent && c.spec.Restart != Transient {
+		l.s.mu.Lock()
 		c.state = StateFailed
+		l.s.mu.Unlock()
 		l.log.Error("child failed for good", zap.String("child", name), zap.Error(err))
 		l.emit(Event{Kind: EventFailed, Child: name, Err: err, Restarts: c.restarts})
 		return
@@ -631,8 +668,13 @@ func (l *loop) failed(c *child, err error, ran time.Duration, reason string) {
 // restart applies the intensity, the child's backoff and the strategy.
 func (l *loop) restart(c *child, ran time.Duration) {
 	now := l.clock.Now()
-	l.restarts = slices.DeleteFunc(l.restarts, func(t time.Time) bool { return now.Sub(t) >= l.cfg.Period })
-	l.restarts = append(l.restarts, now)
+	// Restart times are in order: drop those out of the window from the
+	// front, amortized O(1) per restart.
+	k := 0
+	for k < len(l.restarts) && now.Sub(l.restarts[k]) >= l.cfg.Period {
+		k++
+	}
+	l.restarts = append(l.restarts[k:], now)
 	if len(l.restarts) > l.cfg.Intensity {
 		l.escalation = &EscalationError{Supervisor: l.path, Child: c.spec.Name, Restarts: l.cfg.Intensity, Period: l.cfg.Period, Err: c.lastErr}
 		l.count(func(m *Metrics) { m.escalations.WithLabelValues(l.path).Inc() })
@@ -650,6 +692,12 @@ func (l *loop) restart(c *child, ran time.Duration) {
 		l.emit(Event{Kind: EventBackoff, Child: c.spec.Name, Delay: delay, Restarts: c.restarts})
 	}
 	at := now.Add(delay)
+	l.s.mu.Lock()
+	c.state, c.restartAt = StateBackoff, at
+	l.s.mu.Unlock()
+	if l.cfg.Strategy == OneForOne {
+		return
+	}
 	group := []*child{c}
 	i := slices.Index(l.children, c)
 	for j, o := range l.children {
@@ -666,9 +714,11 @@ func (l *loop) restart(c *child, ran time.Duration) {
 			l.stop(o)
 		}
 	}
+	l.s.mu.Lock()
 	for _, o := range group {
 		o.state, o.restartAt = StateBackoff, at
 	}
+	l.s.mu.Unlock()
 }
 
 // stop cancels c's run and waits for it up to the shutdown timeout.
@@ -676,15 +726,18 @@ func (l *loop) stop(c *child) {
 	r := c.run
 	if r == nil {
 		if c.state == StateBackoff {
+			l.s.mu.Lock()
 			c.state = StateStopped
+			l.s.mu.Unlock()
 		}
 		return
 	}
 	r.stopping = true
 	r.cancel()
 	l.await(c, r)
+	l.s.mu.Lock()
 	c.run, c.state = nil, StateStopped
-	l.publish()
+	l.s.mu.Unlock()
 }
 
 // await waits until r's goroutines all returned, or the shutdown timeout.
@@ -722,8 +775,8 @@ func (l *loop) handle(req request) error {
 		if i >= 0 {
 			return fmt.Errorf("%w: %q", ErrDuplicate, req.name)
 		}
-		l.children = append(l.children, &child{spec: req.spec, state: StateBackoff, restartAt: l.clock.Now()})
 		l.s.mu.Lock()
+		l.children = append(l.children, &child{spec: req.spec, state: StateBackoff, restartAt: l.clock.Now()})
 		l.s.specs = append(l.s.specs, req.spec)
 		l.s.mu.Unlock()
 		return nil
@@ -732,8 +785,8 @@ func (l *loop) handle(req request) error {
 			return fmt.Errorf("%w: %q", ErrNotFound, req.name)
 		}
 		l.stop(l.children[i])
-		l.children = slices.Delete(l.children, i, i+1)
 		l.s.mu.Lock()
+		l.children = slices.Delete(l.children, i, i+1)
 		l.s.specs = slices.DeleteFunc(l.s.specs, func(sp Spec) bool { return sp.Name == req.name })
 		l.s.mu.Unlock()
 		return nil
@@ -743,7 +796,9 @@ func (l *loop) handle(req request) error {
 		}
 		c := l.children[i]
 		l.stop(c)
+		l.s.mu.Lock()
 		c.attempt, c.state, c.restartAt = 0, StateBackoff, l.clock.Now()
+		l.s.mu.Unlock()
 		return nil
 	}
 }
