@@ -305,9 +305,9 @@ func (s *Store) inTenant(ctx context.Context, tenant string, mode pgx.TxAccessMo
 }
 
 // Write implements store.Store: the batch is copied into the
-// connection's staging table and moved into the partitioned table with
-// INSERT … ON CONFLICT DO NOTHING, all in one transaction under the
-// tenant's row-level-security setting.
+// connection's staging table and moved into the partitioned table,
+// skipping keys already stored, all in one transaction under the tenant's
+// row-level-security setting.
 func (s *Store) Write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
 	if s.closed.Load() {
 		return store.WriteResult{}, store.ErrClosed
@@ -359,7 +359,7 @@ func (s *Store) write(ctx context.Context, tenant string, samples []plc.Sample) 
 			return err
 		}
 		s.runHook("copied", pid)
-		tag, err := tx.Exec(ctx, insertFromStage, tenant)
+		inserted, err := moveStage(ctx, tx, tenant)
 		if err != nil {
 			return err
 		}
@@ -369,7 +369,7 @@ func (s *Store) write(ctx context.Context, tenant string, samples []plc.Sample) 
 			}
 		}
 		s.runHook("inserted", pid)
-		res.Inserted = int(tag.RowsAffected())
+		res.Inserted = int(inserted)
 		res.Duplicates = int(copied) - res.Inserted
 		res.Expired = len(samples) - int(copied)
 		return nil
@@ -379,6 +379,32 @@ func (s *Store) write(ctx context.Context, tenant string, samples []plc.Sample) 
 	}
 	s.tags.Add(tenant, newTags)
 	return res, nil
+}
+
+// moveStage moves the staged rows into the samples table and returns how
+// many were new. It first tries a plain INSERT in a savepoint: with no
+// duplicates, the usual case, that costs less than half of INSERT … ON
+// CONFLICT DO NOTHING, whose speculative insertion is slow. A unique
+// violation means duplicates: back to the savepoint and skip them.
+func moveStage(ctx context.Context, tx pgx.Tx, tenant string) (int64, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := sp.Exec(ctx, insertFromStage, tenant)
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+		return tag.RowsAffected(), sp.Commit(ctx)
+	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
+		if err := sp.Rollback(ctx); err != nil {
+			return 0, err
+		}
+		tag, err = tx.Exec(ctx, insertFromStage+" ON CONFLICT DO NOTHING", tenant)
+		return tag.RowsAffected(), err
+	default:
+		return 0, err
+	}
 }
 
 func (s *Store) runHook(stage string, pid uint32) {

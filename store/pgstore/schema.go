@@ -99,8 +99,7 @@ var stageColumns = []string{"tag", "ts", "kind", "ival", "fval", "sval", "q_stat
 
 const (
 	insertFromStage = `INSERT INTO kiln_samples (tenant, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail)
-		SELECT $1, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail FROM kiln_stage
-		ON CONFLICT DO NOTHING`
+		SELECT $1, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail FROM kiln_stage`
 	insertTags = `INSERT INTO kiln_tags (tenant, tag) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`
 
 	sampleColumns = `s.tag, s.ts, s.kind, s.ival, s.fval, s.sval, s.q_status, s.q_reason, s.q_code, s.q_detail`

@@ -1,0 +1,213 @@
+// Command storebench measures how fast samples go into PostgreSQL: kiln's
+// idempotent write path (pgstore) against a raw COPY into a plain table
+// (the ceiling) and batched multi-row INSERT … ON CONFLICT DO NOTHING (the
+// usual alternative), with the same rows, in one run, on one throwaway
+// server. It prints a table of rows/s.
+//
+//	go run ./bench/storebench -n 1000000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/internal/pgtest"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store/pgstore"
+)
+
+func main() {
+	n := flag.Int("n", 1_000_000, "samples to write per method")
+	batch := flag.Int("batch", 10_000, "samples per write for COPY-based methods")
+	insertRows := flag.Int("insert-rows", 1000, "rows per multi-row INSERT")
+	tags := flag.Int("tags", 1000, "distinct tags")
+	flag.Parse()
+	if err := run(*n, *batch, *insertRows, *tags); err != nil {
+		fmt.Fprintln(os.Stderr, "storebench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name string
+	rows int
+	dur  time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.rows) / r.dur.Seconds() }
+
+func run(n, batch, insertRows, tags int) error {
+	ctx := context.Background()
+	c, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB"}})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	db, err := c.CreateDB(ctx)
+	if err != nil {
+		return err
+	}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	samples := make([]plc.Sample, n)
+	for i := range samples {
+		samples[i] = plc.Sample{
+			Tag:     "Line" + strconv.Itoa(i%tags/100) + ".Tag" + strconv.Itoa(i%tags),
+			Value:   plc.FloatValue(plc.LReal, float64(i)*0.25),
+			Quality: plc.Good,
+			Time:    t0.Add(time.Duration(i/tags) * time.Second),
+		}
+	}
+	conn, err := pgx.Connect(ctx, db.DSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	cols := `(tenant text NOT NULL, tag text NOT NULL, ts timestamptz NOT NULL, kind smallint NOT NULL,
+		ival bigint, fval double precision, sval bytea, q_status smallint NOT NULL, q_reason smallint NOT NULL,
+		q_code bigint NOT NULL, q_detail text NOT NULL`
+	for _, q := range []string{
+		"CREATE TABLE plain " + cols + ")",
+		"CREATE TABLE plain_pk " + cols + ", PRIMARY KEY (tenant, tag, ts))",
+		"CREATE TABLE upsert " + cols + ", PRIMARY KEY (tenant, tag, ts))",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+
+	var results []result
+	// (b) raw COPY into a plain table, no key: the ceiling.
+	r, err := rawCopy(ctx, conn, "plain", samples, batch)
+	if err != nil {
+		return err
+	}
+	r.name = "(b) COPY into a plain table, no key (ceiling)"
+	results = append(results, r)
+
+	// (a) kiln's idempotent path.
+	s, err := pgstore.Open(ctx, pgstore.Config{DSN: db.DSN, MaxConns: 1}, pgstore.WithClock(clock.NewFake(t0)))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for _, name := range []string{"(a) kiln pgstore.Write: COPY → staging → INSERT ON CONFLICT", "(a') the same 1M again: all duplicates"} {
+		start := time.Now()
+		for i := 0; i < n; i += batch {
+			if _, err := s.Write(ctx, "acme", samples[i:min(i+batch, n)]); err != nil {
+				return err
+			}
+		}
+		results = append(results, result{name: name, rows: n, dur: time.Since(start)})
+	}
+
+	// (c) multi-row INSERT … ON CONFLICT DO NOTHING.
+	r, err = multiInsert(ctx, conn, samples, insertRows)
+	if err != nil {
+		return err
+	}
+	r.name = fmt.Sprintf("(c) INSERT … ON CONFLICT DO NOTHING, %d rows per statement", insertRows)
+	results = append(results, r)
+
+	// For reference: COPY into a plain table with the same primary key.
+	r, err = rawCopy(ctx, conn, "plain_pk", samples, batch)
+	if err != nil {
+		return err
+	}
+	r.name = "(ref) COPY into a plain table with the primary key"
+	results = append(results, r)
+
+	var count int
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM upsert) + (SELECT count(*) FROM plain)").Scan(&count); err != nil {
+		return err
+	}
+	if count != 2*n {
+		return fmt.Errorf("tables hold %d rows, want %d", count, 2*n)
+	}
+
+	fmt.Printf("%d samples, %d tags, COPY batches of %d, one connection, PostgreSQL on 127.0.0.1 (fsync off)\n\n", n, tags, batch)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "method\trows/s\tseconds\t(a)/this\t")
+	a := results[1].rate()
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t\n", r.name, r.rate(), r.dur.Seconds(), a/r.rate())
+	}
+	return w.Flush()
+}
+
+// row lays a sample out as the benchmark tables' columns.
+func row(s *plc.Sample) []any {
+	return []any{"acme", s.Tag, s.Time, int16(s.Value.Kind()), nil, s.Value.Float(), nil,
+		int16(s.Quality.Status), int16(s.Quality.Reason), int64(s.Quality.Code), s.Quality.Detail}
+}
+
+var columns = []string{"tenant", "tag", "ts", "kind", "ival", "fval", "sval", "q_status", "q_reason", "q_code", "q_detail"}
+
+func rawCopy(ctx context.Context, conn *pgx.Conn, table string, samples []plc.Sample, batch int) (result, error) {
+	start := time.Now()
+	for i := 0; i < len(samples); i += batch {
+		part := samples[i:min(i+batch, len(samples))]
+		j := 0
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromFunc(func() ([]any, error) {
+			if j == len(part) {
+				return nil, nil
+			}
+			j++
+			return row(&part[j-1]), nil
+		}))
+		if err != nil {
+			return result{}, err
+		}
+	}
+	return result{rows: len(samples), dur: time.Since(start)}, nil
+}
+
+func multiInsert(ctx context.Context, conn *pgx.Conn, samples []plc.Sample, per int) (result, error) {
+	stmt := func(rows int) string {
+		var b strings.Builder
+		b.WriteString("INSERT INTO upsert (" + strings.Join(columns, ", ") + ") VALUES ")
+		p := 1
+		for r := 0; r < rows; r++ {
+			if r > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for c := range columns {
+				if c > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("$" + strconv.Itoa(p))
+				p++
+			}
+			b.WriteByte(')')
+		}
+		b.WriteString(" ON CONFLICT DO NOTHING")
+		return b.String()
+	}
+	full := stmt(per)
+	start := time.Now()
+	args := make([]any, 0, per*len(columns))
+	for i := 0; i < len(samples); i += per {
+		part := samples[i:min(i+per, len(samples))]
+		args = args[:0]
+		for j := range part {
+			args = append(args, row(&part[j])...)
+		}
+		sql := full
+		if len(part) != per {
+			sql = stmt(len(part))
+		}
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			return result{}, err
+		}
+	}
+	return result{rows: len(samples), dur: time.Since(start)}, nil
+}
