@@ -180,17 +180,6 @@ func (m pmsg) subs(n protowire.Number) ([]pmsg, error) {
 	return out, nil
 }
 
-// count returns how many times field n occurs (packed repeated fields count once).
-func (m pmsg) count(n protowire.Number) int {
-	c := 0
-	for _, f := range m {
-		if f.num == n {
-			c++
-		}
-	}
-	return c
-}
-
 // enc builds a protobuf message.
 type enc []byte
 

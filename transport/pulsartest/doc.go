@@ -1,0 +1,51 @@
+// Package pulsartest is an in-process Apache Pulsar broker speaking the
+// Pulsar binary protocol, for tests and demos: the real
+// github.com/apache/pulsar-client-go client talks to it unmodified.
+//
+//	b, err := pulsartest.New(pulsartest.Config{}) // 127.0.0.1, random port
+//	if err != nil { ... }
+//	defer b.Close()
+//	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL()})
+//
+// It implements the subset of the protocol the client uses: connect,
+// partitioned-topic metadata (every topic has 0 partitions), lookup
+// (answered with the broker's own URL), producers with send receipts in
+// order, consumers with flow permits, individual, cumulative and grouped
+// acks, redelivery of unacknowledged messages, unsubscribe, ping/pong in
+// both directions, get-last-message-id and seek. Frames carry the magic
+// number and CRC32C checksum; batches and compressed payloads are stored
+// and delivered intact. The wire encoding is written with
+// google.golang.org/protobuf/encoding/protowire from the facts in the
+// client's PulsarApi.proto.
+//
+// Semantics follow Pulsar's: topics persistent://tenant/namespace/topic
+// keep messages in order with increasing message ids (also across
+// restarts); subscriptions start at Latest or Earliest; Exclusive,
+// Failover, Shared and Key_Shared dispatch; a consumer's unacknowledged
+// messages go to the others when it leaves; the broker deduplicates by
+// producer name and sequence id and tells a reconnecting producer its last
+// sequence id. Stats reports published, deduplicated, acknowledged and
+// backlog counts per subscription for test assertions.
+//
+// With AuthConfig tokens, clients authenticate with
+// pulsar.NewAuthenticationToken; a role may produce or consume only where
+// a Grant allows it, and otherwise gets the AuthorizationError a real
+// broker sends.
+//
+// Faults for tests: DropConnections, Stop and Restart on the same port
+// (keeping all messages; with Config.DataDir they also survive a new
+// process), SetReceiptDelay, WithholdReceipts, RejectSends and Unload.
+//
+// The command pulsartest/cmd/pulsartest runs the broker as a process for
+// multi-process tests.
+//
+// Not implemented: partitioned topics, schemas beyond bytes, transactions,
+// chunked-message reassembly, batch-index acknowledgment (an entry counts
+// as acknowledged when all its messages are), delayed delivery, retention
+// limits (every message is kept), TLS.
+//
+// # Performance
+//
+// See the package's BenchmarkPublish; results are in the note of the
+// transport/pulsar package documentation.
+package pulsartest
