@@ -249,6 +249,7 @@ type child struct {
 
 // run is one start of a child: its Service instance and goroutines.
 type run struct {
+	info     childInfo // in the child's context; part of run to save an allocation
 	svc      Service
 	cancel   context.CancelFunc
 	started  time.Time
@@ -424,8 +425,8 @@ func (l *loop) start(c *child) {
 	}
 	r.health[Liveness] = true
 	r.lastBeat.Store(now.UnixNano())
-	info := &childInfo{name: c.spec.Name, l: l, r: r}
-	ctx, cancel := context.WithCancel(context.WithValue(l.base, childKey{}, info))
+	r.info = childInfo{name: c.spec.Name, l: l, r: r}
+	ctx, cancel := context.WithCancel(context.WithValue(l.base, childKey{}, &r.info))
 	r.cancel = cancel
 	l.s.mu.Lock()
 	c.run, c.state, c.since = r, StateRunning, now
