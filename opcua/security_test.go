@@ -1,0 +1,79 @@
+package opcua_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kiln-iot/kiln/opcua"
+	"github.com/kiln-iot/kiln/opcua/uasim"
+	"github.com/kiln-iot/kiln/plc"
+)
+
+func TestSecureRoundTrip(t *testing.T) {
+	tags := []plc.Tag{{Name: "S.V", Type: plc.TypeDInt, Access: plc.ReadWrite}}
+	sim := startSim(t, uasim.Config{UserName: true}, tags)
+	cases := []struct {
+		name string
+		cfg  opcua.Config
+	}{
+		{"Basic256Sha256 SignAndEncrypt anonymous", opcua.Config{SecurityPolicy: "Basic256Sha256", SecurityMode: "SignAndEncrypt"}},
+		{"Basic256Sha256 Sign user name", opcua.Config{SecurityPolicy: "Basic256Sha256", SecurityMode: "Sign", Username: "operator", Password: "secret"}},
+		{"None user name (password encrypted for the server)", opcua.Config{Username: "operator", Password: "secret"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Endpoint = sim.Endpoint()
+			c := newClient(t, cfg)
+			drv := opcua.NewDriver(c)
+			tag := plc.Tag{Name: "S.V", Address: sim.NodeID("S.V"), Type: plc.TypeDInt, Access: plc.ReadWrite}
+			want := plc.IntValue(plc.DInt, int64(1000+i))
+			if errs := drv.Write(context.Background(), []plc.WriteItem{{Tag: tag, Value: want}}); errs[0] != nil {
+				t.Fatal(errs[0])
+			}
+			r, _ := drv.Prepare([]plc.Tag{tag})
+			out := make([]plc.Sample, 1)
+			if err := r.Read(context.Background(), out); err != nil {
+				t.Fatal(err)
+			}
+			if !out[0].Quality.IsGood() || !out[0].Value.Equal(want) {
+				t.Fatalf("read back %v (%v), want %v", out[0].Value, out[0].Quality, want)
+			}
+		})
+	}
+}
+
+func TestClientCertificateGeneratedAndKept(t *testing.T) {
+	dir := t.TempDir()
+	cfg := opcua.Config{Endpoint: "opc.tcp://127.0.0.1:1", SecurityPolicy: "Basic256Sha256",
+		CertFile: filepath.Join(dir, "pki", "cert.der"), KeyFile: filepath.Join(dir, "pki", "key.pem")}
+	c1, err := opcua.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.Close()
+	first, err := os.ReadFile(cfg.CertFile)
+	if err != nil {
+		t.Fatalf("certificate not stored: %v", err)
+	}
+	if st, err := os.Stat(cfg.KeyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key not stored private: %v %v", st, err)
+	}
+	c2, err := opcua.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Close()
+	second, _ := os.ReadFile(cfg.CertFile)
+	if !bytes.Equal(first, second) {
+		t.Fatal("certificate regenerated on second use")
+	}
+	// A key file without its certificate is an error, not a silent regeneration.
+	os.Remove(cfg.CertFile)
+	if _, err := opcua.New(cfg); err == nil {
+		t.Fatal("missing certificate with a key present accepted")
+	}
+}
