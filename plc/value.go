@@ -400,7 +400,12 @@ func ParseValue(s string, t DataType) (Value, error) {
 	default:
 		v = StringValue(s)
 	}
-	return Convert(v, t)
+	out, err := Convert(v, t)
+	var ce *ConversionError
+	if errors.As(err, &ce) {
+		return Value{}, &ConversionError{Value: StringValue(s), To: t, Reason: ce.Reason} // name the text given
+	}
+	return out, err
 }
 
 // parseInteger parses decimal or 0x-hex text; failing that, a float that

@@ -146,7 +146,7 @@ func TestWriterRefusesBeforeTheDriver(t *testing.T) {
 				if !errors.As(err, &ce) || ce.Reason != "not a whole number" {
 					t.Fatal(err)
 				}
-			}, `plc: cannot convert LREAL 1.5 to INT: not a whole number`},
+			}, `plc: cannot convert STRING 1.5 to INT: not a whole number`},
 		{"overflow INT", func(w *plc.Writer) error {
 			return w.WriteValue(context.Background(), "Count", plc.IntValue(plc.DInt, 70000))
 		},

@@ -1,0 +1,88 @@
+// Package plc is kiln's device-neutral model of industrial data: what a
+// tag is, what a value and its quality are, how drivers read and write
+// devices, and the three parts every service built on kiln needs above the
+// drivers: the point database, the poller and checked writes.
+//
+// # Types
+//
+// A [DataType] is an IEC 61131-3 / S7 elementary type (BOOL … LREAL,
+// STRING[n]) or an OPC UA one (DATETIME, BYTESTRING); [ParseDataType]
+// reads it as engineers write it. A [Value] holds one value of a kind
+// without allocating for numbers; [Convert] and [ParseValue] change and
+// parse values only when nothing is lost. A [Quality] says whether a
+// [Sample] is good, and if not why; the zero Quality is Bad/not read, so a
+// sample that was never read never passes for good.
+//
+// A [Tag] names a point in a [Device]: its address in the driver's syntax,
+// raw type, access, scan group, deadband, linear scaling to engineering
+// units ([Tag.ToEngineering], [Tag.ToRaw]) and write limits.
+//
+// # Drivers
+//
+// A [Driver] (the s7 and opcua packages, or plctest in tests) reads
+// prepared sets of tags and writes raw values. Drivers register by name
+// ([Register]); [Open] opens one for a device.
+//
+// # Point database
+//
+// [Load] reads devices, scan groups and tags from YAML and CSV files (see
+// [PointDB.AddYAML] and [PointDB.AddCSV] for the formats, and
+// testdata/plant.yaml and testdata/tags.csv for an example) and validates
+// them in one pass, reporting every problem as a [ConfigError] with file,
+// line and field:
+//
+//	db, err := plc.Load("plant.yaml", "tags.csv")
+//	for _, e := range plc.ConfigErrors(err) {
+//		fmt.Println(e) // tags.csv:14: type: tag "Kiln1.Temp": unknown type "FLOT"
+//	}
+//
+// # Poller
+//
+// A [Poller] reads every scan group at its own rate, one Read per device
+// and group per tick, applies scaling and deadbands and reports by
+// exception (changes beyond the deadband, every quality change, a full
+// refresh every interval) to a [Sink] in batches. It implements
+// Serve(ctx) for a supervisor, skips and counts ticks that overrun, keeps
+// the latest value of every tag ([Poller.Latest], [Poller.Snapshot]) and
+// is a Prometheus collector:
+//
+//	p, err := plc.NewPoller(db, drivers, sink)
+//	reg.MustRegister(p)
+//	err = p.Serve(ctx)
+//
+// # Checked writes
+//
+// A [Writer] writes engineering values given as a Value, text or JSON.
+// Before anything reaches the device it checks the tag exists and is
+// writable, the value converts without loss and lies within the limits,
+// and scales it back to raw; optionally it reads the value back. Every
+// request yields an [AuditRecord] with the [Principal] that
+// [WithPrincipal] put into the request's context:
+//
+//	w, err := plc.NewWriter(plc.WriterConfig{Verify: true}, db, drivers, audit)
+//	err = w.WriteText(plc.WithPrincipal(ctx, plc.Principal{Who: "alice", Tenant: "acme"}), "Kiln1.Setpoint", "850")
+//
+// Refusals are [ErrUnknownTag], [ErrReadOnly], *[ConversionError],
+// *[LimitError] and *[VerifyError] (errors.Is [ErrVerifyMismatch]).
+//
+// # Performance
+//
+// The scan path allocates nothing: sample buffers are reused, the batch
+// handed to the sink is a reused slice, the latest values are published by
+// swapping two buffers. BenchmarkPoller polls 100,000 tags in 10 groups of
+// 10,000 against plctest, with 10 % or all of the tags changing beyond
+// their deadband every tick (one op = one tick of all groups; half the
+// tags are scaled INTs with a percent deadband). The remaining allocations
+// are the fake clock's (about 42 per tick, whatever the number of tags):
+//
+//	$ go test ./plc -run '^$' -bench BenchmarkPoller -benchtime 30x -count 3
+//	cpu: AMD EPYC (2 cores, shared)
+//	BenchmarkPoller/changed=10%-2    30  2254640 ns/op  0.004397 allocs/sample  44352977 reads/s   10000 samples/op   4435298 samples/s  3172 B/op  43 allocs/op
+//	BenchmarkPoller/changed=10%-2    30  2573568 ns/op  0.004200 allocs/sample  38856564 reads/s   10000 samples/op   3885656 samples/s  2952 B/op  42 allocs/op
+//	BenchmarkPoller/changed=100%-2   30  2760301 ns/op  0.0004200 allocs/sample 36227938 reads/s  100000 samples/op  36227938 samples/s  2952 B/op  42 allocs/op
+//	BenchmarkPoller/changed=100%-2   30  2767121 ns/op  0.0004200 allocs/sample 36138639 reads/s  100000 samples/op  36138639 samples/s  2952 B/op  42 allocs/op
+//
+// That is about 0.004 allocations per emitted sample at 10 % change and
+// 0.0004 at 100 % (target: at most 1), and 36 to 44 million tag reads per
+// second on two shared cores. TestPollerScanDoesNotAllocate pins the zero.
+package plc
