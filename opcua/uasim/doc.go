@@ -1,0 +1,47 @@
+// Package uasim is the simulated WinCC: an OPC UA server, built on
+// github.com/gopcua/opcua/server, that serves a kiln tag list for tests,
+// benchmarks and the demo plant.
+//
+//	sim, err := uasim.New(uasim.Config{}, tags, uasim.WithOnWrite(hook))
+//	err = sim.Start(ctx)            // 127.0.0.1, a free port
+//	defer sim.Stop()
+//	sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 1180))
+//	endpoint := sim.Endpoint()      // opc.tcp://127.0.0.1:PORT
+//
+// Each tag becomes a variable with node id ns=2;s=<tag name> (the index
+// is Config.NamespaceIndex) under folders made from the dotted parts of
+// its name (Line1 → Line1.Kiln → Temp), hung off the Objects folder. The
+// variable's DataType is the OPC UA type of the tag's kind, its access
+// level follows the tag's Access. Set and Get work from Go whether or not
+// the server runs; Set notifies subscribers. Clients may write read-write
+// tags with a value of the exact OPC UA type (else BadTypeMismatch);
+// read-only tags reject writes with BadNotWritable, as servers do when the
+// access level lacks CurrentWrite. WithOnWrite sees every client write
+// before it is stored and may refuse it, so a simulated plant can serve
+// the same memory over S7 and OPC UA.
+//
+// Stop closes every client connection (as a real server's shutdown does)
+// and Start serves again on the same port with the same values, for
+// reconnect tests; RemoveNode (or a server built with another tag list)
+// makes a node disappear across such a restart.
+//
+// Beyond gopcua's server, uasim implements: Write (typed and
+// access-checked), TranslateBrowsePathsToNodeIDs, and
+// CreateMonitoredItems with a status per item (BadNodeIdUnknown for
+// unknown nodes; gopcua accepts any) and data change filters (absolute
+// deadband; percent deadband of the tag's scaling raw range or write
+// limits).
+//
+// Not supported: TransferSubscriptions and Republish (gopcua's server has
+// neither, so a client must recreate its subscriptions after a
+// reconnect); ModifySubscription, ModifyMonitoredItems, SetPublishingMode,
+// SetTriggering; history, methods, events; sampling (values are reported
+// when Set or written, not sampled, and queue size is 1: the latest value
+// per publishing interval). gopcua's server does not check user names and
+// passwords, and its ActivateSession cannot be wrapped from outside, so
+// Config.UserName offers the UserName token but accepts any credentials.
+// Sessions do not time out. Certificates are self-signed, generated at New,
+// and clients' certificates are not checked. Browse results are those of
+// gopcua's server. The server listens through a small TCP relay (see
+// Server.Stop), which adds one local hop.
+package uasim

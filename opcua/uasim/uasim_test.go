@@ -1,0 +1,169 @@
+package uasim_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+	"go.uber.org/goleak"
+
+	"github.com/kiln-iot/kiln/opcua"
+	"github.com/kiln-iot/kiln/opcua/uasim"
+	"github.com/kiln-iot/kiln/plc"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var tags = []plc.Tag{
+	{Name: "Line1.Temp", Type: plc.TypeLReal},
+	{Name: "Line1.Setpoint", Type: plc.TypeReal, Access: plc.ReadWrite},
+	{Name: "Line1.Mode", Type: plc.TypeInt, Access: plc.ReadWrite},
+}
+
+func connect(t *testing.T, endpoint string) *opcua.Client {
+	t.Helper()
+	dir := t.TempDir()
+	c, err := opcua.New(opcua.Config{Endpoint: endpoint, CertFile: dir + "/c.der", KeyFile: dir + "/k.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSetGetAndClientWrites(t *testing.T) {
+	var hooked []string
+	s, err := uasim.New(uasim.Config{}, tags, uasim.WithOnWrite(func(tag string, v plc.Value) error {
+		if v.Kind() == plc.Int {
+			if i, _ := v.Int(); i > 3 {
+				return ua.StatusBadOutOfRange
+			}
+		}
+		hooked = append(hooked, tag+"="+v.String())
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set("Line1.Temp", plc.FloatValue(plc.LReal, 21.5)); err != nil {
+		t.Fatal(err) // Set works on a stopped server too
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if err := s.Start(context.Background()); !errors.Is(err, uasim.ErrRunning) {
+		t.Errorf("second Start = %v", err)
+	}
+	if err := s.Set("Nope", plc.BoolValue(true)); !errors.Is(err, uasim.ErrUnknownTag) {
+		t.Errorf("Set unknown = %v", err)
+	}
+	if err := s.Set("Line1.Mode", plc.StringValue("x")); err == nil {
+		t.Error("Set of a string into INT accepted")
+	}
+	c := connect(t, s.Endpoint())
+	ctx := context.Background()
+	id := func(n string) *ua.NodeID { return ua.MustParseNodeID(s.NodeID(n)) }
+	dvs, err := c.Read(ctx, []*ua.NodeID{id("Line1.Temp")})
+	if err != nil || dvs[0].Value.Value() != 21.5 {
+		t.Fatalf("read = %v, %v", dvs, err)
+	}
+	codes, err := c.Write(ctx, []opcua.WriteValue{
+		{NodeID: id("Line1.Setpoint"), Value: plc.FloatValue(plc.Real, 7.5)},
+		{NodeID: id("Line1.Temp"), Value: plc.FloatValue(plc.LReal, 1)},
+		{NodeID: id("Line1.Mode"), Value: plc.IntValue(plc.Int, 9)},
+		{NodeID: ua.NewStringNodeID(2, "Line9"), Value: plc.IntValue(plc.Int, 1)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ua.StatusCode{ua.StatusOK, ua.StatusBadNotWritable, ua.StatusBadOutOfRange, ua.StatusBadNodeIDUnknown}
+	for i := range want {
+		if codes[i] != want[i] {
+			t.Errorf("write %d: %v, want %v", i, codes[i], want[i])
+		}
+	}
+	if v, _ := s.Get("Line1.Setpoint"); v.Float() != 7.5 {
+		t.Errorf("Get after client write = %v", v)
+	}
+	if v, _ := s.Get("Line1.Mode"); v.Float() != 0 {
+		t.Errorf("refused write stored: %v", v)
+	}
+	if len(hooked) != 1 || hooked[0] != "Line1.Setpoint=7.5" {
+		t.Errorf("OnWrite calls = %v", hooked)
+	}
+}
+
+func TestRestartKeepsPortAndValues(t *testing.T) {
+	s, err := uasim.New(uasim.Config{}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ep := s.Endpoint()
+	s.Set("Line1.Temp", plc.FloatValue(plc.LReal, 5))
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal("second Stop:", err)
+	}
+	if err := s.RemoveNode("Line1.Mode"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if s.Endpoint() != ep {
+		t.Fatalf("endpoint moved from %s to %s", ep, s.Endpoint())
+	}
+	c := connect(t, ep)
+	dvs, err := c.Read(context.Background(), []*ua.NodeID{ua.MustParseNodeID(s.NodeID("Line1.Temp")), ua.MustParseNodeID(s.NodeID("Line1.Mode"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dvs[0].Value.Value() != 5.0 {
+		t.Errorf("value after restart = %v", dvs[0].Value.Value())
+	}
+	if dvs[1].Status != ua.StatusBadNodeIDUnknown {
+		t.Errorf("removed node status = %v", dvs[1].Status)
+	}
+	if got := s.Tags(); len(got) != 2 {
+		t.Errorf("Tags after remove = %v", got)
+	}
+}
+
+func TestConfigAndTagErrors(t *testing.T) {
+	bad := []uasim.Config{
+		{Addr: "nonsense"},
+		{NamespaceIndex: 100},
+		{Security: []string{"Basic128/Sign"}},
+		{NoAnonymous: true},
+	}
+	for _, c := range bad {
+		if _, err := uasim.New(c, tags); err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+	badTags := [][]plc.Tag{
+		{{Name: "", Type: plc.TypeInt}},
+		{{Name: "a..b", Type: plc.TypeInt}},
+		{{Name: "a", Type: plc.DataType{}}},
+		{{Name: "a", Type: plc.TypeInt}, {Name: "a", Type: plc.TypeInt}},
+	}
+	for _, tl := range badTags {
+		if _, err := uasim.New(uasim.Config{}, tl); err == nil {
+			t.Errorf("tags %+v accepted", tl)
+		}
+	}
+}
