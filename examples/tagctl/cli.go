@@ -1,0 +1,481 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/kiln-iot/kiln/plc"
+)
+
+// DriverSpec is how tagctl drives one kind of device without a point
+// database (-driver NAME -endpoint …).
+type DriverSpec struct {
+	// Flags registers the driver's own flags on fs. It runs for every
+	// driver before the command line is parsed, so a driver's flag names
+	// must not clash with another driver's or tagctl's.
+	Flags func(fs *flag.FlagSet)
+	// Device builds the device to open from the endpoint, once the flags
+	// are parsed.
+	Device func(endpoint string) (plc.Device, error)
+	// Resolve turns a command-line address, optionally with an inline
+	// type ("DB1.DBW4:INT"), into the tag's address and type; the error
+	// names what is wrong with it.
+	Resolve func(arg string) (address string, t plc.DataType, err error)
+}
+
+// Subcommand is a subcommand beyond read, write and watch.
+type Subcommand struct {
+	// Usage is one line for the usage text, e.g. "browse [NODE]".
+	Usage string
+	// Flags, when not nil, registers the subcommand's flags; as with
+	// DriverSpec.Flags, names must not clash.
+	Flags func(fs *flag.FlagSet)
+	// Run runs the subcommand and returns the exit status.
+	Run func(ctx context.Context, cmd *Command) int
+}
+
+// Extension points. A file of this package adds a driver or a subcommand
+// from an init function, without editing the others:
+//
+//	func init() {
+//		drivers["opcua"] = DriverSpec{Flags: …, Device: …, Resolve: …}
+//		subcommands["browse"] = Subcommand{Usage: "browse [NODE]", Run: browse}
+//	}
+//
+// s7.go adds driver "s7" this way.
+var (
+	drivers     = map[string]DriverSpec{}
+	subcommands = map[string]Subcommand{}
+)
+
+// Command is what a subcommand runs with.
+type Command struct {
+	// Name is the subcommand, Args its positional arguments.
+	Name string
+	Args []string
+	// Device is the device the command addresses: from -driver and
+	// -endpoint, or from the point database.
+	Device plc.Device
+	// DB is the point database of -tags, nil without it.
+	DB             *plc.PointDB
+	Stdout, Stderr io.Writer
+	Logger         *zap.Logger
+	// Open opens Device's driver.
+	Open func() (plc.Driver, error)
+}
+
+// Usagef reports a usage error on Stderr and returns exit status 2.
+func (c *Command) Usagef(format string, args ...any) int {
+	fmt.Fprintf(c.Stderr, "tagctl: "+format+"\n", args...)
+	return 2
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// run is tagctl with its arguments and outputs; it returns the exit
+// status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tagctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	driver := fs.String("driver", "", "driver of the device: "+strings.Join(driverNames(), ", "))
+	endpoint := fs.String("endpoint", "", "the device's address, HOST[:PORT]")
+	tagsFile := fs.String("tags", "", "point database file(s), comma-separated (YAML, CSV)")
+	device := fs.String("device", "", "the device of the point database to use")
+	verify := fs.Bool("verify", false, "write: read each value back and compare")
+	interval := fs.Duration("interval", 500*time.Millisecond, "watch: time between reads")
+	count := fs.Int("count", 0, "watch: stop after this many reads (0: until interrupted)")
+	timeout := fs.Duration("timeout", 10*time.Second, "read, write: give up after this long")
+	verbose := fs.Bool("v", false, "log to stderr")
+	for _, name := range driverNames() {
+		if f := drivers[name].Flags; f != nil {
+			f(fs)
+		}
+	}
+	for _, name := range sortedKeys(subcommands) {
+		if f := subcommands[name].Flags; f != nil {
+			f(fs)
+		}
+	}
+	cmd := &Command{Stdout: stdout, Stderr: stderr, Logger: zap.NewNop()}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stderr, fs)
+			return exitUsage
+		}
+		return cmd.Usagef("%v", err)
+	}
+	if len(pos) == 0 {
+		usage(stderr, fs)
+		return exitUsage
+	}
+	cmd.Name, cmd.Args = pos[0], pos[1:]
+	if *verbose {
+		enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+		cmd.Logger = zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), zap.DebugLevel))
+	}
+
+	var resolve func(string) (plc.Tag, error)
+	switch {
+	case *tagsFile != "":
+		if *driver != "" || *endpoint != "" {
+			return cmd.Usagef("-tags cannot be combined with -driver or -endpoint")
+		}
+		db, err := plc.Load(strings.Split(*tagsFile, ",")...)
+		if err != nil {
+			fmt.Fprintf(stderr, "tagctl: %v\n", err)
+			return exitUsage
+		}
+		dev, code := pickDevice(cmd, db, *device)
+		if code != exitOK {
+			return code
+		}
+		cmd.DB, cmd.Device = db, dev
+		resolve = func(name string) (plc.Tag, error) {
+			t, ok := db.Tag(name)
+			if !ok {
+				return plc.Tag{}, fmt.Errorf("no tag %q in %s", name, *tagsFile)
+			}
+			if t.Device != dev.Name {
+				return plc.Tag{}, fmt.Errorf("tag %q belongs to device %q, not %q", name, t.Device, dev.Name)
+			}
+			return *t, nil
+		}
+	case *driver != "":
+		spec, ok := drivers[*driver]
+		if !ok {
+			return cmd.Usagef("-driver %q: unknown driver (known: %s)", *driver, strings.Join(driverNames(), ", "))
+		}
+		if *endpoint == "" {
+			return cmd.Usagef("-endpoint is missing")
+		}
+		dev, err := spec.Device(*endpoint)
+		if err != nil {
+			return cmd.Usagef("%v", err)
+		}
+		cmd.Device = dev
+		resolve = func(arg string) (plc.Tag, error) {
+			addr, t, err := spec.Resolve(arg)
+			if err != nil {
+				return plc.Tag{}, err
+			}
+			return plc.Tag{Name: arg, Device: dev.Name, Address: addr, Type: t, Access: plc.ReadWrite}, nil
+		}
+	default:
+		return cmd.Usagef("need -driver and -endpoint, or -tags (and -device)")
+	}
+	cmd.Open = func() (plc.Driver, error) {
+		return plc.Open(cmd.Device, plc.OpenOptions{Logger: cmd.Logger})
+	}
+
+	switch cmd.Name {
+	case "read":
+		return readCmd(ctx, cmd, resolve, *timeout)
+	case "write":
+		return writeCmd(ctx, cmd, resolve, *timeout, *verify)
+	case "watch":
+		if *interval <= 0 {
+			return cmd.Usagef("-interval %v: must be positive", *interval)
+		}
+		return watchCmd(ctx, cmd, resolve, *interval, *count)
+	}
+	if sc, ok := subcommands[cmd.Name]; ok {
+		return sc.Run(ctx, cmd)
+	}
+	return cmd.Usagef("unknown command %q (want read, write, watch%s)", cmd.Name, extraNames())
+}
+
+// parseInterleaved parses flags that may come before, between and after
+// the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func pickDevice(cmd *Command, db *plc.PointDB, name string) (plc.Device, int) {
+	if name == "" {
+		if len(db.Devices) == 1 {
+			return db.Devices[0], exitOK
+		}
+		names := make([]string, len(db.Devices))
+		for i, d := range db.Devices {
+			names[i] = d.Name
+		}
+		return plc.Device{}, cmd.Usagef("-device is missing (devices: %s)", strings.Join(names, ", "))
+	}
+	d, ok := db.Device(name)
+	if !ok {
+		return plc.Device{}, cmd.Usagef("-device %q: no such device in the point database", name)
+	}
+	return *d, exitOK
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, `usage:
+  tagctl -driver DRIVER -endpoint HOST[:PORT] [driver flags] read ADDR[:TYPE]...
+  tagctl -driver DRIVER -endpoint HOST[:PORT] write ADDR[:TYPE]=VALUE... [-verify]
+  tagctl -driver DRIVER -endpoint HOST[:PORT] watch [-interval 500ms] [-count N] ADDR[:TYPE]...
+  tagctl -tags FILE -device NAME read|write|watch TAGNAME[=VALUE]...
+`)
+	for _, name := range sortedKeys(subcommands) {
+		fmt.Fprintf(w, "  tagctl … %s\n", subcommands[name].Usage)
+	}
+	fmt.Fprintln(w, "\nOne JSON object per line and tag: {\"tag\",\"value\",\"quality\",\"error\",\"ts\"}.")
+	fmt.Fprintln(w, "Exit status 0 when every tag is good or every write succeeded, 1 otherwise, 2 on usage errors.")
+	fmt.Fprintln(w, "\nflags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+func driverNames() []string { return sortedKeys(drivers) }
+
+func extraNames() string {
+	var b strings.Builder
+	for _, n := range sortedKeys(subcommands) {
+		b.WriteString(", " + n)
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// line is one line of output.
+type line struct {
+	Tag     string    `json:"tag"`
+	Value   plc.Value `json:"value"`
+	Quality string    `json:"quality"`
+	Error   *string   `json:"error"`
+	TS      string    `json:"ts"`
+}
+
+// printLine writes one JSON line; err (or a quality that is not good)
+// fills the error field.
+func printLine(w io.Writer, tag string, v plc.Value, q plc.Quality, err error, ts time.Time) {
+	l := line{Tag: tag, Value: v, Quality: q.Status.String(), TS: ts.UTC().Format(time.RFC3339Nano)}
+	switch {
+	case err != nil:
+		s := err.Error()
+		l.Error = &s
+	case !q.IsGood():
+		s := q.String()
+		l.Error = &s
+	}
+	b, mErr := json.Marshal(l)
+	if mErr != nil { // a value JSON cannot hold: report it rather than lose the line
+		s := mErr.Error()
+		l.Value, l.Error = plc.Value{}, &s
+		b, _ = json.Marshal(l)
+	}
+	_, _ = fmt.Fprintf(w, "%s\n", b)
+}
+
+// resolveAll resolves the arguments to tags; the error names the bad one.
+func resolveAll(args []string, resolve func(string) (plc.Tag, error)) ([]plc.Tag, error) {
+	tags := make([]plc.Tag, len(args))
+	for i, a := range args {
+		t, err := resolve(a)
+		if err != nil {
+			return nil, fmt.Errorf("bad argument %q: %w", a, err)
+		}
+		tags[i] = t
+	}
+	return tags, nil
+}
+
+// openAndPrepare opens the driver and prepares tags in one reader, so the
+// driver packs them all into its requests.
+func openAndPrepare(cmd *Command, tags []plc.Tag) (plc.Driver, plc.Reader, int) {
+	drv, err := cmd.Open()
+	if err != nil {
+		return nil, nil, cmd.Usagef("open %s: %v", cmd.Device.Name, err)
+	}
+	r, err := drv.Prepare(tags)
+	if err != nil {
+		_ = drv.Close()
+		fmt.Fprintf(cmd.Stderr, "tagctl: %v\n", err)
+		return nil, nil, exitFail
+	}
+	return drv, r, exitOK
+}
+
+func readCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, error), timeout time.Duration) int {
+	if len(cmd.Args) == 0 {
+		return cmd.Usagef("read: name at least one tag")
+	}
+	tags, err := resolveAll(cmd.Args, resolve)
+	if err != nil {
+		return cmd.Usagef("read: %v", err)
+	}
+	drv, r, code := openAndPrepare(cmd, tags)
+	if code != exitOK {
+		return code
+	}
+	defer drv.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := make([]plc.Sample, len(tags))
+	readErr := r.Read(ctx, out)
+	status := exitOK
+	for i, s := range out {
+		printLine(cmd.Stdout, cmd.Args[i], tags[i].ToEngineering(s.Value), s.Quality, nil, s.Time)
+		if !s.Quality.IsGood() {
+			status = exitFail
+		}
+	}
+	if readErr != nil {
+		fmt.Fprintf(cmd.Stderr, "tagctl: read: %v\n", readErr)
+		status = exitFail
+	}
+	return status
+}
+
+func watchCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, error), interval time.Duration, count int) int {
+	if len(cmd.Args) == 0 {
+		return cmd.Usagef("watch: name at least one tag")
+	}
+	tags, err := resolveAll(cmd.Args, resolve)
+	if err != nil {
+		return cmd.Usagef("watch: %v", err)
+	}
+	drv, r, code := openAndPrepare(cmd, tags)
+	if code != exitOK {
+		return code
+	}
+	defer drv.Close()
+	out := make([]plc.Sample, len(tags))
+	last := make([]plc.Sample, len(tags))
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	status := exitOK
+	for n := 0; count == 0 || n < count; n++ {
+		if n > 0 {
+			select {
+			case <-ctx.Done():
+				return exitOK // interrupted: a normal end of watching
+			case <-tick.C:
+			}
+		}
+		if err := r.Read(ctx, out); err != nil && ctx.Err() != nil {
+			return exitOK
+		}
+		status = exitOK
+		for i, s := range out {
+			eng := tags[i].ToEngineering(s.Value)
+			if n == 0 || !eng.Equal(last[i].Value) || s.Quality != last[i].Quality {
+				printLine(cmd.Stdout, cmd.Args[i], eng, s.Quality, nil, s.Time)
+			}
+			last[i] = plc.Sample{Value: eng, Quality: s.Quality}
+			if !s.Quality.IsGood() {
+				status = exitFail
+			}
+		}
+	}
+	return status
+}
+
+func writeCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, error), timeout time.Duration, verify bool) int {
+	if len(cmd.Args) == 0 {
+		return cmd.Usagef("write: name at least one TAG=VALUE")
+	}
+	type req struct {
+		arg, value string
+		tag        plc.Tag
+	}
+	reqs := make([]req, len(cmd.Args))
+	for i, a := range cmd.Args {
+		name, value, ok := strings.Cut(a, "=")
+		if !ok {
+			return cmd.Usagef("write: bad argument %q: want TAG=VALUE", a)
+		}
+		t, err := resolve(name)
+		if err != nil {
+			return cmd.Usagef("write: bad argument %q: %v", a, err)
+		}
+		reqs[i] = req{arg: name, value: value, tag: t}
+	}
+	// The checked-write path works on a point database: the one of -tags,
+	// or one made of the command line's tags.
+	db := &plc.PointDB{Devices: []plc.Device{cmd.Device}}
+	names := make([]string, len(reqs))
+	for i := range reqs {
+		t := reqs[i].tag
+		if cmd.DB == nil {
+			t.Name = fmt.Sprintf("arg%d", i+1) // arguments may repeat
+		}
+		names[i] = t.Name
+		if _, dup := db.Tag(t.Name); !dup {
+			db.Tags = append(db.Tags, t)
+		}
+	}
+	if cmd.DB != nil {
+		db.Groups = cmd.DB.Groups
+	}
+	if err := db.Validate(); err != nil {
+		return cmd.Usagef("write: %v", err)
+	}
+	drv, err := cmd.Open()
+	if err != nil {
+		return cmd.Usagef("open %s: %v", cmd.Device.Name, err)
+	}
+	defer drv.Close()
+	audit := plc.AuditFunc(func(context.Context, plc.AuditRecord) error { return nil })
+	w, err := plc.NewWriter(plc.WriterConfig{Verify: verify}, db, map[string]plc.Driver{cmd.Device.Name: drv}, audit, plc.WithWriterLogger(cmd.Logger))
+	if err != nil {
+		fmt.Fprintf(cmd.Stderr, "tagctl: %v\n", err)
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	status := exitOK
+	for i, rq := range reqs {
+		err := w.WriteText(ctx, names[i], rq.value)
+		t, _ := db.Tag(names[i])
+		v, perr := plc.ParseValue(rq.value, t.EngType())
+		if perr != nil {
+			v = plc.Value{}
+		}
+		q := plc.Good
+		if err != nil {
+			q = plc.Bad(plc.ReasonDeviceError, "")
+			status = exitFail
+		}
+		printLine(cmd.Stdout, rq.arg, v, q, err, time.Now())
+	}
+	return status
+}

@@ -1,0 +1,29 @@
+// Command tagctl reads, writes and watches PLC tags from the command line,
+// for engineers and their scripts:
+//
+//	tagctl -driver s7 -endpoint HOST[:PORT] [-rack 0 -slot 1] read ADDR[:TYPE]...
+//	tagctl -driver s7 -endpoint HOST[:PORT] write ADDR[:TYPE]=VALUE... [-verify]
+//	tagctl -driver s7 -endpoint HOST[:PORT] watch [-interval 500ms] [-count N] ADDR[:TYPE]...
+//	tagctl -tags FILE[,FILE] -device NAME read|write|watch TAGNAME[=VALUE]...
+//
+// The S7 port defaults to 102 and a type to the address's width (X BOOL,
+// B BYTE, W WORD, D DWORD). It prints one JSON object per line and tag:
+//
+//	{"tag":"DB1.DBW4:INT","value":-12,"quality":"good","error":null,"ts":"2026-11-25T22:00:00.123456789Z"}
+//
+// where tag echoes the argument as given, value is a JSON number (64-bit
+// integers exact), string or boolean, and error explains a quality that is
+// not good or a write that failed. All tags of one read go to the driver
+// in one call, so the driver packs them into few requests. Writes go
+// through plc.Writer, the checked-write path: a value that does not fit
+// the type or the tag's limits is refused before anything is sent;
+// -verify reads each value back. With -tags, values are in engineering
+// units (scaled as the point database says).
+//
+// Exit status: 0 when every tag is good or every write succeeded, 1
+// otherwise, 2 on usage errors (with a message naming the bad argument).
+//
+// tagctl is driver-neutral: it opens devices through plc.Open, and a file
+// of this package can add a driver's flags (drivers map) or a subcommand
+// (subcommands map) from an init function; see s7.go.
+package main

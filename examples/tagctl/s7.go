@@ -1,0 +1,47 @@
+package main
+
+import (
+	"flag"
+	"strconv"
+
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/s7"
+)
+
+// Flags of driver s7.
+var (
+	s7Rack     *int
+	s7Slot     *int
+	s7ConnType *string
+	s7PDU      *int
+)
+
+func init() {
+	drivers["s7"] = DriverSpec{
+		Flags: func(fs *flag.FlagSet) {
+			s7Rack = fs.Int("rack", 0, "s7: rack of the CPU")
+			s7Slot = fs.Int("slot", 1, "s7: slot of the CPU")
+			s7ConnType = fs.String("conn-type", "pg", "s7: connection type pg, op or basic")
+			s7PDU = fs.Int("pdu", 0, "s7: cap on the PDU size (0: as negotiated)")
+		},
+		Device: func(endpoint string) (plc.Device, error) {
+			opts := map[string]string{
+				"rack":            strconv.Itoa(*s7Rack),
+				"slot":            strconv.Itoa(*s7Slot),
+				"connection_type": *s7ConnType,
+				"pdu_size":        strconv.Itoa(*s7PDU),
+			}
+			if _, err := s7.ConfigFromOptions(opts); err != nil {
+				return plc.Device{}, err
+			}
+			return plc.Device{Name: endpoint, Driver: "s7", Endpoint: endpoint, Options: opts}, nil
+		},
+		Resolve: func(arg string) (string, plc.DataType, error) {
+			a, err := s7.ParseAddress(arg, plc.DataType{})
+			if err != nil {
+				return "", plc.DataType{}, err
+			}
+			return arg, a.Type, nil
+		},
+	}
+}
