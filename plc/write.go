@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -189,17 +190,17 @@ func WithAuthorizer(fn func(ctx context.Context, t *Tag) error) WriterOption {
 // A Writer is safe for concurrent use.
 type Writer struct {
 	cfg     WriterConfig
-	db      *PointDB
 	drivers map[string]Driver
-	readers map[string]Reader // per writable tag, for old value and read-back
+	tags    map[string]*writeTag
 	audit   AuditSink
 	o       writerOptions
 	clk     clock.Clock
 	log     *zap.Logger
 }
 
-// NewWriter returns a Writer for the tags of db, writing through the
-// drivers of their devices and recording to audit.
+// NewWriter returns a Writer for the tags of db as they are now (later
+// changes to db are not seen), writing through the drivers of their
+// devices and recording to audit.
 func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit AuditSink, opts ...WriterOption) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -207,7 +208,7 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 	if audit == nil {
 		return nil, errors.New("plc: NewWriter needs an audit sink")
 	}
-	w := &Writer{cfg: cfg, db: db, drivers: drivers, audit: audit, readers: map[string]Reader{}}
+	w := &Writer{cfg: cfg, drivers: drivers, audit: audit, tags: make(map[string]*writeTag, len(db.Tags))}
 	for _, opt := range opts {
 		opt(&w.o)
 	}
@@ -218,6 +219,8 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 	}
 	for i := range db.Tags {
 		t := &db.Tags[i]
+		wt := &writeTag{tag: t}
+		w.tags[t.Name] = wt
 		if !t.Writable() {
 			continue
 		}
@@ -229,9 +232,18 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 		if err != nil {
 			return nil, fmt.Errorf("plc: prepare tag %q: %w", t.Name, err)
 		}
-		w.readers[t.Name] = r
+		wt.reader = r
 	}
 	return w, nil
+}
+
+// writeTag is a tag as the Writer knows it. mu serialises the writes to
+// one tag, so that its old value, write and read-back belong together
+// and its Reader is used by one request at a time.
+type writeTag struct {
+	tag    *Tag
+	reader Reader // nil for a read-only tag
+	mu     sync.Mutex
 }
 
 // WriteValue writes v, in the tag's engineering units, to the named tag.
@@ -263,10 +275,11 @@ func (w *Writer) write(ctx context.Context, name, requested string, value func(*
 }
 
 func (w *Writer) do(ctx context.Context, name string, value func(*Tag) (Value, error), rec *AuditRecord) error {
-	t, ok := w.db.Tag(name)
+	wt, ok := w.tags[name]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownTag, name)
 	}
+	t := wt.tag
 	if w.o.authorize != nil {
 		if err := w.o.authorize(ctx, t); err != nil {
 			return err
@@ -275,8 +288,8 @@ func (w *Writer) do(ctx context.Context, name string, value func(*Tag) (Value, e
 	if !t.Writable() {
 		return fmt.Errorf("%w: %q", ErrReadOnly, name)
 	}
-	r, ok := w.readers[name]
-	if !ok { // a tag made writable after NewWriter
+	r := wt.reader
+	if r == nil { // a tag made writable after NewWriter
 		return fmt.Errorf("%w: %q (not writable when the writer was made)", ErrReadOnly, name)
 	}
 	v, err := value(t)
@@ -305,6 +318,8 @@ func (w *Writer) do(ctx context.Context, name string, value func(*Tag) (Value, e
 		return err
 	}
 
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
 	buf := make([]Sample, 1)
 	_ = r.Read(ctx, buf) // a failed read shows in the quality
 	rec.Old, rec.OldQuality = t.ToEngineering(buf[0].Value), buf[0].Quality

@@ -343,3 +343,28 @@ func TestNewWriterChecks(t *testing.T) {
 		t.Errorf("no driver: %v", err)
 	}
 }
+
+func TestWriterConcurrentRequests(t *testing.T) {
+	w, drv, log := newWriter(t, plc.WriterConfig{Verify: true})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tag := []string{"Count", "Speed"}[i%2]
+			for j := range 20 {
+				if err := w.WriteValue(context.Background(), tag, plc.IntValue(plc.Int, int64(j))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	log.mu.Lock()
+	n := len(log.recs)
+	log.mu.Unlock()
+	if n != 160 || len(drv.Writes()) != 160 {
+		t.Fatalf("%d audit records, %d writes; want 160 each", n, len(drv.Writes()))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/internal/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
@@ -599,5 +600,30 @@ func TestRemoteTSAPAndPDUCap(t *testing.T) {
 	d2 := open(t, srv.Addr(), wrong)
 	if out := read(t, d2, tags[0]); out[0].Quality.Reason != plc.ReasonCommFailure {
 		t.Errorf("wrong slot: %v", out[0].Quality)
+	}
+}
+
+func TestReconnectWaitsForTheBackoffDelay(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	_ = srv.Stop()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	cfg := s7.Config{Reconnect: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}
+	d := open(t, srv.Addr(), cfg, s7.WithClock(clk))
+	tags := []plc.Tag{tag("x", "MW0", "INT")}
+	clk.BlockUntil(1) // the first attempt failed; the driver waits for its delay
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if out := read(t, d, tags...); out[0].Quality.Reason != plc.ReasonCommFailure {
+		t.Fatalf("read before the delay: %v", out[0].Quality)
+	}
+	clk.Advance(999 * time.Millisecond)
+	if out := read(t, d, tags...); out[0].Quality.IsGood() || srv.Connections() != 0 {
+		t.Fatalf("reconnected %v before the delay was over", out[0].Quality)
+	}
+	clk.Advance(time.Millisecond)
+	eventually(t, "the reconnection after the delay", func() bool { return read(t, d, tags...)[0].Quality.IsGood() })
+	if got := read(t, d, tags...)[0].Time; !got.Equal(clk.Now()) {
+		t.Errorf("sample time %v, want the clock's %v", got, clk.Now())
 	}
 }

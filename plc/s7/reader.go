@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
@@ -26,7 +27,7 @@ func (d *Driver) Prepare(tags []plc.Tag) (plc.Reader, error) {
 		a, err := ParseAddress(t.Address, t.Type)
 		if err != nil {
 			r.bad[i] = err
-			d.log.Warn("s7 tag has a bad address")
+			d.log.Warn("s7 tag has a bad address; it reads as Bad", zap.String("tag", t.Name), zap.Error(err))
 			continue
 		}
 		r.valid = append(r.valid, planTag{idx: i, addr: a})
