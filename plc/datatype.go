@@ -219,6 +219,11 @@ func ParseDataType(s string) (DataType, error) {
 	if u == "" {
 		return DataType{}, &TypeError{Text: s, Reason: "empty type name"}
 	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 { // keep ToUpper from mapping "ſtring" onto STRING
+			return DataType{}, &TypeError{Text: s, Reason: "unknown type"}
+		}
+	}
 	if strings.HasPrefix(u, "STRING") {
 		rest := strings.TrimSpace(u[len("STRING"):])
 		if rest == "" {

@@ -64,6 +64,8 @@ func TestParseDataTypeRejectsWithReason(t *testing.T) {
 		{"STRING[x]", "string length must be 1..254"},
 		{"STRING[20", "want STRING or STRING[n]"},
 		{"STRINGS", "want STRING or STRING[n]"},
+		{"ſtring", "unknown type"},
+		{"ınt", "unknown type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

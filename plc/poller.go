@@ -208,6 +208,10 @@ func (p *Poller) Serve(ctx context.Context) error {
 		return ErrPollerRunning
 	}
 	defer p.running.Store(false)
+	if len(p.groups) == 0 { // nothing to poll, but a supervisor expects Serve to run
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

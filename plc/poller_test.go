@@ -497,3 +497,22 @@ func TestNewPollerChecks(t *testing.T) {
 		t.Errorf("closed driver: %v", err)
 	}
 }
+
+func TestPollerWithoutTagsServesUntilCancelled(t *testing.T) {
+	p, err := plc.NewPoller(&plc.PointDB{}, nil, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned %v before cancel", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Serve = %v", err)
+	}
+}
