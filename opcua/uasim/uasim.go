@@ -144,12 +144,11 @@ type Server struct {
 
 	// nmu serializes notifications so deadband state and sends stay in
 	// order.
-	nmu      sync.Mutex
-	last     map[uint32]sent // what each monitored item last reported
-	bands    sync.Map        // monitored item id → band
-	dropped  atomic.Uint64
-	lifeMu   sync.Mutex // serializes Start and Stop
-	stopWait sync.WaitGroup
+	nmu     sync.Mutex
+	last    map[uint32]sent // what each monitored item last reported
+	bands   sync.Map        // monitored item id → band
+	dropped atomic.Uint64
+	lifeMu  sync.Mutex // serializes Start and Stop
 }
 
 // New returns a stopped server for tags; Start serves it. Each tag's
