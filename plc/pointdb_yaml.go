@@ -1,6 +1,7 @@
 package plc
 
 import (
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -225,7 +226,13 @@ func yamlOptions(item *yaml.Node, src *source, errs *errList) map[string]string 
 
 // unknownFields reports fields not in allowed.
 func unknownFields(f rawFields, src *source, errs *errList, allowed ...string) {
-	for canon, t := range f {
+	names := make([]string, 0, len(f))
+	for canon := range f {
+		names = append(names, canon)
+	}
+	sort.Strings(names) // a stable order for fields on one line
+	for _, canon := range names {
+		t := f[canon]
 		known := false
 		for _, a := range allowed {
 			if a == canon {

@@ -18,8 +18,10 @@
 // can drive signals and mirror writes. Faults can be injected: latency,
 // dropping a connection after N requests, refusing connections, an error
 // code for chosen items, and stopping and restarting on the same port.
-// The server does not implement the user-data functions (SZL reads, CPU
-// info, clock): the driver does not use them.
+// Of the user-data functions it answers the system status list reads
+// gos7's GetCPUInfo, GetCPInfo and PLCGetStatus make (SZL 0x001C, 0x0131,
+// 0x0424), unfragmented; others (clock, blocks, security) close the
+// connection.
 //
 //	srv, err := s7sim.New(s7sim.Config{DBs: map[int]int{1: 1024}})
 //	if err != nil { … }

@@ -102,6 +102,9 @@ func (s *Server) tsapOK(t []byte) bool {
 
 // job answers an S7 PDU.
 func (s *Server) job(st *connState, pdu []byte) ([]byte, bool) {
+	if len(pdu) >= 2 && pdu[0] == wire.ProtocolID && pdu[1] == wire.RosctrUserData && st.pdu > 0 {
+		return s.userData(st, pdu)
+	}
 	j, err := wire.ParseJob(pdu)
 	if err != nil {
 		s.log.Debug("s7sim: bad job, closing", zap.Error(err))

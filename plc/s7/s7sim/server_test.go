@@ -291,3 +291,29 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestGos7SystemStatusLists(t *testing.T) {
+	s := start(t, Config{MaxPDU: 240})
+	c, _, err := connectGos7(t, s.Addr(), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.GetCPUInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gos7.S7CpuInfo{ModuleTypeName: cpuModuleType, SerialNumber: cpuSerial, ASName: cpuASName, Copyright: cpuCopyright, ModuleName: cpuModuleName}
+	if info != want {
+		t.Errorf("CPU info %+v, want %+v", info, want)
+	}
+	cp, err := c.GetCPInfo()
+	if err != nil || cp.MaxPduLength != 240 || cp.MaxConnections != 32 {
+		t.Errorf("CP info %+v, %v", cp, err)
+	}
+	if st, err := c.PLCGetStatus(); err != nil || st != 8 {
+		t.Errorf("status %d, %v; want 8 (RUN)", st, err)
+	}
+	if s.Violations() != 0 {
+		t.Errorf("violations %d", s.Violations())
+	}
+}
