@@ -23,6 +23,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add(wire.Frame(wire.ReadRequest(7, items)), true)
 	f.Add(wire.Frame(wire.WriteRequest(8, items[:2], [][]byte{{1, 2, 3, 4}, {1}})), true)
 	f.Add([]byte{3, 0, 0, 7, 2, 0xF0, 0x80}, true)
+	f.Add([]byte{3, 0, 0, 33, 2, 240, 128, 50, 7, 0, 0, 5, 0, 0, 8, 0, 8, 0, 1, 18, 4, 17, 68, 1, 0, 255, 9, 0, 4, 0, 0x1C, 0, 0}, true)
 	f.Fuzz(func(t *testing.T, frame []byte, setUp bool) {
 		s := newServer(Config{DBs: map[int]int{1: 64}, MSize: 16}.withDefaults())
 		s.SetItemError(wire.AreaDB, 1, 40, 0x03)
