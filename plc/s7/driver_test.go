@@ -627,3 +627,53 @@ func TestReconnectWaitsForTheBackoffDelay(t *testing.T) {
 		t.Errorf("sample time %v, want the clock's %v", got, clk.Now())
 	}
 }
+
+func TestPollerOverS7(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	_ = srv.Set("DB1.DBW2:INT", plc.IntValue(plc.Int, 13824))
+	_ = srv.Set("DB1.DBX0.0", plc.BoolValue(true))
+	db := &plc.PointDB{
+		Devices: []plc.Device{{Name: "kiln1", Driver: "s7", Endpoint: srv.Addr()}},
+		Groups:  []plc.ScanGroup{{Name: "fast", Rate: 10 * time.Millisecond}},
+		Tags: []plc.Tag{
+			{Name: "Kiln1.Setpoint", Device: "kiln1", Address: "DB1.DBW2", Type: plc.TypeInt, Group: "fast",
+				Scaling: &plc.Scaling{RawMin: 0, RawMax: 27648, EngMin: 0, EngMax: 1200}},
+			{Name: "Kiln1.Running", Device: "kiln1", Address: "DB1.DBX0.0", Type: plc.TypeBool, Group: "fast"},
+		},
+	}
+	if err := db.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	drv, err := plc.Open(db.Devices[0], plc.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+	var mu sync.Mutex
+	latest := map[string]plc.Sample{}
+	sink := plc.SinkFunc(func(_ context.Context, ss []plc.Sample) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range ss {
+			latest[s.Tag] = s
+		}
+		return nil
+	})
+	p, err := plc.NewPoller(db, map[string]plc.Driver{"kiln1": drv}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Serve(ctx) }()
+	eventually(t, "good samples from the poller", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return latest["Kiln1.Setpoint"].Quality.IsGood() && latest["Kiln1.Running"].Quality.IsGood()
+	})
+	cancel()
+	<-done
+	if v := latest["Kiln1.Setpoint"].Value.Float(); v != 600 {
+		t.Errorf("scaled setpoint %v, want 600", v)
+	}
+}
