@@ -2,27 +2,41 @@ package supervise
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
 
 type childKey struct{}
 
-// childInfo travels in a child's context.
+// childInfo is the context a child's Serve receives: its cancelable
+// context, which answers childKey with the child's identity.
 type childInfo struct {
+	context.Context
 	name string
 	l    *loop
 	r    *run
+	log  atomic.Pointer[zap.Logger]
+}
 
-	logOnce sync.Once
-	log     *zap.Logger
+// Value answers childKey; other keys go to the parent contexts.
+func (i *childInfo) Value(key any) any {
+	if key == (childKey{}) {
+		return i
+	}
+	return i.Context.Value(key)
 }
 
 // logger is made on first use: most children never ask.
 func (i *childInfo) logger() *zap.Logger {
-	i.logOnce.Do(func() { i.log = i.l.log.With(zap.String("child", i.name)) })
-	return i.log
+	if l := i.log.Load(); l != nil {
+		return l
+	}
+	l := i.l.log.With(zap.String("child", i.name))
+	if i.log.CompareAndSwap(nil, l) {
+		return l
+	}
+	return i.log.Load()
 }
 
 func infoOf(ctx context.Context) *childInfo {
@@ -35,8 +49,8 @@ func infoOf(ctx context.Context) *childInfo {
 // any goroutine, and does nothing outside a supervised child or when the
 // child has no Watchdog.
 func Beat(ctx context.Context) {
-	if i := infoOf(ctx); i != nil {
-		i.r.lastBeat.Store(i.l.clock.Now().UnixNano())
+	if i := infoOf(ctx); i != nil && i.r.mon != nil {
+		i.r.mon.lastBeat.Store(i.l.clock.Now().UnixNano())
 	}
 }
 

@@ -102,18 +102,20 @@ func (s *Supervisor) Status() Status {
 		c := v.st
 		if v.r != nil {
 			c.Uptime = now.Sub(c.Since)
-			v.r.mu.Lock()
-			verdict := func(p *Probe, k ProbeKind) *bool {
-				if p == nil {
-					return nil
+			if m := v.r.mon; m != nil {
+				m.mu.Lock()
+				verdict := func(p *Probe, k ProbeKind) *bool {
+					if p == nil {
+						return nil
+					}
+					ok := m.health[k]
+					return &ok
 				}
-				ok := v.r.health[k]
-				return &ok
+				c.Live = verdict(v.h.Liveness, Liveness)
+				c.Ready = verdict(v.h.Readiness, Readiness)
+				c.Started = verdict(v.h.Startup, Startup)
+				m.mu.Unlock()
 			}
-			c.Live = verdict(v.h.Liveness, Liveness)
-			c.Ready = verdict(v.h.Readiness, Readiness)
-			c.Started = verdict(v.h.Startup, Startup)
-			v.r.mu.Unlock()
 			if sub, ok := v.svc.(interface{ Status() Status }); ok {
 				t := sub.Status()
 				c.Tree = &t

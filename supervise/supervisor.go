@@ -254,45 +254,62 @@ type run struct {
 	cancel   context.CancelFunc
 	started  time.Time
 	stopping bool // loop only: the supervisor cancelled it
+	pending  bool // loop only: its goroutine is not launched yet
 
-	done     chan struct{} // Serve returned
-	err      error         // Serve's result, written before done closes
-	finished chan struct{} // Serve and every monitor returned (done when there are none)
-	active   atomic.Int32  // running goroutines, counted only when there are monitors
+	done chan struct{} // Serve returned
+	err  error         // Serve's result, written before done closes
+	mon  *monitors     // nil for a child without watchdog and probes
+}
+
+// monitors is the state a run's watchdog and probes share with the loop.
+type monitors struct {
+	finished chan struct{} // Serve and every monitor returned
+	active   atomic.Int32  // running goroutines
 	lastBeat atomic.Int64
 
 	mu     sync.Mutex
-	fault  error             // set by a monitor: hung, liveness failed
+	fault  error             // hung, liveness failed
 	health [Startup + 1]bool // probe verdicts by ProbeKind
 }
 
-// goDo runs f on a goroutine counted in r.active.
-func (r *run) goDo(f func()) {
-	r.active.Add(1)
+// finished is closed when Serve and every monitor returned.
+func (r *run) finished() <-chan struct{} {
+	if r.mon == nil {
+		return r.done
+	}
+	return r.mon.finished
+}
+
+// goDo runs f on a goroutine counted in m.active.
+func (m *monitors) goDo(f func()) {
+	m.active.Add(1)
 	go func() {
-		defer r.release()
+		defer m.release()
 		f()
 	}()
 }
 
-func (r *run) release() {
-	if r.active.Add(-1) == 0 {
-		close(r.finished)
+func (m *monitors) release() {
+	if m.active.Add(-1) == 0 {
+		close(m.finished)
 	}
 }
 
-func (r *run) setFault(err error) {
-	r.mu.Lock()
-	if r.fault == nil {
-		r.fault = err
+func (m *monitors) setFault(err error) {
+	m.mu.Lock()
+	if m.fault == nil {
+		m.fault = err
 	}
-	r.mu.Unlock()
+	m.mu.Unlock()
 }
 
 func (r *run) getFault() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.fault
+	if r.mon == nil {
+		return nil
+	}
+	r.mon.mu.Lock()
+	defer r.mon.mu.Unlock()
+	return r.mon.fault
 }
 
 func isDone(ch <-chan struct{}) bool {
@@ -318,8 +335,9 @@ type loop struct {
 	wake   chan struct{}
 	reqs   chan request
 
+	launch     []pending // unmonitored runs to start before the loop waits
 	children   []*child
-	restarts   []time.Time // recent restarts, for the intensity
+	restarts   window // recent restarts, for the intensity
 	timer      clock.Timer
 	escalation *EscalationError
 	shutting   bool
@@ -352,10 +370,12 @@ func (l *loop) serve() error {
 	for {
 		l.startDue()
 		if l.escalation != nil {
+			l.launchAll()
 			l.stopAll()
 			return l.escalation
 		}
 		l.arm()
+		l.launchAll()
 		var tc <-chan time.Time
 		if l.timer != nil {
 			tc = l.timer.C()
@@ -419,15 +439,15 @@ func (l *loop) start(c *child) {
 	}
 	monitored := c.spec.Watchdog > 0 || c.spec.Health != (Health{})
 	r := &run{svc: svc, started: now, done: make(chan struct{})}
-	r.finished = r.done
 	if monitored {
-		r.finished = make(chan struct{})
+		r.mon = &monitors{finished: make(chan struct{})}
+		r.mon.health[Liveness] = true
+		r.mon.lastBeat.Store(now.UnixNano())
 	}
-	r.health[Liveness] = true
-	r.lastBeat.Store(now.UnixNano())
-	r.info = childInfo{name: c.spec.Name, l: l, r: r}
-	ctx, cancel := context.WithCancel(context.WithValue(l.base, childKey{}, &r.info))
+	cctx, cancel := context.WithCancel(l.base)
+	r.info = childInfo{Context: cctx, name: c.spec.Name, l: l, r: r}
 	r.cancel = cancel
+	ctx := context.Context(&r.info) // carries the child's identity, saving a WithValue
 	l.s.mu.Lock()
 	c.run, c.state, c.since = r, StateRunning, now
 	c.starts++
@@ -450,27 +470,25 @@ func (l *loop) start(c *child) {
 	}
 
 	if !monitored {
-		go func() {
-			r.err = serveSafe(ctx, svc)
-			close(r.done)
-			l.poke()
-		}()
+		r.pending = true
+		l.launch = append(l.launch, pending{ctx, r})
 		return
 	}
-	r.active.Store(2) // the Serve goroutine's, and one held until every monitor is launched
+	m := r.mon
+	m.active.Store(2) // the Serve goroutine's, and one held until every monitor is launched
 	go func() {
 		r.err = serveSafe(ctx, svc)
 		close(r.done)
-		r.release() // before waking the loop, so that it need not wait
+		m.release() // before waking the loop, so that it need not wait
 		l.poke()
 	}()
 	if c.spec.Watchdog > 0 {
-		r.goDo(func() { l.watchdog(ctx, c.spec.Watchdog, r) })
+		m.goDo(func() { l.watchdog(ctx, c.spec.Watchdog, r) })
 	}
 	if h := c.spec.Health; h != (Health{}) {
 		l.startProbes(ctx, c, r, h)
 	}
-	r.release()
+	m.release()
 }
 
 // startProbes runs the probes of h against r: startup first, then
@@ -478,11 +496,11 @@ func (l *loop) start(c *child) {
 func (l *loop) startProbes(ctx context.Context, c *child, r *run, h Health) {
 	probe := func(k ProbeKind, p *Probe) {
 		pr := &prober{kind: k, p: p.withDefaults(), l: l, c: c, r: r}
-		r.goDo(func() { pr.run(ctx) })
+		r.mon.goDo(func() { pr.run(ctx) })
 	}
 	if h.Startup != nil {
 		pr := &prober{kind: Startup, p: h.Startup.withDefaults(), l: l, c: c, r: r}
-		r.goDo(func() {
+		r.mon.goDo(func() {
 			if !pr.run(ctx) {
 				return
 			}
@@ -536,12 +554,12 @@ func (l *loop) watchdog(ctx context.Context, d time.Duration, r *run) {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			left := d - l.clock.Now().Sub(time.Unix(0, r.lastBeat.Load()))
+			left := d - l.clock.Now().Sub(time.Unix(0, r.mon.lastBeat.Load()))
 			if left > 0 {
 				t.Reset(left)
 				continue
 			}
-			r.setFault(fmt.Errorf("%w (%v)", ErrHung, d))
+			r.mon.setFault(fmt.Errorf("%w (%v)", ErrHung, d))
 			l.poke()
 			return
 		}
@@ -551,9 +569,9 @@ func (l *loop) watchdog(ctx context.Context, d time.Duration, r *run) {
 // probeResult records a probe's new verdict; a failed liveness or startup
 // probe faults the run. Called from prober goroutines.
 func (l *loop) probeResult(c *child, r *run, k ProbeKind, ok bool, err error) {
-	r.mu.Lock()
-	r.health[k] = ok
-	r.mu.Unlock()
+	r.mon.mu.Lock()
+	r.mon.health[k] = ok
+	r.mon.mu.Unlock()
 	name := c.spec.Name
 	if ok {
 		l.log.Info("probe healthy", zap.String("child", name), zap.Stringer("probe", k))
@@ -562,7 +580,7 @@ func (l *loop) probeResult(c *child, r *run, k ProbeKind, ok bool, err error) {
 	}
 	l.emit(Event{Kind: EventHealthChanged, Child: name, Probe: k, Healthy: ok, Err: err})
 	if !ok && k != Readiness {
-		r.setFault(fmt.Errorf("%w: %s probe: %w", ErrLivenessFailed, k, err))
+		r.mon.setFault(fmt.Errorf("%w: %s probe: %w", ErrLivenessFailed, k, err))
 	}
 	l.poke()
 }
@@ -669,14 +687,7 @@ func (l *loop) failed(c *child, err error, ran time.Duration, reason string) {
 // restart applies the intensity, the child's backoff and the strategy.
 func (l *loop) restart(c *child, ran time.Duration) {
 	now := l.clock.Now()
-	// Restart times are in order: drop those out of the window from the
-	// front, amortized O(1) per restart.
-	k := 0
-	for k < len(l.restarts) && now.Sub(l.restarts[k]) >= l.cfg.Period {
-		k++
-	}
-	l.restarts = append(l.restarts[k:], now)
-	if len(l.restarts) > l.cfg.Intensity {
+	if l.restarts.add(now, l.cfg.Period) > l.cfg.Intensity {
 		l.escalation = &EscalationError{Supervisor: l.path, Child: c.spec.Name, Restarts: l.cfg.Intensity, Period: l.cfg.Period, Err: c.lastErr}
 		l.count(func(m *Metrics) { m.escalations.WithLabelValues(l.path).Inc() })
 		l.log.Error("restart intensity exceeded, escalating", zap.Error(l.escalation))
@@ -733,6 +744,9 @@ func (l *loop) stop(c *child) {
 		}
 		return
 	}
+	if r.pending {
+		l.launchAll()
+	}
 	r.stopping = true
 	r.cancel()
 	l.await(c, r)
@@ -743,14 +757,14 @@ func (l *loop) stop(c *child) {
 
 // await waits until r's goroutines all returned, or the shutdown timeout.
 func (l *loop) await(c *child, r *run) {
-	if isDone(r.finished) {
+	if isDone(r.finished()) {
 		return
 	}
 	d := c.spec.shutdown()
 	t := l.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-r.finished:
+	case <-r.finished():
 	case <-t.C():
 		l.log.Error("child did not stop in time and is left behind",
 			zap.String("child", c.spec.Name), zap.Duration("waited", d))
@@ -808,4 +822,57 @@ func (l *loop) count(f func(*Metrics)) {
 	if l.s.metrics != nil {
 		f(l.s.metrics)
 	}
+}
+
+// window holds the times of the restarts within the intensity period, in
+// a ring that only grows while the count in the period does, so that a
+// restart never copies the history.
+type window struct {
+	buf        []time.Time
+	head, size int
+}
+
+// add records a restart at now, forgets those period or more before it,
+// and returns how many remain.
+func (w *window) add(now time.Time, period time.Duration) int {
+	for w.size > 0 && now.Sub(w.buf[w.head]) >= period {
+		w.head = (w.head + 1) % len(w.buf)
+		w.size--
+	}
+	if w.size == len(w.buf) {
+		grown := make([]time.Time, max(8, 2*len(w.buf)))
+		for i := range w.size {
+			grown[i] = w.buf[(w.head+i)%len(w.buf)]
+		}
+		w.buf, w.head = grown, 0
+	}
+	w.buf[(w.head+w.size)%len(w.buf)] = now
+	w.size++
+	return w.size
+}
+
+type pending struct {
+	ctx context.Context
+	r   *run
+}
+
+// launchAll starts the goroutines of the runs started since the loop
+// last waited. Launching them just before the loop waits lets them run at
+// once instead of queueing behind its bookkeeping.
+func (l *loop) launchAll() {
+	for i, p := range l.launch {
+		if p.r.pending {
+			p.r.pending = false
+			go l.serveRun(p.ctx, p.r)
+		}
+		l.launch[i] = pending{}
+	}
+	l.launch = l.launch[:0]
+}
+
+// serveRun runs an unmonitored child.
+func (l *loop) serveRun(ctx context.Context, r *run) {
+	r.err = serveSafe(ctx, r.svc)
+	close(r.done)
+	l.poke()
 }
