@@ -1,0 +1,96 @@
+package tenant
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
+)
+
+// Store is a store.Store bound to one tenant: every call runs as that
+// tenant (in PostgreSQL, under its row-level-security setting), and
+// writes are held to the tenant's quotas.
+type Store struct {
+	t *Tenant
+	s store.Store
+
+	mu     sync.Mutex
+	known  map[string]struct{} // tags with samples, for the tags quota
+	loaded bool
+}
+
+// NewStore returns s scoped to t. Several scoped stores of one tenant
+// share its rate quotas; the tag count is tracked per scoped store
+// (loaded from the store on first write), so with many writers of one
+// tenant the tags quota is approximate.
+func NewStore(t *Tenant, s store.Store) *Store { return &Store{t: t, s: s} }
+
+// Tenant returns the store's tenant.
+func (s *Store) Tenant() *Tenant { return s.t }
+
+// Write stores samples as the tenant, after checking the tags quota and
+// taking the write and samples quotas; a refused write returns a
+// *QuotaError and writes nothing.
+func (s *Store) Write(ctx context.Context, samples []plc.Sample) (store.WriteResult, error) {
+	newTags, err := s.checkTags(ctx, samples)
+	if err != nil {
+		return store.WriteResult{}, err
+	}
+	if err := s.t.AllowWrite(len(samples)); err != nil {
+		return store.WriteResult{}, err
+	}
+	res, err := s.s.Write(ctx, s.t.id, samples)
+	if err == nil && newTags != nil {
+		s.mu.Lock()
+		for tag := range newTags {
+			s.known[tag] = struct{}{}
+		}
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+// checkTags returns the batch's tags not yet known, or a *QuotaError when
+// they would take the tenant past its tags quota.
+func (s *Store) checkTags(ctx context.Context, samples []plc.Sample) (map[string]struct{}, error) {
+	limit := s.t.quotas.Tags
+	if limit == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		tags, err := s.s.Tags(ctx, s.t.id)
+		if err != nil {
+			return nil, err
+		}
+		s.known = make(map[string]struct{}, len(tags))
+		for _, tag := range tags {
+			s.known[tag] = struct{}{}
+		}
+		s.loaded = true
+	}
+	newTags := map[string]struct{}{}
+	for i := range samples {
+		if _, ok := s.known[samples[i].Tag]; !ok {
+			newTags[samples[i].Tag] = struct{}{}
+		}
+	}
+	if n := len(s.known) + len(newTags); n > limit {
+		return nil, &QuotaError{Tenant: s.t.id, Quota: "tags", Limit: float64(limit), Requested: n}
+	}
+	return newTags, nil
+}
+
+// Latest returns the newest sample of each of the tenant's tags.
+func (s *Store) Latest(ctx context.Context) ([]plc.Sample, error) { return s.s.Latest(ctx, s.t.id) }
+
+// Range returns up to limit samples of tag with from <= Time < to.
+func (s *Store) Range(ctx context.Context, tag string, from, to time.Time, limit int) ([]plc.Sample, error) {
+	return s.s.Range(ctx, s.t.id, tag, from, to, limit)
+}
+
+// Tags returns the tenant's tags.
+func (s *Store) Tags(ctx context.Context) ([]string, error) { return s.s.Tags(ctx, s.t.id) }
