@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestAddRemoveRestartAtRuntime(t *testing.T) {
@@ -219,5 +222,64 @@ func TestStrategyAndRestartText(t *testing.T) {
 	}
 	if err := r.UnmarshalText([]byte("sometimes")); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad restart: %v", err)
+	}
+}
+
+func TestChildContextCarriesPathAndLogger(t *testing.T) {
+	got := make(chan string, 1)
+	root := mustNew(t, Config{Name: "root"})
+	mid := func() (Service, error) {
+		m, err := New(Config{})
+		if err != nil {
+			return nil, err
+		}
+		return m, m.Add(context.Background(), Spec{Name: "leaf", New: func() (Service, error) {
+			return ServiceFunc(func(ctx context.Context) error {
+				sub, cancel := context.WithCancel(ctx) // identity survives derivation
+				defer cancel()
+				Logger(sub).Info("hello")
+				got <- Path(sub)
+				<-ctx.Done()
+				return nil
+			}), nil
+		}})
+	}
+	mustAdd(t, root, Spec{Name: "mid", New: mid})
+	running(t, root)
+	if p := <-got; p != "root/mid/leaf" {
+		t.Fatalf("Path = %q", p)
+	}
+	if Path(context.Background()) != "" || Logger(context.Background()) == nil {
+		t.Fatal("outside a child")
+	}
+}
+
+func TestMetricsRegisterAndCount(t *testing.T) {
+	m := NewMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	s := mustNew(t, Config{Name: "root", Intensity: 1}, WithMetrics(m))
+	mustAdd(t, s, Spec{Name: "bad", New: func() (Service, error) {
+		return ServiceFunc(func(context.Context) error { return errBoom }), nil
+	}})
+	if err := s.Serve(context.Background()); !errors.Is(err, ErrEscalated) {
+		t.Fatal(err)
+	}
+	want := `
+# HELP kiln_supervise_escalations_total Supervisors that exceeded their restart intensity.
+# TYPE kiln_supervise_escalations_total counter
+kiln_supervise_escalations_total{supervisor="root"} 1
+# HELP kiln_supervise_exits_total Children that ended, by reason.
+# TYPE kiln_supervise_exits_total counter
+kiln_supervise_exits_total{child="bad",reason="error",supervisor="root"} 2
+# HELP kiln_supervise_restarts_total Children restarted.
+# TYPE kiln_supervise_restarts_total counter
+kiln_supervise_restarts_total{child="bad",supervisor="root"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"kiln_supervise_escalations_total", "kiln_supervise_exits_total", "kiln_supervise_restarts_total"); err != nil {
+		t.Fatal(err)
 	}
 }
