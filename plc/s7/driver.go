@@ -258,24 +258,25 @@ func (s *slot) dial() error {
 	return nil
 }
 
-// roundTrip sends one telegram (TPKT frame, PDU reference set here) and
-// returns the answer's S7 PDU. A transport error or an unusable answer
-// drops the connection, which the slot's goroutine then rebuilds.
-func (s *slot) roundTrip(ctx context.Context, op string, frame []byte) ([]byte, error) {
+// exchange sends one telegram (TPKT frame, PDU reference set here) and
+// returns the answer's S7 PDU and the connection that carried it (for
+// drop). A transport error or an answer to another request drops the
+// connection, which the slot's goroutine then rebuilds.
+func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *gos7.TCPClientHandler, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.h
 	if h == nil {
-		return nil, plc.ErrNotConnected
+		return nil, nil, plc.ErrNotConnected
 	}
 	timeout := s.d.cfg.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
-			return nil, context.DeadlineExceeded
+			return nil, nil, context.DeadlineExceeded
 		}
 		timeout = min(timeout, left)
 	}
@@ -307,19 +308,36 @@ func (s *slot) roundTrip(ctx context.Context, op string, frame []byte) ([]byte, 
 		s.d.m.requests.WithLabelValues(op, "error").Inc()
 		if !isBreakerRefusal(err) {
 			s.d.log.Warn("s7 request failed, reconnecting", zap.Int("conn", s.id), zap.Error(err))
-			_ = h.Close()
-			s.h = nil
-			s.pdu.Store(0)
-			select {
-			case s.kick <- struct{}{}:
-			default:
-			}
+			s.dropLocked(h)
 		}
-		return nil, fmt.Errorf("%w: %w", plc.ErrNotConnected, err)
+		return nil, nil, fmt.Errorf("%w: %w", plc.ErrNotConnected, err)
 	}
 	s.d.m.bytes.WithLabelValues("received").Add(float64(len(resp) + wire.IsoHeaderLen))
 	s.d.m.requests.WithLabelValues(op, "ok").Inc()
-	return resp, nil
+	return resp, h, nil
+}
+
+// drop closes the connection h after an answer the driver could not use,
+// so that the next request does not read whatever follows it.
+func (s *slot) drop(h *gos7.TCPClientHandler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropLocked(h)
+}
+
+// dropLocked is drop with s.mu held. It does nothing if h is no longer
+// the slot's connection.
+func (s *slot) dropLocked(h *gos7.TCPClientHandler) {
+	if s.h != h || h == nil {
+		return
+	}
+	_ = h.Close()
+	s.h = nil
+	s.pdu.Store(0)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // live returns the connected slots, waiting (within ctx) for the first
@@ -431,12 +449,13 @@ func (d *Driver) Write(ctx context.Context, items []plc.WriteItem) []error {
 		for i, w := range batch {
 			wItems[i], data[i] = w.item, w.data
 		}
-		resp, err := s.roundTrip(ctx, "write", wire.Frame(wire.WriteRequest(0, wItems, data)))
+		resp, h, err := s.exchange(ctx, "write", wire.Frame(wire.WriteRequest(0, wItems, data)))
 		var codes []byte
 		if err == nil {
 			_, codes, err = wire.ParseWriteResponse(resp, n)
 			if err != nil && !errors.As(err, new(*JobError)) {
 				err = fmt.Errorf("%w: %w", ErrBadResponse, err)
+				s.drop(h)
 			}
 		}
 		for i, w := range batch {

@@ -2,10 +2,14 @@ package s7_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	"github.com/kiln-iot/kiln/internal/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
+	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
 
@@ -675,5 +680,68 @@ func TestPollerOverS7(t *testing.T) {
 	<-done
 	if v := latest["Kiln1.Setpoint"].Value.Float(); v != 600 {
 		t.Errorf("scaled setpoint %v, want 600", v)
+	}
+}
+
+// TestAnswerToAnotherRequestDropsTheConnection runs the driver against a
+// peer that answers every read with the wrong PDU reference: the samples
+// are Bad, and the driver reconnects rather than reading on out of step.
+func TestAnswerToAnotherRequestDropsTheConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() { badPeer(c) })
+		}
+	})
+	d := open(t, ln.Addr().String(), fastCfg())
+	tags := []plc.Tag{tag("x", "MW0", "INT")}
+	out := read(t, d, tags...)
+	if out[0].Quality.Reason != plc.ReasonCommFailure || out[0].Quality.Detail != "bad response" {
+		t.Errorf("quality %v", out[0].Quality)
+	}
+	eventually(t, "a reconnection", func() bool { return accepted.Load() >= 2 })
+	_ = d.Close()
+}
+
+// badPeer accepts an S7 connection and answers reads with reference+1.
+func badPeer(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 1024)
+	for {
+		if _, err := io.ReadFull(c, buf[:4]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(buf[2:]))
+		if n < 7 || n > len(buf) {
+			return
+		}
+		if _, err := io.ReadFull(c, buf[4:n]); err != nil {
+			return
+		}
+		var resp []byte
+		switch {
+		case buf[5] == 0xE0: // connection request
+			resp = []byte{3, 0, 0, 22, 17, 0xD0, 0, 1, 0, 1, 0, 0xC0, 1, 10, 0xC1, 2, 1, 0, 0xC2, 2, 1, 1}
+		case buf[7+10] == wire.FuncSetup:
+			resp = wire.Frame(wire.AckData(binary.BigEndian.Uint16(buf[7+4:]), 0, 0, []byte{wire.FuncSetup, 0, 0, 1, 0, 1, 1, 0xE0}, nil))
+		default:
+			ref := binary.BigEndian.Uint16(buf[7+4:]) + 1
+			resp = wire.Frame(wire.AckData(ref, 0, 0, []byte{wire.FuncRead, 1}, []byte{0xFF, 4, 0, 16, 0, 0}))
+		}
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
 	}
 }

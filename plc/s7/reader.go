@@ -169,11 +169,12 @@ func (r *reader) run(ctx context.Context, slots []*slot, p *readPlan) []cstat {
 	st := make([]cstat, len(p.chunks))
 	do := func(s *slot, ri int) {
 		req := &p.reqs[ri]
-		resp, err := s.roundTrip(ctx, "read", req.frame)
+		resp, h, err := s.exchange(ctx, "read", req.frame)
 		var items []wire.ItemData
 		if err == nil {
 			if _, items, err = wire.ParseReadResponse(resp, len(req.items)); err != nil && !errors.As(err, new(*JobError)) {
 				err = fmt.Errorf("%w: %w", ErrBadResponse, err)
+				s.drop(h)
 			}
 		}
 		for i, c := range req.chunks {
@@ -190,6 +191,7 @@ func (r *reader) run(ctx context.Context, slots []*slot, p *readPlan) []cstat {
 			ch := p.chunks[c]
 			if len(items[i].Data) != ch.n {
 				st[c].err = fmt.Errorf("%w: item of %d bytes, want %d", ErrBadResponse, len(items[i].Data), ch.n)
+				s.drop(h)
 				continue
 			}
 			copy(p.buf[p.ranges[ch.rng].bufOff+ch.off:], items[i].Data)
