@@ -32,7 +32,7 @@ func (c *Client) Browse(ctx context.Context, root *ua.NodeID, depth int) ([]Node
 	if root == nil {
 		root = ua.NewNumericNodeID(0, id.ObjectsFolder)
 	}
-	cn, err := c.current()
+	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -86,6 +86,10 @@ type Client struct {
 	subs      map[*Subscription]struct{}
 	closed    bool
 	closeOnce sync.Once
+	// tried is closed when the first connection attempt has ended, so
+	// calls made right after New wait for it instead of failing at once.
+	tried     chan struct{}
+	triedOnce sync.Once
 }
 
 // New validates cfg and returns a client that connects in the background
@@ -104,6 +108,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cfg:     cfg,
 		log:     o.log.With(zap.String("endpoint", cfg.Endpoint)),
 		stateCh: make(chan struct{}),
+		tried:   make(chan struct{}),
 		subs:    make(map[*Subscription]struct{}),
 		metrics: newMetrics(),
 	}
@@ -195,6 +200,20 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// ready waits until the first connection attempt has ended, or ctx is
+// done, then returns the live connection or ErrNotConnected/ErrClosed.
+func (c *Client) ready(ctx context.Context) (*conn, error) {
+	select {
+	case <-c.tried:
+	case <-ctx.Done():
+		if cn, err := c.current(); err == nil {
+			return cn, nil
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())
+	}
+	return c.current()
+}
+
 // current returns the live gopcua client, or an error.
 func (c *Client) current() (*conn, error) {
 	c.mu.Lock()
@@ -211,11 +230,13 @@ func (c *Client) current() (*conn, error) {
 // run owns the connection for the client's lifetime.
 func (c *Client) run() {
 	defer c.wg.Done()
+	defer c.triedOnce.Do(func() { close(c.tried) })
 	b := backoff.New(c.cfg.Backoff)
 	for c.ctx.Err() == nil {
 		c.setState(StateConnecting, nil)
 		cn, err := c.connect(c.ctx)
 		if err != nil {
+			c.triedOnce.Do(func() { close(c.tried) })
 			if c.ctx.Err() != nil {
 				break
 			}
@@ -237,6 +258,7 @@ func (c *Client) run() {
 		c.metrics.sessions.Add(1)
 		b.Reset()
 		c.setState(StateConnected, cn)
+		c.triedOnce.Do(func() { close(c.tried) })
 		c.restoreSubscriptions(cn)
 		c.hold(cn)
 		c.setState(StateDisconnected, nil)
@@ -369,7 +391,7 @@ func (c *Client) Read(ctx context.Context, nodes []*ua.NodeID) ([]*ua.DataValue,
 
 // ReadAttribute reads one attribute of nodes.
 func (c *Client) ReadAttribute(ctx context.Context, attr ua.AttributeID, nodes []*ua.NodeID) ([]*ua.DataValue, error) {
-	cn, err := c.current()
+	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +437,7 @@ type WriteValue struct {
 // type of its kind (see Variant), and returns the status code per value.
 // The error is non-nil only when the call failed as a whole.
 func (c *Client) Write(ctx context.Context, values []WriteValue) ([]ua.StatusCode, error) {
-	cn, err := c.current()
+	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +505,7 @@ func (c *Client) resolve(ctx context.Context, as []Address) ([]*ua.NodeID, []ua.
 	if len(paths) == 0 {
 		return ids, codes, nil
 	}
-	cn, err := c.current()
+	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

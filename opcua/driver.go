@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -99,7 +100,7 @@ func (d *Driver) Close() error { return d.c.Close() }
 // Prepare parses the tags' addresses for repeated reads. A tag with a bad
 // address reads Bad/config error.
 func (d *Driver) Prepare(tags []plc.Tag) (plc.Reader, error) {
-	if _, err := d.c.current(); err == ErrClosed {
+	if _, err := d.c.current(); errors.Is(err, ErrClosed) {
 		return nil, ErrClosed
 	}
 	r := &reader{c: d.c, tags: append([]plc.Tag(nil), tags...), addrs: make([]Address, len(tags)), bad: make([]bool, len(tags))}
@@ -142,11 +143,11 @@ func (r *reader) Read(ctx context.Context, out []plc.Sample) error {
 	if len(out) != len(r.tags) {
 		return fmt.Errorf("opcua: read: %d samples for %d tags", len(out), len(r.tags))
 	}
+	cn, err := r.c.ready(ctx)
 	now := time.Now()
-	cn, err := r.c.current()
 	if err != nil {
 		r.fill(out, commFailure, now)
-		if err == ErrClosed {
+		if errors.Is(err, ErrClosed) {
 			return err
 		}
 		return ctx.Err()

@@ -99,8 +99,9 @@ type Subscription struct {
 	closed  bool
 }
 
-// Subscribe starts delivering the changes of items to sink and returns at
-// once: while the client is not connected the items are reported Bad with
+// Subscribe starts delivering the changes of items to sink. It returns
+// once the client's first connection attempt has ended (or ctx is done):
+// while the client is not connected the items are reported Bad with
 // ReasonCommFailure, and they are monitored as soon as it is. Items whose
 // address does not parse are reported Bad with ReasonConfigError once.
 // Close the subscription (or the client) to stop it.
@@ -143,8 +144,8 @@ func (c *Client) Subscribe(ctx context.Context, cfg SubscriptionConfig, items []
 		return nil, ErrClosed
 	}
 	c.subs[s] = struct{}{}
-	cn := c.cur
 	c.mu.Unlock()
+	cn, _ := c.ready(ctx)
 
 	s.wg.Add(1)
 	go s.run()
@@ -158,7 +159,7 @@ func (c *Client) Subscribe(ctx context.Context, cfg SubscriptionConfig, items []
 			c.log.Warn("opcua: subscription not created yet", zap.Error(err))
 		}
 	} else {
-		s.lost()
+		s.unconnected()
 	}
 	return s, nil
 }
@@ -225,6 +226,26 @@ func (s *Subscription) lost() {
 		}
 		s.items[i].on, s.items[i].node = false, nil
 		out = s.report(out, i, commFailure, now)
+	}
+	if len(out) > 0 {
+		s.write(out)
+	}
+}
+
+// unconnected reports the items of a subscription made while the client
+// is not connected, unless a connection came up meanwhile.
+func (s *Subscription) unconnected() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.cn != nil {
+		return
+	}
+	var out []plc.Sample
+	now := time.Now()
+	for i := range s.items {
+		if !s.items[i].addrErr {
+			out = s.report(out, i, commFailure, now)
+		}
 	}
 	if len(out) > 0 {
 		s.write(out)
