@@ -311,4 +311,3 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		}
 	}
 }
-
