@@ -20,7 +20,7 @@ type Node struct {
 	// Type is a variable's data type: the plc type name when kiln maps it
 	// ("LREAL", "STRING[254]"), else the OPC UA name; empty for other
 	// classes.
-	Type string `json:"type,omitempty"`
+	Type string `json:"type"`
 	// Depth is 1 for the root's children, 2 for theirs, ….
 	Depth int `json:"depth"`
 }

@@ -419,11 +419,7 @@ func writeCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, 
 	}
 	reqs := make([]req, len(cmd.Args))
 	for i, a := range cmd.Args {
-		name, value, ok := strings.Cut(a, "=")
-		if !ok {
-			return cmd.Usagef("write: bad argument %q: want TAG=VALUE", a)
-		}
-		t, err := resolve(name)
+		name, value, t, err := splitWrite(a, resolve)
 		if err != nil {
 			return cmd.Usagef("write: bad argument %q: %v", a, err)
 		}
@@ -478,4 +474,27 @@ func writeCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, 
 		printLine(cmd.Stdout, rq.arg, v, q, err, time.Now())
 	}
 	return status
+}
+
+// splitWrite splits TAG=VALUE at the first "=" whose left side resolves,
+// so addresses that contain "=" themselves (OPC UA node ids,
+// "ns=2;s=Line1.Temp=21.5") work; the error is that of the first "=".
+func splitWrite(a string, resolve func(string) (plc.Tag, error)) (string, string, plc.Tag, error) {
+	var first error
+	for i := 0; i < len(a); i++ {
+		if a[i] != '=' {
+			continue
+		}
+		t, err := resolve(a[:i])
+		if err == nil {
+			return a[:i], a[i+1:], t, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		first = errors.New("want TAG=VALUE")
+	}
+	return "", "", plc.Tag{}, first
 }

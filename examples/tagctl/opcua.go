@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/kiln-iot/kiln/opcua"
+	"github.com/kiln-iot/kiln/plc"
+)
+
+// Flags of driver opcua and its subcommands.
+var (
+	uaPolicy   *string
+	uaMode     *string
+	uaCert     *string
+	uaKey      *string
+	uaUser     *string
+	uaPassword *string
+	uaDepth    *int
+	uaPublish  *time.Duration
+	// uaDevice is the device of -driver opcua, for Resolve.
+	uaDevice plc.Device
+)
+
+func init() {
+	drivers["opcua"] = DriverSpec{
+		Flags: func(fs *flag.FlagSet) {
+			uaPolicy = fs.String("security-policy", "None", "opcua: security policy None or Basic256Sha256")
+			uaMode = fs.String("security-mode", "", "opcua: security mode None, Sign or SignAndEncrypt (default: None, or SignAndEncrypt with Basic256Sha256)")
+			uaCert = fs.String("cert-file", "", "opcua: client certificate, generated on first use when missing (default in the user config dir)")
+			uaKey = fs.String("key-file", "", "opcua: client private key (PEM), generated with the certificate")
+			uaUser = fs.String("username", "", "opcua: user name (default: anonymous)")
+			uaPassword = fs.String("password", "", "opcua: password of -username")
+		},
+		Device: uaDeviceFor,
+		Resolve: func(arg string) (string, plc.DataType, error) {
+			return uaResolve(arg)
+		},
+	}
+	subcommands["browse"] = Subcommand{
+		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]",
+		Flags: func(fs *flag.FlagSet) {
+			uaDepth = fs.Int("depth", 1, "browse: levels below NODE to list (0: all)")
+		},
+		Run: browseCmd,
+	}
+	subcommands["subscribe"] = Subcommand{
+		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT subscribe [-publishing-interval 500ms] NODE[:TYPE]...",
+		Flags: func(fs *flag.FlagSet) {
+			uaPublish = fs.Duration("publishing-interval", 500*time.Millisecond, "subscribe: how often the server publishes changes")
+		},
+		Run: subscribeCmd,
+	}
+}
+
+func uaDeviceFor(endpoint string) (plc.Device, error) {
+	opts := map[string]string{"security_policy": *uaPolicy}
+	for k, v := range map[string]string{"security_mode": *uaMode, "cert_file": *uaCert, "key_file": *uaKey, "username": *uaUser, "password": *uaPassword} {
+		if v != "" {
+			opts[k] = v
+		}
+	}
+	dev := plc.Device{Name: endpoint, Driver: "opcua", Endpoint: endpoint, Options: opts}
+	if _, err := opcua.ConfigFromDevice(dev); err != nil {
+		return plc.Device{}, err
+	}
+	uaDevice = dev
+	return dev, nil
+}
+
+// uaResolve splits NODE[:TYPE]; without a type it reads the node's data
+// type from the server, so "write NODE=VALUE" converts VALUE to it.
+func uaResolve(arg string) (string, plc.DataType, error) {
+	addr := arg
+	if i := strings.LastIndexByte(arg, ':'); i > 0 {
+		if t, err := plc.ParseDataType(arg[i+1:]); err == nil {
+			if _, err := opcua.ParseAddress(arg[:i]); err == nil {
+				return arg[:i], t, nil
+			}
+		}
+	}
+	a, err := opcua.ParseAddress(addr)
+	if err != nil {
+		return "", plc.DataType{}, err
+	}
+	t, err := uaNodeType(a)
+	if err != nil {
+		return "", plc.DataType{}, err
+	}
+	return addr, t, nil
+}
+
+// uaNodeType reads the data type of a node from the server.
+func uaNodeType(a opcua.Address) (plc.DataType, error) {
+	cfg, err := opcua.ConfigFromDevice(uaDevice)
+	if err != nil {
+		return plc.DataType{}, err
+	}
+	c, err := opcua.New(cfg)
+	if err != nil {
+		return plc.DataType{}, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, err := c.Resolve(ctx, a)
+	if err != nil {
+		return plc.DataType{}, fmt.Errorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
+	}
+	dvs, err := c.ReadAttribute(ctx, ua.AttributeIDDataType, []*ua.NodeID{id})
+	if err != nil {
+		return plc.DataType{}, fmt.Errorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
+	}
+	if opcua.IsBad(dvs[0].Status) {
+		return plc.DataType{}, fmt.Errorf("node %s: %w", a, dvs[0].Status)
+	}
+	var tid *ua.NodeID
+	if dvs[0].Value != nil {
+		tid, _ = dvs[0].Value.Value().(*ua.NodeID)
+	}
+	if tid == nil || tid.Namespace() != 0 {
+		return plc.DataType{}, fmt.Errorf("node %s has data type %v, which tagctl does not map; give one as :TYPE", a, tid)
+	}
+	t, ok := opcua.DataTypeOf(tid.IntID())
+	if !ok {
+		return plc.DataType{}, fmt.Errorf("node %s has data type %v, which tagctl does not map; give one as :TYPE", a, tid)
+	}
+	return t, nil
+}
+
+// uaDriver opens the command's device as an OPC UA driver.
+func uaDriver(cmd *Command) (*opcua.Driver, int) {
+	if cmd.Device.Driver != "opcua" {
+		return nil, cmd.Usagef("%s needs -driver opcua (or an opcua device)", cmd.Name)
+	}
+	drv, err := cmd.Open()
+	if err != nil {
+		return nil, cmd.Usagef("open %s: %v", cmd.Device.Name, err)
+	}
+	d, ok := drv.(*opcua.Driver)
+	if !ok {
+		_ = drv.Close()
+		return nil, cmd.Usagef("%s: device %s is not an OPC UA device", cmd.Name, cmd.Device.Name)
+	}
+	return d, exitOK
+}
+
+// browseCmd prints one JSON object per node below NODE (the Objects
+// folder by default): {"nodeid","browse_name","class","type","depth"}.
+func browseCmd(ctx context.Context, cmd *Command) int {
+	if len(cmd.Args) > 1 {
+		return cmd.Usagef("browse: at most one NODE")
+	}
+	if *uaDepth < 0 {
+		return cmd.Usagef("browse: -depth %d: must not be negative", *uaDepth)
+	}
+	var root *ua.NodeID
+	var rootAddr opcua.Address
+	if len(cmd.Args) == 1 {
+		a, err := opcua.ParseAddress(cmd.Args[0])
+		if err != nil {
+			return cmd.Usagef("browse: %v", err)
+		}
+		rootAddr = a
+	}
+	drv, code := uaDriver(cmd)
+	if code != exitOK {
+		return code
+	}
+	defer drv.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c := drv.Client()
+	if rootAddr.NodeID != nil || rootAddr.Path != nil {
+		id, err := c.Resolve(ctx, rootAddr)
+		if err != nil {
+			fmt.Fprintf(cmd.Stderr, "tagctl: browse: %v\n", err)
+			return exitFail
+		}
+		root = id
+	}
+	nodes, err := c.Browse(ctx, root, *uaDepth)
+	enc := json.NewEncoder(cmd.Stdout)
+	for _, n := range nodes {
+		_ = enc.Encode(n)
+	}
+	if err != nil {
+		fmt.Fprintf(cmd.Stderr, "tagctl: browse: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// subscribeCmd watches nodes through an OPC UA subscription: it prints a
+// line for every value or quality change the server pushes, Bad lines
+// while the server is unreachable and good ones after it is back, until
+// interrupted (SIGINT) or -count lines.
+func subscribeCmd(ctx context.Context, cmd *Command) int {
+	if len(cmd.Args) == 0 {
+		return cmd.Usagef("subscribe: name at least one node")
+	}
+	if *uaPublish <= 0 {
+		return cmd.Usagef("subscribe: -publishing-interval %v: must be positive", *uaPublish)
+	}
+	tags := make([]plc.Tag, len(cmd.Args))
+	for i, arg := range cmd.Args {
+		var t plc.Tag
+		if cmd.DB != nil {
+			dt, ok := cmd.DB.Tag(arg)
+			if !ok {
+				return cmd.Usagef("subscribe: no tag %q in the point database", arg)
+			}
+			t = *dt
+		} else {
+			addr, typ, err := uaResolve(arg)
+			if err != nil {
+				return cmd.Usagef("subscribe: bad argument %q: %v", arg, err)
+			}
+			t = plc.Tag{Name: arg, Address: addr, Type: typ}
+		}
+		t.Name = arg
+		tags[i] = t
+	}
+	drv, code := uaDriver(cmd)
+	if code != exitOK {
+		return code
+	}
+	defer drv.Close()
+	byName := make(map[string]plc.Tag, len(tags))
+	for _, t := range tags {
+		byName[t.Name] = t
+	}
+	last := make(map[string]plc.Sample, len(tags))
+	sink := plc.SinkFunc(func(_ context.Context, ss []plc.Sample) error {
+		for _, s := range ss {
+			t := byName[s.Tag]
+			eng := t.ToEngineering(s.Value)
+			if p, ok := last[s.Tag]; ok && p.Quality == s.Quality && p.Value.Equal(eng) {
+				continue
+			}
+			last[s.Tag] = plc.Sample{Value: eng, Quality: s.Quality}
+			printLine(cmd.Stdout, s.Tag, eng, s.Quality, nil, s.Time)
+		}
+		return nil
+	})
+	sub, err := drv.Subscribe(ctx, opcua.SubscriptionConfig{PublishingInterval: *uaPublish}, tags, sink)
+	if err != nil {
+		fmt.Fprintf(cmd.Stderr, "tagctl: subscribe: %v\n", err)
+		return exitFail
+	}
+	<-ctx.Done()
+	_ = sub.Close()
+	return exitOK
+}

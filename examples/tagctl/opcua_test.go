@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kiln-iot/kiln/opcua/uasim"
+	"github.com/kiln-iot/kiln/plc"
+)
+
+var uaTags = []plc.Tag{
+	{Name: "Line1.Kiln.Temp", Type: plc.TypeLReal},
+	{Name: "Line1.Kiln.Speed", Type: plc.TypeInt, Access: plc.ReadWrite},
+	{Name: "Line1.Name", Type: plc.StringType(16), Access: plc.ReadWrite},
+}
+
+func startUASim(t *testing.T) *uasim.Server {
+	t.Helper()
+	s, err := uasim.New(uasim.Config{}, uaTags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+func TestOPCUAReadWriteWithServerTypes(t *testing.T) {
+	sim := startUASim(t)
+	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 1180.5))
+	ep := sim.Endpoint()
+	// The value is converted to the node's type as read from the server
+	// (INT), and the node id's own "=" does not confuse TAG=VALUE.
+	code, lines, stderr := tagctl(t, "-driver", "opcua", "-endpoint", ep, "write", "ns=2;s=Line1.Kiln.Speed=1450", "/2:Line1/Name=kiln one")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("write: exit %d, %v, %s", code, lines, stderr)
+	}
+	if v, _ := sim.Get("Line1.Kiln.Speed"); v.Kind() != plc.Int || v.String() != "1450" {
+		t.Fatalf("server has %v (%v)", v, v.Kind())
+	}
+	if v, _ := sim.Get("Line1.Name"); v.Str() != "kiln one" {
+		t.Fatalf("server has %q", v.Str())
+	}
+	code, lines, stderr = tagctl(t, "-driver", "opcua", "-endpoint", ep, "read", "ns=2;s=Line1.Kiln.Temp", "ns=2;s=Line1.Kiln.Speed:DINT", "/2:Line1/Name")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("read: exit %d, %v, %s", code, lines, stderr)
+	}
+	want := []string{"1180.5", "1450", "kiln one"}
+	for i, l := range lines {
+		if got := strings.Trim(string(mustJSON(t, l["value"])), `"`); got != want[i] || l["quality"] != "good" {
+			t.Errorf("line %d = %v, want value %s", i, l, want[i])
+		}
+	}
+	// Writing a read-only node fails with the server's status code.
+	code, lines, _ = tagctl(t, "-driver", "opcua", "-endpoint", ep, "write", "ns=2;s=Line1.Kiln.Temp=1")
+	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0]["error"].(string), "BadNotWritable") {
+		t.Errorf("read-only write: exit %d, %v", code, lines)
+	}
+	// A node the server does not have is a usage error naming it.
+	code, _, stderr = tagctl(t, "-driver", "opcua", "-endpoint", ep, "read", "ns=2;s=Nope")
+	if code != 2 || !strings.Contains(stderr, "ns=2;s=Nope") {
+		t.Errorf("unknown node: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = tagctl(t, "-driver", "opcua", "-endpoint", ep, "-security-mode", "Sign", "read", "i=85")
+	if code != 2 || !strings.Contains(stderr, "security_mode") {
+		t.Errorf("bad security flags: exit %d, %s", code, stderr)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOPCUABrowse(t *testing.T) {
+	sim := startUASim(t)
+	code, lines, stderr := tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "browse", "ns=2;s=Line1", "-depth", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got := map[string]map[string]any{}
+	for _, l := range lines {
+		got[l["nodeid"].(string)] = l
+	}
+	want := map[string][3]string{
+		"ns=2;s=Line1.Kiln":       {"2:Kiln", "Object", ""},
+		"ns=2;s=Line1.Name":       {"2:Name", "Variable", "STRING[254]"},
+		"ns=2;s=Line1.Kiln.Temp":  {"2:Temp", "Variable", "LREAL"},
+		"ns=2;s=Line1.Kiln.Speed": {"2:Speed", "Variable", "INT"},
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d lines, want %d: %v", len(lines), len(want), lines)
+	}
+	for id, w := range want {
+		l := got[id]
+		if l == nil || l["browse_name"] != w[0] || l["class"] != w[1] || l["type"] != w[2] {
+			t.Errorf("%s: %v, want %v", id, l, w)
+		}
+	}
+	code, lines, _ = tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "browse", "ns=2;s=Line1", "-depth", "1")
+	if code != 0 || len(lines) != 2 {
+		t.Errorf("depth 1: exit %d, %d lines", code, len(lines))
+	}
+	if code, _, _ := tagctl(t, "-driver", "s7", "-endpoint", "127.0.0.1:1", "browse"); code != 2 {
+		t.Errorf("browse on s7: exit %d, want 2", code)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the subscription's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *syncBuffer) waitFor(t *testing.T, what string, cond func(m map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ls := s.lines()
+		if len(ls) > 0 && cond(ls[len(ls)-1]) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; output: %v", what, s.lines())
+}
+
+func TestOPCUASubscribeShowsOutageAndRecovery(t *testing.T) {
+	sim := startUASim(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	var errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"-driver", "opcua", "-endpoint", sim.Endpoint(), "subscribe", "-publishing-interval", "20ms", "ns=2;s=Line1.Kiln.Temp"}, &out, &errb)
+	}()
+	out.waitFor(t, "initial value", func(m map[string]any) bool { return m["quality"] == "good" })
+	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 42))
+	out.waitFor(t, "change", func(m map[string]any) bool { return m["value"] == 42.0 })
+	_ = sim.Stop()
+	out.waitFor(t, "bad line during the outage", func(m map[string]any) bool { return m["quality"] == "bad" })
+	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 43))
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, "good line after recovery", func(m map[string]any) bool { return m["quality"] == "good" && m["value"] == 43.0 })
+	cancel() // as SIGINT does
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
