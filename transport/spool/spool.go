@@ -427,6 +427,9 @@ func (s *Spool) dropOut(seq uint64) {
 
 // notify wakes the waiters on *ch.
 func (s *Spool) notify(ch *chan struct{}) {
+	if s.closed { // Close closed the channels for good
+		return
+	}
 	close(*ch)
 	*ch = make(chan struct{})
 }
@@ -544,9 +547,6 @@ func (s *Spool) writeFailed(op string, err error) error {
 // and applies the full policy at the size cap. wmu is held.
 func (s *Spool) makeRoom(ctx context.Context, need int64) error {
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -570,6 +570,9 @@ func (s *Spool) makeRoom(ctx context.Context, need int64) error {
 			default:
 				ch := s.space
 				s.mu.Unlock()
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				select {
 				case <-ctx.Done():
 					return ctx.Err()
