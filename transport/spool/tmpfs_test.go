@@ -1,0 +1,93 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes on a fresh directory, as root
+// (CI runs as root). It is unmounted when the test ends, after the
+// spool's own cleanup.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root; TestInjectedStorageErrorsLeaveNoDamage covers the same paths")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	return dir
+}
+
+func TestFullFileSystemThenSpaceReturns(t *testing.T) {
+	mnt := mountTmpfs(t, "256k")
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 16 << 10, MaxBytes: 4 << 20}
+	s := mustOpen(t, cfg)
+	n := 0
+	var err error
+	for ; n < 100000; n++ {
+		if err = s.Append(context.Background(), rec(n)); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Append %d on a full tmpfs: %v, want ErrNoSpace", n, err)
+	}
+	// what was stored is intact, and failing again changes nothing
+	for range 3 {
+		if err := s.Append(context.Background(), rec(n)); !errors.Is(err, ErrNoSpace) {
+			t.Fatalf("Append on a still full tmpfs: %v", err)
+		}
+	}
+	checkRecords(t, readAll(t, s), seq(0, n))
+	// space returns: appends work again
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, n, 50)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, cfg)
+	checkRecords(t, readAll(t, s), seq(0, n+50))
+	if st := s.Stats(); st.CorruptBytes != 0 || st.TruncatedBytes != 0 {
+		t.Fatalf("damage: %+v", st)
+	}
+}
+
+// Linux refuses to remount a file system read-only while files are open
+// for writing, so Append's EROFS path is covered by fault injection; here
+// a spool meets a file system that went read-only while it was closed.
+func TestReadOnlyFileSystemThenWritable(t *testing.T) {
+	mnt := mountTmpfs(t, "1m")
+	cfg := Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 16 << 10, MaxBytes: 4 << 20}
+	s := mustOpen(t, cfg)
+	appendN(t, s, 0, 10)
+	s.Close()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	if _, err := Open(cfg); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Open on a read-only fs: %v, want ErrReadOnly", err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_REMOUNT, ""); err != nil {
+		t.Fatalf("remount read-write: %v", err)
+	}
+	s = mustOpen(t, cfg)
+	appendN(t, s, 10, 5)
+	checkRecords(t, readAll(t, s), seq(0, 15))
+}
