@@ -66,7 +66,7 @@ func TestCrashKillRestartLosesNothing(t *testing.T) {
 		rounds = 5
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
-	next := 0      // index of the first record the child of this round appends
+	next := 0 // index of the first record the child of this round appends
 	firstUnacked := 0
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
