@@ -72,7 +72,7 @@ func TestQualityFromStatus(t *testing.T) {
 	}{
 		{ua.StatusOK, plc.StatusGood, plc.ReasonNone, ""},
 		{ua.StatusUncertainLastUsableValue, plc.StatusUncertain, plc.ReasonDeviceError, "UncertainLastUsableValue"},
-		{ua.StatusBadNodeIDUnknown, plc.StatusBad, plc.ReasonConfigError, "BadNodeIDUnknown"},
+		{ua.StatusBadNodeIDUnknown, plc.StatusBad, plc.ReasonConfigError, "BadNodeIdUnknown"},
 		{ua.StatusBadNotConnected, plc.StatusBad, plc.ReasonCommFailure, "BadNotConnected"},
 		{ua.StatusBadOutOfService, plc.StatusBad, plc.ReasonOutOfService, "BadOutOfService"},
 		{ua.StatusBadNotWritable, plc.StatusBad, plc.ReasonDeviceError, "BadNotWritable"},

@@ -74,6 +74,19 @@
 //
 // # Benchmark
 //
-// See the package README note at the end of bench_test.go:
-// BenchmarkSubscription10k.
+// BenchmarkSubscription10k: items on uasim, each set once per second
+// (spread evenly over the second), one subscription with a 100ms
+// publishing interval; latency is from Set on the server to the sample in
+// the sink. On the shared 2-core build machine, 10 seconds of changes:
+//
+//	go test -run XXX -bench Subscription10k -benchtime 10x ./opcua/
+//
+//	items    sets/s   samples/s   delivered/set   p50      p99
+//	 1,000    1,000       1,000           1.000   57 ms    100 ms
+//	10,000   10,000       9,920           0.992   67 ms    265 ms
+//
+// The latency is dominated by the publishing interval (a change waits up
+// to 100ms for the next publish). delivered/set below 1 means changes
+// superseded within one publishing interval (uasim keeps the latest value
+// per item, queue size 1) when the setter fell behind its schedule.
 package opcua

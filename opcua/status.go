@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/gopcua/opcua/ua"
@@ -8,21 +9,24 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 )
 
+// specName finds gopcua's "ID" where the specification writes "Id".
+var specName = regexp.MustCompile(`ID([A-Z]|$)`)
+
 // statusNames maps each known status code (without its info bits) to its
 // name without the "Status" prefix, built once so Quality needs no
 // allocation.
 var statusNames = func() map[ua.StatusCode]string {
 	m := make(map[ua.StatusCode]string, len(ua.StatusCodes))
 	for c, d := range ua.StatusCodes {
-		m[c] = strings.TrimPrefix(d.Name, "Status")
+		m[c] = specName.ReplaceAllString(strings.TrimPrefix(d.Name, "Status"), "Id$1")
 	}
 	m[ua.StatusOK] = "Good"
 	return m
 }()
 
 // StatusName returns the name of an OPC UA status code as the
-// specification spells it, "BadNodeIdUnknown" style (gopcua's own
-// spelling, e.g. "BadNodeIDUnknown"), or its hex value when unknown.
+// specification spells it ("BadNodeIdUnknown", where gopcua writes
+// StatusBadNodeIDUnknown), or its hex value when unknown.
 func StatusName(c ua.StatusCode) string {
 	if n, ok := statusNames[c&0xFFFF0000]; ok {
 		return n

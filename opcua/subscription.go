@@ -279,7 +279,7 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 		}
 	}()
 	if s.cn != cn {
-		ka := uint32(max(1, int64(10*time.Second/s.cfg.PublishingInterval)))
+		ka := uint32(max(1, int64(5*time.Second/s.cfg.PublishingInterval)))
 		us, err := cn.uc.Subscribe(ctx, &gopcua.SubscriptionParameters{
 			Interval:          s.cfg.PublishingInterval,
 			MaxKeepAliveCount: ka,

@@ -150,7 +150,7 @@ func TestServerRestartRecoversSubscriptions(t *testing.T) {
 		return ok && s.Quality.Status == plc.StatusBad && s.Quality.Code == uint32(ua.StatusBadNodeIDUnknown)
 	})
 	s, _ := last(col.snapshot(), "B.Gone")
-	if s.Quality.Detail != "BadNodeIDUnknown" || s.Quality.Reason != plc.ReasonConfigError {
+	if s.Quality.Detail != "BadNodeIdUnknown" || s.Quality.Reason != plc.ReasonConfigError {
 		t.Errorf("removed node quality = %v", s.Quality)
 	}
 	if st := c.State(); st != opcua.StateConnected {
