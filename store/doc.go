@@ -21,4 +21,26 @@
 //	page, err := s.Range(ctx, "acme", "Line1.Temp", from, to, 1000)
 //
 // Tenant-scoped use (quotas, a fixed tenant) goes through tenant.Store.
+//
+// # Write throughput
+//
+// Rows/s into PostgreSQL 15 for 1M samples (1000 tags, LREAL values),
+// batches of 10,000, one connection, one throwaway server with fsync off,
+// all methods in the same run, median of 3 rounds on fresh tables, on a
+// 2-core machine shared with other work (go run ./bench/storebench):
+//
+//	method                                                        rows/s (median)      min      max  (a) ÷ this
+//	(b) COPY into a plain table, no key (ceiling)                          627195   551356   935246        0.27
+//	(a) kiln pgstore.Write: COPY → staging → INSERT, idempotent            170029   135852   199334        1.00
+//	(a') pgstore.Write of the same samples again: all duplicates           237028   221345   263930        0.72
+//	(c) INSERT … ON CONFLICT DO NOTHING, 1000 rows per statement           133070   126171   145296        1.28
+//	(ref) COPY into a plain table with the primary key                     302655   184649   420648        0.56
+//
+// The idempotent path is 1.3× the multi-row upsert and about 0.3× the
+// keyless COPY: what it pays for is mostly the unique index on (tenant,
+// tag, ts) that makes duplicates impossible, which a COPY into the same
+// table with that key pays as well (ref). A plain INSERT from the staging
+// table, falling back to ON CONFLICT DO NOTHING only when a unique
+// violation shows duplicates, roughly halves the cost of always using ON
+// CONFLICT (speculative insertion).
 package store

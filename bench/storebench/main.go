@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -30,8 +31,13 @@ func main() {
 	batch := flag.Int("batch", 10_000, "samples per write for COPY-based methods")
 	insertRows := flag.Int("insert-rows", 1000, "rows per multi-row INSERT")
 	tags := flag.Int("tags", 1000, "distinct tags")
+	rounds := flag.Int("rounds", 3, "rounds; the table shows the median")
 	flag.Parse()
-	if err := run(*n, *batch, *insertRows, *tags); err != nil {
+	if *n < 1 || *batch < 1 || *insertRows < 1 || *insertRows*11 > 65535 || *tags < 1 || *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "storebench: -n, -batch, -tags and -rounds must be positive; -insert-rows 1..5957")
+		os.Exit(2)
+	}
+	if err := run(*n, *batch, *insertRows, *tags, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "storebench:", err)
 		os.Exit(1)
 	}
@@ -45,17 +51,13 @@ type result struct {
 
 func (r result) rate() float64 { return float64(r.rows) / r.dur.Seconds() }
 
-func run(n, batch, insertRows, tags int) error {
+func run(n, batch, insertRows, tags, rounds int) error {
 	ctx := context.Background()
 	c, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB"}})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
-	db, err := c.CreateDB(ctx)
-	if err != nil {
-		return err
-	}
 	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	samples := make([]plc.Sample, n)
 	for i := range samples {
@@ -66,9 +68,51 @@ func run(n, batch, insertRows, tags int) error {
 			Time:    t0.Add(time.Duration(i/tags) * time.Second),
 		}
 	}
+	var names []string
+	rates := map[string][]float64{}
+	for r := 0; r < rounds; r++ {
+		res, err := round(ctx, c, samples, t0, batch, insertRows)
+		if err != nil {
+			return err
+		}
+		for _, x := range res {
+			if r == 0 {
+				names = append(names, x.name)
+			}
+			rates[x.name] = append(rates[x.name], x.rate())
+		}
+	}
+
+	fmt.Printf("%d samples, %d tags, COPY batches of %d, one connection, PostgreSQL on 127.0.0.1 (fsync off), %d rounds on fresh tables\n\n", n, tags, batch, rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "method\trows/s (median)\tmin\tmax\t(a) ÷ this\t")
+	a := median(rates[names[1]])
+	for _, name := range names {
+		r := rates[name]
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t\n", name, median(r), slices.Min(r), slices.Max(r), a/median(r))
+	}
+	return w.Flush()
+}
+
+func median(x []float64) float64 {
+	s := slices.Clone(x)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// round runs every method once on a fresh database.
+func round(ctx context.Context, c *pgtest.Cluster, samples []plc.Sample, t0 time.Time, batch, insertRows int) ([]result, error) {
+	n := len(samples)
+	db, err := c.CreateDB(ctx)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := pgx.Connect(ctx, db.DSN)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close(ctx)
 	cols := `(tenant text NOT NULL, tag text NOT NULL, ts timestamptz NOT NULL, kind smallint NOT NULL,
@@ -80,7 +124,7 @@ func run(n, batch, insertRows, tags int) error {
 		"CREATE TABLE upsert " + cols + ", PRIMARY KEY (tenant, tag, ts))",
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -88,7 +132,7 @@ func run(n, batch, insertRows, tags int) error {
 	// (b) raw COPY into a plain table, no key: the ceiling.
 	r, err := rawCopy(ctx, conn, "plain", samples, batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.name = "(b) COPY into a plain table, no key (ceiling)"
 	results = append(results, r)
@@ -96,14 +140,14 @@ func run(n, batch, insertRows, tags int) error {
 	// (a) kiln's idempotent path.
 	s, err := pgstore.Open(ctx, pgstore.Config{DSN: db.DSN, MaxConns: 1}, pgstore.WithClock(clock.NewFake(t0)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Close()
-	for _, name := range []string{"(a) kiln pgstore.Write: COPY → staging → INSERT ON CONFLICT", "(a') the same 1M again: all duplicates"} {
+	for _, name := range []string{"(a) kiln pgstore.Write: COPY → staging → INSERT, idempotent", "(a') pgstore.Write of the same samples again: all duplicates"} {
 		start := time.Now()
 		for i := 0; i < n; i += batch {
 			if _, err := s.Write(ctx, "acme", samples[i:min(i+batch, n)]); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		results = append(results, result{name: name, rows: n, dur: time.Since(start)})
@@ -112,7 +156,7 @@ func run(n, batch, insertRows, tags int) error {
 	// (c) multi-row INSERT … ON CONFLICT DO NOTHING.
 	r, err = multiInsert(ctx, conn, samples, insertRows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.name = fmt.Sprintf("(c) INSERT … ON CONFLICT DO NOTHING, %d rows per statement", insertRows)
 	results = append(results, r)
@@ -120,27 +164,19 @@ func run(n, batch, insertRows, tags int) error {
 	// For reference: COPY into a plain table with the same primary key.
 	r, err = rawCopy(ctx, conn, "plain_pk", samples, batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.name = "(ref) COPY into a plain table with the primary key"
 	results = append(results, r)
 
 	var count int
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM upsert) + (SELECT count(*) FROM plain)").Scan(&count); err != nil {
-		return err
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM upsert) + (SELECT count(*) FROM plain) + (SELECT count(*) FROM plain_pk)").Scan(&count); err != nil {
+		return nil, err
 	}
-	if count != 2*n {
-		return fmt.Errorf("tables hold %d rows, want %d", count, 2*n)
+	if count != 3*n {
+		return nil, fmt.Errorf("tables hold %d rows, want %d", count, 3*n)
 	}
-
-	fmt.Printf("%d samples, %d tags, COPY batches of %d, one connection, PostgreSQL on 127.0.0.1 (fsync off)\n\n", n, tags, batch)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "method\trows/s\tseconds\t(a)/this\t")
-	a := results[1].rate()
-	for _, r := range results {
-		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t\n", r.name, r.rate(), r.dur.Seconds(), a/r.rate())
-	}
-	return w.Flush()
+	return results, nil
 }
 
 // row lays a sample out as the benchmark tables' columns.

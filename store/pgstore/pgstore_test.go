@@ -308,3 +308,33 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("valid config: %v", err)
 	}
 }
+
+func TestServeMaintainsUntilCancelled(t *testing.T) {
+	db := pgtest.NewDB(t)
+	clk := clock.NewFake(storetest.T0)
+	s := open(t, Config{DSN: db.DSN, Retention: day, MaintenanceInterval: time.Hour}, WithClock(clk))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	clk.BlockUntil(1)
+	clk.Advance(3 * day) // today's partition expires; new ones are due ahead
+	want := clk.Now().Truncate(day)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		parts, err := s.Partitions(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) > 0 && parts[0].From.After(storetest.T0) && parts[len(parts)-1].To.Equal(want.Add(3*day)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Serve did not maintain partitions: %v", parts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v after cancel, want nil", err)
+	}
+}
