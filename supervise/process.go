@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,12 @@ func (c ProcessConfig) Validate() error {
 // end is an error wrapping the *exec.ExitError.
 type Process struct {
 	cfg ProcessConfig
+	pid atomic.Int64
 }
+
+// PID returns the process id of the running program, or 0 before it
+// started and after it ended.
+func (p *Process) PID() int { return int(p.pid.Load()) }
 
 // NewProcess returns a Process for cfg. Make one per start, in the Spec's
 // New.
@@ -96,6 +102,8 @@ func (p *Process) Serve(ctx context.Context) error {
 		return fmt.Errorf("supervise: process %s: %w", p.cfg.Path, err)
 	}
 	pgid := cmd.Process.Pid // Setpgid: the group is named after the leader
+	p.pid.Store(int64(pgid))
+	defer p.pid.Store(0)
 	log.Info("process started", zap.String("path", p.cfg.Path), zap.Int("pid", pgid))
 
 	var readers sync.WaitGroup
