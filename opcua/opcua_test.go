@@ -59,7 +59,7 @@ func startSim(t *testing.T, cfg uasim.Config, tags []plc.Tag, opts ...uasim.Opti
 // fastBackoff reconnects quickly in tests.
 var fastBackoff = backoff.Config{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 
-func newClient(t *testing.T, cfg opcua.Config) *opcua.Client {
+func newClient(t *testing.T, cfg opcua.Config, opts ...opcua.Option) *opcua.Client {
 	t.Helper()
 	if cfg.Backoff == (backoff.Config{}) {
 		cfg.Backoff = fastBackoff
@@ -68,7 +68,7 @@ func newClient(t *testing.T, cfg opcua.Config) *opcua.Client {
 		dir := t.TempDir()
 		cfg.CertFile, cfg.KeyFile = dir+"/cert.der", dir+"/key.pem"
 	}
-	c, err := opcua.New(cfg, opcua.WithLogger(zaptest.NewLogger(t)))
+	c, err := opcua.New(cfg, append([]opcua.Option{opcua.WithLogger(zaptest.NewLogger(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

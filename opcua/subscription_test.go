@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
@@ -96,7 +97,8 @@ func TestServerRestartRecoversSubscriptions(t *testing.T) {
 		{Name: "B.Gone", Type: plc.TypeInt},
 	}
 	sim := startSim(t, uasim.Config{}, tags)
-	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond}, opcua.WithRegisterer(reg))
 	col := newCollector()
 	var items []opcua.Item
 	for _, tg := range tags {
@@ -155,6 +157,11 @@ func TestServerRestartRecoversSubscriptions(t *testing.T) {
 	}
 	if st := c.State(); st != opcua.StateConnected {
 		t.Errorf("state after restart = %v", st)
+	}
+	for _, m := range []string{"kiln_opcua_reconnects_total", "kiln_opcua_subscription_recreations_total", "kiln_opcua_monitored_item_failures_total"} {
+		if v := metricValue(t, reg, m, ""); v < 1 {
+			t.Errorf("%s = %v after a restart", m, v)
+		}
 	}
 }
 
@@ -218,4 +225,81 @@ func TestReadWhileDisconnectedIsBadPromptly(t *testing.T) {
 	if !errors.Is(errs[0], plc.ErrNotConnected) {
 		t.Fatalf("write while down: %v", errs[0])
 	}
+}
+
+func TestDriverSubscribeScalesDeadbandToRaw(t *testing.T) {
+	tags := []plc.Tag{{Name: "Level", Type: plc.TypeInt}, {Name: "Flow", Type: plc.TypeLReal}}
+	sim := startSim(t, uasim.Config{}, tags)
+	reg := prometheus.NewRegistry()
+	drvI, err := plc.Open(plc.Device{Name: "wincc", Driver: "opcua", Endpoint: sim.Endpoint()}, plc.OpenOptions{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drvI.Close()
+	drv := drvI.(*opcua.Driver)
+	lo, hi := 0.0, 50.0
+	level := plc.Tag{Name: "level", Address: sim.NodeID("Level"), Type: plc.TypeInt,
+		// raw 0..1000 is 0..100 %: 1 % of engineering units is 10 raw.
+		Scaling:  &plc.Scaling{RawMin: 0, RawMax: 1000, EngMin: 0, EngMax: 100},
+		Deadband: plc.Deadband{Mode: plc.DeadbandAbsolute, Value: 1}}
+	flow := plc.Tag{Name: "flow", Address: sim.NodeID("Flow"), Type: plc.TypeLReal,
+		// 2 % of the 0..50 limits is 1.
+		Limits:   plc.Limits{Min: &lo, Max: &hi},
+		Deadband: plc.Deadband{Mode: plc.DeadbandPercent, Value: 2}}
+	col := newCollector()
+	sub, err := drv.Subscribe(context.Background(), subCfg, []plc.Tag{level, flow}, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "initial values", func(ss []plc.Sample) bool {
+		_, a := last(ss, "level")
+		_, b := last(ss, "flow")
+		return a && b
+	})
+	sim.Set("Level", plc.IntValue(plc.Int, 9))       // within 10 raw
+	sim.Set("Flow", plc.FloatValue(plc.LReal, 0.9)) // within 1
+	sim.Set("Level", plc.IntValue(plc.Int, 11))
+	sim.Set("Flow", plc.FloatValue(plc.LReal, 1.5))
+	col.waitFor(t, "changes beyond the bands", func(ss []plc.Sample) bool {
+		return hasValue("level", plc.IntValue(plc.Int, 11))(ss) && hasValue("flow", plc.FloatValue(plc.LReal, 1.5))(ss)
+	})
+	for _, s := range col.snapshot() {
+		if f := s.Value.Float(); f == 9 || f == 0.9 {
+			t.Errorf("deadband let %s=%v through", s.Tag, f)
+		}
+	}
+	if v := metricValue(t, reg, "kiln_opcua_connected", "wincc"); v != 1 {
+		t.Errorf("kiln_opcua_connected{device=wincc} = %v", v)
+	}
+}
+
+// metricValue returns the value of a gauge or counter with the given
+// device label.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, device string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := device == ""
+			for _, l := range m.GetLabel() {
+				match = match || (l.GetName() == "device" && l.GetValue() == device)
+			}
+			if !match {
+				continue
+			}
+			if m.Gauge != nil {
+				return m.Gauge.GetValue()
+			}
+			return m.Counter.GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
