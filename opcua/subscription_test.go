@@ -257,7 +257,7 @@ func TestDriverSubscribeScalesDeadbandToRaw(t *testing.T) {
 		_, b := last(ss, "flow")
 		return a && b
 	})
-	sim.Set("Level", plc.IntValue(plc.Int, 9))       // within 10 raw
+	sim.Set("Level", plc.IntValue(plc.Int, 9))      // within 10 raw
 	sim.Set("Flow", plc.FloatValue(plc.LReal, 0.9)) // within 1
 	sim.Set("Level", plc.IntValue(plc.Int, 11))
 	sim.Set("Flow", plc.FloatValue(plc.LReal, 1.5))
