@@ -55,7 +55,7 @@ type Config struct {
 	// whole segment at a time.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxRecordBytes caps one record's payload (default 4 MiB, or
-	// SegmentBytes if that is smaller).
+	// SegmentBytes less the 28-byte frame header if that is smaller).
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// Full is the policy at the size cap: "block" (default) or
 	// "drop-oldest".
@@ -84,7 +84,7 @@ func (c Config) withDefaults() Config {
 		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.MaxRecordBytes == 0 {
-		c.MaxRecordBytes = int(min(DefaultMaxRecordBytes, c.SegmentBytes))
+		c.MaxRecordBytes = int(min(DefaultMaxRecordBytes, c.SegmentBytes-frameHeader))
 	}
 	if c.Full == "" {
 		c.Full = FullBlock
