@@ -60,6 +60,8 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrNoTenant is returned when the tenant is empty or malformed.
 	ErrNoTenant = errors.New("store: missing or malformed tenant")
+	// ErrNoTag is returned by Range for an empty tag name.
+	ErrNoTag = errors.New("store: missing tag")
 	// ErrLimit is returned by Range for a limit outside 1..MaxRangeLimit.
 	ErrLimit = errors.New("store: range limit must be between 1 and 100000")
 	// ErrBypassesRLS is returned by pgstore when its database role is a
@@ -109,7 +111,7 @@ func CheckRange(tenant, tag string, limit int) error {
 		return fmt.Errorf("%w (got %d)", ErrLimit, limit)
 	}
 	if tag == "" {
-		return &SampleError{Index: -1, Field: "Tag", Reason: "empty"}
+		return ErrNoTag
 	}
 	return nil
 }

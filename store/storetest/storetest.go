@@ -336,6 +336,9 @@ func testBadArguments(t *testing.T, s store.Store) {
 			t.Errorf("Range with limit %d: %v, want ErrLimit", limit, err)
 		}
 	}
+	if _, err := s.Range(ctx, "acme", "", T0, T0.Add(time.Hour), 10); !errors.Is(err, store.ErrNoTag) {
+		t.Errorf("Range of an empty tag: %v, want ErrNoTag", err)
+	}
 	if res, err := s.Write(ctx, "acme", nil); err != nil || res != (store.WriteResult{}) {
 		t.Errorf("empty Write: %+v, %v", res, err)
 	}
