@@ -184,6 +184,9 @@ func TestForwardsInOrderThroughFailuresStallsAndRecovery(t *testing.T) {
 	if st := s.Stats(); st.Records < 100 {
 		t.Fatalf("spool acknowledged unconfirmed records: %d left", st.Records)
 	}
+	if lag := f.Status().Lag; lag.Records < 100 || lag.OldestAge <= 0 {
+		t.Fatalf("lag while the link is down: %+v", lag)
+	}
 	dst.set("stall")
 	waitFor(t, "stalled publishes", func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return dst.stalled > 0 })
 	dst.set("refuse")

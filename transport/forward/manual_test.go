@@ -1,0 +1,218 @@
+package forward
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/transport"
+)
+
+// manualPublisher keeps every done callback for the test to call.
+type manualPublisher struct {
+	mu      sync.Mutex
+	pending []pendingMsg
+	calls   int
+	arrived chan struct{}
+}
+
+type pendingMsg struct {
+	payload string
+	done    func(error)
+}
+
+func newManual() *manualPublisher { return &manualPublisher{arrived: make(chan struct{}, 100)} }
+
+func (p *manualPublisher) Publish(_ context.Context, msgs []transport.Message, done func(int, error)) error {
+	p.mu.Lock()
+	p.calls++
+	for i, m := range msgs {
+		i := i
+		p.pending = append(p.pending, pendingMsg{string(m.Payload), func(err error) { done(i, err) }})
+	}
+	p.mu.Unlock()
+	p.arrived <- struct{}{}
+	return nil
+}
+
+func (p *manualPublisher) Close() error { return nil }
+
+// take removes and returns the pending messages once there are n.
+func (p *manualPublisher) take(t *testing.T, n int) []pendingMsg {
+	t.Helper()
+	for {
+		p.mu.Lock()
+		if len(p.pending) >= n {
+			got := p.pending
+			p.pending = nil
+			p.mu.Unlock()
+			return got
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waiting for %d messages", n)
+		}
+	}
+}
+
+func TestAcksOnlyTheConfirmedPrefix(t *testing.T) {
+	s := openSpool(t)
+	fill(t, s, 0, 10)
+	dst := newManual()
+	f, err := New(s, dst, Config{BatchSize: 5, MaxInFlight: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	msgs := dst.take(t, 10)
+	for i, m := range msgs {
+		if m.payload != string(rune('0'+i)) {
+			t.Fatalf("published out of order: %q at %d", m.payload, i)
+		}
+	}
+	// confirm all but the first: nothing may be acknowledged
+	for _, m := range msgs[1:] {
+		m.done(nil)
+	}
+	waitFor(t, "confirmations counted", func() bool { return f.Status().Confirmed == 9 })
+	if st := s.Stats(); st.Records != 10 {
+		t.Fatalf("spool acknowledged past an unconfirmed message: %+v", st)
+	}
+	msgs[0].done(nil)
+	waitFor(t, "prefix acknowledged", func() bool { return s.Stats().Records == 0 })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShutdownWaitsForInFlightUpToDeadline(t *testing.T) {
+	s := openSpool(t)
+	fill(t, s, 0, 6)
+	dst := newManual()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	f, err := New(s, dst, Config{BatchSize: 3, MaxInFlight: 6, ShutdownTimeout: 5 * time.Second, ConfirmTimeout: time.Hour}, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	msgs := dst.take(t, 6)
+	cancel()
+	// a confirmation during shutdown still counts
+	msgs[0].done(nil)
+	msgs[1].done(nil)
+	waitFor(t, "confirmed during shutdown", func() bool { return s.Stats().Records == 4 })
+	select {
+	case err := <-errc:
+		t.Fatalf("Serve returned %v with messages in flight before the deadline", err)
+	default:
+	}
+	fill(t, s, 6, 1) // stopped: takes no new records
+	clk.BlockUntil(1)
+	clk.Advance(5 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Records != 5 {
+		t.Fatalf("after shutdown: %+v", st)
+	}
+	dst.mu.Lock()
+	calls := dst.calls
+	dst.mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("%d publish calls, want 2", calls)
+	}
+	// the next Serve sends the unconfirmed ones again, in order
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { errc <- f.Serve(ctx) }()
+	again := dst.take(t, 5)
+	for i, m := range again {
+		if want := string(rune('2' + i)); m.payload != want {
+			t.Fatalf("after restart got %q at %d, want %q", m.payload, i, want)
+		}
+		m.done(nil)
+	}
+	waitFor(t, "all acknowledged", func() bool { return s.Stats().Records == 0 })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenBreakerStopsPublishing(t *testing.T) {
+	s := openSpool(t)
+	fill(t, s, 0, 4)
+	dst := newManual()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	cfg := Config{BatchSize: 4, MaxInFlight: 4, Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
+		Breaker: BreakerConfig{Failures: 3, OpenTimeout: time.Hour}}
+	f, err := New(s, dst, cfg, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	for attempt := range 3 {
+		for _, m := range dst.take(t, 4) {
+			m.done(errLinkDown)
+		}
+		waitFor(t, "retry scheduled", func() bool { return f.Status().Retries == uint64(attempt+1) })
+		clk.BlockUntil(1)
+		clk.Advance(time.Second)
+	}
+	waitFor(t, "breaker open", func() bool { return f.Status().Breaker == "open" })
+	for range 5 { // backoff rounds while open: no publish reaches the link
+		clk.BlockUntil(1)
+		clk.Advance(time.Second)
+	}
+	dst.mu.Lock()
+	calls := dst.calls
+	dst.mu.Unlock()
+	if calls != 3 {
+		t.Fatalf("%d publish calls, want 3 (none while open)", calls)
+	}
+	if v := testutil.ToFloat64(collectorFor(f, "kiln_forward_breaker_state")); v != 2 {
+		t.Fatalf("breaker_state metric %v", v)
+	}
+	if v := testutil.ToFloat64(collectorFor(f, "kiln_forward_lag_records")); v != 4 {
+		t.Fatalf("lag_records metric %v", v)
+	}
+	st := f.Status()
+	if st.Lag.Records != 4 || st.Lag.Bytes <= 0 {
+		t.Fatalf("status %+v", st)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collectorFor exposes one of f's metrics as a collector for testutil.
+func collectorFor(f *Forwarder, name string) prometheus.Collector {
+	return prometheus.CollectorFunc(func(ch chan<- prometheus.Metric) {
+		all := make(chan prometheus.Metric, 32)
+		f.Collect(all)
+		close(all)
+		for m := range all {
+			if strings.Contains(m.Desc().String(), `fqName: "`+name+`"`) {
+				ch <- m
+			}
+		}
+	})
+}
