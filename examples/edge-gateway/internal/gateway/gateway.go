@@ -1,0 +1,427 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/opcua"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store/sqlitestore"
+	"github.com/kiln-iot/kiln/supervise"
+	"github.com/kiln-iot/kiln/transport/forward"
+	"github.com/kiln-iot/kiln/transport/pulsar"
+	"github.com/kiln-iot/kiln/transport/spool"
+
+)
+
+// Option sets a code-only setting of New.
+type Option func(*Gateway)
+
+// WithLogger logs through l (default none).
+func WithLogger(l *zap.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithClock sets the clock for ages and audit times (default the system
+// clock).
+func WithClock(c clock.Clock) Option { return func(g *Gateway) { g.clk = c } }
+
+// subscription is an OPC UA device read by subscription.
+type subscription struct {
+	device string
+	drv    *opcua.Driver
+	tags   []plc.Tag
+	cfg    opcua.SubscriptionConfig
+}
+
+// Gateway is one edge gateway: its devices, poller, spool, uplink, write
+// path and HTTP API.
+type Gateway struct {
+	cfg config.Config
+	log *zap.Logger
+	clk clock.Clock
+	reg *prometheus.Registry
+
+	plant   *sim.Plant
+	db      *plc.PointDB
+	drivers map[string]plc.Driver
+	poller  *plc.Poller
+	subs    []subscription
+	pushed  *latest
+	sp      *spool.Spool
+	enc     *encoder
+	writer  *plc.Writer
+	audits  *auditLog
+
+	store *sqlitestore.Store
+	pub   *pulsar.Publisher
+	fwd   *forward.Forwarder
+	// cmdSub is the command topic's subscriber while it runs.
+	cmdSub atomic.Pointer[pulsar.Subscriber]
+
+	sup      *supervise.Supervisor
+	ln       net.Listener
+	srv      *http.Server
+	metrics  *metrics
+	started  time.Time
+	closeMu  sync.Mutex
+	closed   bool
+	closeErr error
+}
+
+// New opens everything the gateway needs (the demo plant, the drivers, the
+// spool, the store or the Pulsar producer, the HTTP listener) and returns
+// it ready to Serve. cfg gets its defaults applied.
+func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	g := &Gateway{cfg: cfg, log: zap.NewNop(), reg: prometheus.NewRegistry(), drivers: map[string]plc.Driver{}}
+	for _, o := range opts {
+		o(g)
+	}
+	g.clk = clock.Or(g.clk)
+	g.started = g.clk.Now()
+	var err error
+	ok := false
+	defer func() {
+		if !ok {
+			_ = g.Close()
+		}
+	}()
+	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if cfg.DemoEnabled() {
+		if g.plant, err = sim.New(sim.Config{}, sim.KilnLine(), sim.WithLogger(g.log.Named("plant"))); err != nil {
+			return nil, err
+		}
+	}
+	if g.db, err = g.pointDB(); err != nil {
+		return nil, err
+	}
+	for _, dev := range g.db.Devices {
+		d, err := plc.Open(dev, plc.OpenOptions{Logger: g.log.Named(dev.Name), Registerer: g.reg})
+		if err != nil {
+			return nil, fmt.Errorf("device %q: %w", dev.Name, err)
+		}
+		g.drivers[dev.Name] = d
+	}
+	pollDB, err := g.splitSubscriptions()
+	if err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	if g.sp, err = spool.Open(cfg.Spool, spool.WithLogger(g.log.Named("spool"))); err != nil {
+		return nil, err
+	}
+	g.reg.MustRegister(g.sp)
+	g.enc = newEncoder(g.sp, cfg.ID, cfg.Tenant, g.clk.Now())
+	g.pushed = newLatest()
+	if g.poller, err = plc.NewPoller(pollDB, g.drivers, g.enc, plc.WithPollerLogger(g.log.Named("poller"))); err != nil {
+		return nil, err
+	}
+	g.reg.MustRegister(g.poller)
+	g.audits = newAuditLog(g, 100)
+	if g.writer, err = plc.NewWriter(plc.WriterConfig{Verify: !cfg.Writes.NoVerify, Tolerance: cfg.Writes.Tolerance},
+		g.db, g.drivers, g.audits, plc.WithAuthorizer(g.authorize), plc.WithWriterLogger(g.log.Named("writes")), plc.WithWriterClock(g.clk)); err != nil {
+		return nil, err
+	}
+
+	switch cfg.Transport.Kind {
+	case config.TransportEmbedded:
+		if g.store, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: cfg.Store.Path, Retention: cfg.Store.Retention}, sqlitestore.WithLogger(g.log.Named("store"))); err != nil {
+			return nil, err
+		}
+	case config.TransportPulsar:
+		if g.pub, err = pulsar.NewPublisher(cfg.Transport.Pulsar, pulsar.WithLogger(g.log.Named("pulsar"))); err != nil {
+			return nil, err
+		}
+		if g.fwd, err = forward.New(g.sp, g.pub, cfg.Transport.Forward, forward.WithLogger(g.log.Named("forward")), forward.WithName(cfg.ID)); err != nil {
+			return nil, err
+		}
+		g.reg.MustRegister(g.fwd)
+	}
+
+	smetrics := supervise.NewMetrics()
+	g.reg.MustRegister(smetrics)
+	if g.sup, err = supervise.New(supervise.Config{Name: "edge-gateway"}, supervise.WithLogger(g.log.Named("supervise")), supervise.WithMetrics(smetrics)); err != nil {
+		return nil, err
+	}
+	g.metrics = newMetrics(g)
+	g.reg.MustRegister(g.metrics)
+
+	if g.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	g.srv = &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ok = true
+	return g, nil
+}
+
+// pointDB builds the point database: the demo plant's, or the configured
+// devices and groups plus the tag files.
+func (g *Gateway) pointDB() (*plc.PointDB, error) {
+	if g.plant != nil && len(g.cfg.Devices) == 0 && len(g.cfg.TagFiles) == 0 {
+		return g.plant.PointDB()
+	}
+	db := &plc.PointDB{}
+	for _, d := range g.cfg.Devices {
+		db.Devices = append(db.Devices, plc.Device{Name: d.Name, Driver: d.Driver, Endpoint: d.Endpoint, Options: d.Options})
+	}
+	for _, gr := range g.cfg.Groups {
+		sg := plc.ScanGroup{Name: gr.Name, Rate: gr.Rate}
+		switch gr.FullRefresh {
+		case "":
+		case "off":
+			sg.FullRefresh = plc.NoFullRefresh
+		default:
+			sg.FullRefresh, _ = time.ParseDuration(gr.FullRefresh) // checked by Validate
+		}
+		db.Groups = append(db.Groups, sg)
+	}
+	for _, f := range g.cfg.TagFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var perr error
+		if len(f) > 4 && f[len(f)-4:] == ".csv" {
+			perr = db.AddCSV(f, data)
+		} else {
+			perr = db.AddYAML(f, data)
+		}
+		if perr != nil {
+			return nil, perr
+		}
+	}
+	if err := db.Validate(); err != nil {
+		return nil, err
+	}
+	if len(db.Tags) == 0 {
+		return nil, errors.New("no tags: configure tag_files (or run the demo)")
+	}
+	return db, nil
+}
+
+// splitSubscriptions takes the tags of subscribed OPC UA devices out of
+// the poller's database.
+func (g *Gateway) splitSubscriptions() (*plc.PointDB, error) {
+	subscribed := map[string]*subscription{}
+	for _, d := range g.cfg.Devices {
+		if !d.Subscribe {
+			continue
+		}
+		drv, ok := g.drivers[d.Name].(*opcua.Driver)
+		if !ok {
+			return nil, fmt.Errorf("device %q: subscriptions need the opcua driver", d.Name)
+		}
+		g.subs = append(g.subs, subscription{device: d.Name, drv: drv, cfg: opcua.SubscriptionConfig{PublishingInterval: d.PublishingInterval}})
+	}
+	for i := range g.subs {
+		subscribed[g.subs[i].device] = &g.subs[i]
+	}
+	poll := &plc.PointDB{Devices: g.db.Devices, Groups: g.db.Groups}
+	for _, t := range g.db.Tags {
+		if s := subscribed[t.Device]; s != nil {
+			s.tags = append(s.tags, t)
+			continue
+		}
+		poll.Tags = append(poll.Tags, t)
+	}
+	if err := poll.Validate(); err != nil {
+		return nil, err
+	}
+	return poll, nil
+}
+
+// Addr returns the HTTP API's address.
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// Plant returns the in-process demo plant, or nil.
+func (g *Gateway) Plant() *sim.Plant { return g.plant }
+
+// PointDB returns the gateway's point database.
+func (g *Gateway) PointDB() *plc.PointDB { return g.db }
+
+// Registry returns the gateway's Prometheus registry.
+func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
+
+// Stats are the gateway's own counters.
+type Stats struct {
+	// SamplesSpooled counts samples durably appended to the spool.
+	SamplesSpooled uint64 `json:"samples_spooled"`
+	// MessagesSpooled counts spooled messages: batches and audit records.
+	MessagesSpooled uint64 `json:"messages_spooled"`
+	// SpoolFailures counts batches the spool refused.
+	SpoolFailures uint64 `json:"spool_failures"`
+	// Writes counts write requests by result code.
+	Writes map[string]uint64 `json:"writes"`
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{SamplesSpooled: g.enc.samples.Load(), MessagesSpooled: g.enc.messages.Load(),
+		SpoolFailures: g.enc.failures.Load(), Writes: g.audits.counts()}
+}
+
+// ForwarderStatus returns the forwarder's status; ok is false with the
+// embedded transport.
+func (g *Gateway) ForwarderStatus() (st forward.Status, ok bool) {
+	if g.fwd == nil {
+		return st, false
+	}
+	return g.fwd.Status(), true
+}
+
+// Serve runs the gateway's supervisor tree until ctx is done, then stops
+// in reverse order (HTTP, polling and subscriptions, the uplink, which
+// waits for in-flight confirmations) and returns nil, or the tree's error.
+func (g *Gateway) Serve(ctx context.Context) error {
+	specs := g.specs()
+	for _, s := range specs {
+		if err := g.sup.Add(ctx, s); err != nil {
+			return err
+		}
+	}
+	err := g.sup.Serve(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// service adapts a run function that returns when ctx is done to a
+// supervised child that ends cleanly then.
+func service(run func(ctx context.Context) error) func() (supervise.Service, error) {
+	return func() (supervise.Service, error) {
+		return supervise.ServiceFunc(func(ctx context.Context) error {
+			err := run(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}), nil
+	}
+}
+
+// specs lists the supervised children in start order.
+func (g *Gateway) specs() []supervise.Spec {
+	var specs []supervise.Spec
+	if g.plant != nil {
+		specs = append(specs, supervise.Spec{Name: "plant", New: service(g.plant.Serve)})
+	}
+	if g.store != nil {
+		specs = append(specs,
+			supervise.Spec{Name: "store", New: service(g.store.Serve)},
+			supervise.Spec{Name: "local-store", New: service(g.runLocalStore)})
+	}
+	if g.fwd != nil {
+		specs = append(specs, supervise.Spec{Name: "forwarder", New: service(g.fwd.Serve), Shutdown: g.cfg.Transport.Forward.ShutdownTimeout + 5*time.Second})
+		if ct := g.cfg.Transport.CommandTopic; ct != "" && ct != "off" {
+			specs = append(specs, supervise.Spec{Name: "commands", New: service(g.runCommands)})
+		}
+	}
+	for _, s := range g.subs {
+		specs = append(specs, supervise.Spec{Name: "subscription-" + s.device, New: service(func(ctx context.Context) error {
+			return g.runSubscription(ctx, s)
+		})})
+	}
+	specs = append(specs,
+		supervise.Spec{Name: "poller", New: service(g.poller.Serve)},
+		supervise.Spec{Name: "http", New: service(g.serveHTTP)})
+	return specs
+}
+
+// runSubscription monitors one OPC UA device's tags until ctx is done.
+func (g *Gateway) runSubscription(ctx context.Context, s subscription) error {
+	byName := map[string]*plc.Tag{}
+	for i := range s.tags {
+		byName[s.tags[i].Name] = &s.tags[i]
+	}
+	var buf []plc.Sample
+	sink := plc.SinkFunc(func(ctx context.Context, samples []plc.Sample) error {
+		// Subscriptions deliver raw values; scale them as the poller does.
+		buf = buf[:0]
+		for _, smp := range samples {
+			if t := byName[smp.Tag]; t != nil {
+				smp.Value = t.ToEngineering(smp.Value)
+			}
+			buf = append(buf, smp)
+		}
+		g.pushed.put(buf)
+		return g.enc.WriteSamples(ctx, buf)
+	})
+	sub, err := s.drv.Subscribe(ctx, s.cfg, s.tags, sink)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return sub.Close()
+}
+
+// serveHTTP serves the API on the listener opened by New until ctx is
+// done, then shuts the server down gracefully.
+func (g *Gateway) serveHTTP(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- g.srv.Serve(g.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = g.srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
+// Close releases everything New opened: the HTTP listener, the drivers,
+// the uplink, the store, the spool and the plant. It is idempotent.
+func (g *Gateway) Close() error {
+	g.closeMu.Lock()
+	defer g.closeMu.Unlock()
+	if g.closed {
+		return g.closeErr
+	}
+	g.closed = true
+	var errs []error
+	if g.ln != nil {
+		_ = g.ln.Close() // already closed by a served HTTP server
+	}
+	for name, d := range g.drivers {
+		if err := d.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("device %q: %w", name, err))
+		}
+	}
+	if g.pub != nil {
+		errs = append(errs, g.pub.Close())
+	}
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+	}
+	if g.sp != nil {
+		errs = append(errs, g.sp.Close())
+	}
+	if g.plant != nil {
+		errs = append(errs, g.plant.Close())
+	}
+	g.closeErr = errors.Join(errs...)
+	return g.closeErr
+}

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
+	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/spool"
+	"github.com/kiln-iot/kiln/transport/wire"
+)
+
+// runLocalStore is the embedded transport's consumer: it takes the
+// spool's messages in order and stores sample batches in the embedded
+// store and audit records in <data_dir>/audit.jsonl, acknowledging each
+// only once it is stored.
+func (g *Gateway) runLocalStore(ctx context.Context) error {
+	sub, err := spool.NewSubscriber(g.sp)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	auditPath := filepath.Join(g.cfg.DataDir, "audit.jsonl")
+	f, err := os.OpenFile(auditPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var b wire.Batch
+	for {
+		d, err := sub.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		if err := g.storeLocal(ctx, d.Message(), &b, f); err != nil {
+			g.log.Warn("embedded store: will retry", zap.Error(err))
+			_ = d.Nack()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if err := d.Ack(); err != nil {
+			return err
+		}
+	}
+}
+
+func (g *Gateway) storeLocal(ctx context.Context, m transport.Message, b *wire.Batch, audit *os.File) error {
+	switch command.Kind(m) {
+	case command.KindBatch:
+		if err := wire.FromMessage(m, b); err != nil {
+			g.log.Error("embedded store: undecodable batch dropped", zap.Error(err))
+			return nil
+		}
+		_, err := g.store.Write(ctx, b.Tenant, b.Samples)
+		return err
+	case command.KindAudit:
+		a, err := command.DecodeAudit(m)
+		if err != nil {
+			g.log.Error("embedded store: undecodable audit record dropped", zap.Error(err))
+			return nil
+		}
+		line, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		if _, err := audit.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		return audit.Sync()
+	}
+	g.log.Warn("embedded store: message of unknown kind skipped", zap.String("content_type", m.Properties[wire.PropContentType]))
+	return nil
+}
