@@ -176,12 +176,14 @@ func (s *Subscription) Close() error {
 
 func (s *Subscription) stop() {
 	s.once.Do(func() {
+		// Cancel first: a sink blocked in WriteSamples (holding s.mu)
+		// returns on ctx.
+		s.cancel()
 		s.mu.Lock()
 		s.closed = true
 		us := s.us
 		s.us, s.cn = nil, nil
 		s.mu.Unlock()
-		s.cancel()
 		s.wg.Wait()
 		if us != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -303,3 +303,30 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, device string) fl
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func TestCloseWithBlockedSink(t *testing.T) {
+	sim := startSim(t, uasim.Config{}, []plc.Tag{{Name: "X", Type: plc.TypeLReal}})
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint()})
+	entered := make(chan struct{}, 1)
+	sink := plc.SinkFunc(func(ctx context.Context, _ []plc.Sample) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-ctx.Done() // a sink that never takes the batch
+		return ctx.Err()
+	})
+	sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{{Tag: plc.Tag{Name: "X", Address: sim.NodeID("X"), Type: plc.TypeLReal}}}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	sub.Close()
+	sub.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(context.Background(), nil); !errors.Is(err, plc.ErrClosed) {
+		t.Fatalf("read after close = %v", err)
+	}
+}
