@@ -414,7 +414,7 @@ func (c *conn) handleSend(m pmsg, payload []byte) error {
 	if stored {
 		mid = msgID(ledgerID, id, -1)
 	}
-	body := enc(nil).u(1, pid).u(2, seq).m(3, mid)
+	body := make(enc, 0, 64).u(1, pid).u(2, seq).m(3, mid)
 	if m.has(6) {
 		body = body.u(4, uint64(highest))
 	}

@@ -350,7 +350,7 @@ func (s *subscription) dispatch() {
 		s.pending[id] = c
 		c.pending++
 		c.permits -= e.numMessages
-		body := enc(nil).u(1, c.id).m(2, msgID(ledgerID, id, -1))
+		body := make(enc, 0, 48).u(1, c.id).m(2, msgID(ledgerID, id, -1))
 		if n := s.redeliveries[id]; n > 0 {
 			body = body.u(3, uint64(n))
 		}

@@ -89,12 +89,25 @@ type field struct {
 type pmsg []field
 
 // parseMsg decodes the top level of a protobuf message without a schema.
+// It counts the fields first so the result takes one allocation.
 func parseMsg(b []byte) (pmsg, error) {
-	var m pmsg
+	n, err := walk(b, nil)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	m := make(pmsg, 0, n)
+	_, err = walk(b, &m)
+	return m, err
+}
+
+// walk scans the fields of b, appending them to out when it is not nil,
+// and returns how many there are.
+func walk(b []byte, out *pmsg) (int, error) {
+	count := 0
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, fmt.Errorf("%w: bad tag: %v", ErrBadFrame, protowire.ParseError(n))
+			return 0, fmt.Errorf("%w: bad tag: %v", ErrBadFrame, protowire.ParseError(n))
 		}
 		b = b[n:]
 		f := field{num: num, typ: typ}
@@ -113,12 +126,15 @@ func parseMsg(b []byte) (pmsg, error) {
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return nil, fmt.Errorf("%w: field %d: %v", ErrBadFrame, num, protowire.ParseError(n))
+			return 0, fmt.Errorf("%w: field %d: %v", ErrBadFrame, num, protowire.ParseError(n))
 		}
 		b = b[n:]
-		m = append(m, f)
+		count++
+		if out != nil {
+			*out = append(*out, f)
+		}
 	}
-	return m, nil
+	return count, nil
 }
 
 func (m pmsg) get(n protowire.Number) (field, bool) {
@@ -209,7 +225,7 @@ func (e enc) b(n protowire.Number, v bool) enc {
 
 // msgID encodes a MessageIdData.
 func msgID(ledger, entry uint64, batchIndex int32) enc {
-	e := enc(nil).u(1, ledger).u(2, entry)
+	e := make(enc, 0, 24).u(1, ledger).u(2, entry)
 	if batchIndex >= 0 {
 		e = e.i(4, int64(batchIndex))
 	}
@@ -217,14 +233,20 @@ func msgID(ledger, entry uint64, batchIndex int32) enc {
 }
 
 // frame encodes a BaseCommand of type t carrying body, followed by payload
-// (which must already start with the magic number), as one frame.
+// (which must already start with the magic number), as one frame in one
+// allocation.
 func frame(t int, body enc, payload []byte) []byte {
-	cmd := enc(nil).u(1, uint64(t)).m(protowire.Number(t), body)
-	total := 4 + len(cmd) + len(payload)
+	num := protowire.Number(t)
+	cmdSize := protowire.SizeTag(1) + protowire.SizeVarint(uint64(t)) +
+		protowire.SizeTag(num) + protowire.SizeBytes(len(body))
+	total := 4 + cmdSize + len(payload)
 	out := make([]byte, 0, 4+total)
 	out = binary.BigEndian.AppendUint32(out, uint32(total))
-	out = binary.BigEndian.AppendUint32(out, uint32(len(cmd)))
-	out = append(out, cmd...)
+	out = binary.BigEndian.AppendUint32(out, uint32(cmdSize))
+	out = protowire.AppendTag(out, 1, protowire.VarintType)
+	out = protowire.AppendVarint(out, uint64(t))
+	out = protowire.AppendTag(out, num, protowire.BytesType)
+	out = protowire.AppendBytes(out, body)
 	return append(out, payload...)
 }
 
