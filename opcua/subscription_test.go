@@ -330,3 +330,23 @@ func TestCloseWithBlockedSink(t *testing.T) {
 		t.Fatalf("read after close = %v", err)
 	}
 }
+
+func TestSilentNetworkLossIsDetected(t *testing.T) {
+	sim := startSim(t, uasim.Config{}, []plc.Tag{{Name: "X", Type: plc.TypeLReal}})
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 200 * time.Millisecond, RequestTimeout: 500 * time.Millisecond})
+	col := newCollector()
+	sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{{Tag: plc.Tag{Name: "X", Address: sim.NodeID("X"), Type: plc.TypeLReal}}}, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "initial value", hasValue("X", plc.FloatValue(plc.LReal, 0)))
+	sim.Blackhole(true)
+	col.waitFor(t, "bad while the network is silent", func(ss []plc.Sample) bool {
+		s, ok := last(ss, "X")
+		return ok && s.Quality.Reason == plc.ReasonCommFailure
+	})
+	sim.Set("X", plc.FloatValue(plc.LReal, 9))
+	sim.Blackhole(false)
+	col.waitFor(t, "good after the network is back", hasValue("X", plc.FloatValue(plc.LReal, 9)))
+}

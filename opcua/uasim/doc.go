@@ -23,7 +23,8 @@
 // Stop closes every client connection (as a real server's shutdown does)
 // and Start serves again on the same port with the same values, for
 // reconnect tests; RemoveNode (or a server built with another tag list)
-// makes a node disappear across such a restart.
+// makes a node disappear across such a restart. Blackhole keeps the
+// connections open but passes no bytes, a silent network loss.
 //
 // Beyond gopcua's server, uasim implements: Write (typed and
 // access-checked), TranslateBrowsePathsToNodeIDs, and

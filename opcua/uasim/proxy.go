@@ -1,9 +1,9 @@
 package uasim
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // proxy is the server's public listener. gopcua's server never closes the
@@ -14,14 +14,16 @@ import (
 type proxy struct {
 	l      net.Listener
 	target string
+	// blackhole drops every byte in both directions while set.
+	blackhole *atomic.Bool
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
 
-func newProxy(l net.Listener, target string) *proxy {
-	p := &proxy{l: l, target: target, conns: make(map[net.Conn]struct{})}
+func newProxy(l net.Listener, target string, blackhole *atomic.Bool) *proxy {
+	p := &proxy{l: l, target: target, blackhole: blackhole, conns: make(map[net.Conn]struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p
@@ -67,9 +69,20 @@ func (p *proxy) relay(c net.Conn) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		p.drop(dst)
-		p.drop(src)
+		defer p.drop(src)
+		defer p.drop(dst)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.blackhole.Load() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}
 	go pipe(s, c)
 	go pipe(c, s)

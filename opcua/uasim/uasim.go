@@ -144,11 +144,12 @@ type Server struct {
 
 	// nmu serializes notifications so deadband state and sends stay in
 	// order.
-	nmu     sync.Mutex
-	last    map[uint32]sent // what each monitored item last reported
-	bands   sync.Map        // monitored item id → band
-	dropped atomic.Uint64
-	lifeMu  sync.Mutex // serializes Start and Stop
+	nmu       sync.Mutex
+	last      map[uint32]sent // what each monitored item last reported
+	bands     sync.Map        // monitored item id → band
+	dropped   atomic.Uint64
+	blackhole atomic.Bool
+	lifeMu    sync.Mutex // serializes Start and Stop
 }
 
 // New returns a stopped server for tags; Start serves it. Each tag's
@@ -237,6 +238,11 @@ func (s *Server) Certificate() []byte { return s.cert }
 // subscription did not take them within a second (its client gone).
 func (s *Server) Dropped() uint64 { return s.dropped.Load() }
 
+// Blackhole, while on, keeps every client connection open but passes no
+// bytes either way, as a dead network path does (no FIN, no RST), so
+// tests can check that clients notice a silent loss.
+func (s *Server) Blackhole(on bool) { s.blackhole.Store(on) }
+
 // Start listens and serves until Stop or ctx is done. It returns once the
 // server accepts connections.
 func (s *Server) Start(ctx context.Context) error {
@@ -298,7 +304,7 @@ func (s *Server) Start(ctx context.Context) error {
 		pub.Close()
 		return fmt.Errorf("uasim: start on %s: %w", addr, err)
 	}
-	px := newProxy(pub, internal.String())
+	px := newProxy(pub, internal.String(), &s.blackhole)
 	s.mu.Lock()
 	s.addr = addr
 	s.srv, s.tree, s.running, s.proxy = srv, tr, true, px
