@@ -90,6 +90,37 @@ func TestSubscriptionHonoursDeadband(t *testing.T) {
 	}
 }
 
+func TestServerSidePercentDeadband(t *testing.T) {
+	lo, hi := 0.0, 200.0
+	sim := startSim(t, uasim.Config{}, []plc.Tag{{Name: "Q", Type: plc.TypeLReal, Limits: plc.Limits{Min: &lo, Max: &hi}}, {Name: "R", Type: plc.TypeLReal}})
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint()})
+	col := newCollector()
+	items := []opcua.Item{
+		// 1 % of the node's range 0..200 is 2.
+		{Tag: plc.Tag{Name: "Q", Address: sim.NodeID("Q"), Type: plc.TypeLReal}, Deadband: plc.Deadband{Mode: plc.DeadbandPercent, Value: 1}},
+		// R has no range: the server refuses a percent deadband for it.
+		{Tag: plc.Tag{Name: "R", Address: sim.NodeID("R"), Type: plc.TypeLReal}, Deadband: plc.Deadband{Mode: plc.DeadbandPercent, Value: 1}},
+	}
+	sub, err := c.Subscribe(context.Background(), subCfg, items, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "initial value", hasValue("Q", plc.FloatValue(plc.LReal, 0)))
+	col.waitFor(t, "R refused", func(ss []plc.Sample) bool {
+		s, ok := last(ss, "R")
+		return ok && s.Quality.Code == uint32(ua.StatusBadDeadbandFilterInvalid)
+	})
+	sim.Set("Q", plc.FloatValue(plc.LReal, 1.5))
+	sim.Set("Q", plc.FloatValue(plc.LReal, 3))
+	col.waitFor(t, "value beyond the band", hasValue("Q", plc.FloatValue(plc.LReal, 3)))
+	for _, s := range col.snapshot() {
+		if s.Tag == "Q" && s.Value.Float() == 1.5 {
+			t.Error("percent deadband let 1.5 through")
+		}
+	}
+}
+
 func TestServerRestartRecoversSubscriptions(t *testing.T) {
 	tags := []plc.Tag{
 		{Name: "A.X", Type: plc.TypeLReal},
