@@ -338,3 +338,51 @@ func TestServeMaintainsUntilCancelled(t *testing.T) {
 		t.Fatalf("Serve returned %v after cancel, want nil", err)
 	}
 }
+
+func TestTenantsWritingConcurrentlyStayApart(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	clk := clock.NewFake(storetest.T0)
+	a := open(t, Config{DSN: db.DSN}, WithClock(clk))
+	b := open(t, Config{DSN: db.DSN}, WithClock(clk))
+	all := storetest.Samples(3000, 30)
+	errs := make(chan error, 6)
+	for _, w := range []struct {
+		s      *Store
+		tenant string
+	}{{a, "acme"}, {b, "acme"}, {a, "globex"}, {b, "globex"}, {a, "initech"}, {b, "initech"}} {
+		go func() {
+			for i := 0; i < len(all); i += 500 {
+				if _, err := w.s.Write(ctx, w.tenant, all[i:i+500]); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 6; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := connect(t, db.AdminDSN).Query(ctx, "SELECT tenant, count(*), count(DISTINCT (tag, ts)) FROM kiln_samples GROUP BY tenant ORDER BY tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var tenant string
+		var n, distinct int
+		if err := rows.Scan(&tenant, &n, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d/%d", tenant, n, distinct))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[acme:3000/3000 globex:3000/3000 initech:3000/3000]" {
+		t.Fatalf("rows per tenant: %v", got)
+	}
+}
