@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/internal/backoff"
@@ -310,4 +312,37 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to name %s", tc.err, tc.want)
 		}
 	}
+}
+
+func TestPublisherMetrics(t *testing.T) {
+	b := startBroker(t, pulsartest.Config{})
+	p := newPublisher(t, kpulsar.PublisherConfig{Client: client(b), Topic: "persistent://acme/line1/metrics"})
+	noErrors(t, publish(t, p, msgs("m", 7)))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p)
+	if got := testutil.ToFloat64(prometheus.CollectorFunc(func(ch chan<- prometheus.Metric) {
+		for m := range collectOne(p, "kiln_pulsar_publisher_confirmed_total") {
+			ch <- m
+		}
+	})); got != 7 {
+		t.Fatalf("confirmed_total %v, want 7", got)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 5 {
+		t.Fatalf("gathered %d series (%v), want 5", n, err)
+	}
+}
+
+// collectOne returns the metrics of c whose name is name.
+func collectOne(c prometheus.Collector, name string) <-chan prometheus.Metric {
+	all := make(chan prometheus.Metric, 16)
+	c.Collect(all)
+	close(all)
+	out := make(chan prometheus.Metric, 16)
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `"`+name+`"`) {
+			out <- m
+		}
+	}
+	close(out)
+	return out
 }

@@ -46,6 +46,19 @@
 //
 // # Performance
 //
-// See the package's BenchmarkPublish; results are in the note of the
-// transport/pulsar package documentation.
+// Through the real client on loopback, 200-byte messages, one producer and
+// one consumer, on a 2-core machine shared with other jobs:
+//
+//	go test -run '^$' -bench Throughput -benchtime 100000x ./transport/pulsartest/
+//
+//	batching  rate         msgs/s    e2e p50    e2e p99
+//	on        as fast      233,000    89 ms     144 ms   (751,000 msgs/s, p99 62 ms on a quieter run)
+//	off       as fast       47,000   245 ms     629 ms
+//	on        10k/s         10,000   1.2 ms     2.4 ms
+//	off       10k/s         10,000   0.19 ms    1.6 ms
+//
+// The broker alone (BenchmarkBrokerPath: raw frames, unbatched, with a
+// consumer acking) spends about 1.6 µs of CPU per message, and in the
+// batched run above about 6 % of the process's CPU: the client, not the
+// broker, limits throughput, well past 200k msg/s.
 package pulsartest

@@ -1,0 +1,85 @@
+// Package pulsar moves kiln messages over Apache Pulsar: a
+// transport.Publisher and a transport.Subscriber built on
+// github.com/apache/pulsar-client-go (v0.19.0), made for gateways behind
+// 4G and VPN links.
+//
+//	pub, err := pulsar.NewPublisher(pulsar.PublisherConfig{
+//		Client:       pulsar.ClientConfig{URL: "pulsar://broker:6650", Token: token},
+//		Topic:        "persistent://acme/line1/samples",
+//		ProducerName: "gw-line1", // stable across restarts: broker dedup
+//	})
+//	err = pub.Publish(ctx, msgs, func(i int, err error) { ... }) // nil = broker receipt
+//
+//	sub, err := pulsar.NewSubscriber(pulsar.SubscriberConfig{
+//		Client: pulsar.ClientConfig{URL: "pulsar://broker:6650"},
+//		Topic: "persistent://acme/line1/samples", Subscription: "ingest",
+//		Type: pulsar.KeyShared, MaxRedeliveries: 5, Concurrency: 8,
+//	})
+//	err = sub.Serve(ctx, func(ctx context.Context, m transport.Message) error { ... })
+//
+// # Publisher
+//
+// Sends are asynchronous, batched (up to 1000 messages or 10 ms) and
+// LZ4-compressed by default (ZSTD for thin links). A message's completion
+// is reported only on the broker's receipt. Every message carries an
+// explicit sequence id that only grows, also across restarts of the
+// process (it starts from the clock in microseconds), and the producer
+// keeps one name, so the broker's deduplication (by producer name and
+// sequence id) drops what it already has.
+//
+// Know the client: on reconnect it re-sends pending messages with the
+// same sequence ids (pulsar-client-go #731; the broker drops those copies
+// when deduplication is on); with a finite MaxReconnectToBroker a producer
+// stays broken forever (#458). So the client reconnects without limit,
+// and when a send still fails or times out (SendTimeout), the Publisher
+// closes the producer, creates a new one with backoff, and sends every
+// unconfirmed message again in sequence order, unbatched, so the broker
+// can drop each copy it already stored. A timed-out send is never
+// reported lost. Messages of a batch whose receipt was lost and that are
+// sent again this way may be stored twice (Pulsar deduplicates a batch by
+// its first sequence id only); the path is at-least-once, the store is
+// idempotent.
+//
+// NewPublisher does not wait for the broker: it creates the producer in
+// the background and retries; Publish accepts messages meanwhile (up to
+// MaxPending) and they go out once it is up. Health reports
+// ErrUnavailable until then. A circuit breaker (github.com/sony/gobreaker)
+// opens after consecutive failures; while it is open Publish returns
+// ErrUnavailable at once and accepts nothing. Connection timeout 5 s and
+// keepalive 5 s notice a dead link in 10–15 s instead of the client's
+// 60–90 s. Publisher implements prometheus.Collector.
+//
+// # Subscriber
+//
+// Shared, key-shared, failover and exclusive subscriptions; Serve
+// acknowledges a message after its handler returns nil and nacks it
+// otherwise (redelivered after NackDelay; after MaxRedeliveries it moves
+// to the dead-letter topic). ReceiverQueueSize and Concurrency tune the
+// flow. A nack of one message of a batch redelivers the whole batch, as
+// in Pulsar without batch-index acknowledgment. The consumer is
+// subscribed in the background, like the producer.
+//
+// The client's unbatched send path races with its own reconnect
+// (pulsar-client-go v0.19.0, found with -race): keep batching on where
+// connections drop.
+//
+// # Performance
+//
+// Through the real client into transport/pulsartest on loopback, 200-byte
+// messages, one producer and one consumer in one process, on the 2-core
+// development machine shared with other jobs (numbers vary with its load):
+//
+//	go test -run '^$' -bench Throughput -benchtime 100000x ./transport/pulsartest/
+//
+//	batching  rate         msgs/s    e2e p50    e2e p99
+//	on        as fast      233,000    89 ms     144 ms   (751,000 msgs/s, p99 62 ms on a quieter run)
+//	off       as fast       47,000   245 ms     629 ms
+//	on        10k/s         10,000   1.2 ms     2.4 ms
+//	off       10k/s         10,000   0.19 ms    1.6 ms
+//
+// "As fast" keeps up to 10000 messages pending in the client, so its
+// latency is queueing. The broker itself costs about 1.6 µs of CPU per
+// unbatched message for the whole path (BenchmarkBrokerPath: parse,
+// CRC32C, store, receipt, dispatch, ack), and about 6 % of the CPU in the
+// batched end-to-end run: it is not the bottleneck below 200k msg/s.
+package pulsar
