@@ -40,4 +40,27 @@
 //
 // Spool implements prometheus.Collector; register it with the caller's
 // registry.
+//
+// # Performance
+//
+// Measured with `go run ./transport/spool/cmd/spoolbench -dir /var/tmp
+// -drop-caches` on the development VM (2 cores, virtio disk), 200-byte
+// records, sync policy "batch" (one fsync per Append), against one write
+// and one fsync of the same payload bytes per batch in the same run:
+//
+//	| batch | spool records/s | spool MB/s | plain write+fsync MB/s | ratio |
+//	|------:|----------------:|-----------:|-----------------------:|------:|
+//	|     1 |           6 740 |       1.35 |                   1.52 |  0.89 |
+//	|    64 |         395 367 |      79.07 |                  68.84 |  1.15 |
+//	|  1024 |       2 347 488 |     469.50 |                 489.14 |  0.96 |
+//
+// The spool costs a 28-byte header and a CRC per record; the fsync
+// dominates both columns, so the ratio is near 1 (target: at least 0.5 at
+// batch 64). The disk's fsync latency varies from run to run by tens of
+// percent; `go test -bench Append` gives the same comparison.
+//
+// Recovery (Open: verify every segment, truncate a torn tail, find the
+// first unacknowledged record) of a 1 GiB spool of 4.7 million 200-byte
+// records in 17 segments took 253 ms with the files in the page cache and
+// 437 ms after dropping it (target: under 2 s).
 package spool

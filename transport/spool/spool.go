@@ -702,12 +702,15 @@ func (s *Spool) Stats() Stats {
 	} else {
 		htime = s.peekTimeLocked()
 	}
-	counting := false
+	// a head segment deleted under the reader was fully acknowledged:
+	// everything left counts
+	counting := hseg == nil || hseg.deleted
 	for _, seg := range s.segs {
-		if seg == hseg {
+		switch {
+		case seg == hseg:
 			counting = true
 			st.Bytes += seg.size - hoff
-		} else if counting {
+		case counting:
 			st.Bytes += seg.size
 		}
 	}
@@ -720,7 +723,7 @@ func (s *Spool) Stats() Stats {
 // peekTimeLocked returns the append time of the record at the read
 // position, or of the first record after it; 0 if unknown.
 func (s *Spool) peekTimeLocked() int64 {
-	found := false
+	found := s.rseg == nil || s.rseg.deleted
 	for _, seg := range s.segs {
 		if seg == s.rseg {
 			found = true
@@ -732,7 +735,7 @@ func (s *Spool) peekTimeLocked() int64 {
 			}
 			continue
 		}
-		if found && seg.first != 0 {
+		if found && seg.first != 0 && seg.last > s.acked {
 			return seg.firstTime
 		}
 	}

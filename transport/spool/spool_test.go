@@ -106,3 +106,19 @@ func TestAppendReadAckAcrossReopen(t *testing.T) {
 		t.Fatalf("after reopen read %d records, first %q", len(all), all[0].Data)
 	}
 }
+
+func TestStatsAfterReaderLeftADeletedSegment(t *testing.T) {
+	s := mustOpen(t, testConfig(t.TempDir()))
+	appendN(t, s, 0, 100) // segment 1 holds 99 records
+	r, _ := s.OpenReader()
+	defer r.Close()
+	recs, _ := r.Next(context.Background(), 99)
+	appendN(t, s, 100, 10)
+	if err := r.Ack(recs[98].Seq); err != nil { // segment 1 is deleted under the reader
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.Records != 11 || st.Bytes != 11*int64(frameHeader+len(rec(0))) || st.Oldest.IsZero() {
+		t.Fatalf("stats: %+v", st)
+	}
+}
