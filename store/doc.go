@@ -37,9 +37,10 @@
 //	(ref) COPY into a plain table with the primary key                     326991   274307   457101        0.73
 //
 // The idempotent path is 1.4× the multi-row upsert, 0.73× a COPY into a
-// table with the same key, and 0.18× the keyless COPY: what it pays for is mostly the unique index on (tenant,
-// tag, ts) that makes duplicates impossible, which a COPY into the same
-// table with that key pays as well (ref). A plain INSERT from the staging
+// table with the same key, and 0.18× the keyless COPY. What it pays for
+// is mostly the unique index on (tenant, tag, ts) that makes duplicates
+// impossible, which a COPY into the same table with that key pays as well
+// (ref). A plain INSERT from the staging
 // table, falling back to ON CONFLICT DO NOTHING only when a unique
 // violation shows duplicates, roughly halves the cost of always using ON
 // CONFLICT (speculative insertion).
