@@ -3,38 +3,35 @@ package pgtest_test
 import (
 	"context"
 	"fmt"
-	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kiln-iot/kiln/internal/pgtest"
 )
 
-// A test gets a fresh database owned by a plain role and connects to it.
-func ExampleNewDB() {
-	test := func(t *testing.T) {
-		db := pgtest.NewDB(t)
-		conn, err := pgx.Connect(context.Background(), db.DSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(context.Background())
-		var one int
-		if err := conn.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Println(one)
-	}
-	_ = test // run by the testing package: func TestX(t *testing.T) { test(t) }
-}
-
-// A cluster of one's own, for a runner outside the testing package.
+// A cluster of one's own, as a benchmark runner outside the testing
+// package uses it: a database owned by a plain role, connected to as that
+// role. (Tests use pgtest.NewDB(t) on the shared cluster instead.)
 func ExampleStart() {
-	c, err := pgtest.Start(context.Background(), pgtest.Options{})
+	ctx := context.Background()
+	c, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"shared_buffers": "256MB"}})
 	if err != nil {
 		fmt.Println(err) // pgtest.ErrNotInstalled without PostgreSQL
 		return
 	}
 	defer c.Stop()
-	fmt.Println(c.DSN("postgres") != "")
+	db, err := c.CreateDB(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	conn, err := pgx.Connect(ctx, db.DSN)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close(ctx)
+	var user string
+	_ = conn.QueryRow(ctx, "SELECT current_user").Scan(&user)
+	fmt.Println(user == db.Owner)
 }
