@@ -52,6 +52,15 @@ func (s *Store) Write(ctx context.Context, samples []plc.Sample) (store.WriteRes
 	return res, err
 }
 
+// WriteSamples implements plc.Sink, so a poller or subscription can feed
+// the tenant's store directly.
+func (s *Store) WriteSamples(ctx context.Context, samples []plc.Sample) error {
+	_, err := s.Write(ctx, samples)
+	return err
+}
+
+var _ plc.Sink = (*Store)(nil)
+
 // checkTags returns the batch's tags not yet known, or a *QuotaError when
 // they would take the tenant past its tags quota.
 func (s *Store) checkTags(ctx context.Context, samples []plc.Sample) (map[string]struct{}, error) {

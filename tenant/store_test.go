@@ -134,10 +134,14 @@ func TestScopedStoreAlwaysPassesItsTenant(t *testing.T) {
 	if _, err := acme.Write(ctx, storetest.Samples(3, 3)); err != nil {
 		t.Fatal(err)
 	}
+	var sink plc.Sink = acme
+	if err := sink.WriteSamples(ctx, storetest.Samples(6, 3)); err != nil {
+		t.Fatal(err)
+	}
 	_, _ = acme.Latest(ctx)
 	_, _ = acme.Range(ctx, "tag0", storetest.T0, storetest.T0.Add(time.Hour), 10)
 	_, _ = acme.Tags(ctx)
-	if got := fmt.Sprint(spy.tenants); got != "[tags:acme write:acme latest:acme range:acme tags:acme]" {
+	if got := fmt.Sprint(spy.tenants); got != "[tags:acme write:acme write:acme latest:acme range:acme tags:acme]" {
 		t.Fatalf("calls: %s", got)
 	}
 }
