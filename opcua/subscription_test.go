@@ -62,6 +62,23 @@ func TestSubscriptionDeliversChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	col.waitFor(t, "count", hasValue("Line1.Count", plc.IntValue(plc.DInt, 42)))
+	// A status from the server arrives as the sample's quality.
+	if err := sim.SetStatus("Line1.Count", ua.StatusUncertainLastUsableValue); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "uncertain", func(ss []plc.Sample) bool {
+		s, ok := last(ss, "Line1.Count")
+		return ok && s.Quality.Status == plc.StatusUncertain && s.Quality.Detail == "UncertainLastUsableValue" && s.Value.Float() == 42
+	})
+	if err := sim.SetStatus("Line1.Count", ua.StatusBadSensorFailure); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "bad from the server", func(ss []plc.Sample) bool {
+		s, ok := last(ss, "Line1.Count")
+		return ok && s.Quality.Status == plc.StatusBad && s.Quality.Code == uint32(ua.StatusBadSensorFailure)
+	})
+	sim.Set("Line1.Count", plc.IntValue(plc.LInt, 43))
+	col.waitFor(t, "good again", hasValue("Line1.Count", plc.IntValue(plc.DInt, 43)))
 }
 
 func TestSubscriptionHonoursDeadband(t *testing.T) {

@@ -13,7 +13,8 @@
 // its name (Line1 → Line1.Kiln → Temp), hung off the Objects folder. The
 // variable's DataType is the OPC UA type of the tag's kind, its access
 // level follows the tag's Access. Set and Get work from Go whether or not
-// the server runs; Set notifies subscribers. Clients may write read-write
+// the server runs; Set notifies subscribers, SetStatus gives the value a
+// status code (Uncertain…, Bad…) until the next Set. Clients may write read-write
 // tags with a value of the exact OPC UA type (else BadTypeMismatch);
 // read-only tags reject writes with BadNotWritable, as servers do when the
 // access level lacks CurrentWrite. WithOnWrite sees every client write

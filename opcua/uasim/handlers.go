@@ -119,7 +119,7 @@ func (s *Server) writeOne(srv *server.Server, w *ua.WriteValue) ua.StatusCode {
 	s.mu.Lock()
 	e, ok = s.byNode[key]
 	if ok {
-		e.val, e.ts = v, time.Now()
+		e.val, e.ts, e.status = v, time.Now(), ua.StatusOK
 	}
 	s.mu.Unlock()
 	if !ok {

@@ -102,7 +102,7 @@ func WithLogger(l *zap.Logger) Option { return func(s *Server) { s.log = l } }
 // WithOnWrite calls f when a client writes a tag, before the value is
 // stored. A non-nil error rejects the write: with that status code when
 // it is a ua.StatusCode, else with BadInternalError. f runs on the
-// server's request goroutine and must not call Set for the same tag.
+// server's single request goroutine, so it should be quick.
 func WithOnWrite(f func(tag string, v plc.Value) error) Option {
 	return func(s *Server) { s.onWrite = f }
 }
@@ -119,6 +119,7 @@ type entry struct {
 	id       *ua.NodeID
 	val      plc.Value
 	ts       time.Time
+	status   ua.StatusCode
 	writable bool
 }
 
@@ -367,7 +368,27 @@ func (s *Server) Set(tag string, v plc.Value) error {
 		s.mu.Unlock()
 		return fmt.Errorf("uasim: set %q: %w", tag, err)
 	}
-	e.val, e.ts = cv, time.Now()
+	e.val, e.ts, e.status = cv, time.Now(), ua.StatusOK
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		s.notify(srv, e.id)
+	}
+	return nil
+}
+
+// SetStatus gives a tag's value a status code, as a server does for a
+// value it cannot vouch for (UncertainLastUsableValue, BadSensorFailure,
+// …), and notifies the subscribers; the next Set or client write makes it
+// Good again.
+func (s *Server) SetStatus(tag string, code ua.StatusCode) error {
+	s.mu.Lock()
+	e, ok := s.tags[tag]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w %q", ErrUnknownTag, tag)
+	}
+	e.status, e.ts = code, time.Now()
 	srv := s.srv
 	s.mu.Unlock()
 	if srv != nil {
@@ -426,11 +447,12 @@ func (s *Server) dataValue(key string) *ua.DataValue {
 	s.mu.RLock()
 	e, ok := s.byNode[key]
 	var (
-		v  plc.Value
-		ts time.Time
+		v      plc.Value
+		ts     time.Time
+		status ua.StatusCode
 	)
 	if ok {
-		v, ts = e.val, e.ts
+		v, ts, status = e.val, e.ts, e.status
 	}
 	s.mu.RUnlock()
 	now := time.Now()
@@ -441,10 +463,15 @@ func (s *Server) dataValue(key string) *ua.DataValue {
 	if err != nil {
 		return &ua.DataValue{EncodingMask: ua.DataValueStatusCode | ua.DataValueServerTimestamp, Status: ua.StatusBadInternalError, ServerTimestamp: now}
 	}
-	return &ua.DataValue{
+	dv := &ua.DataValue{
 		EncodingMask:    ua.DataValueValue | ua.DataValueSourceTimestamp | ua.DataValueServerTimestamp,
 		Value:           vr,
 		SourceTimestamp: ts,
 		ServerTimestamp: now,
 	}
+	if status != ua.StatusOK {
+		dv.EncodingMask |= ua.DataValueStatusCode
+		dv.Status = status
+	}
+	return dv
 }
