@@ -21,11 +21,14 @@
 //
 // Sends are asynchronous, batched (up to 1000 messages or 10 ms) and
 // LZ4-compressed by default (ZSTD for thin links). A message's completion
-// is reported only on the broker's receipt. Every message carries an
-// explicit sequence id that only grows, also across restarts of the
-// process (it starts from the clock in microseconds), and the producer
-// keeps one name, so the broker's deduplication (by producer name and
-// sequence id) drops what it already has.
+// is reported only on the broker's receipt. The producer keeps one name,
+// and every message carries an explicit sequence id that only grows, also
+// across restarts of the process: the first message goes without one, the
+// client numbers it after the broker's last sequence id for that name, and
+// the Publisher continues from its receipt (so a wrong clock at boot
+// cannot make new messages look like old ones). The broker's
+// deduplication (by producer name and sequence id) then drops the copies
+// it already has.
 //
 // Know the client: on reconnect it re-sends pending messages with the
 // same sequence ids (pulsar-client-go #731; the broker drops those copies

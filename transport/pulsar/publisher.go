@@ -26,11 +26,13 @@ var (
 
 // pending is a message accepted and not yet confirmed.
 type pending struct {
-	seq     int64
-	msg     *pulsar.ProducerMessage
+	ord     uint64 // acceptance order
+	seq     int64  // sequence id, -1 until first sent
+	probe   bool   // sent without a sequence id to learn the broker's last one
+	msg     pulsar.ProducerMessage
 	index   int
 	done    func(int, error)
-	sentGen uint64 // producer generation it was last handed to
+	sentGen uint64 // producer generation it was last handed to; 0: never sent
 }
 
 // Publisher is a transport.Publisher over a Pulsar producer. It keeps
@@ -44,25 +46,30 @@ type Publisher struct {
 	client pulsar.Client
 	cb     *gobreaker.TwoStepCircuitBreaker[struct{}]
 
-	// sendMu orders sequence ids with the sends that carry them; it
-	// guards producer and gen. Callbacks never take it.
+	// sendMu orders sequence ids with the sends that carry them and
+	// guards producer. Callbacks never take it.
 	sendMu   sync.Mutex
 	producer pulsar.Producer
-	gen      uint64
 
-	mu      sync.Mutex // guards the fields below; taken inside sendMu, never around it
-	pending map[int64]*pending
-	nextSeq int64
-	broken  bool // the current producer failed; the loop recreates it
-	closed  bool
-	lastErr error
-	space   chan struct{} // closed when pending shrinks
-	acked   uint64
-	resent  uint64
+	mu       sync.Mutex // guards the fields below; taken inside sendMu, never around it
+	gen      uint64     // producer generation; written under both locks
+	pending  map[uint64]*pending
+	nextOrd  uint64
+	nextSeq  int64
+	seqKnown bool // nextSeq is above the broker's last sequence id for our name
+	probing  bool // a probe is in flight
+	broken   bool // no usable producer; the loop (re)creates it
+	closing  bool // Close started: Publish refuses
+	closed   bool // the loop stops
+	lastErr  error
+	space    chan struct{} // closed when pending shrinks
+	acked    uint64
+	resent   uint64
 
-	kick chan struct{}
-	quit chan struct{}
-	wg   sync.WaitGroup
+	kick      chan struct{}
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // NewPublisher returns a Publisher for cfg. It does not wait for the
@@ -80,11 +87,7 @@ func NewPublisher(cfg PublisherConfig, opts ...Option) (*Publisher, error) {
 	}
 	p := &Publisher{
 		cfg: cfg, o: o, client: client,
-		pending: make(map[int64]*pending),
-		// Sequence ids only grow, also across restarts of the process, as
-		// long as fewer than a million messages a second are sent on
-		// average; the broker drops any id not above the last it stored.
-		nextSeq: o.clock.Now().UnixMicro(),
+		pending: make(map[uint64]*pending),
 		lastErr: errors.New("not connected yet"),
 		broken:  true, // no producer yet
 		space:   make(chan struct{}),
@@ -118,8 +121,9 @@ func (p *Publisher) record(outcome error) {
 	}
 }
 
-// run owns the producer: it creates it, and recreates it when it breaks,
-// re-sending everything unconfirmed in sequence order.
+// run owns the producer: it creates it, recreates it when it breaks
+// (re-sending everything unconfirmed in sequence order), and sends what
+// waited for the sequence-id probe.
 func (p *Publisher) run() {
 	defer p.wg.Done()
 	attempt := 0
@@ -147,6 +151,11 @@ func (p *Publisher) run() {
 			attempt = 0
 			p.record(nil)
 		}
+		p.sendMu.Lock()
+		if p.producer != nil {
+			p.dispatchLocked()
+		}
+		p.sendMu.Unlock()
 	}
 }
 
@@ -165,9 +174,10 @@ func (p *Publisher) setErr(err error) {
 // connect replaces the producer and re-sends what is unconfirmed.
 func (p *Publisher) connect() error {
 	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
-	if old := p.producer; old != nil {
-		p.producer = nil
+	old := p.producer
+	p.producer = nil
+	p.sendMu.Unlock()
+	if old != nil {
 		old.Close() // fails its pending sends; their callbacks see an old generation
 	}
 	comp := map[string]pulsar.CompressionType{
@@ -186,53 +196,96 @@ func (p *Publisher) connect() error {
 	if err != nil {
 		return fmt.Errorf("pulsar: producer %s on %s: %w", p.cfg.ProducerName, p.cfg.Topic, err)
 	}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
 	p.producer = prod
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil // Close closes prod
+	}
 	p.gen++
 	p.broken = false
 	p.lastErr = nil
-	resend := make([]*pending, 0, len(p.pending))
+	var resend []*pending
 	for _, m := range p.pending {
 		if m.sentGen != 0 {
 			resend = append(resend, m)
 		}
 	}
+	p.resent += uint64(len(resend))
 	p.mu.Unlock()
-	sort.Slice(resend, func(i, j int) bool { return resend[i].seq < resend[j].seq })
+	sort.Slice(resend, func(i, j int) bool { return resend[i].ord < resend[j].ord })
 	if len(resend) > 0 {
 		p.o.log.Info("pulsar: re-sending unconfirmed messages", zap.Int("count", len(resend)))
 	}
-	// Messages never sent go out in the same order after the re-sends.
-	var fresh []*pending
+	for _, m := range resend {
+		p.sendLocked(m, true)
+	}
+	p.dispatchLocked()
+	return nil
+}
+
+// dispatchLocked sends the messages never sent, in order. Until the
+// broker's last sequence id for our producer name is known, it sends only
+// one message, without a sequence id: the client numbers it after the
+// broker's last, and its receipt tells us where to continue. Called with
+// sendMu held and a producer.
+func (p *Publisher) dispatchLocked() {
 	p.mu.Lock()
+	if p.broken || p.closed || p.probing {
+		p.mu.Unlock()
+		return
+	}
+	var fresh []*pending
 	for _, m := range p.pending {
 		if m.sentGen == 0 {
 			fresh = append(fresh, m)
 		}
 	}
-	p.resent += uint64(len(resend))
+	known := p.seqKnown
 	p.mu.Unlock()
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i].seq < fresh[j].seq })
-	for _, m := range resend {
-		// Unbatched: a batch is deduplicated by its first sequence id only,
-		// so a re-send packed with new messages could be dropped whole.
-		m.msg.ReplicationClusters = []string{}
-		p.sendLocked(m)
+	if len(fresh) == 0 {
+		return
+	}
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].ord < fresh[j].ord })
+	if !known {
+		p.mu.Lock()
+		p.probing = true
+		fresh[0].probe = true
+		p.mu.Unlock()
+		p.sendLocked(fresh[0], false)
+		return
 	}
 	for _, m := range fresh {
-		p.sendLocked(m)
+		p.sendLocked(m, false)
 	}
-	return nil
 }
 
-// sendLocked hands m to the current producer. Called with sendMu held.
-func (p *Publisher) sendLocked(m *pending) {
-	gen := p.gen
+// sendLocked hands m to the current producer. A re-send goes unbatched: a
+// batch is deduplicated by its first sequence id only, so a re-send
+// packed with new messages could be dropped whole. Called with sendMu held.
+func (p *Publisher) sendLocked(m *pending, resend bool) {
+	prod := p.producer
 	p.mu.Lock()
+	gen := p.gen
 	m.sentGen = gen
+	if m.seq < 0 && !m.probe {
+		m.seq = p.nextSeq
+		p.nextSeq++
+	}
+	msg := m.msg // the client may hold the previous copy
+	if m.seq >= 0 {
+		seq := m.seq
+		msg.SequenceID = &seq
+	}
 	p.mu.Unlock()
-	p.producer.SendAsync(context.Background(), m.msg, func(id pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-		p.completed(m.seq, gen, err)
+	if resend {
+		msg.ReplicationClusters = []string{}
+	}
+	ord := m.ord
+	prod.SendAsync(context.Background(), &msg, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+		p.completed(ord, gen, prod, err)
 	})
 }
 
@@ -250,9 +303,9 @@ func permanent(err error) bool {
 
 // completed handles a send's outcome. A receipt from any generation
 // confirms the message; a failure of the current producer breaks it.
-func (p *Publisher) completed(seq int64, gen uint64, err error) {
+func (p *Publisher) completed(ord, gen uint64, prod pulsar.Producer, err error) {
 	p.mu.Lock()
-	m := p.pending[seq]
+	m := p.pending[ord]
 	if m == nil { // confirmed already, through another send of the same message
 		p.mu.Unlock()
 		return
@@ -262,7 +315,7 @@ func (p *Publisher) completed(seq int64, gen uint64, err error) {
 			p.broken = true
 			p.lastErr = err
 			p.mu.Unlock()
-			p.o.log.Warn("pulsar: send failed; recreating the producer", zap.Int64("seq", seq), zap.Error(err))
+			p.o.log.Warn("pulsar: send failed; recreating the producer", zap.Uint64("message", ord), zap.Error(err))
 			p.record(err)
 			p.poke()
 			return
@@ -270,7 +323,17 @@ func (p *Publisher) completed(seq int64, gen uint64, err error) {
 		p.mu.Unlock()
 		return
 	}
-	delete(p.pending, seq)
+	delete(p.pending, ord)
+	if m.probe && err == nil {
+		// The client numbered the probe after the broker's last sequence
+		// id for our name; continue after it.
+		if last := prod.LastSequenceID(); last+1 > p.nextSeq {
+			p.nextSeq = last + 1
+		}
+		p.seqKnown = true
+		p.probing = false
+		p.poke()
+	}
 	if err == nil {
 		p.acked++
 	}
@@ -297,7 +360,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []transport.Message, done 
 	}
 	for {
 		p.mu.Lock()
-		if p.closed {
+		if p.closing {
 			p.mu.Unlock()
 			return transport.ErrClosed
 		}
@@ -321,26 +384,20 @@ func (p *Publisher) Publish(ctx context.Context, msgs []transport.Message, done 
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
 	p.mu.Lock()
-	if p.closed {
+	if p.closing {
 		p.mu.Unlock()
 		return transport.ErrClosed
 	}
-	batch := make([]*pending, len(msgs))
 	for i, m := range msgs {
-		seq := p.nextSeq
-		p.nextSeq++
-		pm := &pulsar.ProducerMessage{
-			Payload: m.Payload, Key: m.Key, Properties: m.Properties, EventTime: m.EventTime, SequenceID: &seq,
+		p.pending[p.nextOrd] = &pending{
+			ord: p.nextOrd, seq: -1, index: i, done: done,
+			msg: pulsar.ProducerMessage{Payload: m.Payload, Key: m.Key, Properties: m.Properties, EventTime: m.EventTime},
 		}
-		batch[i] = &pending{seq: seq, msg: pm, index: i, done: done}
-		p.pending[seq] = batch[i]
+		p.nextOrd++
 	}
-	ready := p.producer != nil && !p.broken
 	p.mu.Unlock()
-	if ready {
-		for _, m := range batch {
-			p.sendLocked(m)
-		}
+	if p.producer != nil {
+		p.dispatchLocked()
 	}
 	return nil
 }
@@ -350,7 +407,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []transport.Message, done 
 func (p *Publisher) Health() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closing {
 		return transport.ErrClosed
 	}
 	if p.cb.State() == gobreaker.StateOpen {
@@ -388,13 +445,13 @@ func (p *Publisher) Status() PublisherStatus {
 // fails the rest with transport.ErrClosed, and closes the producer and
 // the client. It is idempotent.
 func (p *Publisher) Close() error {
+	p.closeOnce.Do(p.shutdown)
+	return nil
+}
+
+func (p *Publisher) shutdown() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.wg.Wait()
-		return nil
-	}
-	p.closed = true
+	p.closing = true
 	p.mu.Unlock()
 	deadline := time.Now().Add(p.cfg.CloseTimeout)
 	for {
@@ -419,6 +476,9 @@ func (p *Publisher) Close() error {
 		}
 		t.Stop()
 	}
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	close(p.quit)
 	p.wg.Wait()
 	p.sendMu.Lock()
@@ -429,11 +489,10 @@ func (p *Publisher) Close() error {
 	p.sendMu.Unlock()
 	p.mu.Lock()
 	left := p.pending
-	p.pending = map[int64]*pending{}
+	p.pending = map[uint64]*pending{}
 	p.mu.Unlock()
 	for _, m := range left {
 		m.done(m.index, transport.ErrClosed)
 	}
 	p.client.Close()
-	return nil
 }

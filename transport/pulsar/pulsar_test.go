@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/pulsar-client-go/pulsar"
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -345,4 +347,32 @@ func collectOne(c prometheus.Collector, name string) <-chan prometheus.Metric {
 	}
 	close(out)
 	return out
+}
+
+func TestSequenceIDsContinueAfterTheBrokersLast(t *testing.T) {
+	b := startBroker(t, pulsartest.Config{})
+	const topic = "persistent://acme/line1/seq"
+	// An earlier run under the same producer name left a sequence id far
+	// above anything this process's clock would suggest.
+	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), Logger: plog.DefaultNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: "gw", DisableBatching: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	high := int64(1) << 60
+	if _, err := old.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte("old"), SequenceID: &high}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	c.Close()
+
+	p := newPublisher(t, kpulsar.PublisherConfig{Client: client(b), Topic: topic, ProducerName: "gw"})
+	noErrors(t, publish(t, p, msgs("new", 50)))
+	st, _ := b.Stats(topic)
+	if st.Published != 51 || st.Deduplicated != 0 {
+		t.Fatalf("published %d, deduplicated %d: new messages were taken for duplicates", st.Published, st.Deduplicated)
+	}
 }
