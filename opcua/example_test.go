@@ -89,3 +89,30 @@ func ExampleParseAddress() {
 	// /2:Line1/2:Kiln/2:Temp
 	// opcua: bad address "Line1.Temp" at byte 0: want i=<number>, s=<name>, g=<guid> or b=<base64> (or a /browse/path)
 }
+
+func ExampleClient_Browse() {
+	sim, _ := uasim.New(uasim.Config{}, []plc.Tag{
+		{Name: "Line1.Kiln.Temp", Type: plc.TypeLReal},
+		{Name: "Line1.Count", Type: plc.TypeDInt},
+	})
+	sim.Start(context.Background())
+	defer sim.Stop()
+	c, _ := opcua.New(opcua.Config{Endpoint: sim.Endpoint()})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	root, _ := opcua.ParseAddress("ns=2;s=Line1")
+	nodes, err := c.Browse(ctx, root.NodeID, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, n := range nodes {
+		fmt.Printf("%d %s %s %s %q\n", n.Depth, n.NodeID, n.BrowseName, n.Class, n.Type)
+	}
+	// Output:
+	// 1 ns=2;s=Line1.Count 2:Count Variable "DINT"
+	// 1 ns=2;s=Line1.Kiln 2:Kiln Object ""
+	// 2 ns=2;s=Line1.Kiln.Temp 2:Temp Variable "LREAL"
+}
