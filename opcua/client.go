@@ -175,7 +175,11 @@ func (c *Client) setState(s State, cur *conn) {
 		c.stateCh = make(chan struct{})
 	}
 	c.mu.Unlock()
-	c.metrics.connected.Set(map[bool]float64{true: 1}[s == StateConnected])
+	if s == StateConnected {
+		c.metrics.connected.Set(1)
+	} else {
+		c.metrics.connected.Set(0)
+	}
 	c.log.Info("opcua: connection state", zap.Stringer("state", s))
 }
 
@@ -252,7 +256,7 @@ func (c *Client) run() {
 			}
 			continue
 		}
-		if b.Attempts() > 0 || c.metrics.sessions.Load() > 0 {
+		if c.metrics.sessions.Load() > 0 {
 			c.metrics.reconnects.Inc()
 		}
 		c.metrics.sessions.Add(1)
