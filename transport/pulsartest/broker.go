@@ -89,6 +89,8 @@ type Broker struct {
 	faults   faults
 	acceptWG sync.WaitGroup
 	connWG   sync.WaitGroup
+	saverWG  sync.WaitGroup
+	quit     chan struct{}
 }
 
 // faults are the injected failures in force.
@@ -108,6 +110,7 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 		log:    zap.NewNop(),
 		conns:  make(map[*conn]struct{}),
 		topics: make(map[string]*topic),
+		quit:   make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(b)
@@ -127,7 +130,44 @@ func New(cfg Config, opts ...Option) (*Broker, error) {
 		b.closeStore()
 		return nil, err
 	}
+	if b.store != nil {
+		b.saverWG.Add(1)
+		go b.saveCursors()
+	}
 	return b, nil
+}
+
+// cursorSaveInterval is how often acknowledgements reach the data directory.
+const cursorSaveInterval = time.Second
+
+// saveCursors writes the subscriptions of topics with new acknowledgements
+// every cursorSaveInterval, so a killed process redelivers at most about
+// that much.
+func (b *Broker) saveCursors() {
+	defer b.saverWG.Done()
+	t := time.NewTicker(cursorSaveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+		}
+		b.mu.Lock()
+		ts := b.topicList()
+		b.mu.Unlock()
+		for _, tp := range ts {
+			tp.mu.Lock()
+			if tp.cursorsDirty {
+				if err := b.store.saveCursors(tp); err != nil {
+					b.log.Warn("pulsartest: saving subscriptions", zap.String("topic", tp.name), zap.Error(err))
+				} else {
+					tp.cursorsDirty = false
+				}
+			}
+			tp.mu.Unlock()
+		}
+	}
 }
 
 func (b *Broker) closeStore() {
@@ -243,6 +283,8 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
+	close(b.quit)
+	b.saverWG.Wait()
 	b.Stop()
 	b.connWG.Wait()
 	var err error

@@ -42,6 +42,8 @@ type topic struct {
 	subs      map[string]*subscription
 	published uint64 // messages stored
 	dedup     uint64 // messages dropped as duplicates
+
+	cursorsDirty bool // acknowledgements not yet in the data directory
 }
 
 func newTopic(b *Broker, name string) *topic {
@@ -172,6 +174,7 @@ func (s *subscription) ack(id uint64) {
 		s.ackedMsgs += uint64(e.numMessages)
 	}
 	s.acked[id] = struct{}{}
+	s.topic.cursorsDirty = true
 	for {
 		if _, ok := s.acked[s.ackedBelow]; !ok {
 			break
@@ -365,6 +368,7 @@ func (s *subscription) reset(id uint64) {
 		id = s.topic.next()
 	}
 	s.ackedBelow, s.readPos = id, id
+	s.topic.cursorsDirty = true
 	s.acked = make(map[uint64]struct{})
 	s.redeliver = nil
 	for pid, c := range s.pending {
