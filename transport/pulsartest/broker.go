@@ -19,8 +19,9 @@ type Config struct {
 	Addr string `yaml:"addr"`
 	// DataDir, when set, keeps topics, producer sequence ids and
 	// subscription positions in files there, so they survive a restart of
-	// the process. Empty keeps them in memory only (they still survive
-	// Stop/Restart of the same Broker).
+	// the process (acknowledgements are saved every second). Empty keeps
+	// them in memory only (they still survive Stop/Restart of the same
+	// Broker).
 	DataDir string `yaml:"data_dir"`
 	// MaxMessageSize is announced to clients and bounds accepted frames
 	// (default 5 MiB, as Pulsar's).
