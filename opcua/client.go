@@ -393,24 +393,34 @@ func (c *Client) Read(ctx context.Context, nodes []*ua.NodeID) ([]*ua.DataValue,
 	return c.ReadAttribute(ctx, ua.AttributeIDValue, nodes)
 }
 
-// ReadAttribute reads one attribute of nodes.
+// readChunk is the most nodes one Read request carries; servers limit
+// MaxNodesPerRead, and a few hundred is within every common limit.
+const readChunk = 500
+
+// ReadAttribute reads one attribute of nodes, in requests of at most 500
+// nodes.
 func (c *Client) ReadAttribute(ctx context.Context, attr ua.AttributeID, nodes []*ua.NodeID) ([]*ua.DataValue, error) {
 	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: make([]*ua.ReadValueID, len(nodes))}
-	for i, n := range nodes {
-		req.NodesToRead[i] = &ua.ReadValueID{NodeID: n, AttributeID: attr, DataEncoding: &ua.QualifiedName{}}
+	out := make([]*ua.DataValue, 0, len(nodes))
+	for start := 0; start < len(nodes); start += readChunk {
+		chunk := nodes[start:min(start+readChunk, len(nodes))]
+		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: make([]*ua.ReadValueID, len(chunk))}
+		for i, n := range chunk {
+			req.NodesToRead[i] = &ua.ReadValueID{NodeID: n, AttributeID: attr, DataEncoding: &ua.QualifiedName{}}
+		}
+		resp, err := cn.uc.Read(ctx, req)
+		if err != nil {
+			return nil, c.callError("read", cn, err)
+		}
+		if len(resp.Results) != len(chunk) {
+			return nil, fmt.Errorf("opcua: read: %d results for %d nodes", len(resp.Results), len(chunk))
+		}
+		out = append(out, resp.Results...)
 	}
-	resp, err := cn.uc.Read(ctx, req)
-	if err != nil {
-		return nil, c.callError("read", cn, err)
-	}
-	if len(resp.Results) != len(nodes) {
-		return nil, fmt.Errorf("opcua: read: %d results for %d nodes", len(resp.Results), len(nodes))
-	}
-	return resp.Results, nil
+	return out, nil
 }
 
 // callError wraps the error of a failed service call; an error that means
