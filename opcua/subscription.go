@@ -459,6 +459,9 @@ func (s *Subscription) handle(d *gopcua.PublishNotificationData) {
 
 // sample converts a data value of a tag's node into a sample.
 func sample(t plc.Tag, dv *ua.DataValue, now time.Time) plc.Sample {
+	if dv == nil {
+		return plc.Sample{Tag: t.Name, Quality: Quality(ua.StatusBadNoData), Time: now}
+	}
 	smp := plc.Sample{Tag: t.Name, Quality: Quality(dv.Status), Time: dv.SourceTimestamp}
 	if smp.Time.IsZero() {
 		smp.Time = dv.ServerTimestamp

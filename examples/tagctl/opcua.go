@@ -117,6 +117,9 @@ func uaNodeType(a opcua.Address) (plc.DataType, error) {
 	if err != nil {
 		return plc.DataType{}, fmt.Errorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
 	}
+	if dvs[0] == nil {
+		return plc.DataType{}, fmt.Errorf("node %s: the server returned no data type", a)
+	}
 	if opcua.IsBad(dvs[0].Status) {
 		return plc.DataType{}, fmt.Errorf("node %s: %w", a, dvs[0].Status)
 	}
