@@ -425,3 +425,4 @@ func TestInvalidTopicNameRefused(t *testing.T) {
 		t.Fatal("producer on a malformed topic was created")
 	}
 }
+

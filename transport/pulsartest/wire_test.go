@@ -216,3 +216,32 @@ func (r *byteReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// Unsubscribe is tested on the raw protocol: pulsar-client-go v0.19.0
+// leaks a consumer's goroutines after Unsubscribe (Close then does nothing).
+func TestUnsubscribeRemovesTheSubscription(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	nc, r := rawConn(t, b)
+	const topic = "persistent://public/default/unsub"
+	_, _ = nc.Write(frame(cmdSubscribe, enc(nil).s(1, topic).s(2, "s").u(3, subShared).u(4, 1).u(5, 1), nil))
+	_, _ = nc.Write(frame(cmdSubscribe, enc(nil).s(1, topic).s(2, "s").u(3, subShared).u(4, 2).u(5, 2), nil))
+	for i := 0; i < 2; i++ {
+		if c := next(t, r); c.typ != cmdSuccess {
+			t.Fatalf("subscribe answered %d", c.typ)
+		}
+	}
+	_, _ = nc.Write(frame(cmdUnsubscribe, enc(nil).u(1, 1).u(2, 3), nil))
+	if c := next(t, r); c.typ != cmdError || ServerError(c.body.u64(2)) != ConsumerBusy {
+		t.Fatalf("unsubscribe with another consumer answered %d", c.typ)
+	}
+	_, _ = nc.Write(frame(cmdCloseConsumer, enc(nil).u(1, 2).u(2, 4), nil))
+	_, _ = nc.Write(frame(cmdUnsubscribe, enc(nil).u(1, 1).u(2, 5), nil))
+	for i := 0; i < 2; i++ {
+		if c := next(t, r); c.typ != cmdSuccess {
+			t.Fatalf("close/unsubscribe answered %d", c.typ)
+		}
+	}
+	if st, _ := b.Stats(topic); len(st.Subscriptions) != 0 {
+		t.Fatalf("subscriptions after unsubscribe: %v", st.Subscriptions)
+	}
+}
