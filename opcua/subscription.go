@@ -425,8 +425,11 @@ func (s *Subscription) handle(d *gopcua.PublishNotificationData) {
 		out := make([]plc.Sample, 0, len(n.MonitoredItems))
 		now := time.Now()
 		for _, m := range n.MonitoredItems {
+			if m == nil || m.Value == nil {
+				continue
+			}
 			i := int(m.ClientHandle) - 1
-			if m.Value == nil || i < 0 || i >= len(s.items) || !s.items[i].on {
+			if i < 0 || i >= len(s.items) || !s.items[i].on {
 				continue
 			}
 			smp := sample(s.items[i].item.Tag, m.Value, now)
