@@ -25,7 +25,6 @@ import (
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
 	"github.com/kiln-iot/kiln/transport/spool"
-
 )
 
 // Option sets a code-only setting of New.
