@@ -426,3 +426,14 @@ func TestInvalidTopicNameRefused(t *testing.T) {
 	}
 }
 
+
+func TestSecondProducerWithTheSameNameIsBusy(t *testing.T) {
+	b := startBroker(t, pulsartest.Config{})
+	c := newClient(t, b)
+	const topic = "persistent://public/default/busy"
+	produce(t, c, pulsar.ProducerOptions{Topic: topic, Name: "gw"})
+	_, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: "gw"})
+	if err == nil || !strings.Contains(err.Error(), "ProducerBusy") {
+		t.Fatalf("second producer named gw: %v, want ProducerBusy", err)
+	}
+}
