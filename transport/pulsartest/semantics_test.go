@@ -426,7 +426,6 @@ func TestInvalidTopicNameRefused(t *testing.T) {
 	}
 }
 
-
 func TestSecondProducerWithTheSameNameIsBusy(t *testing.T) {
 	b := startBroker(t, pulsartest.Config{})
 	c := newClient(t, b)
