@@ -1,0 +1,102 @@
+package ingest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/tenant"
+)
+
+// Config says what an Ingestor reads and how it batches. Zero fields take
+// the documented defaults.
+type Config struct {
+	// Topic is the local name of the sample topic in each of a tenant's
+	// namespaces: the ingestor reads persistent://<tenant>/<ns>/<Topic>
+	// for every tenant and namespace of the registry (default "samples").
+	Topic string `yaml:"topic"`
+	// DeadLetterTopic is the local name, in the same namespace, that
+	// rejected messages are moved to (default Topic + "-dlq").
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// MaxBatchSamples flushes a topic's batch to the store once it holds
+	// this many samples (default 5000).
+	MaxBatchSamples int `yaml:"max_batch_samples"`
+	// MaxBatchDelay flushes a batch this long after its first message
+	// arrived, however small it is (default 200ms).
+	MaxBatchDelay time.Duration `yaml:"max_batch_delay"`
+	// MaxDeliveries is how many times a malformed message is received
+	// before it is moved to the dead-letter topic; each earlier delivery
+	// is nacked (default 3). A message whose batch names another tenant
+	// than its topic's is dead-lettered on its first delivery.
+	MaxDeliveries int `yaml:"max_deliveries"`
+	// DrainTimeout bounds the graceful stop: after Serve's context is
+	// done, the batches held are written and acknowledged within it, or
+	// left unacknowledged for redelivery (default 30s).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Retry shapes the delays between attempts to write a batch while the
+	// store fails, and to receive while the broker fails (defaults of
+	// internal/backoff: 100ms doubling to 30s, with jitter).
+	Retry backoff.Config `yaml:"retry"`
+}
+
+// Defaults.
+const (
+	DefaultTopic           = "samples"
+	DefaultMaxBatchSamples = 5000
+	DefaultMaxBatchDelay   = 200 * time.Millisecond
+	DefaultMaxDeliveries   = 3
+	DefaultDrainTimeout    = 30 * time.Second
+)
+
+// Validate reports the first invalid field, by its yaml name.
+func (c Config) Validate() error {
+	if c.Topic != "" {
+		if err := tenant.ValidateLocal(c.Topic); err != nil {
+			return fmt.Errorf("ingest: config topic: %w", err)
+		}
+	}
+	if c.DeadLetterTopic != "" {
+		if err := tenant.ValidateLocal(c.DeadLetterTopic); err != nil {
+			return fmt.Errorf("ingest: config dead_letter_topic: %w", err)
+		}
+	}
+	d := c.withDefaults()
+	if d.DeadLetterTopic == d.Topic {
+		return fmt.Errorf("ingest: config dead_letter_topic: %q is the sample topic itself", d.DeadLetterTopic)
+	}
+	switch {
+	case c.MaxBatchSamples < 0:
+		return fmt.Errorf("ingest: config max_batch_samples: negative (%d)", c.MaxBatchSamples)
+	case c.MaxBatchDelay < 0:
+		return fmt.Errorf("ingest: config max_batch_delay: negative (%v)", c.MaxBatchDelay)
+	case c.MaxDeliveries < 0:
+		return fmt.Errorf("ingest: config max_deliveries: negative (%d)", c.MaxDeliveries)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("ingest: config drain_timeout: negative (%v)", c.DrainTimeout)
+	case c.Retry.Initial < 0 || c.Retry.Max < 0:
+		return fmt.Errorf("ingest: config retry: negative delay")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = c.Topic + "-dlq"
+	}
+	if c.MaxBatchSamples == 0 {
+		c.MaxBatchSamples = DefaultMaxBatchSamples
+	}
+	if c.MaxBatchDelay == 0 {
+		c.MaxBatchDelay = DefaultMaxBatchDelay
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = DefaultMaxDeliveries
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}

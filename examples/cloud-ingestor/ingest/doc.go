@@ -1,0 +1,57 @@
+// Package ingest is the cloud side of kiln's data path: it moves sample
+// batches from every tenant's sample topics into the store, exactly once
+// in rows, and is the library behind the cloud-ingestor service.
+//
+// For each tenant of a tenant.Registry and each of its namespaces, an
+// Ingestor subscribes to persistent://<tenant>/<namespace>/samples
+// (through the tenant's tenant.Transport, so it can open nothing else).
+// With a shared Pulsar subscription, N replicas share the load. Each
+// message is a wire.Batch:
+//
+//   - a batch naming another tenant than its topic's is never written: it
+//     goes to the namespace's dead-letter topic (samples-dlq) at once and
+//     is counted (reason tenant_mismatch);
+//   - a malformed message (not a kiln batch, undecodable, or with invalid
+//     samples) is nacked and, on its MaxDeliveries-th delivery, moved to
+//     the dead-letter topic (reason malformed); the messages after it go
+//     on meanwhile;
+//   - the samples of good messages are batched per topic until
+//     MaxBatchSamples or MaxBatchDelay, written in one transaction through
+//     the tenant-scoped tenant.Store, and the messages acknowledged only
+//     after the commit. Redelivered and repeated samples are skipped by
+//     the store's (tenant, tag, time) key, so at-least-once delivery ends
+//     as one row per sample.
+//
+// A failing store is retried with backoff while the messages stay
+// unacknowledged (Health reports it); a batch the store refuses for good
+// (a *store.SampleError, a tenant quota waiting cannot meet) is written
+// message by message and the refused ones dead-lettered (reason
+// rejected). Rate quotas delay writes instead of failing them.
+//
+//	in, err := ingest.New(ingest.Config{}, registry, pgStore,
+//		func(ctx context.Context, topic string) (transport.Subscriber, error) {
+//			return kpulsar.NewSubscriber(kpulsar.SubscriberConfig{Client: cc, Topic: topic, Subscription: "kiln-ingestor"})
+//		},
+//		func(ctx context.Context, topic string) (transport.Publisher, error) {
+//			return kpulsar.NewPublisher(kpulsar.PublisherConfig{Client: cc, Topic: topic})
+//		},
+//		ingest.WithLogger(log))
+//	registry.MustRegister(in)     // Prometheus metrics
+//	err = in.Serve(ctx)           // until ctx is done, then drains
+//	err = in.Health()             // for /healthz
+//
+// When Serve's context is done it stops receiving, writes and
+// acknowledges what it holds (within DrainTimeout), closes its
+// subscribers and returns. A process killed instead loses nothing: the
+// broker redelivers what was not acknowledged, and the store skips what
+// had been committed.
+//
+// Metrics (Ingestor is a prometheus.Collector; all labelled by tenant):
+// kiln_ingest_rows_total (rows/s is its rate), kiln_ingest_batch_seconds
+// (write latency), kiln_ingest_lag_seconds (at the last commit, the age
+// of the batch's oldest message), kiln_ingest_dead_letters_total{reason},
+// kiln_ingest_pending_messages, kiln_ingest_messages_total,
+// kiln_ingest_duplicate_samples_total, kiln_ingest_expired_samples_total,
+// kiln_ingest_nacks_total, kiln_ingest_write_errors_total,
+// kiln_ingest_quota_waits_total and kiln_ingest_batch_samples.
+package ingest
