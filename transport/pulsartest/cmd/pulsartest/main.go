@@ -66,12 +66,15 @@ func run() error {
 		}
 		log = l
 	}
+	// Catch the signals before the URL is printed: whoever reads it may
+	// stop the process at once, and that must still close the broker
+	// (saving its subscriptions) instead of killing it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	b, err := pulsartest.New(cfg, pulsartest.WithLogger(log))
 	if err != nil {
 		return err
 	}
 	fmt.Println(b.URL())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return b.Serve(ctx)
 }
