@@ -1,6 +1,10 @@
 package plc
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Status is the coarse quality of a sample, as in OPC UA.
 type Status uint8
@@ -22,6 +26,22 @@ func (s Status) String() string {
 		return "uncertain"
 	}
 	return "bad"
+}
+
+// MarshalText encodes s as its String, so JSON and YAML carry "good",
+// "uncertain" or "bad" rather than a number. A value outside the three
+// statuses encodes as "bad", as String says.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes "good", "uncertain" or "bad", in any case.
+func (s *Status) UnmarshalText(b []byte) error {
+	for _, c := range []Status{StatusGood, StatusUncertain, StatusBad} {
+		if strings.EqualFold(string(b), c.String()) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("plc: bad quality status %q: want good, uncertain or bad", b)
 }
 
 // Reason says why a sample is not good.
@@ -56,6 +76,41 @@ func (r Reason) String() string {
 		return n
 	}
 	return "reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// MarshalText encodes r as its String ("comm failure"), so JSON and YAML
+// carry words rather than a number; a reason this version does not know
+// encodes as "reason(N)", which UnmarshalText reads back.
+func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText decodes a reason as String writes it, in any case and
+// with '_' accepted for a space ("comm_failure"), or "reason(N)".
+func (r *Reason) UnmarshalText(b []byte) error {
+	text := strings.ReplaceAll(strings.ToLower(string(b)), "_", " ")
+	for c, n := range reasonNames {
+		if text == n {
+			*r = c
+			return nil
+		}
+	}
+	if num, ok := strings.CutPrefix(text, "reason("); ok {
+		if num, ok = strings.CutSuffix(num, ")"); ok {
+			if n, err := strconv.ParseUint(num, 10, 8); err == nil {
+				*r = Reason(n)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("plc: bad quality reason %q: want one of %s", b, strings.Join(reasonList(), ", "))
+}
+
+// reasonList returns the reasons' names in constant order.
+func reasonList() []string {
+	out := make([]string, 0, len(reasonNames))
+	for r := Reason(0); int(r) < len(reasonNames); r++ {
+		out = append(out, reasonNames[r])
+	}
+	return out
 }
 
 // Quality is the quality of one sample: a status, why it is not good, and
