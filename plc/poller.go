@@ -290,7 +290,11 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 	buf := g.buf[g.cur]
 	for i := range g.parts {
 		pt := &g.parts[i]
-		err := pt.reader.Read(ctx, buf[pt.off:pt.off+pt.n])
+		out := buf[pt.off : pt.off+pt.n]
+		// The buffer holds the scan before last; a reader that fails
+		// without filling it must leave Bad/not read, never an old value.
+		clear(out)
+		err := pt.reader.Read(ctx, out)
 		if ctx.Err() != nil {
 			return nil
 		}

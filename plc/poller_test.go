@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -514,5 +515,55 @@ func TestPollerWithoutTagsServesUntilCancelled(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// lazyDriver wraps a driver whose reader, once broken, fails without
+// filling the samples, against the Reader contract.
+type lazyDriver struct {
+	plc.Driver
+	broken *atomic.Bool
+}
+
+func (d lazyDriver) Prepare(tags []plc.Tag) (plc.Reader, error) {
+	r, err := d.Driver.Prepare(tags)
+	return lazyReader{r, d.broken}, err
+}
+
+type lazyReader struct {
+	plc.Reader
+	broken *atomic.Bool
+}
+
+func (r lazyReader) Read(ctx context.Context, out []plc.Sample) error {
+	if r.broken.Load() {
+		return errors.New("lazy: broken")
+	}
+	return r.Reader.Read(ctx, out)
+}
+
+// A reader that fails without filling its samples must not let an older
+// scan's good value through: the poller's double buffer holds one.
+func TestPollerNeverReportsStaleGoodSamples(t *testing.T) {
+	db := testDB(fast, plc.Tag{Name: "A", Type: plc.TypeInt, Group: "fast"})
+	clk := clock.NewFake(t0)
+	drv := plctest.New(plctest.WithNow(clk.Now))
+	drv.Set("A", plc.IntValue(plc.Int, 7))
+	broken := new(atomic.Bool)
+	rec := &recorder{}
+	p, err := plc.NewPoller(db, map[string]plc.Driver{"d": lazyDriver{drv, broken}}, rec, plc.WithPollerClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clk: clk, drv: drv, rec: rec, p: p, n: 1}
+	h.start()
+	expectBatches(t, h.rec.take(), "A=7/good")
+	broken.Store(true)
+	for range 3 {
+		h.tick(100 * time.Millisecond)
+	}
+	expectBatches(t, h.rec.take(), "A=<none>/not read")
+	if s, _ := p.Latest("A"); s.Quality.IsGood() || !s.Time.Equal(t0.Add(300*time.Millisecond)) {
+		t.Fatalf("latest = %+v, want bad at the last scan's time", s)
 	}
 }
