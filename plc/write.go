@@ -218,7 +218,8 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 		w.log = zap.NewNop()
 	}
 	for i := range db.Tags {
-		t := &db.Tags[i]
+		t := new(Tag)
+		*t = db.Tags[i] // a copy: later changes to db do not reach the writer
 		wt := &writeTag{tag: t}
 		w.tags[t.Name] = wt
 		if !t.Writable() {
@@ -289,9 +290,6 @@ func (w *Writer) do(ctx context.Context, name string, value func(*Tag) (Value, e
 		return fmt.Errorf("%w: %q", ErrReadOnly, name)
 	}
 	r := wt.reader
-	if r == nil { // a tag made writable after NewWriter
-		return fmt.Errorf("%w: %q (not writable when the writer was made)", ErrReadOnly, name)
-	}
 	v, err := value(t)
 	if err != nil {
 		return err
@@ -325,7 +323,11 @@ func (w *Writer) do(ctx context.Context, name string, value func(*Tag) (Value, e
 	rec.Old, rec.OldQuality = t.ToEngineering(buf[0].Value), buf[0].Quality
 
 	rec.Raw = raw
-	if err := w.drivers[t.Device].Write(ctx, []WriteItem{{Tag: *t, Value: raw}})[0]; err != nil {
+	errs := w.drivers[t.Device].Write(ctx, []WriteItem{{Tag: *t, Value: raw}})
+	if len(errs) != 1 {
+		return fmt.Errorf("plc: write %q: driver of device %q answered %d results for 1 item", name, t.Device, len(errs))
+	}
+	if err := errs[0]; err != nil {
 		return fmt.Errorf("plc: write %q: %w", name, err)
 	}
 	if !w.cfg.Verify {

@@ -368,3 +368,42 @@ func TestWriterConcurrentRequests(t *testing.T) {
 		t.Fatalf("%d audit records, %d writes; want 160 each", n, len(drv.Writes()))
 	}
 }
+
+// noAnswer is a driver whose Write answers no result at all.
+type noAnswer struct{ *plctest.Driver }
+
+func (noAnswer) Write(context.Context, []plc.WriteItem) []error { return nil }
+
+func TestWriterSurvivesADriverThatAnswersNoResult(t *testing.T) {
+	log := &auditLog{}
+	w, err := plc.NewWriter(plc.WriterConfig{}, writeDB(), map[string]plc.Driver{"d": noAnswer{plctest.New()}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.WriteText(context.Background(), "Count", "1")
+	if err == nil || !strings.Contains(err.Error(), `device "d" answered 0 results for 1 item`) {
+		t.Fatalf("err = %v, want one naming the device and the missing result", err)
+	}
+	if rec := log.last(t); rec.Err == nil {
+		t.Fatalf("audit = %+v, want the failure", rec)
+	}
+}
+
+func TestWriterKeepsTheTagsItWasMadeWith(t *testing.T) {
+	db := writeDB()
+	drv := plctest.New()
+	w, err := plc.NewWriter(plc.WriterConfig{}, db, map[string]plc.Driver{"d": drv}, &auditLog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range db.Tags { // later changes to the database do not reach the writer
+		db.Tags[i].Access = plc.ReadOnly
+		db.Tags[i].Address = "elsewhere"
+	}
+	if err := w.WriteText(context.Background(), "Count", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := drv.Get("Count"); !ok || v.String() != "3" {
+		t.Fatalf("Count = %v %v, want 3 written at the original address", v, ok)
+	}
+}
