@@ -182,3 +182,57 @@ func running(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// endTB records how a test would have ended, instead of ending it.
+type endTB struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (e *endTB) Helper()                  {}
+func (e *endTB) Skipf(f string, a ...any) { e.skipped = fmt.Sprintf(f, a...) }
+func (e *endTB) Fatal(a ...any)           { e.failed = fmt.Sprint(a...) }
+
+func TestMissingPostgresSkipsUnlessRequired(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		err       error
+		skip      bool
+	}{
+		{"not installed", "", ErrNotInstalled, true},
+		{"not installed, required", "1", ErrNotInstalled, false},
+		{"installed but broken", "", fmt.Errorf("pgtest: initdb: exit status 1"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(RequireEnv, tc.env)
+			e := &endTB{TB: t}
+			startFailed(e, tc.err)
+			switch {
+			case tc.skip && (e.skipped == "" || e.failed != ""):
+				t.Fatalf("skipped %q, failed %q; want a skip", e.skipped, e.failed)
+			case !tc.skip && (e.failed == "" || e.skipped != ""):
+				t.Fatalf("skipped %q, failed %q; want a failure", e.skipped, e.failed)
+			}
+			msg := e.skipped + e.failed
+			if tc.err == ErrNotInstalled && !strings.Contains(msg, "apt-get install postgresql") {
+				t.Fatalf("message %q does not say how to install PostgreSQL", msg)
+			}
+			if tc.skip && !strings.Contains(msg, RequireEnv+"=1") {
+				t.Fatalf("skip message %q does not name %s", msg, RequireEnv)
+			}
+		})
+	}
+}
+
+func TestFindBinariesHonoursKilnPGBin(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"initdb", "postgres"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("KILN_PG_BIN", dir)
+	if got, err := findBinaries(); err != nil || got != dir {
+		t.Fatalf("findBinaries = %q, %v; want %q", got, err, dir)
+	}
+}

@@ -79,12 +79,21 @@ func Shared(t testing.TB) *Cluster {
 		cancel()
 	}
 	if shared.err != nil {
-		if errors.Is(shared.err, ErrNotInstalled) && os.Getenv(RequireEnv) != "1" {
-			t.Skipf("%v (set %s=1 to make this a failure)", shared.err, RequireEnv)
-		}
-		t.Fatal(shared.err)
+		startFailed(t, shared.err)
 	}
 	return shared.cluster
+}
+
+// startFailed ends a test whose cluster could not start: a skip when the
+// server binaries are missing and KILN_REQUIRE_POSTGRES is not 1, else a
+// failure (whose message, for missing binaries, says how to install them).
+func startFailed(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ErrNotInstalled) && os.Getenv(RequireEnv) != "1" {
+		t.Skipf("%v (set %s=1 to make this a failure)", err, RequireEnv)
+		return
+	}
+	t.Fatal(err)
 }
 
 // NewDB returns a fresh database of the shared cluster, owned by a fresh
