@@ -29,12 +29,14 @@ type Config struct {
 	// RemoteTSAP, when not zero, is the CPU's TSAP and overrides Rack,
 	// Slot and ConnectionType.
 	RemoteTSAP uint16 `yaml:"remote_tsap"`
-	// LocalTSAP must be 0 or 0x0100: gos7 always offers 0x0100, which
-	// every S7 CPU accepts.
+	// LocalTSAP is the TSAP the driver connects from (default 0x0100,
+	// which S7 CPUs accept for PG/OP connections; a configured connection
+	// may ask for another).
 	LocalTSAP uint16 `yaml:"local_tsap"`
-	// PDUSize caps the PDU size the planner uses below the negotiated one
-	// (0: the negotiated size). gos7 proposes 480 bytes, so the
-	// negotiated size is at most 480.
+	// PDUSize is the PDU size proposed to the CPU (default 960); the CPU
+	// answers with the size it grants, at most its own limit (240 on most
+	// S7-300, 480 on S7-400 and S7-1200, 960 on S7-1500), and every
+	// request and answer is planned to fit that.
 	PDUSize int `yaml:"pdu_size"`
 	// MaxItems is the most items per request (default 20, what S7-300/400
 	// CPUs accept).
@@ -71,10 +73,8 @@ func (c Config) Validate() error {
 		return bad("rack", "%d not in 0..7", c.Rack)
 	case c.Slot < 0 || c.Slot > 31:
 		return bad("slot", "%d not in 0..31", c.Slot)
-	case c.LocalTSAP != 0 && c.LocalTSAP != 0x0100:
-		return bad("local_tsap", "0x%04x: only 0x0100 is supported (gos7 always offers it)", c.LocalTSAP)
-	case c.PDUSize != 0 && c.PDUSize < minPDU:
-		return bad("pdu_size", "%d below %d", c.PDUSize, minPDU)
+	case c.PDUSize != 0 && (c.PDUSize < minPDU || c.PDUSize > maxPDU):
+		return bad("pdu_size", "%d not in %d..%d", c.PDUSize, minPDU, maxPDU)
 	case c.MaxItems < 0 || c.MaxItems > 255:
 		return bad("max_items", "%d not in 1..255", c.MaxItems)
 	case c.Gap < 0:
@@ -113,6 +113,12 @@ func (c Config) withDefaults() Config {
 	if c.Slot == 0 {
 		c.Slot = 1
 	}
+	if c.LocalTSAP == 0 {
+		c.LocalTSAP = 0x0100
+	}
+	if c.PDUSize == 0 {
+		c.PDUSize = 960
+	}
 	if c.MaxItems == 0 {
 		c.MaxItems = 20
 	}
@@ -134,14 +140,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// remote returns the connection type, rack and slot gos7 builds the
-// remote TSAP from (type<<8 | rack<<5 | slot).
-func (c Config) remote() (ct, rack, slot int) {
+// remoteTSAP returns RemoteTSAP, or the TSAP built from connection type,
+// rack and slot (type<<8 | rack<<5 | slot).
+func (c Config) remoteTSAP() uint16 {
 	if c.RemoteTSAP != 0 {
-		return int(c.RemoteTSAP >> 8), int(c.RemoteTSAP&0xFF) >> 5, int(c.RemoteTSAP & 0x1F)
+		return c.RemoteTSAP
 	}
-	ct, _ = connType(c.ConnectionType)
-	return ct, c.Rack, c.Slot
+	ct, _ := connType(c.ConnectionType)
+	return uint16(ct<<8 | c.Rack<<5 | c.Slot)
 }
 
 // optionKeys are the keys ConfigFromOptions knows.

@@ -21,13 +21,18 @@ func TestHostPortDefaultsTo102(t *testing.T) {
 	}
 }
 
-func TestRemoteTSAPDecomposes(t *testing.T) {
-	c := Config{RemoteTSAP: 0x0323}.withDefaults()
-	if ct, rack, slot := c.remote(); ct<<8|rack<<5|slot != 0x0323 {
-		t.Errorf("0x0323 → type %d rack %d slot %d", ct, rack, slot)
+func TestTSAPs(t *testing.T) {
+	if got := (Config{RemoteTSAP: 0x0323}).withDefaults().remoteTSAP(); got != 0x0323 {
+		t.Errorf("explicit remote TSAP → 0x%04x", got)
 	}
-	c = Config{Rack: 1, Slot: 2, ConnectionType: "OP"}.withDefaults()
-	if ct, rack, slot := c.remote(); ct != 2 || rack != 1 || slot != 2 {
-		t.Errorf("rack 1 slot 2 OP → %d %d %d", ct, rack, slot)
+	if got := (Config{Rack: 1, Slot: 2, ConnectionType: "OP"}).withDefaults().remoteTSAP(); got != 0x0222 {
+		t.Errorf("rack 1 slot 2 OP → 0x%04x, want 0x0222", got)
+	}
+	if got := (Config{}).withDefaults().remoteTSAP(); got != 0x0101 {
+		t.Errorf("defaults → 0x%04x, want 0x0101 (PG, rack 0, slot 1)", got)
+	}
+	c := Config{}.withDefaults()
+	if c.LocalTSAP != 0x0100 || c.PDUSize != maxPDU {
+		t.Errorf("defaults: local TSAP 0x%04x, PDU %d", c.LocalTSAP, c.PDUSize)
 	}
 }

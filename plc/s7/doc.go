@@ -1,6 +1,6 @@
 // Package s7 is kiln's driver for Siemens S7 PLCs (S7-300/400/1200/1500)
-// over ISO-on-TCP, built on github.com/robinson/gos7. It registers itself
-// with package plc as driver "s7".
+// over ISO-on-TCP (RFC 1006). It registers itself with package plc as
+// driver "s7".
 //
 // # Addresses
 //
@@ -65,19 +65,26 @@
 // connections, timeout, connect_timeout, reconnect_initial,
 // reconnect_max, breaker_failures, breaker_timeout.
 //
-// # What gos7 cannot do, and how the driver copes
+// # Transport, and why not gos7's handler
 //
-// The driver uses gos7's TCP handler to connect (TCP, COTP, PDU
-// negotiation) and to exchange telegrams, and builds and parses the Read
-// Var and Write Var telegrams itself: gos7's multi-item calls stop at 20
-// items, check only the request against the PDU, lose the item return
-// codes in strings, and AGWriteMulti prints every telegram to stdout.
-// gos7's idle timer is switched off and a handler is never reused after a
-// failure (it would keep a closed socket); answers are matched to requests
-// by PDU reference. gos7 always proposes a PDU of 480 bytes and local TSAP
-// 0x0100, so larger PDUs and other local TSAPs cannot be negotiated.
-// gos7 logs read errors with the standard library's log package (stderr
-// by default); programs that want silence call log.SetOutput.
+// The driver speaks ISO-on-TCP itself (TPKT, COTP connection from
+// Config.LocalTSAP to the remote TSAP, setup communication proposing
+// Config.PDUSize, default 960) and builds and parses the Read Var and
+// Write Var telegrams itself. github.com/robinson/gos7, which kiln
+// otherwise builds on (its client is the reference the simulator is
+// tested against, and the baseline of the benchmark), cannot serve here
+// without a fork: its TCP handler always offers local TSAP 0x0100 and PDU
+// 480 and refuses answers above 480 bytes, so an S7-1500 could not give
+// its 960 bytes; its Send cannot be interrupted by a context; its
+// multi-item calls stop at 20 items, check only the request against the
+// PDU, lose the item return codes in strings, and AGWriteMulti prints
+// every telegram to stdout; its idle timer closes the connection without
+// reconnecting, and a handler whose connection attempt failed keeps a
+// closed socket. Here, cancelling a read's context (or Close) interrupts
+// the request under way; the connection is then rebuilt, since its answer
+// may still arrive. Answers are matched to requests by PDU reference, and
+// an answer larger than the negotiated PDU drops the connection. Nothing
+// is printed: logs go to the injected *zap.Logger.
 //
 //	drv, err := s7.New("10.0.0.5", s7.Config{Rack: 0, Slot: 1})
 //	if err != nil { … }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/robinson/gos7"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
@@ -35,8 +34,13 @@ func Open(dev plc.Device, o plc.OpenOptions) (plc.Driver, error) {
 	return New(dev.Endpoint, cfg, WithName(dev.Name), WithLogger(o.Logger), WithRegisterer(o.Registerer))
 }
 
-// minPDU is the smallest PDU size the driver works with.
-const minPDU = 64
+// minPDU and maxPDU bound the PDU sizes the driver works with. S7 CPUs
+// grant at most 960 bytes, and the driver sends every request in one
+// COTP TPDU of the 1024 bytes it offers.
+const (
+	minPDU = 64
+	maxPDU = 960
+)
 
 // Option sets a code-only setting of New.
 type Option func(*options)
@@ -77,6 +81,7 @@ type Driver struct {
 	cb       *gobreaker.CircuitBreaker[[]byte]
 	slots    []*slot
 
+	life      context.Context // ended by Close: stops reconnecting and interrupts requests
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closed    atomic.Bool
@@ -122,13 +127,17 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= uint32(d.cfg.BreakerFailures)
 		},
+		IsSuccessful: func(err error) bool {
+			// A request its caller cancelled says nothing about the PLC.
+			return err == nil || errors.Is(err, context.Canceled)
+		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			d.m.setBreaker(to)
 			d.log.Info("s7 circuit breaker", zap.Stringer("from", from), zap.Stringer("to", to))
 		},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
+	d.life, d.cancel = ctx, cancel
 	for i := range d.cfg.Connections {
 		s := &slot{d: d, id: i, kick: make(chan struct{}, 1), first: make(chan struct{})}
 		d.slots = append(d.slots, s)
@@ -138,9 +147,8 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 	return d, nil
 }
 
-// Close disconnects and stops reconnecting. It is idempotent and waits
-// for the driver's goroutines (at most one connection attempt's
-// ConnectTimeout).
+// Close disconnects and stops reconnecting. It interrupts requests under
+// way, is idempotent and waits for the driver's goroutines.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
@@ -148,9 +156,9 @@ func (d *Driver) Close() error {
 		d.wg.Wait()
 		for _, s := range d.slots {
 			s.mu.Lock()
-			if s.h != nil {
-				_ = s.h.Close()
-				s.h = nil
+			if s.c != nil {
+				_ = s.c.Close()
+				s.c = nil
 				s.pdu.Store(0)
 			}
 			s.mu.Unlock()
@@ -165,9 +173,9 @@ func (d *Driver) Close() error {
 // BreakerState returns the circuit breaker's state.
 func (d *Driver) BreakerState() gobreaker.State { return d.cb.State() }
 
-// PDUSize returns the PDU size requests are planned for: the negotiated
-// size (capped by Config.PDUSize) of a live connection, 0 when none is
-// up.
+// PDUSize returns the PDU size negotiated with the PLC (at most
+// Config.PDUSize) on a live connection, 0 when none is up. Requests and
+// their answers are planned to fit it.
 func (d *Driver) PDUSize() int {
 	for _, s := range d.slots {
 		if p := int(s.pdu.Load()); p > 0 {
@@ -182,8 +190,8 @@ type slot struct {
 	d  *Driver
 	id int
 
-	mu  sync.Mutex // serializes requests; guards h and ref
-	h   *gos7.TCPClientHandler
+	mu  sync.Mutex // serializes requests; guards c and ref
+	c   *isoConn
 	ref uint16
 	pdu atomic.Int32 // usable PDU size while connected, else 0
 
@@ -198,8 +206,11 @@ func (s *slot) run(ctx context.Context) {
 	defer s.d.wg.Done()
 	attempt, connected := 0, false
 	for {
-		err := s.dial()
+		err := s.dial(ctx)
 		s.firstOnce.Do(func() { close(s.first) })
+		if ctx.Err() != nil {
+			return
+		}
 		if err == nil {
 			if connected {
 				s.d.m.reconnects.Inc()
@@ -226,34 +237,23 @@ func (s *slot) run(ctx context.Context) {
 	}
 }
 
-// dial makes one connection attempt through the breaker. gos7's handler
-// is not reused after a failure (it keeps a closed socket), and its idle
-// timer is off: the driver decides when a connection is dead.
-func (s *slot) dial() error {
-	ct, rack, slotNo := s.d.cfg.remote()
-	h := gos7.NewTCPClientHandlerWithConnectType(s.d.endpoint, rack, slotNo, ct)
-	h.Timeout = s.d.cfg.ConnectTimeout
-	h.IdleTimeout = 0
+// dial makes one connection attempt through the breaker, within
+// ConnectTimeout.
+func (s *slot) dial(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.d.cfg.ConnectTimeout)
+	defer cancel()
+	var c *isoConn
 	_, err := s.d.cb.Execute(func() ([]byte, error) {
-		if err := h.Connect(); err != nil {
-			return nil, err
-		}
-		if h.PDULength < minPDU {
-			return nil, fmt.Errorf("s7: negotiated PDU size %d is too small", h.PDULength)
-		}
-		return nil, nil
+		var err error
+		c, err = dialISO(ctx, s.d.endpoint, s.d.cfg.LocalTSAP, s.d.cfg.remoteTSAP(), s.d.cfg.PDUSize)
+		return nil, err
 	})
 	if err != nil {
-		_ = h.Close()
 		return fmt.Errorf("s7: connect %s: %w", s.d.endpoint, err)
 	}
-	pdu := h.PDULength
-	if s.d.cfg.PDUSize > 0 {
-		pdu = min(pdu, s.d.cfg.PDUSize)
-	}
 	s.mu.Lock()
-	s.h = h
-	s.pdu.Store(int32(pdu))
+	s.c = c
+	s.pdu.Store(int32(c.pdu))
 	s.mu.Unlock()
 	return nil
 }
@@ -262,25 +262,21 @@ func (s *slot) dial() error {
 // returns the answer's S7 PDU and the connection that carried it (for
 // drop). A transport error or an answer to another request drops the
 // connection, which the slot's goroutine then rebuilds.
-func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *gos7.TCPClientHandler, error) {
+func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *isoConn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.h
+	h := s.c
 	if h == nil {
 		return nil, nil, plc.ErrNotConnected
 	}
-	timeout := s.d.cfg.Timeout
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		if left <= 0 {
-			return nil, nil, context.DeadlineExceeded
-		}
-		timeout = min(timeout, left)
-	}
-	h.Timeout = timeout // gos7 applies it as the deadline of the send and the answer
+	// Close interrupts the request as well as the caller's ctx does.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.d.life, cancel)
+	defer stop()
 	s.ref++
 	if s.ref == 0 {
 		s.ref = 1
@@ -289,14 +285,13 @@ func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *
 	binary.BigEndian.PutUint16(frame[wire.IsoHeaderLen+4:], ref)
 	start := time.Now()
 	resp, err := s.d.cb.Execute(func() ([]byte, error) {
-		resp, err := h.Send(frame)
+		pdu, err := h.request(ctx, frame, s.d.cfg.Timeout)
 		if err != nil {
 			return nil, err
 		}
-		if len(resp) < wire.IsoHeaderLen+wire.AckHeaderLen {
-			return nil, fmt.Errorf("%w: %d bytes", ErrBadResponse, len(resp))
+		if len(pdu) < wire.AckHeaderLen {
+			return nil, fmt.Errorf("%w: answer of %d bytes", ErrBadResponse, len(pdu))
 		}
-		pdu := resp[wire.IsoHeaderLen:]
 		if got := binary.BigEndian.Uint16(pdu[4:]); got != ref {
 			return nil, fmt.Errorf("%w: reference %d answers request %d", ErrBadResponse, got, ref)
 		}
@@ -319,7 +314,7 @@ func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *
 
 // drop closes the connection h after an answer the driver could not use,
 // so that the next request does not read whatever follows it.
-func (s *slot) drop(h *gos7.TCPClientHandler) {
+func (s *slot) drop(h *isoConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropLocked(h)
@@ -327,12 +322,12 @@ func (s *slot) drop(h *gos7.TCPClientHandler) {
 
 // dropLocked is drop with s.mu held. It does nothing if h is no longer
 // the slot's connection.
-func (s *slot) dropLocked(h *gos7.TCPClientHandler) {
-	if s.h != h || h == nil {
+func (s *slot) dropLocked(h *isoConn) {
+	if s.c != h || h == nil {
 		return
 	}
 	_ = h.Close()
-	s.h = nil
+	s.c = nil
 	s.pdu.Store(0)
 	select {
 	case s.kick <- struct{}{}:

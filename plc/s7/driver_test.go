@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/internal/clock"
@@ -326,8 +328,8 @@ func TestPDULimitsAreHonoured(t *testing.T) {
 					t.Fatalf("%s: %v %v, want %v", tags[i].Address, s.Value, s.Quality, want)
 				}
 			}
-			if want := min(max, 480); d.PDUSize() != want { // gos7 proposes 480
-				t.Errorf("PDU %d, want %d", d.PDUSize(), want)
+			if d.PDUSize() != max {
+				t.Errorf("PDU %d, want %d", d.PDUSize(), max)
 			}
 			if srv.Violations() != 0 {
 				t.Errorf("%d requests or answers broke the negotiated limits", srv.Violations())
@@ -578,7 +580,7 @@ func TestConfigFromOptions(t *testing.T) {
 	if c.Rack != 1 || c.Slot != 3 || c.RemoteTSAP != 0x0323 || c.PDUSize != 240 || c.Connections != 2 || c.Timeout != 2*time.Second || c.Reconnect.Max != 5*time.Second {
 		t.Errorf("config %+v", c)
 	}
-	for k, v := range map[string]string{"rack": "x", "slot": "40", "connection_type": "hmi", "local_tsap": "0x0200", "pdu_size": "10", "gap": "-1", "timeout": "soon", "remote_tsap": "zz"} {
+	for k, v := range map[string]string{"rack": "x", "slot": "40", "connection_type": "hmi", "local_tsap": "0x10000", "pdu_size": "10", "gap": "-1", "timeout": "soon", "remote_tsap": "zz"} {
 		if _, err := s7.ConfigFromOptions(map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: %v", k, v, err)
 		}
@@ -598,7 +600,7 @@ func TestRemoteTSAPAndPDUCap(t *testing.T) {
 		}
 	}
 	if d.PDUSize() != 200 {
-		t.Errorf("PDU %d, want the cap 200", d.PDUSize())
+		t.Errorf("PDU %d, want the proposed 200", d.PDUSize())
 	}
 	wrong := fastCfg()
 	wrong.Slot = 3
@@ -743,5 +745,100 @@ func badPeer(c net.Conn) {
 		if _, err := c.Write(resp); err != nil {
 			return
 		}
+	}
+}
+
+// TestLocalTSAP connects from an explicit local TSAP to a CPU that
+// accepts only that one, as a connection configured in the CPU does.
+func TestLocalTSAP(t *testing.T) {
+	srv := startSim(t, s7sim.Config{LocalTSAP: 0x1002})
+	_ = srv.Set("MW0:INT", plc.IntValue(plc.Int, 7))
+	cfg := fastCfg()
+	cfg.LocalTSAP = 0x1002
+	d := open(t, srv.Addr(), cfg)
+	if out := read(t, d, tag("x", "MW0", "INT")); !out[0].Quality.IsGood() || out[0].Value.Float() != 7 {
+		t.Fatalf("from TSAP 0x1002: %v %v", out[0].Value, out[0].Quality)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	wrong := open(t, srv.Addr(), fastCfg(), s7.WithLogger(zap.New(core))) // from the default 0x0100
+	if out := read(t, wrong, tag("x", "MW0", "INT")); out[0].Quality.Reason != plc.ReasonCommFailure {
+		t.Fatalf("from TSAP 0x0100: %v", out[0].Quality)
+	}
+	eventually(t, "a logged refusal", func() bool {
+		for _, e := range logs.FilterMessage("s7 connect failed").All() {
+			if err, ok := e.ContextMap()["error"].(string); ok && strings.Contains(err, s7.ErrRefused.Error()) && strings.Contains(err, "0x0100") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestCancelInterruptsARequest cancels a read the PLC is slow to answer:
+// the read returns with the cancellation at once, not after Timeout, and
+// the driver reconnects for the next one.
+func TestCancelInterruptsARequest(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	cfg := fastCfg()
+	cfg.Timeout = time.Hour
+	d := open(t, srv.Addr(), cfg)
+	tags := []plc.Tag{tag("x", "MW0", "INT")}
+	read(t, d, tags...)
+	srv.SetLatency(time.Hour)
+	r, err := d.Prepare(tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	before := srv.Requests()
+	go func() {
+		for srv.Requests() == before {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	out := make([]plc.Sample, 1)
+	if err := r.Read(ctx, out); !errors.Is(err, context.Canceled) {
+		t.Errorf("Read: %v, want context.Canceled", err)
+	}
+	if out[0].Quality.Reason != plc.ReasonCommFailure || out[0].Quality.Detail != "canceled" {
+		t.Errorf("quality %v", out[0].Quality)
+	}
+	if d.BreakerState() != gobreaker.StateClosed {
+		t.Errorf("breaker %v after a cancelled request", d.BreakerState())
+	}
+	srv.SetLatency(0)
+	eventually(t, "a good read after the cancellation", func() bool { return read(t, d, tags...)[0].Quality.IsGood() })
+}
+
+// TestCloseInterruptsARequest closes the driver while a read waits for a
+// slow PLC: Close returns without waiting for Timeout, and so does the
+// read.
+func TestCloseInterruptsARequest(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	cfg := fastCfg()
+	cfg.Timeout = time.Hour
+	d, err := s7.New(srv.Addr(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := []plc.Tag{tag("x", "MW0", "INT")}
+	r, err := d.Prepare(tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]plc.Sample, 1)
+	if err := r.Read(context.Background(), out); err != nil || !out[0].Quality.IsGood() {
+		t.Fatalf("first read: %v %v", out[0].Quality, err)
+	}
+	srv.SetLatency(time.Hour)
+	before := srv.Requests()
+	done := make(chan error)
+	go func() { done <- r.Read(context.Background(), out) }()
+	eventually(t, "the request to reach the PLC", func() bool { return srv.Requests() > before })
+	_ = d.Close()
+	<-done
+	if out[0].Quality.IsGood() {
+		t.Errorf("read interrupted by Close: %v", out[0].Quality)
 	}
 }

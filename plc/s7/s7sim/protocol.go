@@ -76,8 +76,9 @@ func (s *Server) connect(st *connState, cotp []byte) ([]byte, bool) {
 		}
 		p = p[2+n:]
 	}
-	if len(srcTSAP) != 2 || len(dstTSAP) != 2 || !s.tsapOK(dstTSAP) {
-		s.log.Debug("s7sim: connection refused: remote TSAP", zap.Binary("tsap", dstTSAP))
+	if len(srcTSAP) != 2 || len(dstTSAP) != 2 || !s.tsapOK(dstTSAP) ||
+		(s.cfg.LocalTSAP != 0 && binary.BigEndian.Uint16(srcTSAP) != s.cfg.LocalTSAP) {
+		s.log.Debug("s7sim: connection refused: TSAPs", zap.Binary("local", srcTSAP), zap.Binary("remote", dstTSAP))
 		dr := []byte{3, 0, 0, 11, 6, cotpDR, srcRef[0], srcRef[1], 0, 1, 0}
 		return dr, true
 	}

@@ -53,6 +53,9 @@ type Config struct {
 	// are interchangeable, as on S7-1200/1500).
 	Rack int `yaml:"rack"`
 	Slot int `yaml:"slot"`
+	// LocalTSAP, when not zero, is the only client (local) TSAP accepted,
+	// as for a connection configured in the CPU; 0 accepts any.
+	LocalTSAP uint16 `yaml:"local_tsap"`
 }
 
 // Validate reports the first bad field.

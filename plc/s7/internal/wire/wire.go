@@ -470,3 +470,62 @@ func AckData(ref uint16, class, code byte, param, data []byte) []byte {
 	b = append(b, param...)
 	return append(b, data...)
 }
+
+// COTP TPDU codes (ISO 8073 class 0).
+const (
+	COTPConnRequest = 0xE0
+	COTPConnConfirm = 0xD0
+	COTPDisconnect  = 0x80
+	COTPData        = 0xF0
+	// COTPEOT marks the last data TPDU of an S7 PDU.
+	COTPEOT = 0x80
+)
+
+// ConnectRequest encodes a TPKT frame carrying a COTP connection request
+// from the local to the remote TSAP, offering TPDUs of 1024 bytes.
+func ConnectRequest(local, remote uint16) []byte {
+	return []byte{3, 0, 0, 22, 17, COTPConnRequest, 0, 0, 0, 1, 0,
+		0xC0, 1, 0x0A,
+		0xC1, 2, byte(local >> 8), byte(local),
+		0xC2, 2, byte(remote >> 8), byte(remote)}
+}
+
+// TPDU splits a TPKT frame into its COTP TPDU code, the flags byte that
+// follows it (EOT for data), and the user data after the COTP header.
+func TPDU(frame []byte) (code, flags byte, data []byte, err error) {
+	if len(frame) < IsoHeaderLen-1 || frame[0] != 3 || int(binary.BigEndian.Uint16(frame[2:])) != len(frame) {
+		return 0, 0, nil, fmt.Errorf("s7 wire: not a TPKT frame (% x)", frame[:min(len(frame), 4)])
+	}
+	li := int(frame[4])
+	if li < 1 || 5+li > len(frame) {
+		return 0, 0, nil, fmt.Errorf("s7 wire: COTP header length %d in a frame of %d bytes", li, len(frame))
+	}
+	if li >= 2 {
+		flags = frame[6]
+	}
+	return frame[5], flags, frame[5+li:], nil
+}
+
+// SetupRequest encodes a setup communication job proposing a PDU size
+// and one parallel job each way.
+func SetupRequest(ref uint16, pdu int) []byte {
+	b := make([]byte, 0, HeaderLen+8)
+	b = header(b, ref, 8, 0)
+	return append(b, FuncSetup, 0, 0, 1, 0, 1, byte(pdu>>8), byte(pdu))
+}
+
+// ParseSetupResponse returns the PDU size the answer to a setup
+// communication grants.
+func ParseSetupResponse(pdu []byte) (ref uint16, size int, err error) {
+	a, err := ParseAck(pdu)
+	if err != nil {
+		return 0, 0, err
+	}
+	if a.HdrError != nil {
+		return a.Ref, 0, a.HdrError
+	}
+	if len(a.Param) < 8 || a.Param[0] != FuncSetup {
+		return a.Ref, 0, fmt.Errorf("s7 wire: setup answer has parameter % x", a.Param)
+	}
+	return a.Ref, int(binary.BigEndian.Uint16(a.Param[6:])), nil
+}

@@ -52,12 +52,49 @@ func TestWriteRoundTrip(t *testing.T) {
 	}
 }
 
+func TestConnectAndSetup(t *testing.T) {
+	cr := ConnectRequest(0x1002, 0x0301)
+	code, _, data, err := TPDU(cr)
+	if err != nil || code != COTPConnRequest || len(data) != 0 {
+		t.Fatalf("TPDU(connect request) = 0x%02x % x %v", code, data, err)
+	}
+	if cr[16] != 0x10 || cr[17] != 0x02 || cr[20] != 0x03 || cr[21] != 0x01 {
+		t.Errorf("TSAPs in % x", cr)
+	}
+	code, flags, data, err := TPDU(Frame(SetupRequest(7, 960)))
+	if err != nil || code != COTPData || flags&COTPEOT == 0 {
+		t.Fatalf("TPDU(setup) = 0x%02x 0x%02x %v", code, flags, err)
+	}
+	j, err := ParseJob(data)
+	if err != nil || j.Func != FuncSetup || j.PDU != 960 || j.Ref != 7 {
+		t.Fatalf("ParseJob(setup) = %+v %v", j, err)
+	}
+	ref, size, err := ParseSetupResponse(AckData(7, 0, 0, []byte{FuncSetup, 0, 0, 1, 0, 1, 0x01, 0xE0}, nil))
+	if err != nil || ref != 7 || size != 480 {
+		t.Errorf("ParseSetupResponse = %d %d %v", ref, size, err)
+	}
+	if _, _, err := ParseSetupResponse(AckData(7, 0x81, 4, nil, nil)); err == nil {
+		t.Error("refused setup accepted")
+	}
+	if _, _, _, err := TPDU([]byte{3, 0, 0, 9, 4, 0xF0, 0x80}); err == nil {
+		t.Error("frame with a wrong TPKT length accepted")
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add(ReadRequest(1, []Item{{TS: TSByte, Count: 2, DB: 1, Area: AreaDB}}))
 	f.Add(WriteRequest(1, []Item{{TS: TSBit, Count: 1, Area: AreaM}}, [][]byte{{1}}))
 	f.Add(AckData(1, 0, 0, []byte{FuncRead, 1}, []byte{RCSuccess, DataByte, 0, 16, 1, 2}))
 	f.Add(AckData(1, 0, 0, []byte{FuncWrite, 1}, []byte{RCSuccess}))
+	f.Add(Frame(SetupRequest(1, 480)))
+	f.Add(ConnectRequest(0x0100, 0x0101))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, _, data, err := TPDU(b); err == nil && len(data) > len(b) {
+			t.Fatalf("TPDU data of %d bytes from %d", len(data), len(b))
+		}
+		if _, size, err := ParseSetupResponse(b); err == nil && size > 0xFFFF {
+			t.Fatalf("PDU size %d", size)
+		}
 		if j, err := ParseJob(b); err == nil {
 			for i, it := range j.Items {
 				if it.Bit > 7 || it.Start > MaxAddress || (j.Func == FuncWrite && j.Data[i] == nil) {
