@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -121,8 +122,12 @@ func (c Config) Validate() error {
 		return bad("backoff.initial", c.Backoff.Initial, "is negative")
 	case c.Backoff.Max < 0:
 		return bad("backoff.max", c.Backoff.Max, "is negative")
+	case math.IsNaN(c.Backoff.Multiplier) || math.IsInf(c.Backoff.Multiplier, 0):
+		return bad("backoff.multiplier", c.Backoff.Multiplier, "is not a finite number")
 	case c.Backoff.Multiplier != 0 && c.Backoff.Multiplier < 1:
 		return bad("backoff.multiplier", c.Backoff.Multiplier, "is below 1")
+	case math.IsNaN(c.Backoff.Jitter):
+		return bad("backoff.jitter", c.Backoff.Jitter, "is not a number")
 	case c.Backoff.Jitter > 1:
 		return bad("backoff.jitter", c.Backoff.Jitter, "is above 1")
 	}

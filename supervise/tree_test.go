@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -186,6 +187,9 @@ func TestConfigAndSpecValidation(t *testing.T) {
 		{"name", Config{Name: "a/b"}.Validate(), "name"},
 		{"jitter", Config{Backoff: Backoff{Jitter: 2}}.Validate(), "backoff.jitter"},
 		{"multiplier", Config{Backoff: Backoff{Multiplier: 0.5}}.Validate(), "backoff.multiplier"},
+		{"multiplier NaN", Config{Backoff: Backoff{Multiplier: math.NaN()}}.Validate(), "backoff.multiplier NaN is not a finite number"},
+		{"multiplier Inf", Config{Backoff: Backoff{Multiplier: math.Inf(1)}}.Validate(), "backoff.multiplier +Inf"},
+		{"jitter NaN", Config{Backoff: Backoff{Jitter: math.NaN()}}.Validate(), "backoff.jitter NaN"},
 		{"spec name", Spec{New: ok}.Validate(), "name is empty"},
 		{"spec new", Spec{Name: "a"}.Validate(), "New is nil"},
 		{"spec restart", Spec{Name: "a", New: ok, Restart: 9}.Validate(), "restart type"},
