@@ -339,3 +339,76 @@ func TestBinary(t *testing.T) {
 		t.Errorf("bad address: %v", err)
 	}
 }
+
+// TestPointDatabaseFromCSV drives a tag list exported as CSV (devices and
+// tags in two files, separated by semicolons) end to end: one
+// request for a read of several tags, scaled values out, and writes
+// through the checked-write path, whose refusals (read-only tag, value
+// under the limit, unknown tag) send nothing to the PLC.
+func TestPointDatabaseFromCSV(t *testing.T) {
+	srv := startSim(t)
+	_ = srv.Set("DB1.DBW10:INT", plc.IntValue(plc.Int, 27648))
+	_ = srv.Set("DB1.DBD12:REAL", plc.FloatValue(plc.Real, 2.5))
+	dir := t.TempDir()
+	devices := "name;driver;endpoint;rack;slot;pdu_size\nkiln2;s7;" + srv.Addr() + ";0;1;240\n"
+	tags := "name;device;address;type;access;scale_raw_min;scale_raw_max;scale_eng_min;scale_eng_max;min;max\n" +
+		"Kiln2.Temp;kiln2;DB1.DBW10;INT;rw;0;27648;0;1200;100;1150\n" +
+		"Kiln2.Flow;kiln2;DB1.DBD12;REAL;ro;;;;;;\n" +
+		"Kiln2.Ratio;kiln2;DB1.DBD16;REAL;rw;;;;;0;1\n"
+	devFile, tagFile := filepath.Join(dir, "devices.csv"), filepath.Join(dir, "tags.csv")
+	if err := os.WriteFile(devFile, []byte(devices), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tagFile, []byte(tags), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files := devFile + "," + tagFile
+
+	before := srv.Requests()
+	code, lines, stderr := tagctl(t, "-tags", files, "read", "Kiln2.Temp", "Kiln2.Flow", "Kiln2.Ratio")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("read: exit %d: %s %v", code, stderr, lines)
+	}
+	if fmtJSON(lines[0]["value"]) != "1200" || fmtJSON(lines[1]["value"]) != "2.5" || lines[0]["tag"] != "Kiln2.Temp" {
+		t.Errorf("read %v", lines)
+	}
+	if n := srv.Requests() - before; n != 1 {
+		t.Errorf("%d requests for one read of three tags", n)
+	}
+
+	code, lines, stderr = tagctl(t, "-tags", files, "-device", "kiln2", "write", "Kiln2.Temp=600", "Kiln2.Ratio=0.25", "-verify")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("write: exit %d: %s %v", code, stderr, lines)
+	}
+	if v, _ := srv.Get("DB1.DBW10:INT"); v.Float() != 13824 {
+		t.Errorf("raw temperature %v after writing 600", v)
+	}
+	if v, _ := srv.Get("DB1.DBD16:REAL"); v.Float() != 0.25 {
+		t.Errorf("ratio %v after writing 0.25", v)
+	}
+
+	before = srv.Requests()
+	code, lines, _ = tagctl(t, "-tags", files, "write", "Kiln2.Flow=3", "Kiln2.Temp=50", "Kiln2.Ratio=2")
+	if code != 1 || len(lines) != 3 {
+		t.Fatalf("refused writes: exit %d, %v", code, lines)
+	}
+	for i, want := range []string{"read-only", "minimum", "maximum"} {
+		if e, _ := lines[i]["error"].(string); !strings.Contains(e, want) || lines[i]["quality"] != "bad" {
+			t.Errorf("line %d: %v, want an error naming %q", i, lines[i], want)
+		}
+	}
+	if n := srv.Requests() - before; n != 0 {
+		t.Errorf("%d requests for refused writes", n)
+	}
+	if v, _ := srv.Get("DB1.DBW10:INT"); v.Float() != 13824 {
+		t.Errorf("refused write changed the temperature to %v", v)
+	}
+	if code, _, stderr := tagctl(t, "-tags", files, "write", "Kiln2.Nope=1"); code != 2 || !strings.Contains(stderr, "Kiln2.Nope") {
+		t.Errorf("unknown tag: exit %d, %q", code, stderr)
+	}
+
+	code, lines, _ = tagctl(t, "-tags", files, "watch", "-interval", "1ms", "-count", "2", "Kiln2.Temp")
+	if code != 0 || len(lines) != 1 || fmtJSON(lines[0]["value"]) != "600" {
+		t.Errorf("watch: exit %d, %v", code, lines)
+	}
+}
