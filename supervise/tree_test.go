@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -285,5 +286,71 @@ kiln_supervise_restarts_total{child="bad",supervisor="root"} 1
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"kiln_supervise_escalations_total", "kiln_supervise_exits_total", "kiln_supervise_restarts_total"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A hook that blocks holds up nothing but itself: the children go on
+// restarting, events beyond the queue are dropped and counted, and the
+// rest arrive in order once the hook returns.
+func TestBlockedEventHookNeverBlocksTheTree(t *testing.T) {
+	const failures = 500
+	release := make(chan struct{})
+	var (
+		mu        sync.Mutex
+		delivered []Event
+	)
+	hook := func(e Event) {
+		<-release
+		mu.Lock()
+		delivered = append(delivered, e)
+		mu.Unlock()
+	}
+	m := NewMetrics()
+	s := mustNew(t, Config{Name: "root", Intensity: 1 << 20, Period: time.Hour,
+		Backoff: Backoff{Initial: time.Nanosecond, Max: time.Nanosecond, Jitter: -1}},
+		WithEventHook(hook), WithMetrics(m))
+	starts := 0
+	last := make(chan struct{})
+	mustAdd(t, s, Spec{Name: "flap", New: func() (Service, error) {
+		starts++ // only the supervisor's loop calls New
+		n := starts
+		return ServiceFunc(func(ctx context.Context) error {
+			if n <= failures {
+				return errBoom
+			}
+			close(last)
+			<-ctx.Done()
+			return nil
+		}), nil
+	}})
+	stop := running(t, s)
+	select {
+	case <-last:
+	case <-time.After(wait):
+		t.Fatal("the child stopped restarting while the hook was blocked")
+	}
+	dropped := testutil.ToFloat64(m.dropped.WithLabelValues("root"))
+	if dropped == 0 {
+		t.Fatal("no events dropped while the hook was blocked")
+	}
+	close(release)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// started, then per failure exited and restarted, and a backoff
+	// before every restart but the first.
+	const emitted = 1 + failures + failures + failures - 1
+	mu.Lock()
+	defer mu.Unlock()
+	if got := len(delivered) + int(dropped); got != emitted {
+		t.Fatalf("delivered %d + dropped %v = %d, want the %d emitted", len(delivered), dropped, got, emitted)
+	}
+	if len(delivered) < eventQueueLen || delivered[0].Kind != EventStarted {
+		t.Fatalf("delivered %d events starting with %v, want at least a full queue (%d) starting with started", len(delivered), delivered[0], eventQueueLen)
+	}
+	for i := 1; i < len(delivered); i++ {
+		if delivered[i].Time.Before(delivered[i-1].Time) {
+			t.Fatalf("event %d (%v) delivered before event %d (%v)", i, delivered[i], i-1, delivered[i-1])
+		}
 	}
 }
