@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/internal/backoff"
@@ -49,9 +50,10 @@ func (c ClientConfig) validate(prefix string) error {
 	return nil
 }
 
-func (c ClientConfig) options(log *zap.Logger) pulsar.ClientOptions {
+func (c ClientConfig) options(log *zap.Logger, reg prometheus.Registerer) pulsar.ClientOptions {
 	o := pulsar.ClientOptions{
 		URL:               c.URL,
+		MetricsRegisterer: reg,
 		ConnectionTimeout: or(c.ConnectionTimeout, 5*time.Second),
 		OperationTimeout:  or(c.OperationTimeout, 10*time.Second),
 		KeepAliveInterval: or(c.KeepAlive, 5*time.Second),

@@ -62,6 +62,20 @@
 // in Pulsar without batch-index acknowledgment. The consumer is
 // subscribed in the background, like the producer.
 //
+// # Health
+//
+// Publisher.Health and Subscriber.Health return an error wrapping
+// ErrUnavailable (and the cause, e.g. the broker's AuthorizationError)
+// until the producer or consumer exists, and afterwards whenever the
+// client holds no open connection to a broker, also while nothing is sent
+// or received: the client exposes no per-consumer connection state, so
+// this is read from the connection counters it keeps in a Prometheus
+// registry private to each Publisher and Subscriber (the client's metrics
+// never go to the global registry). With several brokers a connection to
+// another broker can hide the loss of one for the few seconds the client
+// takes to move; the case that matters at the edge, a dead link, is seen
+// within about twice KeepAlive.
+//
 // The client's unbatched send path races with its own reconnect
 // (pulsar-client-go v0.19.0, found with -race): keep batching on where
 // connections drop.

@@ -44,6 +44,7 @@ type Publisher struct {
 	cfg    PublisherConfig
 	o      options
 	client pulsar.Client
+	link   link
 	cb     *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	// sendMu orders sequence ids with the sends that carry them and
@@ -81,12 +82,13 @@ func NewPublisher(cfg PublisherConfig, opts ...Option) (*Publisher, error) {
 	}
 	cfg = cfg.withDefaults()
 	o := buildOptions(opts)
-	client, err := pulsar.NewClient(cfg.Client.options(o.log))
+	l := newLink()
+	client, err := pulsar.NewClient(cfg.Client.options(o.log, l.reg))
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: client for %s: %w", cfg.Client.URL, err)
 	}
 	p := &Publisher{
-		cfg: cfg, o: o, client: client,
+		cfg: cfg, o: o, client: client, link: l,
 		pending: make(map[uint64]*pending),
 		lastErr: errors.New("not connected yet"),
 		broken:  true, // no producer yet
@@ -367,7 +369,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []transport.Message, done 
 		if p.cb.State() == gobreaker.StateOpen {
 			err := p.lastErr
 			p.mu.Unlock()
-			return fmt.Errorf("%w: circuit open after %v", ErrUnavailable, err)
+			return fmt.Errorf("%w: circuit open after %w", ErrUnavailable, err)
 		}
 		if len(p.pending) < p.cfg.MaxPending {
 			p.mu.Unlock()
@@ -403,7 +405,9 @@ func (p *Publisher) Publish(ctx context.Context, msgs []transport.Message, done 
 }
 
 // Health returns nil while the producer is connected and sending, and
-// otherwise an error wrapping ErrUnavailable with the last failure.
+// otherwise an error wrapping ErrUnavailable with the last failure. A
+// lost connection counts even while nothing is being sent; a dead link is
+// noticed within about twice ClientConfig.KeepAlive.
 func (p *Publisher) Health() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -411,10 +415,13 @@ func (p *Publisher) Health() error {
 		return transport.ErrClosed
 	}
 	if p.cb.State() == gobreaker.StateOpen {
-		return fmt.Errorf("%w: circuit open: %v", ErrUnavailable, p.lastErr)
+		return fmt.Errorf("%w: circuit open: %w", ErrUnavailable, p.lastErr)
 	}
 	if p.broken || p.lastErr != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, p.lastErr)
+		return fmt.Errorf("%w: %w", ErrUnavailable, p.lastErr)
+	}
+	if !p.link.up() {
+		return fmt.Errorf("%w: no connection to %s; reconnecting", ErrUnavailable, p.cfg.Client.URL)
 	}
 	return nil
 }

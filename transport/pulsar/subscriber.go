@@ -21,6 +21,7 @@ type Subscriber struct {
 	cfg    SubscriberConfig
 	o      options
 	client pulsar.Client
+	link   link
 
 	mu       sync.Mutex
 	consumer pulsar.Consumer
@@ -41,12 +42,13 @@ func NewSubscriber(cfg SubscriberConfig, opts ...Option) (*Subscriber, error) {
 	}
 	cfg = cfg.withDefaults()
 	o := buildOptions(opts)
-	client, err := pulsar.NewClient(cfg.Client.options(o.log))
+	l := newLink()
+	client, err := pulsar.NewClient(cfg.Client.options(o.log, l.reg))
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: client for %s: %w", cfg.Client.URL, err)
 	}
 	s := &Subscriber{
-		cfg: cfg, o: o, client: client,
+		cfg: cfg, o: o, client: client, link: l,
 		lastErr: errors.New("not subscribed yet"),
 		ready:   make(chan struct{}),
 		quit:    make(chan struct{}),
@@ -109,8 +111,12 @@ func (s *Subscriber) subscribe() {
 	}
 }
 
-// Health returns nil once subscribed, and otherwise an error wrapping
-// ErrUnavailable with the last failure.
+// Health returns nil while subscribed and connected. Before the consumer
+// is created it returns an error wrapping ErrUnavailable with the last
+// failure; afterwards, while the client has no open connection to a
+// broker (the link or the broker is down and the client is reconnecting),
+// an error wrapping ErrUnavailable too. A dead link is noticed within
+// about twice ClientConfig.KeepAlive.
 func (s *Subscriber) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,7 +124,10 @@ func (s *Subscriber) Health() error {
 		return transport.ErrClosed
 	}
 	if s.consumer == nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, s.lastErr)
+		return fmt.Errorf("%w: %w", ErrUnavailable, s.lastErr)
+	}
+	if !s.link.up() {
+		return fmt.Errorf("%w: no connection to %s; reconnecting", ErrUnavailable, s.cfg.Client.URL)
 	}
 	return nil
 }
