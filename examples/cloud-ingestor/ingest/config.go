@@ -48,33 +48,45 @@ const (
 	DefaultDrainTimeout    = 30 * time.Second
 )
 
-// Validate reports the first invalid field, by its yaml name.
+// ConfigError names an invalid Config field by its yaml name.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "ingest: config " + e.Field + ": " + e.Reason }
+
+// Validate reports the first invalid field as a *ConfigError.
 func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
 	if c.Topic != "" {
 		if err := tenant.ValidateLocal(c.Topic); err != nil {
-			return fmt.Errorf("ingest: config topic: %w", err)
+			return bad("topic", "%v", err)
 		}
 	}
 	if c.DeadLetterTopic != "" {
 		if err := tenant.ValidateLocal(c.DeadLetterTopic); err != nil {
-			return fmt.Errorf("ingest: config dead_letter_topic: %w", err)
+			return bad("dead_letter_topic", "%v", err)
 		}
 	}
-	d := c.withDefaults()
-	if d.DeadLetterTopic == d.Topic {
-		return fmt.Errorf("ingest: config dead_letter_topic: %q is the sample topic itself", d.DeadLetterTopic)
+	if d := c.withDefaults(); d.DeadLetterTopic == d.Topic {
+		return bad("dead_letter_topic", "%q is the sample topic itself", d.DeadLetterTopic)
 	}
 	switch {
 	case c.MaxBatchSamples < 0:
-		return fmt.Errorf("ingest: config max_batch_samples: negative (%d)", c.MaxBatchSamples)
+		return bad("max_batch_samples", "negative (%d)", c.MaxBatchSamples)
 	case c.MaxBatchDelay < 0:
-		return fmt.Errorf("ingest: config max_batch_delay: negative (%v)", c.MaxBatchDelay)
+		return bad("max_batch_delay", "negative (%v)", c.MaxBatchDelay)
 	case c.MaxDeliveries < 0:
-		return fmt.Errorf("ingest: config max_deliveries: negative (%d)", c.MaxDeliveries)
+		return bad("max_deliveries", "negative (%d)", c.MaxDeliveries)
 	case c.DrainTimeout < 0:
-		return fmt.Errorf("ingest: config drain_timeout: negative (%v)", c.DrainTimeout)
-	case c.Retry.Initial < 0 || c.Retry.Max < 0:
-		return fmt.Errorf("ingest: config retry: negative delay")
+		return bad("drain_timeout", "negative (%v)", c.DrainTimeout)
+	case c.Retry.Initial < 0:
+		return bad("retry.initial", "negative (%v)", c.Retry.Initial)
+	case c.Retry.Max < 0:
+		return bad("retry.max", "negative (%v)", c.Retry.Max)
 	}
 	return nil
 }
