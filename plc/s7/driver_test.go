@@ -842,3 +842,31 @@ func TestCloseInterruptsARequest(t *testing.T) {
 		t.Errorf("read interrupted by Close: %v", out[0].Quality)
 	}
 }
+
+// TestRefusedJobs reads and writes on a CPU that refuses every job (PUT/GET
+// disabled): the tags are Bad with the header's class and code, writes
+// return a *JobError, and the connection stays up.
+func TestRefusedJobs(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	d := open(t, srv.Addr(), fastCfg())
+	tags := []plc.Tag{tag("a", "DB1.DBW0", "INT"), tag("b", "MB3", "BYTE")}
+	read(t, d, tags...)
+	srv.SetJobError(0x81, 0x04)
+	for _, s := range read(t, d, tags...) {
+		if s.Quality.Status != plc.StatusBad || s.Quality.Reason != plc.ReasonDeviceError || s.Quality.Code != 0x8104 {
+			t.Errorf("%s: %v (code 0x%x)", s.Tag, s.Quality, s.Quality.Code)
+		}
+	}
+	errs := d.Write(context.Background(), []plc.WriteItem{{Tag: tags[0], Value: plc.IntValue(plc.Int, 5)}})
+	var je *s7.JobError
+	if !errors.As(errs[0], &je) || je.Class != 0x81 || je.Code != 0x04 {
+		t.Errorf("write: %v", errs[0])
+	}
+	if v, _ := srv.Get("DB1.DBW0:INT"); v.Float() != 0 {
+		t.Errorf("refused write changed the PLC to %v", v)
+	}
+	srv.SetJobError(0, 0)
+	if out := read(t, d, tags...); !out[0].Quality.IsGood() || srv.Connections() != 1 {
+		t.Errorf("after the refusal: %v, %d connections", out[0].Quality, srv.Connections())
+	}
+}

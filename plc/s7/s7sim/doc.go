@@ -4,7 +4,7 @@
 // snap7) can connect to it.
 //
 // It answers connection requests (checking the remote TSAP against its
-// rack and slot), setup communication (agreeing to the client's PDU size
+// rack and slot, and the client's TSAP against Config.LocalTSAP when set), setup communication (agreeing to the client's PDU size
 // up to Config.MaxPDU), and Read Var and Write Var jobs with several items
 // (up to Config.MaxItems), on data blocks of any numbers and sizes and the
 // M, I and Q areas, with the item return codes of a real CPU for a missing
@@ -17,7 +17,8 @@
 // offset, and WithOnWrite reports clients' writes, so a plant simulation
 // can drive signals and mirror writes. Faults can be injected: latency,
 // dropping a connection after N requests, refusing connections, an error
-// code for chosen items, and stopping and restarting on the same port.
+// code for chosen items, refusing whole jobs as a CPU with PUT/GET
+// disabled does (SetJobError), and stopping and restarting on the same port.
 // Of the user-data functions it answers the system status list reads
 // gos7's GetCPUInfo, GetCPInfo and PLCGetStatus make (SZL 0x001C, 0x0131,
 // 0x0424), unfragmented; others (clock, blocks, security) close the

@@ -126,6 +126,9 @@ func (s *Server) job(st *connState, pdu []byte) ([]byte, bool) {
 			return nil, true
 		}
 	}
+	if je := s.jobErr.Load(); je != 0 {
+		return wire.Frame(wire.AckData(j.Ref, byte(je>>8), byte(je), []byte{j.Func, 0}, nil)), false
+	}
 	if len(pdu) > st.pdu || len(j.Items) > s.cfg.MaxItems {
 		s.violations.Add(1)
 		return wire.Frame(wire.AckData(j.Ref, classSupplies, 0, []byte{j.Func, 0}, nil)), false

@@ -161,6 +161,7 @@ type Server struct {
 	latency    atomic.Int64
 	dropAfter  atomic.Int64
 	refuse     atomic.Bool
+	jobErr     atomic.Uint32 // class<<8 | code of refused jobs, 0 for none
 	requests   atomic.Uint64
 	violations atomic.Uint64
 }
@@ -264,6 +265,18 @@ func (s *Server) DropAfter(n int) { s.dropAfter.Store(int64(n)) }
 // RefuseConnections makes the server close new connections at once (true)
 // or accept them again (false).
 func (s *Server) RefuseConnections(on bool) { s.refuse.Store(on) }
+
+// SetJobError makes the server refuse every Read and Write Var job with
+// the error class and code in the answer's header, as a CPU whose PUT/GET
+// access is disabled does (class 0x81, code 0x04); class 0 accepts jobs
+// again.
+func (s *Server) SetJobError(class, code byte) {
+	if class == 0 {
+		s.jobErr.Store(0)
+		return
+	}
+	s.jobErr.Store(uint32(class)<<8 | uint32(code))
+}
 
 // SetItemError makes every read or write item touching byte offset of
 // the area (and DB) fail with return code code, until ClearItemErrors.
