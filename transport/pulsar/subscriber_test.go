@@ -185,3 +185,50 @@ func TestReceiveEndsOnCloseAndContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNackedMessageWaitsForTheNackDelay(t *testing.T) {
+	b := startBroker(t, pulsartest.Config{})
+	const topic = "persistent://acme/line1/nack-delay"
+	slow := newSubscriber(t, kpulsar.SubscriberConfig{Client: client(b), Topic: topic, Subscription: "slow", Earliest: true, NackDelay: time.Hour})
+	fast := newSubscriber(t, kpulsar.SubscriberConfig{Client: client(b), Topic: topic, Subscription: "fast", Earliest: true, NackDelay: 20 * time.Millisecond})
+	p := newPublisher(t, kpulsar.PublisherConfig{Client: client(b), Topic: topic, DisableBatching: true})
+	noErrors(t, publish(t, p, msgs("m", 1)))
+	for _, s := range []*kpulsar.Subscriber{slow, fast} {
+		d, err := s.Receive(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Nack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noErrors(t, publish(t, p, msgs("n", 1)))
+
+	// With a short delay the nacked message comes back, counted.
+	got := map[string]int{}
+	for len(got) < 2 {
+		d, err := fast.Receive(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(d.Message().Payload)] = d.Redeliveries()
+		_ = d.Ack()
+	}
+	if got["m-0"] != 1 || got["n-0"] != 0 {
+		t.Fatalf("fast subscription: redeliveries %v, want m-0 once redelivered", got)
+	}
+	// With an hour's delay only the next message arrives meanwhile.
+	d, err := slow.Receive(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(d.Message().Payload) != "n-0" {
+		t.Fatalf("slow subscription got %q before its nack delay passed, want n-0", d.Message().Payload)
+	}
+	_ = d.Ack()
+	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
+	defer cancel()
+	if d, err := slow.Receive(ctx); err == nil {
+		t.Fatalf("nacked %q redelivered before its delay", d.Message().Payload)
+	}
+}

@@ -294,6 +294,11 @@ func TestUnackedAreRedeliveredWhenConsumerLeaves(t *testing.T) {
 	}
 	// Acks are grouped by the client; wait until the broker has them.
 	waitFor(t, func() bool { st, _ := b.Stats(topic); return st.Subscriptions["s"].Acked == 2 })
+	st, _ := b.Stats(topic)
+	want := pulsartest.SubscriptionStats{Type: "Shared", Consumers: 1, Backlog: 3, Unacked: 3, Acked: 2}
+	if st.Published != 5 || st.Entries != 5 || st.Producers != 1 || st.Subscriptions["s"] != want {
+		t.Fatalf("stats before the consumer left: %+v", st)
+	}
 	first.Close()
 	second := subscribe(t, c, pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "s", Type: pulsar.Shared})
 	for i := 2; i < 5; i++ {
@@ -304,6 +309,10 @@ func TestUnackedAreRedeliveredWhenConsumerLeaves(t *testing.T) {
 		if want := fmt.Sprintf("m-%d", i); string(m.Payload()) != want || m.RedeliveryCount() != 1 {
 			t.Fatalf("got %q (redeliveries %d), want %s again", m.Payload(), m.RedeliveryCount(), want)
 		}
+	}
+	st, _ = b.Stats(topic)
+	if ss := st.Subscriptions["s"]; ss.Redelivered != 3 || ss.Backlog != 3 || ss.Unacked != 3 {
+		t.Fatalf("stats after redelivery: %+v", ss)
 	}
 }
 
