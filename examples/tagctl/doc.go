@@ -7,7 +7,9 @@
 //	tagctl -tags FILE[,FILE] -device NAME read|write|watch TAGNAME[=VALUE]...
 //
 // The S7 port defaults to 102 and a type to the address's width (X BOOL,
-// B BYTE, W WORD, D DWORD). It prints one JSON object per line and tag:
+// B BYTE, W WORD, D DWORD). Driver s7 also takes -conn-type (pg, op,
+// basic), -remote-tsap and -local-tsap (HH.LL or 0xHHLL) and -pdu (the
+// PDU size to propose). It prints one JSON object per line and tag:
 //
 //	{"tag":"DB1.DBW4:INT","value":-12,"quality":"good","error":null,"ts":"2026-11-25T22:00:00.123456789Z"}
 //

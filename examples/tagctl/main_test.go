@@ -412,3 +412,24 @@ func TestPointDatabaseFromCSV(t *testing.T) {
 		t.Errorf("watch: exit %d, %v", code, lines)
 	}
 }
+
+// TestS7TSAPFlags connects with explicit TSAPs to a CPU in slot 2 that
+// accepts only local TSAP 10.02.
+func TestS7TSAPFlags(t *testing.T) {
+	srv, err := s7sim.New(s7sim.Config{Slot: 2, LocalTSAP: 0x1002})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_ = srv.Set("MW0:INT", plc.IntValue(plc.Int, 9))
+	code, lines, stderr := tagctl(t, "-driver", "s7", "-endpoint", srv.Addr(), "-remote-tsap", "01.02", "-local-tsap", "10.02", "-pdu", "240", "read", "MW0:INT")
+	if code != 0 || len(lines) != 1 || fmtJSON(lines[0]["value"]) != "9" {
+		t.Fatalf("exit %d: %s %v", code, stderr, lines)
+	}
+	if code, lines, _ := tagctl(t, "-driver", "s7", "-endpoint", srv.Addr(), "-slot", "2", "read", "MW0:INT"); code != 1 || lines[0]["quality"] != "bad" {
+		t.Errorf("from the default local TSAP: exit %d, %v", code, lines)
+	}
+	if code, _, stderr := tagctl(t, "-driver", "s7", "-endpoint", srv.Addr(), "-local-tsap", "zz", "read", "MW0"); code != 2 || !strings.Contains(stderr, "local_tsap") {
+		t.Errorf("bad TSAP: exit %d, %q", code, stderr)
+	}
+}

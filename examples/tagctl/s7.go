@@ -14,6 +14,8 @@ var (
 	s7Slot     *int
 	s7ConnType *string
 	s7PDU      *int
+	s7Local    *string
+	s7Remote   *string
 )
 
 func init() {
@@ -22,7 +24,9 @@ func init() {
 			s7Rack = fs.Int("rack", 0, "s7: rack of the CPU")
 			s7Slot = fs.Int("slot", 1, "s7: slot of the CPU")
 			s7ConnType = fs.String("conn-type", "pg", "s7: connection type pg, op or basic")
-			s7PDU = fs.Int("pdu", 0, "s7: cap on the PDU size (0: as negotiated)")
+			s7PDU = fs.Int("pdu", 0, "s7: PDU size to propose (0: 960; the CPU may grant less)")
+			s7Local = fs.String("local-tsap", "", "s7: local TSAP, e.g. 01.00 (default 0x0100)")
+			s7Remote = fs.String("remote-tsap", "", "s7: remote TSAP, e.g. 03.01; overrides -rack, -slot and -conn-type")
 		},
 		Device: func(endpoint string) (plc.Device, error) {
 			opts := map[string]string{
@@ -30,6 +34,12 @@ func init() {
 				"slot":            strconv.Itoa(*s7Slot),
 				"connection_type": *s7ConnType,
 				"pdu_size":        strconv.Itoa(*s7PDU),
+			}
+			if *s7Local != "" {
+				opts["local_tsap"] = *s7Local
+			}
+			if *s7Remote != "" {
+				opts["remote_tsap"] = *s7Remote
 			}
 			if _, err := s7.ConfigFromOptions(opts); err != nil {
 				return plc.Device{}, err
