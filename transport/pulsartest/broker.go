@@ -21,7 +21,8 @@ type Config struct {
 	// subscription positions in files there, so they survive a restart of
 	// the process (acknowledgements are saved every second). Empty keeps
 	// them in memory only (they still survive Stop/Restart of the same
-	// Broker).
+	// Broker). Nothing is fsynced: a killed process loses nothing, a
+	// crashed machine may (see the package documentation).
 	DataDir string `yaml:"data_dir"`
 	// MaxMessageSize is announced to clients and bounds accepted frames
 	// (default 5 MiB, as Pulsar's).

@@ -39,6 +39,23 @@
 // The command pulsartest/cmd/pulsartest runs the broker as a process for
 // multi-process tests.
 //
+// # Durability of the data directory
+//
+// Writes to Config.DataDir are not fsynced, on purpose. The directory is
+// there so that messages outlive the broker process: a test kills it
+// (even with SIGKILL) and starts it again, and the operating system's page
+// cache still holds every write, so nothing is lost. Only a crash of the
+// machine or its power could lose the last writes (a torn log tail is cut
+// when the directory is opened again; a torn subscriptions file is
+// reported by New, naming the topic, and the directory must then be
+// cleared). Syncing would not buy a test anything: what the tests check is
+// the crash safety of the code under test (the spool fsyncs), not of the
+// broker standing in for Pulsar, whose own storage is replicated
+// BookKeeper. And it would cost the one thing a test broker must not
+// have: a disk flush of milliseconds on every send, which would make
+// throughput and latency measurements through pulsartest measure the
+// disk, and slow every test that uses a data directory.
+//
 // Not implemented: partitioned topics, schemas beyond bytes, transactions,
 // chunked-message reassembly, batch-index acknowledgment (an entry counts
 // as acknowledged when all its messages are), delayed delivery, retention

@@ -2,6 +2,8 @@ package pulsartest_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +269,54 @@ func TestDataDirSurvivesANewBroker(t *testing.T) {
 		if want := "m-" + string(rune('0'+i)); string(m.Payload()) != want {
 			t.Fatalf("got %q want %s", m.Payload(), want)
 		}
+	}
+}
+
+func TestDataDirTornLogTailIsCutAndTornCursorsAreReported(t *testing.T) {
+	dir := t.TempDir()
+	const topic = "persistent://public/default/torn"
+	b1, err := pulsartest.New(pulsartest.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, b1)
+	p := produce(t, c, pulsar.ProducerOptions{Topic: topic, Name: "gw", DisableBatching: true})
+	sendAsync(t, p, "m", 3, 1)
+	p.Close()
+	c.Close()
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "topics", "*", "log"))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("logs %v (%v)", logs, err)
+	}
+	// A write cut short by a crash: a record header and part of its body.
+	f, err := os.OpenFile(logs[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{0, 0, 0, 64, 1, 2, 3, 4, 't', 'o', 'r', 'n'}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	b2, err := pulsartest.New(pulsartest.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := b2.Stats(topic)
+	if err := b2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Published != 3 {
+		t.Fatalf("after a torn tail: %d messages, want 3", st.Published)
+	}
+
+	cursors := filepath.Join(filepath.Dir(logs[0]), "cursors.json")
+	if err := os.WriteFile(cursors, []byte(`{"subscriptions":[{"na`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pulsartest.New(pulsartest.Config{DataDir: dir}); err == nil || !strings.Contains(err.Error(), cursors) || !strings.Contains(err.Error(), topic) {
+		t.Fatalf("torn subscriptions file: %v, want an error naming %s and the topic", err, cursors)
 	}
 }

@@ -21,7 +21,8 @@ import (
 // subscriptions come and go, every second while acknowledgements arrive,
 // and on Close, so after a crash up to a second of acknowledged messages
 // may be delivered again, never lost. Entries are written without fsync:
-// they survive a killed process, not a lost machine.
+// they survive a killed process, not a lost machine (why: package doc,
+// "Durability of the data directory").
 type diskStore struct {
 	dir string
 
@@ -111,20 +112,21 @@ func (s *diskStore) load(t *topic) error {
 		return fmt.Errorf("pulsartest: topic %s: %w", t.name, err)
 	}
 	s.logs[t.name] = f
-	b, err := os.ReadFile(filepath.Join(dir, "cursors.json"))
+	cpath := filepath.Join(dir, "cursors.json")
+	b, err := os.ReadFile(cpath)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("pulsartest: topic %s cursors: %w", t.name, err)
+		return fmt.Errorf("pulsartest: topic %s: %w", t.name, err)
 	}
 	var cf cursorFile
 	if err := json.Unmarshal(b, &cf); err != nil {
-		return fmt.Errorf("pulsartest: topic %s cursors: %w", t.name, err)
+		return fmt.Errorf("pulsartest: topic %s: %s: %w", t.name, cpath, err)
 	}
 	for _, cr := range cf.Subscriptions {
 		if cr.Type < subExclusive || cr.Type > subKeyShared || cr.Name == "" {
-			return fmt.Errorf("pulsartest: topic %s cursors: bad subscription %q", t.name, cr.Name)
+			return fmt.Errorf("pulsartest: topic %s: %s: bad subscription %q (type %d)", t.name, cpath, cr.Name, cr.Type)
 		}
 		pos := min(max(cr.AckedBelow, t.first), t.next())
 		sub := newSubscription(t, cr.Name, cr.Type, true, pos)
