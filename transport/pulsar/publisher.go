@@ -326,13 +326,16 @@ func (p *Publisher) completed(ord, gen uint64, prod pulsar.Producer, err error) 
 		return
 	}
 	delete(p.pending, ord)
-	if m.probe && err == nil {
-		// The client numbered the probe after the broker's last sequence
-		// id for our name; continue after it.
-		if last := prod.LastSequenceID(); last+1 > p.nextSeq {
-			p.nextSeq = last + 1
+	if m.probe {
+		if err == nil {
+			// The client numbered the probe after the broker's last
+			// sequence id for our name; continue after it.
+			if last := prod.LastSequenceID(); last+1 > p.nextSeq {
+				p.nextSeq = last + 1
+			}
+			p.seqKnown = true
 		}
-		p.seqKnown = true
+		// A refused probe taught nothing: the next message probes again.
 		p.probing = false
 		p.poke()
 	}

@@ -376,3 +376,27 @@ func TestSequenceIDsContinueAfterTheBrokersLast(t *testing.T) {
 		t.Fatalf("published %d, deduplicated %d: new messages were taken for duplicates", st.Published, st.Deduplicated)
 	}
 }
+
+func TestMessageTooBigFailsAloneAndTheRestGoOut(t *testing.T) {
+	b := startBroker(t, pulsartest.Config{MaxMessageSize: 4 << 10})
+	const topic = "persistent://acme/line1/big"
+	p := newPublisher(t, kpulsar.PublisherConfig{Client: client(b), Topic: topic})
+	// The very first message of a Publisher also learns the broker's last
+	// sequence id; refusing it must not stall the ones after it.
+	big := []transport.Message{{Payload: make([]byte, 8<<10)}}
+	errs := publish(t, p, big)
+	var pe *pulsar.Error
+	if !errors.As(errs[0], &pe) || pe.Result() != pulsar.MessageTooBig {
+		t.Fatalf("oversized message: %v, want MessageTooBig", errs[0])
+	}
+	noErrors(t, publish(t, p, msgs("small", 3)))
+	if errs := publish(t, p, append(msgs("mixed", 2), big...)); errs[0] != nil || errs[1] != nil || !errors.As(errs[2], &pe) {
+		t.Fatalf("mixed publish: %v", errs)
+	}
+	if st, _ := b.Stats(topic); st.Published != 5 {
+		t.Fatalf("topic holds %d messages, want 5", st.Published)
+	}
+	if err := p.Health(); err != nil {
+		t.Fatalf("health after refusals: %v", err)
+	}
+}
