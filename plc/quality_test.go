@@ -92,3 +92,28 @@ func TestQualityUnmarshalText(t *testing.T) {
 		}
 	}
 }
+
+func FuzzQualityText(f *testing.F) {
+	for _, s := range []string{"good", "Uncertain", "bad", "comm failure", "comm_failure", "not read", "reason(77)", "reason(", "reason(300)", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var s Status
+		if err := s.UnmarshalText([]byte(text)); err == nil {
+			if b, _ := s.MarshalText(); !strings.EqualFold(string(b), text) {
+				t.Fatalf("status %q → %v → %q", text, s, b)
+			}
+		} else if !strings.Contains(err.Error(), "want good, uncertain or bad") {
+			t.Fatalf("status %q: unhelpful error %v", text, err)
+		}
+		var r Reason
+		if err := r.UnmarshalText([]byte(text)); err == nil {
+			var back Reason
+			if b, _ := r.MarshalText(); back.UnmarshalText(b) != nil || back != r {
+				t.Fatalf("reason %q → %d → %q does not read back", text, r, b)
+			}
+		} else if !strings.Contains(err.Error(), "want one of") {
+			t.Fatalf("reason %q: unhelpful error %v", text, err)
+		}
+	})
+}

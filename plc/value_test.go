@@ -415,3 +415,23 @@ func FuzzParseValue(f *testing.F) {
 		}
 	})
 }
+
+// Numbers never allocate: making, converting, comparing and measuring
+// them is the poller's hot path.
+func TestNumericValuesDoNotAllocate(t *testing.T) {
+	var sink float64
+	n := testing.AllocsPerRun(100, func() {
+		a := IntValue(Int, 1200)
+		b := FloatValue(LReal, 1200.5)
+		c, err := Convert(a, TypeDInt)
+		if err != nil || !c.Equal(IntValue(DInt, 1200)) {
+			panic("convert")
+		}
+		u := UintValue(Word, 7)
+		sink += a.Distance(b) + c.Float() + u.Distance(UintValue(Word, 9)) + BoolValue(true).Float()
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per run, want 0", n)
+	}
+	_ = sink
+}
