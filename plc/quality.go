@@ -116,7 +116,8 @@ func reasonList() []string {
 // Quality is the quality of one sample: a status, why it is not good, and
 // the device's own code and its name when the device gave one (an S7 item
 // return code, an OPC UA status code). Quality is comparable with ==.
-// The zero Quality is Bad/not read.
+// The zero Quality is Bad/not read. In JSON and YAML, Status and Reason
+// are words: {"Status":"bad","Reason":"comm failure","Code":0,"Detail":""}.
 type Quality struct {
 	Status Status
 	Reason Reason
