@@ -145,7 +145,6 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-
 func flatten(err error) []error {
 	if err == nil {
 		return nil
