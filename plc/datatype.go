@@ -255,6 +255,7 @@ type TypeError struct {
 	Reason string
 }
 
+// Error names the text given and why it is not a type.
 func (e *TypeError) Error() string {
 	return fmt.Sprintf("plc: bad data type %q: %s", e.Text, e.Reason)
 }

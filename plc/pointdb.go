@@ -134,6 +134,7 @@ type ConfigError struct {
 	Err error
 }
 
+// Error formats the problem as "file:line: field: message".
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	if e.File != "" {

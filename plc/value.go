@@ -217,6 +217,7 @@ type ConversionError struct {
 	Reason string
 }
 
+// Error names the value, the target type and why it does not convert.
 func (e *ConversionError) Error() string {
 	return fmt.Sprintf("plc: cannot convert %s %s to %s: %s", e.Value.kind, e.Value, e.To, e.Reason)
 }

@@ -37,6 +37,7 @@ type LimitError struct {
 	Min, Max *float64
 }
 
+// Error names the tag, the value and the limit it breaks.
 func (e *LimitError) Error() string {
 	v := strconv.FormatFloat(e.Value, 'g', -1, 64)
 	if e.Min != nil && e.Value < *e.Min {
@@ -57,6 +58,8 @@ type VerifyError struct {
 	Tolerance   float64
 }
 
+// Error names the tag and what was written and read back, or why the
+// read-back failed.
 func (e *VerifyError) Error() string {
 	if !e.Quality.IsGood() {
 		return fmt.Sprintf("plc: write %q: read-back failed: %v", e.Tag, e.Quality)

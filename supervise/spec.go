@@ -157,6 +157,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error gives the panic value; Stack holds the stack.
 func (e *PanicError) Error() string { return fmt.Sprintf("supervise: panic: %v", e.Value) }
 
 // Unwrap returns the panic value when it is an error.
@@ -182,6 +183,7 @@ type EscalationError struct {
 	Err error
 }
 
+// Error names the supervisor, the limit and the child that broke it.
 func (e *EscalationError) Error() string {
 	return fmt.Sprintf("supervise: %s: more than %d restarts in %v, last by %s: %v",
 		e.Supervisor, e.Restarts, e.Period, e.Child, e.Err)
