@@ -116,6 +116,9 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if db == nil {
+		return nil, errors.New("plc: NewPoller needs a point database")
+	}
 	if sink == nil {
 		return nil, errors.New("plc: NewPoller needs a sink")
 	}
@@ -134,7 +137,7 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 		if _, ok := db.Group(g); !ok {
 			return nil, fmt.Errorf("plc: tag %q: unknown scan group %q", t.Name, g)
 		}
-		if _, ok := drivers[t.Device]; !ok {
+		if d, ok := drivers[t.Device]; !ok || d == nil {
 			return nil, fmt.Errorf("%w %q (tag %q)", ErrNoDriver, t.Device, t.Name)
 		}
 		if _, dup := p.index[t.Name]; dup {

@@ -485,6 +485,12 @@ func TestNewPollerChecks(t *testing.T) {
 	if _, err := plc.NewPoller(db, map[string]plc.Driver{"d": drv}, nil); err == nil {
 		t.Error("nil sink accepted")
 	}
+	if _, err := plc.NewPoller(db, map[string]plc.Driver{"d": nil}, sink); !errors.Is(err, plc.ErrNoDriver) {
+		t.Errorf("nil driver: %v", err)
+	}
+	if _, err := plc.NewPoller(nil, map[string]plc.Driver{"d": drv}, sink); err == nil || !strings.Contains(err.Error(), "point database") {
+		t.Errorf("nil database: %v", err)
+	}
 	bad := testDB(fast, plc.Tag{Name: "A", Type: plc.TypeInt, Group: "medium"})
 	if _, err := plc.NewPoller(bad, map[string]plc.Driver{"d": drv}, sink); err == nil || !strings.Contains(err.Error(), `unknown scan group "medium"`) {
 		t.Errorf("unknown group: %v", err)

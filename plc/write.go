@@ -208,6 +208,9 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if db == nil {
+		return nil, errors.New("plc: NewWriter needs a point database")
+	}
 	if audit == nil {
 		return nil, errors.New("plc: NewWriter needs an audit sink")
 	}
@@ -229,7 +232,7 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 			continue
 		}
 		drv, ok := drivers[t.Device]
-		if !ok {
+		if !ok || drv == nil {
 			return nil, fmt.Errorf("%w %q (tag %q)", ErrNoDriver, t.Device, t.Name)
 		}
 		r, err := drv.Prepare([]Tag{*t})

@@ -342,6 +342,12 @@ func TestNewWriterChecks(t *testing.T) {
 	if _, err := plc.NewWriter(plc.WriterConfig{}, writeDB(), nil, audit); !errors.Is(err, plc.ErrNoDriver) {
 		t.Errorf("no driver: %v", err)
 	}
+	if _, err := plc.NewWriter(plc.WriterConfig{}, writeDB(), map[string]plc.Driver{"d": nil}, audit); !errors.Is(err, plc.ErrNoDriver) {
+		t.Errorf("nil driver: %v", err)
+	}
+	if _, err := plc.NewWriter(plc.WriterConfig{}, nil, nil, audit); err == nil || !strings.Contains(err.Error(), "point database") {
+		t.Errorf("nil database: %v", err)
+	}
 }
 
 func TestWriterConcurrentRequests(t *testing.T) {
