@@ -1,0 +1,631 @@
+package monitor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/supervise"
+	"github.com/kiln-iot/kiln/transport/pulsar"
+	"github.com/kiln-iot/kiln/transport/spool"
+)
+
+// Defaults of the configuration.
+const (
+	DefaultListen          = "127.0.0.1:8090"
+	DefaultHeartbeatPeriod = time.Second
+	DefaultHeartbeatTimout = 5 * time.Second
+	DefaultEnvelopePeriod  = time.Second
+	DefaultStable          = 30 * time.Second
+	DefaultProbePeriod     = 10 * time.Second
+	DefaultIntensity       = 3
+	DefaultIntensityPeriod = time.Minute
+)
+
+// Heartbeat sources.
+const (
+	SourceTag   = "tag"
+	SourceTopic = "topic"
+	SourceHTTP  = "http"
+)
+
+// Config is the monitor's configuration file. The zero value of every
+// field but Modules means its documented default.
+type Config struct {
+	// Listen is the address of the HTTP API and /metrics (default
+	// 127.0.0.1:8090).
+	Listen string `yaml:"listen"`
+	// Points are the point database files (plc.Load) naming the PLC tags
+	// the modules are watched and made safe through; relative paths are
+	// taken from the configuration file's directory.
+	Points []string `yaml:"points"`
+	// Events says where status events go (default: an embedded spool in
+	// ai-monitor-events next to the configuration file).
+	Events EventsConfig `yaml:"events"`
+	// Heartbeats is the transport subscription heartbeat topics are read
+	// from; needed only by modules whose heartbeat source is "topic".
+	Heartbeats *pulsar.SubscriberConfig `yaml:"heartbeats"`
+	// Modules are the AI modules to supervise.
+	Modules []ModuleConfig `yaml:"modules"`
+
+	file  string
+	lines map[string]int
+}
+
+// EventsConfig selects the transport status events are published on: the
+// embedded spool (default) or Pulsar.
+type EventsConfig struct {
+	Spool  *spool.Config           `yaml:"spool"`
+	Pulsar *pulsar.PublisherConfig `yaml:"pulsar"`
+}
+
+// ModuleConfig is one AI module: how it runs, how its health is judged and
+// how the plant is made safe when it fails.
+type ModuleConfig struct {
+	// Name identifies the module in the API, metrics, logs and events.
+	Name string `yaml:"name"`
+	// Process is a program the monitor runs (one of Process and Service).
+	Process *supervise.ProcessConfig `yaml:"process"`
+	// Service is an HTTP service the monitor only probes.
+	Service *ServiceConfig `yaml:"service"`
+	// Liveness restarts the module after FailureThreshold failed probes in
+	// a row; for a Service it defaults to probing the service's URL.
+	Liveness *ProbeConfig `yaml:"liveness"`
+	// Readiness holds hand-back back while the module is not ready.
+	Readiness *ProbeConfig `yaml:"readiness"`
+	// Heartbeat is the module's watchdog.
+	Heartbeat *HeartbeatConfig `yaml:"heartbeat"`
+	// Envelope bounds the setpoints the module writes.
+	Envelope *EnvelopeConfig `yaml:"envelope"`
+	// Restart is the module's own supervisor: its restart intensity and
+	// backoff. Past the intensity the module is declared failed and stays
+	// down until an operator resets it.
+	Restart RestartConfig `yaml:"restart"`
+	// FailSafe is what the monitor writes when the module fails and how
+	// control is handed back.
+	FailSafe FailSafeConfig `yaml:"fail_safe"`
+}
+
+// ServiceConfig is an HTTP service the monitor does not run.
+type ServiceConfig struct {
+	// URL is probed with GET.
+	URL string `yaml:"url"`
+	// ExpectStatus is the status a healthy service answers (default 200).
+	ExpectStatus int `yaml:"expect_status"`
+}
+
+// ProbeConfig is an HTTP probe of a module.
+type ProbeConfig struct {
+	// URL is probed with GET (default: the service's URL).
+	URL string `yaml:"url"`
+	// ExpectStatus is the healthy answer (default 200).
+	ExpectStatus int `yaml:"expect_status"`
+	// InitialDelay, Period (default 10s), Timeout (default 1s),
+	// FailureThreshold (default 3) and SuccessThreshold (default 1) have
+	// Kubernetes' meaning.
+	InitialDelay     time.Duration `yaml:"initial_delay"`
+	Period           time.Duration `yaml:"period"`
+	Timeout          time.Duration `yaml:"timeout"`
+	FailureThreshold int           `yaml:"failure_threshold"`
+	SuccessThreshold int           `yaml:"success_threshold"`
+}
+
+// HeartbeatConfig is a module's watchdog: a heartbeat it must give at
+// least every Timeout.
+type HeartbeatConfig struct {
+	// Source is "tag" (a PLC tag the module changes, a counter say),
+	// "topic" (messages keyed with Key on the heartbeat subscription) or
+	// "http" (a successful GET of URL).
+	Source string `yaml:"source"`
+	// Tag is the heartbeat tag (source tag).
+	Tag string `yaml:"tag"`
+	// Key is the message key of the module's heartbeats (source topic;
+	// default the module's name).
+	Key string `yaml:"key"`
+	// URL and ExpectStatus describe the probe (source http; default the
+	// liveness probe's or the service's URL, status 200).
+	URL          string `yaml:"url"`
+	ExpectStatus int    `yaml:"expect_status"`
+	// Period is how often the tag is read or the URL probed (default 1s).
+	Period time.Duration `yaml:"period"`
+	// Timeout is the watchdog deadline (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// EnvelopeConfig bounds the module's output.
+type EnvelopeConfig struct {
+	// Period is how often the tags are read (default 1s).
+	Period time.Duration `yaml:"period"`
+	// Limits are the allowed ranges, in engineering units.
+	Limits []LimitConfig `yaml:"limits"`
+}
+
+// LimitConfig is the allowed range of one tag; a missing bound is open.
+type LimitConfig struct {
+	Tag string   `yaml:"tag"`
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+}
+
+// RestartConfig is a module supervisor's restart policy.
+type RestartConfig struct {
+	// Intensity restarts within Period (default 3 in 1m) are allowed; one
+	// more and the module is declared failed.
+	Intensity int           `yaml:"intensity"`
+	Period    time.Duration `yaml:"period"`
+	// Backoff spaces consecutive restarts.
+	Backoff supervise.Backoff `yaml:"backoff"`
+	// StableAfter is how long a run must last to reset the backoff
+	// (default 10s).
+	StableAfter time.Duration `yaml:"stable_after"`
+}
+
+// FailSafeConfig is a module's fail-safe plan.
+type FailSafeConfig struct {
+	// Write are the tags and safe values written (verified by read-back)
+	// when the module is declared unhealthy, in order.
+	Write []TagValue `yaml:"write"`
+	// Retry spaces the attempts while the write fails (default 100ms
+	// doubling to 30s).
+	Retry backoff.Config `yaml:"retry"`
+	// HandBack says when and how control returns to the module.
+	HandBack HandBackConfig `yaml:"hand_back"`
+}
+
+// HandBackConfig says how control returns to a recovered module.
+type HandBackConfig struct {
+	// Stable is how long the module must be healthy before control is
+	// handed back (default 30s).
+	Stable time.Duration `yaml:"stable"`
+	// ManualOnly leaves the plant on its fail-safe values until an
+	// operator hands control back over the API.
+	ManualOnly bool `yaml:"manual_only"`
+	// Write are the tags written to give control back (the module's
+	// enable tag, typically).
+	Write []TagValue `yaml:"write"`
+}
+
+// TagValue is a tag and a value in engineering units, as text.
+type TagValue struct {
+	Tag   string `yaml:"tag"`
+	Value string `yaml:"value"`
+}
+
+// ConfigError is one problem of a configuration file, located by file,
+// line and field path ("modules[1].fail_safe.write[0].tag").
+type ConfigError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// ConfigErrors lists the *ConfigError values in err.
+func ConfigErrors(err error) []*ConfigError {
+	var out []*ConfigError
+	var walk func(error)
+	walk = func(err error) {
+		if ce, ok := err.(*ConfigError); ok {
+			out = append(out, ce)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+// ErrConfig is matched by every configuration error (errors.Is).
+var ErrConfig = errors.New("monitor: invalid configuration")
+
+func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+
+// Load reads and validates a configuration file.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("monitor: %w", err)
+	}
+	return Parse(path, data)
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// Parse parses a configuration in YAML and validates it; file names the
+// source in errors. Every problem found is a *ConfigError, joined.
+func Parse(file string, data []byte) (Config, error) {
+	cfg := Config{file: file}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return cfg, yamlErrors(file, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if err.Error() == "EOF" {
+			return cfg, &ConfigError{File: file, Msg: "empty file"}
+		}
+		return cfg, yamlErrors(file, err)
+	}
+	cfg.file = file
+	cfg.lines = map[string]int{}
+	if len(root.Content) > 0 {
+		index(root.Content[0], "", cfg.lines)
+	}
+	return cfg, cfg.Validate()
+}
+
+func yamlErrors(file string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var errs []error
+		for _, m := range te.Errors {
+			errs = append(errs, located(file, m))
+		}
+		return errors.Join(errs...)
+	}
+	return located(file, strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func located(file, msg string) *ConfigError {
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &ConfigError{File: file, Line: n, Msg: m[2]}
+	}
+	return &ConfigError{File: file, Msg: msg}
+}
+
+// index records the line of every mapping key and sequence item by path.
+func index(n *yaml.Node, path string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			lines[p] = n.Content[i].Line
+			index(n.Content[i+1], p, lines)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			lines[p] = c.Line
+			index(c, p, lines)
+		}
+	}
+}
+
+// errorf makes a *ConfigError for the field at path, located at its line
+// or its nearest parent's.
+func (c *Config) errorf(path, format string, args ...any) *ConfigError {
+	line := 0
+	for p := path; p != ""; {
+		if l, ok := c.lines[p]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return &ConfigError{File: c.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate reports every problem of c that needs no point database.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) { errs = append(errs, c.errorf(path, format, args...)) }
+	if c.Events.Spool != nil && c.Events.Pulsar != nil {
+		add("events", "give spool or pulsar, not both")
+	}
+	if c.Events.Spool != nil && c.Events.Spool.Dir != "" {
+		if err := c.Events.Spool.Validate(); err != nil {
+			add("events.spool", "%v", err)
+		}
+	}
+	if c.Events.Pulsar != nil {
+		if err := c.Events.Pulsar.Validate(); err != nil {
+			add("events.pulsar", "%v", err)
+		}
+	}
+	if c.Heartbeats != nil {
+		if err := c.Heartbeats.Validate(); err != nil {
+			add("heartbeats", "%v", err)
+		}
+	}
+	if len(c.Modules) == 0 {
+		add("modules", "no modules")
+	}
+	seen := map[string]bool{}
+	for i := range c.Modules {
+		m := &c.Modules[i]
+		p := fmt.Sprintf("modules[%d]", i)
+		switch {
+		case m.Name == "":
+			add(p+".name", "missing")
+		case strings.ContainsAny(m.Name, "/ \t"):
+			add(p+".name", "%q: no '/' or spaces", m.Name)
+		case seen[m.Name]:
+			add(p+".name", "%q used twice", m.Name)
+		}
+		seen[m.Name] = true
+		switch {
+		case m.Process == nil && m.Service == nil:
+			add(p, "give process or service")
+		case m.Process != nil && m.Service != nil:
+			add(p, "give process or service, not both")
+		case m.Process != nil:
+			if err := m.Process.Validate(); err != nil {
+				add(p+".process", "%v", err)
+			}
+		case m.Service != nil:
+			if err := checkURL(m.Service.URL); err != nil {
+				add(p+".service.url", "%v", err)
+			}
+			if err := checkStatus(m.Service.ExpectStatus); err != nil {
+				add(p+".service.expect_status", "%v", err)
+			}
+		}
+		c.validateProbe(&errs, p+".liveness", m.Liveness, m.Service)
+		c.validateProbe(&errs, p+".readiness", m.Readiness, m.Service)
+		if h := m.Heartbeat; h != nil {
+			hp := p + ".heartbeat"
+			switch h.Source {
+			case SourceTag:
+				if h.Tag == "" {
+					add(hp+".tag", "missing for source tag")
+				}
+			case SourceTopic:
+			case SourceHTTP:
+				if h.URL != "" {
+					if err := checkURL(h.URL); err != nil {
+						add(hp+".url", "%v", err)
+					}
+				} else if heartbeatURL(m) == "" {
+					add(hp+".url", "missing, and no liveness probe or service URL to take")
+				}
+				if err := checkStatus(h.ExpectStatus); err != nil {
+					add(hp+".expect_status", "%v", err)
+				}
+			default:
+				add(hp+".source", "%q: want tag, topic or http", h.Source)
+			}
+			if h.Period < 0 {
+				add(hp+".period", "negative")
+			}
+			if h.Timeout < 0 {
+				add(hp+".timeout", "negative")
+			}
+			if h.Timeout > 0 && h.Timeout <= h.period() {
+				add(hp+".timeout", "%v must be longer than the period %v", h.Timeout, h.period())
+			}
+		}
+		if e := m.Envelope; e != nil {
+			if e.Period < 0 {
+				add(p+".envelope.period", "negative")
+			}
+			if len(e.Limits) == 0 {
+				add(p+".envelope.limits", "no limits")
+			}
+			for j, l := range e.Limits {
+				lp := fmt.Sprintf("%s.envelope.limits[%d]", p, j)
+				if l.Tag == "" {
+					add(lp+".tag", "missing")
+				}
+				if l.Min == nil && l.Max == nil {
+					add(lp, "give min, max or both")
+				}
+				if l.Min != nil && l.Max != nil && *l.Min > *l.Max {
+					add(lp+".min", "%g above max %g", *l.Min, *l.Max)
+				}
+			}
+		}
+		if err := m.Restart.supervisor(m.Name).Validate(); err != nil {
+			add(p+".restart", "%v", err)
+		}
+		fs := &m.FailSafe
+		if len(fs.Write) == 0 {
+			add(p+".fail_safe.write", "no fail-safe tags")
+		}
+		for j, w := range fs.Write {
+			if w.Tag == "" {
+				add(fmt.Sprintf("%s.fail_safe.write[%d].tag", p, j), "missing")
+			}
+		}
+		for j, w := range fs.HandBack.Write {
+			if w.Tag == "" {
+				add(fmt.Sprintf("%s.fail_safe.hand_back.write[%d].tag", p, j), "missing")
+			}
+		}
+		if fs.HandBack.Stable < 0 {
+			add(p+".fail_safe.hand_back.stable", "negative")
+		}
+		if fs.Retry.Initial < 0 || fs.Retry.Max < 0 || fs.Retry.Multiplier < 0 {
+			add(p+".fail_safe.retry", "negative")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateProbe(errs *[]error, path string, pc *ProbeConfig, svc *ServiceConfig) {
+	if pc == nil {
+		return
+	}
+	if pc.URL == "" && svc == nil {
+		*errs = append(*errs, c.errorf(path+".url", "missing"))
+	} else if pc.URL != "" {
+		if err := checkURL(pc.URL); err != nil {
+			*errs = append(*errs, c.errorf(path+".url", "%v", err))
+		}
+	}
+	if err := checkStatus(pc.ExpectStatus); err != nil {
+		*errs = append(*errs, c.errorf(path+".expect_status", "%v", err))
+	}
+	if pc.InitialDelay < 0 || pc.Period < 0 || pc.Timeout < 0 || pc.FailureThreshold < 0 || pc.SuccessThreshold < 0 {
+		*errs = append(*errs, c.errorf(path, "negative setting"))
+	}
+}
+
+// Check validates the tags c names against a point database: every tag
+// exists, fail-safe and hand-back tags are writable and their values
+// parse for the tag's type.
+func (c *Config) Check(db *plc.PointDB) error {
+	var errs []error
+	for i, m := range c.Modules {
+		p := fmt.Sprintf("modules[%d]", i)
+		if h := m.Heartbeat; h != nil && h.Source == SourceTag && h.Tag != "" {
+			if _, ok := db.Tag(h.Tag); !ok {
+				errs = append(errs, c.errorf(p+".heartbeat.tag", "unknown tag %q", h.Tag))
+			}
+		}
+		if e := m.Envelope; e != nil {
+			for j, l := range e.Limits {
+				if _, ok := db.Tag(l.Tag); !ok && l.Tag != "" {
+					errs = append(errs, c.errorf(fmt.Sprintf("%s.envelope.limits[%d].tag", p, j), "unknown tag %q", l.Tag))
+				}
+			}
+		}
+		check := func(path string, ws []TagValue) {
+			for j, w := range ws {
+				wp := fmt.Sprintf("%s[%d]", path, j)
+				if w.Tag == "" {
+					continue
+				}
+				t, ok := db.Tag(w.Tag)
+				switch {
+				case !ok:
+					errs = append(errs, c.errorf(wp+".tag", "unknown tag %q", w.Tag))
+				case !t.Writable():
+					errs = append(errs, c.errorf(wp+".tag", "tag %q is read-only", w.Tag))
+				default:
+					if _, err := parseFor(t, w.Value); err != nil {
+						errs = append(errs, c.errorf(wp+".value", "%v", err))
+					}
+				}
+			}
+		}
+		check(p+".fail_safe.write", m.FailSafe.Write)
+		check(p+".fail_safe.hand_back.write", m.FailSafe.HandBack.Write)
+	}
+	return errors.Join(errs...)
+}
+
+// parseFor parses text as a value of the tag's engineering type, within
+// its limits.
+func parseFor(t *plc.Tag, text string) (plc.Value, error) {
+	v, err := plc.ParseValue(text, t.EngType())
+	if err != nil {
+		return plc.Value{}, err
+	}
+	if t.Limits.Min != nil && v.Float() < *t.Limits.Min || t.Limits.Max != nil && v.Float() > *t.Limits.Max {
+		return plc.Value{}, fmt.Errorf("%s outside the tag's write limits", text)
+	}
+	return v, nil
+}
+
+func checkURL(s string) error {
+	if s == "" {
+		return errors.New("missing")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains([]string{"http", "https"}, u.Scheme) || u.Host == "" {
+		return fmt.Errorf("%q: want an http(s) URL", s)
+	}
+	return nil
+}
+
+func checkStatus(s int) error {
+	if s != 0 && (s < 100 || s > 599) {
+		return fmt.Errorf("%d is not an HTTP status", s)
+	}
+	return nil
+}
+
+func (h *HeartbeatConfig) period() time.Duration {
+	if h.Period == 0 {
+		return DefaultHeartbeatPeriod
+	}
+	return h.Period
+}
+
+func (h *HeartbeatConfig) timeout() time.Duration {
+	if h.Timeout == 0 {
+		return max(DefaultHeartbeatTimout, 2*h.period())
+	}
+	return h.Timeout
+}
+
+func (e *EnvelopeConfig) period() time.Duration {
+	if e.Period == 0 {
+		return DefaultEnvelopePeriod
+	}
+	return e.Period
+}
+
+func (h *HandBackConfig) stable() time.Duration {
+	if h.Stable == 0 {
+		return DefaultStable
+	}
+	return h.Stable
+}
+
+func (r RestartConfig) supervisor(name string) supervise.Config {
+	c := supervise.Config{Name: name, Intensity: r.Intensity, Period: r.Period, Backoff: r.Backoff, StableAfter: r.StableAfter}
+	if c.Intensity == 0 {
+		c.Intensity = DefaultIntensity
+	}
+	if c.Period == 0 {
+		c.Period = DefaultIntensityPeriod
+	}
+	return c
+}
+
+// heartbeatURL is the URL an http heartbeat probes by default.
+func heartbeatURL(m *ModuleConfig) string {
+	switch {
+	case m.Heartbeat != nil && m.Heartbeat.URL != "":
+		return m.Heartbeat.URL
+	case m.Liveness != nil && m.Liveness.URL != "":
+		return m.Liveness.URL
+	case m.Service != nil:
+		return m.Service.URL
+	}
+	return ""
+}
+
+// File returns the file the configuration was parsed from.
+func (c *Config) File() string { return c.file }

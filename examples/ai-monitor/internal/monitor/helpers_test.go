@@ -1,0 +1,299 @@
+package monitor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/s7"
+)
+
+// The test binary is also the demo AI module: the monitor runs it with
+// this variable set.
+const moduleEnv = "KILN_AI_DEMO_MODULE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(moduleEnv) == "1" {
+		os.Exit(demoai.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+const testTags = `
+tags:
+  - {name: AI.Heartbeat, address: DB10.DBD0, type: DINT, access: rw}
+  - {name: AI.Enable, address: DB10.DBX4.0, type: BOOL, access: rw, initial: "true"}
+  - {name: AI.Setpoint, address: DB10.DBD8, type: REAL, access: rw, min: 0, max: 1200, initial: "850"}
+`
+
+// plant is a simulated PLC with the AI tags, and a driver to it.
+type plant struct {
+	t   *testing.T
+	sim *sim.Plant
+	db  *plc.PointDB
+	drv *s7.Driver
+}
+
+func newPlant(t *testing.T) *plant {
+	t.Helper()
+	list, err := sim.ParseTagList("tags.yaml", []byte(testTags))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sim.New(sim.Config{NoOPCUA: true}, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	db, err := p.PointDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := s7.New(p.S7Addr(), s7.Config{
+		Timeout: time.Second, ConnectTimeout: time.Second,
+		Reconnect:      backoff.Config{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+		BreakerTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
+	return &plant{t: t, sim: p, db: db, drv: drv}
+}
+
+func (p *plant) get(tag string) plc.Value {
+	p.t.Helper()
+	v, err := p.sim.Get(tag)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return v
+}
+
+func (p *plant) set(tag string, v plc.Value) {
+	p.t.Helper()
+	if err := p.sim.Set(tag, v); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// moduleYAML is a process module running the demo module against p.
+func (p *plant) moduleYAML(name, faultFile, extra string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return fmt.Sprintf(`
+  - name: %s
+    process:
+      path: %s
+      args: [-plc, "%s", -heartbeat, DB10.DBD0, -enable, DB10.DBX4.0, -setpoint, DB10.DBD8, -period, 20ms, -fault-file, %s]
+      env: [%s=1]
+      stop_timeout: 5s
+    fail_safe:
+      write:
+        - {tag: AI.Enable, value: false}
+        - {tag: AI.Setpoint, value: 850}
+      retry: {initial: 100ms, max: 200ms, jitter: -1}
+      hand_back:
+        stable: 10s
+        write:
+          - {tag: AI.Enable, value: true}
+%s`, name, exe, p.sim.S7Addr(), faultFile, moduleEnv, extra)
+}
+
+// harness runs a monitor on a fake clock.
+type harness struct {
+	t     *testing.T
+	p     *plant
+	clk   *clock.Fake
+	mon   *monitor.Monitor
+	api   *httptest.Server
+	fault string
+	stop  func()
+	pids  map[int]bool
+}
+
+func start(t *testing.T, p *plant, modulesYAML string, opts ...monitor.Option) *harness {
+	t.Helper()
+	cfg, err := monitor.Parse("monitor.yaml", []byte("modules:"+modulesYAML))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	clk := clock.NewFake(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
+	opts = append([]monitor.Option{monitor.WithClock(clk), monitor.WithLogger(zaptest.NewLogger(t))}, opts...)
+	mon, err := monitor.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mon.Serve(ctx) }()
+	api := httptest.NewServer(mon.Handler())
+	h := &harness{t: t, p: p, clk: clk, mon: mon, api: api, pids: map[int]bool{}}
+	h.stop = func() {
+		api.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		for pid := range h.pids { // every module process was reaped
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("module process %d still exists after the monitor stopped (kill 0: %v)", pid, err)
+			}
+		}
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func faultFile(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "fault")
+}
+
+func setFault(t *testing.T, path, fault string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(fault), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) module(name string) monitor.ModuleStatus {
+	h.t.Helper()
+	s, err := h.mon.Module(name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if s.PID != 0 {
+		h.pids[s.PID] = true
+	}
+	return s
+}
+
+// waitFor polls cond in real time; the monitor's clock does not move.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// running waits for the module's process and returns its pid.
+func (h *harness) running(name string) int {
+	h.t.Helper()
+	var pid int
+	waitFor(h.t, name+" running", func() bool {
+		s := h.module(name)
+		pid = s.PID
+		return s.Running && pid != 0
+	})
+	return pid
+}
+
+// lastHandover waits for a completed handover of kind after n earlier
+// handovers of the module.
+func (h *harness) handover(name, kind string, after int) monitor.Handover {
+	h.t.Helper()
+	var got monitor.Handover
+	waitFor(h.t, fmt.Sprintf("%s %s handover #%d", name, kind, after+1), func() bool {
+		n := 0
+		for _, ho := range h.mon.Handovers() {
+			if ho.Module != name || ho.Kind != kind || ho.CompletedAt.IsZero() {
+				continue
+			}
+			if n == after {
+				got = ho
+				return true
+			}
+			n++
+		}
+		return false
+	})
+	return got
+}
+
+func (h *harness) post(path string) (int, map[string]any) {
+	h.t.Helper()
+	resp, err := http.Post(h.api.URL+path, "application/json", nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	if err := json.Unmarshal(buf.Bytes(), &body); err != nil {
+		h.t.Fatalf("POST %s: %v: %s", path, err, buf.String())
+	}
+	return resp.StatusCode, body
+}
+
+// assertFailSafe checks the plant holds the fail-safe values.
+func (p *plant) assertFailSafe() {
+	p.t.Helper()
+	if v := p.get("AI.Enable"); v.Bool() {
+		p.t.Errorf("AI.Enable = %v, want false (fail-safe)", v)
+	}
+	if v := p.get("AI.Setpoint"); v.Float() != 850 {
+		p.t.Errorf("AI.Setpoint = %v, want 850 (fail-safe)", v)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// metricValue reads one sample of a monitor metric by its label values.
+func metricValue(t *testing.T, mon *monitor.Monitor, name string, labels ...string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(mon)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i, lp := range m.GetLabel() {
+				if i >= len(labels) || lp.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s%v", name, labels)
+	return 0
+}

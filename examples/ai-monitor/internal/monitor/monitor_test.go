@@ -1,0 +1,389 @@
+package monitor_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/supervise"
+	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/spool"
+)
+
+func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
+	p := newPlant(t)
+	ff := faultFile(t)
+	sp, err := spool.Open(spool.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	pub := spool.NewPublisher(sp)
+	defer pub.Close()
+	h := start(t, p, p.moduleYAML("tuner", ff, ""), monitor.WithEvents(pub))
+	pid := h.running("tuner")
+	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 900)) // the module's doing
+	start := h.clk.Now()
+
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	p.assertFailSafe()
+	// The clock never moved: detection and the verified write needed no
+	// probe period at all.
+	if !ho.DetectedAt.Equal(start) || !ho.CompletedAt.Equal(start) {
+		t.Errorf("handover detected %v, completed %v; want both at %v (no probe period passed)", ho.DetectedAt, ho.CompletedAt, start)
+	}
+	if !contains(ho.Reason, "signal: killed") || ho.Attempts != 1 {
+		t.Errorf("handover = %+v, want reason naming the kill and 1 attempt", ho)
+	}
+	waitFor(t, "a new process", func() bool {
+		s := h.module("tuner")
+		return s.Running && s.PID != 0 && s.PID != pid && s.Starts == 2
+	})
+	s := h.module("tuner")
+	if s.State != monitor.StateFailSafe || s.LastFailure == nil || !contains(s.LastFailure.Reason, "killed") {
+		t.Errorf("status = %+v, want fail_safe with the kill as last failure", s)
+	}
+	if got := metricValue(t, h.mon, "kiln_ai_monitor_handovers_total", "fail_safe", "tuner"); got != 1 {
+		t.Errorf("handovers_total = %v, want 1", got)
+	}
+
+	// The status events went out on the transport.
+	sub, err := spool.NewSubscriber(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	kinds := map[monitor.EventKind]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for !kinds[monitor.EventHandover] {
+		d, err := sub.Receive(ctx)
+		if err != nil {
+			t.Fatalf("receive events: %v (got %v)", err, kinds)
+		}
+		e, err := monitor.DecodeEvent(d.Message())
+		if err != nil || d.Message().Key != "tuner" || d.Message().Properties["content-type"] != monitor.ContentType {
+			t.Fatalf("event %+v, %v", d.Message(), err)
+		}
+		kinds[e.Kind] = true
+		_ = d.Ack()
+	}
+	if !kinds[monitor.EventUnhealthy] {
+		t.Errorf("events %v: no unhealthy event before the handover", kinds)
+	}
+}
+
+func TestHandBackOnlyAfterTheStablePeriod(t *testing.T) {
+	p := newPlant(t)
+	h := start(t, p, p.moduleYAML("tuner", faultFile(t), ""))
+	pid := h.running("tuner")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	h.handover("tuner", monitor.KindFailSafe, 0)
+	waitFor(t, "the restarted module healthy", func() bool {
+		s := h.module("tuner")
+		return s.Healthy && s.PID != pid && s.State == monitor.StateFailSafe
+	})
+	h.clk.Advance(10*time.Second - time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // room for a wrong hand-back to show
+	if s := h.module("tuner"); s.State != monitor.StateFailSafe {
+		t.Fatalf("state %s before the stable period ended, want fail_safe", s.State)
+	}
+	p.assertFailSafe()
+
+	h.clk.Advance(time.Millisecond)
+	hb := h.handover("tuner", monitor.KindHandBack, 0)
+	if got := hb.DetectedAt.Sub(h.module("tuner").HealthySince); got != 10*time.Second {
+		t.Errorf("handed back %v after the module became healthy, want 10s", got)
+	}
+	waitFor(t, "state in_control", func() bool { return h.module("tuner").State == monitor.StateInControl })
+	if !p.get("AI.Enable").Bool() {
+		t.Error("AI.Enable false after hand-back")
+	}
+}
+
+func TestFailureDuringStablePeriodRestartsIt(t *testing.T) {
+	p := newPlant(t)
+	h := start(t, p, p.moduleYAML("tuner", faultFile(t), ""))
+	pid := h.running("tuner")
+	h.clk.Advance(6 * time.Second) // healthy since start, not yet stable
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	h.handover("tuner", monitor.KindFailSafe, 0)
+	waitFor(t, "restarted and healthy", func() bool { s := h.module("tuner"); return s.Healthy && s.PID != pid })
+	h.clk.Advance(6 * time.Second) // 12s since start, 6s since the recovery
+	time.Sleep(50 * time.Millisecond)
+	if s := h.module("tuner"); s.State != monitor.StateFailSafe {
+		t.Fatalf("state %s 6s after recovery, want fail_safe", s.State)
+	}
+	h.clk.Advance(4 * time.Second)
+	h.handover("tuner", monitor.KindHandBack, 0)
+}
+
+func TestHungModuleFailSafeAndRestart(t *testing.T) {
+	p := newPlant(t)
+	ff := faultFile(t)
+	h := start(t, p, p.moduleYAML("tuner", ff, `    heartbeat: {source: tag, tag: AI.Heartbeat, period: 100ms, timeout: 1s}
+`))
+	pid := h.running("tuner")
+	waitFor(t, "the module counting", func() bool { return p.get("AI.Heartbeat").Float() > 0 })
+	// tick lets the module count (it beats every 20ms of real time), moves
+	// the clock one heartbeat period and waits for the read.
+	tick := func() {
+		time.Sleep(30 * time.Millisecond)
+		h.clk.Advance(100 * time.Millisecond)
+		now := h.clk.Now()
+		waitFor(t, "a heartbeat check", func() bool {
+			s := h.module("tuner")
+			return !s.Heartbeat.LastCheck.Before(now) || s.PID != pid
+		})
+	}
+	for h.module("tuner").Heartbeat.LastBeat.IsZero() {
+		tick()
+	}
+	for range 20 { // 2s of beats: the watchdog stays quiet
+		tick()
+	}
+	if s := h.module("tuner"); s.PID != pid || len(h.mon.Handovers()) != 0 || !s.Healthy {
+		t.Fatalf("a beating module was handed over or restarted: %+v", s)
+	}
+
+	setFault(t, ff, "hang")
+	time.Sleep(100 * time.Millisecond) // the module stops counting
+	for i := 0; len(h.mon.Handovers()) == 0; i++ {
+		if i > 30 {
+			t.Fatal("no handover 3s after the heartbeat stopped")
+		}
+		h.clk.Advance(100 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	if ho.Reason != "heartbeat missed" {
+		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
+	}
+	p.assertFailSafe()
+	setFault(t, ff, "")
+	waitFor(t, "the hung process replaced", func() bool { s := h.module("tuner"); return s.Running && s.PID != 0 && s.PID != pid })
+	if got := h.mon.Tree().Children[0].Tree.Children[0]; got.Restarts != 1 {
+		t.Errorf("module child restarts = %d, want 1", got.Restarts)
+	}
+}
+
+func TestOutOfEnvelopeSetpointFailsSafe(t *testing.T) {
+	p := newPlant(t)
+	ff := faultFile(t)
+	h := start(t, p, p.moduleYAML("tuner", ff, `    envelope:
+      period: 100ms
+      limits:
+        - {tag: AI.Setpoint, min: 800, max: 900}
+`))
+	pid := h.running("tuner")
+	h.clk.Advance(100 * time.Millisecond)
+	waitFor(t, "an envelope check", func() bool { return !h.module("tuner").Envelope.LastCheck.IsZero() })
+	if n := len(h.mon.Handovers()); n != 0 {
+		t.Fatalf("%d handovers for a module within its envelope", n)
+	}
+	setFault(t, ff, "bad")
+	waitFor(t, "the bad setpoint in the PLC", func() bool { return p.get("AI.Setpoint").Float() > 900 })
+	h.clk.Advance(100 * time.Millisecond)
+	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	if !contains(ho.Reason, "AI.Setpoint") || !contains(ho.Reason, "outside [800, 900]") {
+		t.Errorf("reason %q, want the setpoint outside its envelope", ho.Reason)
+	}
+	setFault(t, ff, "")
+	waitFor(t, "the module restarted", func() bool { s := h.module("tuner"); return s.Running && s.PID != pid && s.PID != 0 })
+	time.Sleep(100 * time.Millisecond) // the restarted module sees AI.Enable false and keeps off
+	p.assertFailSafe()
+}
+
+func TestIntensityExceededStaysFailedUntilReset(t *testing.T) {
+	p := newPlant(t)
+	ff := faultFile(t)
+	setFault(t, ff, "crash")
+	h := start(t, p, p.moduleYAML("tuner", ff, `    restart: {intensity: 2, period: 1m, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
+`))
+	for i := 0; h.module("tuner").State != monitor.StateFailed; i++ {
+		if i > 3000 {
+			t.Fatal("module never declared failed")
+		}
+		h.clk.Advance(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.assertFailSafe()
+	child := h.mon.Tree().Children[0]
+	if child.State != supervise.StateFailed {
+		t.Fatalf("tree child state %s, want failed", child.State)
+	}
+	starts := h.module("tuner").Starts
+	if starts != 3 {
+		t.Errorf("starts = %d, want 3 (intensity 2)", starts)
+	}
+	for range 20 { // it stays down
+		h.clk.Advance(time.Second)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if s := h.module("tuner"); s.Starts != starts || s.Running || s.State != monitor.StateFailed {
+		t.Fatalf("failed module came back by itself: %+v", s)
+	}
+	p.assertFailSafe()
+
+	// The operator fixes the module and resets it.
+	setFault(t, ff, "")
+	code, body := h.post("/api/modules/tuner/reset")
+	if code != http.StatusOK {
+		t.Fatalf("reset: %d %v", code, body)
+	}
+	waitFor(t, "the reset module healthy", func() bool { s := h.module("tuner"); return s.Healthy && s.State == monitor.StateFailSafe })
+	p.assertFailSafe()
+	h.clk.Advance(10 * time.Second)
+	h.handover("tuner", monitor.KindHandBack, 0)
+	if !p.get("AI.Enable").Bool() {
+		t.Error("AI.Enable false after the hand-back")
+	}
+	if code, _ := h.post("/api/modules/nope/reset"); code != http.StatusNotFound {
+		t.Errorf("reset of an unknown module: %d, want 404", code)
+	}
+}
+
+func TestPLCUnreachableDuringHandoverRetriesAndAlarms(t *testing.T) {
+	p := newPlant(t)
+	h := start(t, p, p.moduleYAML("tuner", faultFile(t), ""))
+	pid := h.running("tuner")
+	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 910))
+	if err := p.sim.S7().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "the alarm", func() bool { s := h.module("tuner"); return s.Alarm && s.State == monitor.StateHandingOver })
+	if got := metricValue(t, h.mon, "kiln_ai_monitor_alarm", "tuner"); got != 1 {
+		t.Errorf("alarm gauge = %v, want 1", got)
+	}
+	for range 3 { // retries while the PLC is away
+		h.clk.Advance(200 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := h.module("tuner"); !s.Alarm || s.LastHandover.Attempts < 2 {
+		t.Fatalf("status %+v, want the alarm up after several attempts", s)
+	}
+	if err := p.sim.S7().Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; h.module("tuner").State != monitor.StateFailSafe; i++ {
+		if i > 1000 {
+			t.Fatal("fail-safe never written after the PLC came back")
+		}
+		h.clk.Advance(200 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := h.module("tuner")
+	if s.Alarm || s.LastHandover.CompletedAt.IsZero() || s.LastHandover.Attempts < 3 {
+		t.Errorf("status %+v, want the alarm cleared and the handover completed after retries", s)
+	}
+	if got := metricValue(t, h.mon, "kiln_ai_monitor_alarm", "tuner"); got != 0 {
+		t.Errorf("alarm gauge = %v, want 0", got)
+	}
+	p.assertFailSafe()
+}
+
+func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
+	p := newPlant(t)
+	var status atomic.Int32
+	status.Store(http.StatusNoContent)
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
+	defer svc.Close()
+	sp, err := spool.Open(spool.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	sub, err := spool.NewSubscriber(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	pub := spool.NewPublisher(sp)
+	defer pub.Close()
+	beat := func() {
+		t.Helper()
+		done := make(chan error, 1)
+		if err := pub.Publish(context.Background(), []transport.Message{{Key: "vision"}}, func(_ int, err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := `
+  - name: vision
+    service: {url: "` + svc.URL + `", expect_status: 204}
+    liveness: {period: 1s, failure_threshold: 1}
+    heartbeat: {source: topic, timeout: 3s}
+    fail_safe:
+      write: [{tag: AI.Enable, value: false}, {tag: AI.Setpoint, value: 850}]
+      hand_back: {stable: 5s, manual_only: true, write: [{tag: AI.Enable, value: true}]}
+`
+	h := start(t, p, cfg, monitor.WithHeartbeats(sub))
+	// beatAndWait gives a heartbeat and waits for the monitor to see it.
+	beatAndWait := func() {
+		t.Helper()
+		beat()
+		now := h.clk.Now()
+		waitFor(t, "the heartbeat seen", func() bool { return h.module("vision").Heartbeat.LastBeat.Equal(now) })
+	}
+	beatAndWait()
+	waitFor(t, "the first heartbeat", func() bool { return h.module("vision").Healthy })
+	for range 8 { // liveness probes (204 is healthy) and beats, past the stable period
+		h.clk.Advance(time.Second)
+		beatAndWait()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if s := h.module("vision"); s.State != monitor.StateStarting {
+		t.Fatalf("manual-only module in state %s without an operator, want starting", s.State)
+	}
+	code, body := h.post("/api/modules/vision/hand-back")
+	if code != http.StatusOK || body["state"] != string(monitor.StateInControl) {
+		t.Fatalf("hand-back: %d %v", code, body)
+	}
+
+	// No more heartbeats: the watchdog fires.
+	for i := 0; len(h.mon.Handovers()) < 2; i++ {
+		if i > 100 {
+			t.Fatal("no handover after the heartbeats stopped")
+		}
+		h.clk.Advance(500 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ho := h.handover("vision", monitor.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
+		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
+	}
+	p.assertFailSafe()
+	if code, _ := h.post("/api/modules/vision/hand-back"); code != http.StatusConflict {
+		t.Errorf("hand-back to a module without heartbeat: %d, want 409", code)
+	}
+
+	// Beating again, then the service answers 500: liveness fails.
+	beat()
+	waitFor(t, "healthy again", func() bool { return h.module("vision").Healthy })
+	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 870))
+	status.Store(http.StatusInternalServerError)
+	for i := 0; len(h.mon.Handovers()) < 3; i++ {
+		if i > 100 {
+			t.Fatal("no handover after the liveness probe failed")
+		}
+		h.clk.Advance(500 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ho := h.handover("vision", monitor.KindFailSafe, 1); !contains(ho.Reason, "liveness probe failed") || !contains(ho.Reason, "status 500") {
+		t.Errorf("reason %q, want the failed liveness probe", ho.Reason)
+	}
+	p.assertFailSafe()
+}
