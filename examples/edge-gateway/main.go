@@ -105,7 +105,7 @@ func announce(w io.Writer, cfg config.Config, g *gateway.Gateway) {
 		fmt.Fprintf(w, "  store          %s (SQLite), audit log %s/audit.jsonl\n", cfg.Store.Path, cfg.DataDir)
 	case config.TransportPulsar:
 		fmt.Fprintf(w, "  uplink         %s topic %s\n", cfg.Transport.Pulsar.Client.URL, cfg.Transport.Pulsar.Topic)
-		fmt.Fprintf(w, "  commands       %s\n", cfg.Transport.CommandTopic)
+		fmt.Fprintf(w, "  commands       %s, audit records to %s\n", cfg.Transport.CommandTopic, cfg.Transport.AuditTopic)
 	}
 	fmt.Fprintf(w, "  HTTP API       %s/\n", base)
 	fmt.Fprintf(w, "  live values    curl %s/api/values\n", base)

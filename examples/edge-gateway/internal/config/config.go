@@ -1,6 +1,3 @@
-// Package config is the edge gateway's configuration: a YAML file whose
-// every field has a documented default (Reference), command-line flags
-// that override it, and errors that name file, line and field.
 package config
 
 import (
@@ -41,6 +38,7 @@ const (
 	DefaultDataDir  = "kiln-data"
 	DefaultListen   = "127.0.0.1:8080"
 	DefaultCommands = "commands"
+	DefaultAudit    = "audit"
 )
 
 // Transport kinds.
@@ -127,6 +125,10 @@ type Transport struct {
 	// CommandTopic is the full topic write requests arrive on (default:
 	// the data topic's namespace, topic "commands"); "off" for none.
 	CommandTopic string `yaml:"command_topic"`
+	// AuditTopic is the full topic the write audit records (the answers to
+	// commands) go to (default: the data topic's namespace, topic
+	// "audit"), so the data topic holds only sample batches.
+	AuditTopic string `yaml:"audit_topic"`
 	// Forward shapes the forwarder.
 	Forward forward.Config `yaml:"forward"`
 }
@@ -256,10 +258,14 @@ func (c Config) WithDefaults() Config {
 		if c.Transport.Pulsar.ProducerName == "" {
 			c.Transport.Pulsar.ProducerName = c.ID
 		}
-		if c.Transport.CommandTopic == "" {
-			if t, err := tenant.ParseTopic(c.Transport.Pulsar.Topic); err == nil {
+		if t, err := tenant.ParseTopic(c.Transport.Pulsar.Topic); err == nil {
+			if c.Transport.CommandTopic == "" {
 				t.Local = DefaultCommands
 				c.Transport.CommandTopic = t.String()
+			}
+			if c.Transport.AuditTopic == "" {
+				t.Local = DefaultAudit
+				c.Transport.AuditTopic = t.String()
 			}
 		}
 	}
@@ -352,6 +358,14 @@ func (c Config) Validate() error {
 		if ct := c.Transport.CommandTopic; ct != "" && ct != "off" {
 			if _, err := tenant.ParseTopic(ct); err != nil {
 				return bad("transport.command_topic", "%v", err)
+			}
+		}
+		if at := c.Transport.AuditTopic; at != "" {
+			if _, err := tenant.ParseTopic(at); err != nil {
+				return bad("transport.audit_topic", "%v", err)
+			}
+			if at == pc.Topic {
+				return bad("transport.audit_topic", "must differ from the data topic, which holds only sample batches")
 			}
 		}
 		if err := c.Transport.Forward.Validate(); err != nil {

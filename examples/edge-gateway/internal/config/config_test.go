@@ -64,7 +64,7 @@ transport:
 	}
 	c = c.WithDefaults()
 	if c.DemoEnabled() || c.TagFiles[0] != "/etc/kiln/tags.csv" || c.Devices[0].PublishingInterval != 250*time.Millisecond ||
-		c.Transport.CommandTopic != "persistent://acme/plant/commands" || c.Transport.Pulsar.ProducerName != "line1-gw" {
+		c.Transport.CommandTopic != "persistent://acme/plant/commands" || c.Transport.AuditTopic != "persistent://acme/plant/audit" || c.Transport.Pulsar.ProducerName != "line1-gw" {
 		t.Fatalf("parsed: %+v", c)
 	}
 }

@@ -45,6 +45,7 @@ const (
 	token     = "s3cret-token"
 	dataTopic = "persistent://acme/plant/samples"
 	cmdTopic  = "persistent://acme/plant/commands"
+	audTopic  = "persistent://acme/plant/audit"
 )
 
 // eventually polls cond every 50ms until it holds or d passes.
@@ -73,6 +74,20 @@ type ingestor struct {
 	redeliver int // samples received again
 	disorder  []string
 	audits    []command.Audit
+	foreign   []string // messages on a topic that should not hold them
+}
+
+// on returns a handler for one topic that accepts only messages of kind.
+func (in *ingestor) on(topic string, kind command.MessageKind) func(context.Context, transport.Message) error {
+	return func(ctx context.Context, m transport.Message) error {
+		if command.Kind(m) != kind {
+			in.mu.Lock()
+			in.foreign = append(in.foreign, topic+": "+m.Properties[wire.PropContentType])
+			in.mu.Unlock()
+			return nil
+		}
+		return in.handle(ctx, m)
+	}
 }
 
 func (in *ingestor) handle(ctx context.Context, m transport.Message) error {
@@ -274,10 +289,22 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	asub, err := pulsar.NewSubscriber(pulsar.SubscriberConfig{Client: client, Topic: audTopic, Subscription: "audit",
+		Type: pulsar.Failover, Earliest: true, NackDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	subCtx, stopSub := context.WithCancel(ctx)
-	subDone := make(chan struct{})
-	go func() { defer close(subDone); _ = sub.Serve(subCtx, in.handle) }()
-	defer func() { stopSub(); <-subDone; _ = sub.Close() }()
+	subDone := make(chan struct{}, 2)
+	go func() {
+		defer func() { subDone <- struct{}{} }()
+		_ = sub.Serve(subCtx, in.on(dataTopic, command.KindBatch))
+	}()
+	go func() {
+		defer func() { subDone <- struct{}{} }()
+		_ = asub.Serve(subCtx, in.on(audTopic, command.KindAudit))
+	}()
+	defer func() { stopSub(); <-subDone; <-subDone; _ = sub.Close(); _ = asub.Close() }()
 
 	// Phase 1: the path is up; data flows.
 	eventually(t, 20*time.Second, "/healthz ready", func() bool { return getJSON(t, base+"/healthz", nil) == http.StatusOK })
@@ -423,6 +450,9 @@ func TestEndToEnd(t *testing.T) {
 	defer in.mu.Unlock()
 	if in.received != int(spooled) {
 		t.Errorf("ingestor received %d distinct samples, gateway spooled %d", in.received, spooled)
+	}
+	if len(in.foreign) > 0 {
+		t.Errorf("messages on the wrong topic: %v", in.foreign)
 	}
 	if len(in.disorder) > 0 {
 		t.Errorf("%d samples out of order per tag, first: %s", len(in.disorder), in.disorder[0])

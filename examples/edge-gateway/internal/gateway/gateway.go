@@ -65,7 +65,8 @@ type Gateway struct {
 	audits  *auditLog
 
 	store *sqlitestore.Store
-	pub   *pulsar.Publisher
+	pub   *pulsar.Publisher // the data topic
+	apub  *pulsar.Publisher // the audit topic
 	fwd   *forward.Forwarder
 	// cmdSub is the command topic's subscriber while it runs.
 	cmdSub atomic.Pointer[pulsar.Subscriber]
@@ -151,7 +152,12 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		if g.pub, err = pulsar.NewPublisher(cfg.Transport.Pulsar, pulsar.WithLogger(g.log.Named("pulsar"))); err != nil {
 			return nil, err
 		}
-		if g.fwd, err = forward.New(g.sp, g.pub, cfg.Transport.Forward, forward.WithLogger(g.log.Named("forward")), forward.WithName(cfg.ID)); err != nil {
+		acfg := cfg.Transport.Pulsar
+		acfg.Topic, acfg.ProducerName = cfg.Transport.AuditTopic, acfg.ProducerName+"-audit"
+		if g.apub, err = pulsar.NewPublisher(acfg, pulsar.WithLogger(g.log.Named("pulsar-audit"))); err != nil {
+			return nil, err
+		}
+		if g.fwd, err = forward.New(g.sp, &router{batches: g.pub, audits: g.apub}, cfg.Transport.Forward, forward.WithLogger(g.log.Named("forward")), forward.WithName(cfg.ID)); err != nil {
 			return nil, err
 		}
 		g.reg.MustRegister(g.fwd)
@@ -231,6 +237,9 @@ func (g *Gateway) splitSubscriptions() (*plc.PointDB, error) {
 			return nil, fmt.Errorf("device %q: subscriptions need the opcua driver", d.Name)
 		}
 		g.subs = append(g.subs, subscription{device: d.Name, drv: drv, cfg: opcua.SubscriptionConfig{PublishingInterval: d.PublishingInterval}})
+	}
+	if len(g.subs) == 0 {
+		return g.db, nil // one database for poller and writer
 	}
 	for i := range g.subs {
 		subscribed[g.subs[i].device] = &g.subs[i]
@@ -411,6 +420,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.pub != nil {
 		errs = append(errs, g.pub.Close())
+	}
+	if g.apub != nil {
+		errs = append(errs, g.apub.Close())
 	}
 	if g.store != nil {
 		errs = append(errs, g.store.Close())

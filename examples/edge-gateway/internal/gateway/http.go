@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -204,7 +205,7 @@ func (g *Gateway) status() Status {
 	}
 	if g.pub != nil {
 		st.Uplink = "connected"
-		if err := g.pub.Health(); err != nil {
+		if err := errors.Join(g.pub.Health(), g.apub.Health()); err != nil {
 			st.Uplink = err.Error()
 		}
 		c := g.commandsSubscribed()
