@@ -1,0 +1,140 @@
+package s7
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
+)
+
+// peer answers the frames the client sends on c with answers[i] for the
+// i-th frame, then closes c.
+func peer(t *testing.T, c net.Conn, answers ...[]byte) *sync.WaitGroup {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer c.Close()
+		for _, a := range answers {
+			if _, err := readFrame(c, 1<<16); err != nil {
+				return
+			}
+			if _, err := c.Write(a); err != nil {
+				return
+			}
+		}
+	})
+	return &wg
+}
+
+func setupAnswer(pdu int) []byte {
+	return wire.Frame(wire.AckData(1, 0, 0, []byte{wire.FuncSetup, 0, 0, 1, 0, 1, byte(pdu >> 8), byte(pdu)}, nil))
+}
+
+var connectConfirm = []byte{3, 0, 0, 22, 17, wire.COTPConnConfirm, 0, 0, 0, 1, 0, 0xC0, 1, 10, 0xC1, 2, 1, 0, 0xC2, 2, 1, 1}
+
+func TestHandshakeTakesTheSmallerPDU(t *testing.T) {
+	for _, tc := range []struct{ propose, grant, want int }{{960, 480, 480}, {240, 960, 240}, {960, 960, 960}} {
+		a, b := net.Pipe()
+		wg := peer(t, b, connectConfirm, setupAnswer(tc.grant))
+		c := &isoConn{conn: a, pdu: minPDU}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.handshake(ctx, 0x0100, 0x0101, tc.propose)
+		cancel()
+		_ = a.Close()
+		wg.Wait()
+		if err != nil || c.pdu != tc.want {
+			t.Errorf("propose %d, grant %d: PDU %d, %v; want %d", tc.propose, tc.grant, c.pdu, err, tc.want)
+		}
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	for name, tc := range map[string]struct {
+		answers [][]byte
+		want    error
+	}{
+		"disconnect request": {[][]byte{{3, 0, 0, 11, 6, wire.COTPDisconnect, 0, 0, 0, 1, 0}}, ErrRefused},
+		"setup refused":      {[][]byte{connectConfirm, wire.Frame(wire.AckData(1, 0x81, 0x04, nil, nil))}, nil},
+		"PDU too small":      {[][]byte{connectConfirm, setupAnswer(32)}, nil},
+		"not TPKT":           {[][]byte{{4, 0, 0, 7, 2, 0xF0, 0x80}}, ErrBadResponse},
+	} {
+		a, b := net.Pipe()
+		wg := peer(t, b, tc.answers...)
+		c := &isoConn{conn: a, pdu: minPDU}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.handshake(ctx, 0x0100, 0x0101, 480)
+		cancel()
+		_ = a.Close()
+		wg.Wait()
+		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestAnswerInSeveralTPDUs reassembles an answer the PLC sends in two
+// data TPDUs, and refuses one larger than the negotiated PDU.
+func TestAnswerInSeveralTPDUs(t *testing.T) {
+	ans := wire.AckData(7, 0, 0, []byte{wire.FuncRead, 1}, []byte{wire.RCSuccess, wire.DataByte, 0, 32, 1, 2, 3, 4})
+	first := []byte{3, 0, 0, 0, 2, wire.COTPData, 0}
+	first = append(first, ans[:5]...)
+	first[3] = byte(len(first))
+	last := wire.Frame(ans[5:])
+	a, b := net.Pipe()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer b.Close()
+		if _, err := readFrame(b, 1<<16); err != nil {
+			return
+		}
+		_, _ = b.Write(first)
+		_, _ = b.Write(last)
+	})
+	c := &isoConn{conn: a, pdu: 240}
+	got, err := c.request(context.Background(), wire.Frame(wire.ReadRequest(7, nil)), 5*time.Second)
+	_ = a.Close()
+	wg.Wait()
+	if err != nil || !bytes.Equal(got, ans) {
+		t.Fatalf("reassembled % x, %v; want % x", got, err, ans)
+	}
+
+	a, b = net.Pipe()
+	wg2 := peer(t, b, wire.Frame(make([]byte, 100)))
+	c = &isoConn{conn: a, pdu: 64}
+	_, err = c.request(context.Background(), wire.Frame(wire.ReadRequest(7, nil)), 5*time.Second)
+	_ = a.Close()
+	wg2.Wait()
+	if !errors.Is(err, ErrBadResponse) {
+		t.Errorf("answer over the PDU: %v", err)
+	}
+}
+
+// FuzzRoundTrip feeds arbitrary bytes to the client as the PLC's answer:
+// it must never panic, and what it accepts fits the negotiated PDU.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add(wire.Frame(wire.AckData(1, 0, 0, []byte{wire.FuncRead, 0}, nil)))
+	f.Add([]byte{3, 0, 0, 9, 2, wire.COTPData, 0, 0x32, 3, 3, 0, 0, 9, 2, wire.COTPData, 0x80, 0x32, 3})
+	f.Add([]byte{3, 0, 0, 11, 6, wire.COTPDisconnect, 0, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		a, b := net.Pipe()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			defer b.Close()
+			if _, err := readFrame(b, 1<<16); err == nil {
+				_, _ = b.Write(answer)
+			}
+		})
+		c := &isoConn{conn: a, pdu: 64}
+		pdu, err := c.request(context.Background(), wire.Frame(wire.ReadRequest(1, nil)), time.Second)
+		_ = a.Close()
+		wg.Wait()
+		if err == nil && (len(pdu) == 0 || len(pdu) > 64) {
+			t.Fatalf("accepted an answer of %d bytes at PDU 64", len(pdu))
+		}
+	})
+}
