@@ -302,7 +302,12 @@ func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *
 	if err != nil {
 		s.d.m.requests.WithLabelValues(op, "error").Inc()
 		if !isBreakerRefusal(err) {
-			s.d.log.Warn("s7 request failed, reconnecting", zap.Int("conn", s.id), zap.Error(err))
+			// The answer may still come: the connection is out of step.
+			lvl := zap.WarnLevel
+			if errors.Is(err, context.Canceled) {
+				lvl = zap.DebugLevel // the caller's doing, not the PLC's
+			}
+			s.d.log.Log(lvl, "s7 request failed, reconnecting", zap.Int("conn", s.id), zap.Error(err))
 			s.dropLocked(h)
 		}
 		return nil, nil, fmt.Errorf("%w: %w", plc.ErrNotConnected, err)
