@@ -153,10 +153,14 @@ func (c *isoConn) interruptOn(ctx context.Context) (stop func()) {
 }
 
 // ctxErr returns ctx's error, wrapping err, when ctx ended: the I/O error
-// is then only its consequence.
+// is then only its consequence. A deadline of ctx that the connection's
+// deadline met first counts as ctx's.
 func (c *isoConn) ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	if e := ctx.Err(); e != nil {
+		return fmt.Errorf("%w (%w)", e, err)
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 	}
 	return err
 }

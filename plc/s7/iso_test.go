@@ -138,3 +138,21 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestDeadlineOfTheCaller ends a request the peer never answers at the
+// caller's deadline, reported as context.DeadlineExceeded.
+func TestDeadlineOfTheCaller(t *testing.T) {
+	a, b := net.Pipe()
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = readFrame(b, 1<<16) }) // reads the request, never answers
+	c := &isoConn{conn: a, pdu: 240}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := c.request(ctx, wire.Frame(wire.ReadRequest(1, nil)), time.Hour)
+	_ = a.Close()
+	_ = b.Close()
+	wg.Wait()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("request past the caller's deadline: %v", err)
+	}
+}
