@@ -1,0 +1,276 @@
+// Command ai-monitor supervises a plant's AI function modules and hands
+// control back to the PLC safely when one fails.
+//
+// Without flags it runs the demo: the simulated kiln line (examples/plcsim)
+// and two demo AI modules, a healthy combustion optimizer and a flaky
+// drying optimizer that crashes or hangs every 5 to 20 s. Watch the
+// handovers on stdout, or at http://127.0.0.1:8090/api/status:
+//
+//	go run ./examples/ai-monitor
+//	curl -s 127.0.0.1:8090/api/handovers
+//	curl -s -X POST 127.0.0.1:8090/api/modules/drying/reset   # after it is declared failed
+//	curl -s 127.0.0.1:8090/metrics | grep kiln_ai_monitor
+//
+// With a configuration (see package internal/monitor and demo.yaml for
+// the format) it watches real modules through the point database's PLCs:
+//
+//	ai-monitor -config /etc/kiln/ai-monitor.yaml
+//
+// The logic lives in internal/monitor; the demo module in internal/demoai
+// (run as "ai-monitor demo-module").
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
+	"github.com/kiln-iot/kiln/plc"
+	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver
+	"github.com/kiln-iot/kiln/supervise"
+	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/pulsar"
+	"github.com/kiln-iot/kiln/transport/spool"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the command: exit status 0 after a clean stop, 1 on a failure,
+// 2 on bad usage or configuration.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "demo-module" {
+		return demoai.Main(args[1:], stdout, stderr)
+	}
+	stdout = &syncWriter{w: stdout}
+	fs := flag.NewFlagSet("ai-monitor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "configuration file; without it the demo runs")
+	listen := fs.String("listen", "", "HTTP listen address (default: the configuration's, or "+monitor.DefaultListen+")")
+	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
+	stable := fs.Duration("demo-stable", 10*time.Second, "demo: how long a module must be healthy to get control back")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ai-monitor: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	level := zapcore.InfoLevel
+	if *debug {
+		level = zapcore.DebugLevel
+	}
+	lcfg := zap.NewDevelopmentConfig()
+	lcfg.Level = zap.NewAtomicLevelAt(level)
+	lcfg.OutputPaths, lcfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	log, err := lcfg.Build()
+	if err != nil {
+		fmt.Fprintln(stderr, "ai-monitor:", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+
+	var s *setup
+	if *config == "" {
+		s, err = demoSetup(ctx, log, *stable, stdout)
+	} else {
+		s, err = fileSetup(*config, log)
+	}
+	if err != nil {
+		for _, ce := range monitor.ConfigErrors(err) {
+			fmt.Fprintln(stderr, ce)
+		}
+		for _, ce := range plc.ConfigErrors(err) {
+			fmt.Fprintln(stderr, ce)
+		}
+		if len(monitor.ConfigErrors(err)) == 0 && len(plc.ConfigErrors(err)) == 0 {
+			fmt.Fprintln(stderr, "ai-monitor:", err)
+		}
+		if s != nil {
+			s.close()
+		}
+		return 2
+	}
+	defer s.close()
+	if *listen != "" {
+		s.cfg.Listen = *listen
+	}
+	if err := serve(ctx, s, log, stdout); err != nil {
+		fmt.Fprintln(stderr, "ai-monitor:", err)
+		return 1
+	}
+	return 0
+}
+
+// setup is what the monitor runs with; close releases it in reverse.
+type setup struct {
+	cfg        monitor.Config
+	db         *plc.PointDB
+	drivers    map[string]plc.Driver
+	events     transport.Publisher
+	heartbeats transport.Subscriber
+	reg        *prometheus.Registry
+	closers    []func()
+}
+
+func (s *setup) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// fileSetup loads a configuration and its point database and opens the
+// drivers and transports it names.
+func fileSetup(path string, log *zap.Logger) (*setup, error) {
+	cfg, err := monitor.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	var points []string
+	for _, p := range cfg.Points {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		points = append(points, p)
+	}
+	if len(points) == 0 {
+		return nil, fmt.Errorf("%s: points: no point database files", path)
+	}
+	db, err := plc.Load(points...)
+	if err != nil {
+		return nil, err
+	}
+	s := &setup{cfg: cfg, db: db, drivers: map[string]plc.Driver{}, reg: prometheus.NewRegistry()}
+	for _, dev := range db.Devices {
+		d, err := plc.Open(dev, plc.OpenOptions{Logger: log.Named(dev.Name), Registerer: s.reg})
+		if err != nil {
+			return s, fmt.Errorf("device %s: %w", dev.Name, err)
+		}
+		s.drivers[dev.Name] = d
+		s.closers = append(s.closers, func() { _ = d.Close() })
+	}
+	ev := cfg.Events
+	switch {
+	case ev.Pulsar != nil:
+		p, err := pulsar.NewPublisher(*ev.Pulsar, pulsar.WithLogger(log.Named("events")))
+		if err != nil {
+			return s, err
+		}
+		s.reg.MustRegister(p)
+		s.events = p
+		s.closers = append(s.closers, func() { _ = p.Close() })
+	default:
+		sc := spool.Config{Dir: filepath.Join(dir, "ai-monitor-events")}
+		if ev.Spool != nil {
+			sc = *ev.Spool
+			if sc.Dir == "" {
+				sc.Dir = filepath.Join(dir, "ai-monitor-events")
+			}
+		}
+		if err := s.openSpool(sc, log); err != nil {
+			return s, err
+		}
+	}
+	if cfg.Heartbeats != nil {
+		sub, err := pulsar.NewSubscriber(*cfg.Heartbeats, pulsar.WithLogger(log.Named("heartbeats")))
+		if err != nil {
+			return s, err
+		}
+		s.heartbeats = sub
+		s.closers = append(s.closers, func() { _ = sub.Close() })
+	}
+	return s, nil
+}
+
+func (s *setup) openSpool(sc spool.Config, log *zap.Logger) error {
+	sp, err := spool.Open(sc, spool.WithLogger(log.Named("events")))
+	if err != nil {
+		return err
+	}
+	s.reg.MustRegister(sp)
+	pub := spool.NewPublisher(sp)
+	s.events = pub
+	s.closers = append(s.closers, func() { _ = sp.Close() }, func() { _ = pub.Close() })
+	return nil
+}
+
+// serve runs the monitor and its HTTP server until ctx ends.
+func serve(ctx context.Context, s *setup, log *zap.Logger, stdout io.Writer) error {
+	smet := supervise.NewMetrics()
+	s.reg.MustRegister(smet)
+	opts := []monitor.Option{monitor.WithLogger(log), monitor.WithEvents(s.events), monitor.WithSupervisorMetrics(smet)}
+	if s.heartbeats != nil {
+		opts = append(opts, monitor.WithHeartbeats(s.heartbeats))
+	}
+	mon, err := monitor.New(s.cfg, s.db, s.drivers, opts...)
+	if err != nil {
+		return err
+	}
+	s.reg.MustRegister(mon)
+	addr := s.cfg.Listen
+	if addr == "" {
+		addr = monitor.DefaultListen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", mon.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stdout, "ai-monitor: API on http://%s/api/status, metrics on http://%s/metrics\n", ln.Addr(), ln.Addr())
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+
+	err = mon.Serve(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if herr := <-httpDone; herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		err = errors.Join(err, herr)
+	}
+	return err
+}
+
+// syncWriter serialises the writes of the demo's event printer and the
+// command's own messages.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
