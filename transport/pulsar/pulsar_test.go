@@ -354,7 +354,7 @@ func TestSequenceIDsContinueAfterTheBrokersLast(t *testing.T) {
 	const topic = "persistent://acme/line1/seq"
 	// An earlier run under the same producer name left a sequence id far
 	// above anything this process's clock would suggest.
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), Logger: plog.DefaultNopLogger()})
+	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), Logger: plog.DefaultNopLogger(), MetricsRegisterer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
