@@ -3,6 +3,7 @@ package supervise
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -10,7 +11,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// childMain, when a test file sets it, runs instead of the tests in a
+// copy of the test binary started with SUPERVISE_TEST_CHILD=1.
+var childMain func()
+
+func TestMain(m *testing.M) {
+	if childMain != nil && os.Getenv("SUPERVISE_TEST_CHILD") == "1" {
+		childMain()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,8 +51,12 @@ func (c ProcessConfig) Validate() error {
 // group. Its stdout and stderr lines are logged through the child's
 // logger (see Logger) with a "stream" field. Stopping sends SIGTERM to the
 // group and SIGKILL after StopTimeout; whenever the program ends, what is
-// left of its group is killed. Exit status 0 is a clean exit; any other
-// end is an error wrapping the *exec.ExitError.
+// left of its group is killed. On Linux the program also gets SIGKILL
+// when the supervising process dies (a parent-death signal), so a crashed
+// gateway does not leave a module running that its restart would start
+// twice; what the program started itself is its own to stop then. Exit
+// status 0 is a clean exit; any other end is an error wrapping the
+// *exec.ExitError.
 type Process struct {
 	cfg ProcessConfig
 	pid atomic.Int64
@@ -82,6 +87,7 @@ func (p *Process) Serve(ctx context.Context) error {
 		cmd.Env = append(os.Environ(), p.cfg.Env...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setParentDeathSignal(cmd.SysProcAttr)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("supervise: process %s: %w", p.cfg.Path, err)
@@ -95,7 +101,22 @@ func (p *Process) Serve(ctx context.Context) error {
 	defer outR.Close()
 	defer errR.Close()
 	cmd.Stdout, cmd.Stderr = outW, errW
-	err = cmd.Start()
+	// The program is started and waited for on a thread of its own: the
+	// parent-death signal (Linux) fires when the thread that forked the
+	// program ends, so that thread must live as long as the program.
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	err = <-started
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -109,8 +130,6 @@ func (p *Process) Serve(ctx context.Context) error {
 	var readers sync.WaitGroup
 	readers.Go(func() { logLines(outR, log, "stdout") })
 	readers.Go(func() { logLines(errR, log, "stderr") })
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 
 	select {
 	case err = <-exited:
