@@ -79,7 +79,10 @@
 // and working directory in its own process group; stdout and stderr lines
 // go to the child's zap logger with its name. Stopping sends SIGTERM to
 // the group and SIGKILL after StopTimeout, and whatever is left of the
-// group when the program ends is killed. Exit status 0 is a clean exit;
+// group when the program ends is killed. On Linux the program also gets
+// SIGKILL when the supervising process dies, so a crashed gateway leaves
+// no module running beside the one its restart starts. Exit status 0 is
+// a clean exit;
 // anything else is a failure wrapping *exec.ExitError. NewHTTPCheck
 // probes a service kiln does not own and calls a restart hook when it
 // fails FailureThreshold times in a row.
