@@ -82,10 +82,9 @@
 // group when the program ends is killed. On Linux the program also gets
 // SIGKILL when the supervising process dies, so a crashed gateway leaves
 // no module running beside the one its restart starts. Exit status 0 is
-// a clean exit;
-// anything else is a failure wrapping *exec.ExitError. NewHTTPCheck
-// probes a service kiln does not own and calls a restart hook when it
-// fails FailureThreshold times in a row.
+// a clean exit; anything else is a failure wrapping *exec.ExitError.
+// NewHTTPCheck probes a service kiln does not own and calls a restart
+// hook when it fails FailureThreshold times in a row.
 //
 // # Observability
 //
