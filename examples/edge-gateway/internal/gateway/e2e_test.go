@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
@@ -23,6 +24,7 @@ import (
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/pgstore"
+	"github.com/kiln-iot/kiln/tenant"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
@@ -60,13 +62,11 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// ingestor is the cloud half, as small as it can be: a Pulsar
-// subscription on the data topic that stores batches in PostgreSQL and
-// collects audit records, checking that every tag's samples arrive in
-// order.
-type ingestor struct {
-	st *pgstore.Store
-
+// observer watches the cloud side: a subscription of its own on the data
+// topic checks that every tag's samples arrive in order, one on the audit
+// topic collects the audit records. (The cloud ingestor stores the
+// samples.)
+type observer struct {
 	mu        sync.Mutex
 	seen      map[string]time.Time // per tag: newest source time received
 	stored    map[[2]string]bool
@@ -78,7 +78,7 @@ type ingestor struct {
 }
 
 // on returns a handler for one topic that accepts only messages of kind.
-func (in *ingestor) on(topic string, kind command.MessageKind) func(context.Context, transport.Message) error {
+func (in *observer) on(topic string, kind command.MessageKind) func(context.Context, transport.Message) error {
 	return func(ctx context.Context, m transport.Message) error {
 		if command.Kind(m) != kind {
 			in.mu.Lock()
@@ -90,14 +90,11 @@ func (in *ingestor) on(topic string, kind command.MessageKind) func(context.Cont
 	}
 }
 
-func (in *ingestor) handle(ctx context.Context, m transport.Message) error {
+func (in *observer) handle(ctx context.Context, m transport.Message) error {
 	switch command.Kind(m) {
 	case command.KindBatch:
 		var b wire.Batch
 		if err := wire.FromMessage(m, &b); err != nil {
-			return err
-		}
-		if _, err := in.st.Write(ctx, b.Tenant, b.Samples); err != nil {
 			return err
 		}
 		in.mu.Lock()
@@ -127,7 +124,7 @@ func (in *ingestor) handle(ctx context.Context, m transport.Message) error {
 	return nil
 }
 
-func (in *ingestor) audit(id string) (command.Audit, bool) {
+func (in *observer) audit(id string) (command.Audit, bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for _, a := range in.audits {
@@ -198,7 +195,7 @@ func getJSON(t *testing.T, url string, v any) int {
 
 // TestEndToEnd drives the whole path in one process: plcsim (S7 and OPC UA)
 // → gateway (poller, subscription, spool, forwarder) → pulsartest →
-// ingestor → PostgreSQL, through a broker outage, with writes over HTTP
+// cloud ingestor → PostgreSQL, through a broker outage, with writes over HTTP
 // and the command topic.
 func TestEndToEnd(t *testing.T) {
 	pg := pgtest.NewDB(t)
@@ -283,8 +280,34 @@ func TestEndToEnd(t *testing.T) {
 	}()
 	base := "http://" + g.Addr()
 
-	in := &ingestor{st: st, seen: map[string]time.Time{}, stored: map[[2]string]bool{}}
-	sub, err := pulsar.NewSubscriber(pulsar.SubscriberConfig{Client: client, Topic: dataTopic, Subscription: "ingest",
+	// The cloud ingestor (examples/cloud-ingestor) stores the samples.
+	reg, err := tenant.Parse([]byte("tenants:\n  - id: acme\n    namespaces: [plant]\n"), "tenants.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing, err := ingest.New(ingest.Config{MaxBatchDelay: 50 * time.Millisecond, Retry: fast}, reg, st,
+		func(_ context.Context, topic string) (transport.Subscriber, error) {
+			return pulsar.NewSubscriber(pulsar.SubscriberConfig{Client: client, Topic: topic, Subscription: "kiln-ingestor",
+				Type: pulsar.Shared, Earliest: true, NackDelay: 200 * time.Millisecond})
+		},
+		func(_ context.Context, topic string) (transport.Publisher, error) {
+			return pulsar.NewPublisher(pulsar.PublisherConfig{Client: client, Topic: topic, ProducerName: "ingestor"})
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingCtx, stopIng := context.WithCancel(ctx)
+	ingDone := make(chan error, 1)
+	go func() { ingDone <- ing.Serve(ingCtx) }()
+	defer func() {
+		stopIng()
+		if err := <-ingDone; err != nil {
+			t.Errorf("ingestor: %v", err)
+		}
+	}()
+
+	in := &observer{seen: map[string]time.Time{}, stored: map[[2]string]bool{}}
+	sub, err := pulsar.NewSubscriber(pulsar.SubscriberConfig{Client: client, Topic: dataTopic, Subscription: "observer",
 		Type: pulsar.Failover, Earliest: true, NackDelay: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -444,12 +467,15 @@ func TestEndToEnd(t *testing.T) {
 		stable := s == spooled
 		spooled = s
 		fs, _ := g.ForwarderStatus()
-		return stable && fs.Lag.Records == 0 && rows(t, ctx, st) == int(s)
+		in.mu.Lock()
+		observed := in.received
+		in.mu.Unlock()
+		return stable && fs.Lag.Records == 0 && rows(t, ctx, st) == int(s) && observed >= int(s)
 	})
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.received != int(spooled) {
-		t.Errorf("ingestor received %d distinct samples, gateway spooled %d", in.received, spooled)
+		t.Errorf("observer received %d distinct samples, gateway spooled %d", in.received, spooled)
 	}
 	if len(in.foreign) > 0 {
 		t.Errorf("messages on the wrong topic: %v", in.foreign)
