@@ -54,7 +54,8 @@
 // first read waits for the first attempt. A transport error or an unusable
 // answer drops the connection, which is rebuilt with exponential backoff
 // and jitter; meanwhile reads answer at once with Bad/comm-failure
-// samples. A circuit breaker (github.com/sony/gobreaker/v2) opens after
+// samples. An idle connection is checked every second, so one the PLC or
+// a gateway closed is rebuilt before the next read needs it. A circuit breaker (github.com/sony/gobreaker/v2) opens after
 // Config.BreakerFailures consecutive failures and lets one probe through
 // after Config.BreakerTimeout. Requests on one connection are serialized;
 // Config.Connections connections share the requests of a read.

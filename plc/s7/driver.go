@@ -217,12 +217,10 @@ func (s *slot) run(ctx context.Context) {
 			}
 			connected, attempt = true, 0
 			s.d.log.Info("s7 connected", zap.Int("conn", s.id), zap.Int("pdu", int(s.pdu.Load())))
-			select {
-			case <-ctx.Done():
+			if !s.watch(ctx) {
 				return
-			case <-s.kick:
-				continue
 			}
+			continue
 		}
 		delay := backoff.Delay(s.d.cfg.Reconnect, attempt, rand.Float64())
 		attempt++
@@ -233,6 +231,35 @@ func (s *slot) run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C():
+		}
+	}
+}
+
+// idleProbe is how often an idle connection is checked for a close by
+// the PLC.
+const idleProbe = time.Second
+
+// watch waits while the connection is up, and every idleProbe checks it
+// when no request holds it, so that a connection the PLC (or a gateway)
+// closed is rebuilt before the next read needs it. It returns when the
+// connection is lost (true) or ctx ends (false).
+func (s *slot) watch(ctx context.Context) bool {
+	t := s.d.clk.NewTicker(idleProbe)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.kick:
+			return true
+		case <-t.C():
+		}
+		if s.mu.TryLock() {
+			if c := s.c; c != nil && c.closedByPeer() {
+				s.d.log.Info("s7 connection closed by the PLC, reconnecting", zap.Int("conn", s.id))
+				s.dropLocked(c)
+			}
+			s.mu.Unlock()
 		}
 	}
 }

@@ -870,3 +870,27 @@ func TestRefusedJobs(t *testing.T) {
 		t.Errorf("after the refusal: %v, %d connections", out[0].Quality, srv.Connections())
 	}
 }
+
+// TestIdleConnectionClosedByThePLC restarts the PLC while the driver is
+// idle: the driver notices the closed connection by itself and
+// reconnects, so the first read after the restart is already good.
+func TestIdleConnectionClosedByThePLC(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	_ = srv.Set("MW0:INT", plc.IntValue(plc.Int, 11))
+	reg := prometheus.NewRegistry()
+	d := open(t, srv.Addr(), fastCfg(), s7.WithRegisterer(reg))
+	tags := []plc.Tag{tag("x", "MW0", "INT")}
+	read(t, d, tags...)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the driver to reconnect without a request", func() bool {
+		return counterValue(t, reg, "kiln_s7_reconnects_total") >= 1 && srv.Connections() == 1
+	})
+	if out := read(t, d, tags...); !out[0].Quality.IsGood() || out[0].Value.Float() != 11 {
+		t.Errorf("first read after the restart: %v %v", out[0].Value, out[0].Quality)
+	}
+}

@@ -165,6 +165,21 @@ func (c *isoConn) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
+// closedByPeer reports, waiting at most a millisecond, whether the peer
+// closed the idle connection (or sent bytes nobody asked for, which leaves
+// it out of step as well). Only call it with no request under way. (A
+// deadline already past would fail the read before looking at the
+// socket.)
+func (c *isoConn) closedByPeer() bool {
+	if err := c.conn.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+		return true
+	}
+	var b [1]byte
+	n, err := c.conn.Read(b[:])
+	var ne net.Error
+	return n > 0 || (err != nil && !(errors.As(err, &ne) && ne.Timeout()))
+}
+
 // Close closes the connection.
 func (c *isoConn) Close() error { return c.conn.Close() }
 
