@@ -88,6 +88,7 @@ type AddressError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *AddressError) Error() string {
 	return fmt.Sprintf("s7: bad address %q at position %d: %s", e.Text, e.Pos, e.Reason)
 }

@@ -61,6 +61,7 @@ type ItemError struct {
 	Code    ReturnCode
 }
 
+// Error implements error.
 func (e *ItemError) Error() string {
 	return fmt.Sprintf("s7: %s: PLC answered item error 0x%02x (%s)", e.Address, byte(e.Code), e.Code.Text())
 }

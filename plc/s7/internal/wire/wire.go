@@ -224,6 +224,7 @@ type HeaderError struct {
 	Class, Code byte
 }
 
+// Error implements error.
 func (e *HeaderError) Error() string {
 	return fmt.Sprintf("s7: job refused with error class 0x%02x code 0x%02x (%s)", e.Class, e.Code, ClassText(e.Class))
 }
