@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,10 @@ func WithPollerLogger(l *zap.Logger) PollerOption { return func(o *pollerOptions
 // A tick that comes while the group is still scanning (a slow device or a
 // slow sink) is skipped and counted as an overrun, never queued: after an
 // overrun the group resumes on its own rate's grid. A sink that blocks
-// blocks only its group; the time is counted. Metrics are in Stats and,
+// blocks only its group; the time is counted. A Reader that panics (a
+// driver bug) costs only its own samples: for that tick they are Bad/not
+// read, the read counts as failed and the panic is logged with its stack;
+// the other devices and groups go on. Metrics are in Stats and,
 // for Prometheus, in the Poller itself: it is a prometheus.Collector that
 // the caller registers.
 type Poller struct {
@@ -297,14 +301,18 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 		// The buffer holds the scan before last; a reader that fails
 		// without filling it must leave Bad/not read, never an old value.
 		clear(out)
-		err := pt.reader.Read(ctx, out)
+		err := safeRead(ctx, pt.reader, out)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			g.readErrors.Add(1)
 			if !pt.failed {
-				p.log.Warn("read failed", zap.String("group", g.name), zap.String("device", pt.device), zap.Error(err))
+				fields := []zap.Field{zap.String("group", g.name), zap.String("device", pt.device), zap.Error(err)}
+				if pe, ok := err.(*readPanic); ok {
+					fields = append(fields, zap.ByteString("stack", pe.stack))
+				}
+				p.log.Warn("read failed", fields...)
 			}
 		} else if pt.failed {
 			p.log.Info("read recovered", zap.String("group", g.name), zap.String("device", pt.device))
@@ -359,6 +367,27 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 		return fmt.Errorf("plc: poller group %q: sink: %w", g.name, err)
 	}
 	return nil
+}
+
+// readPanic is a Reader.Read that panicked: a driver bug, contained so
+// that it costs only that device's samples (Bad/not read), not the
+// process.
+type readPanic struct {
+	value any
+	stack []byte
+}
+
+func (e *readPanic) Error() string { return fmt.Sprintf("plc: reader panicked: %v", e.value) }
+
+// safeRead calls r.Read, turning a panic into a *readPanic.
+func safeRead(ctx context.Context, r Reader, out []Sample) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			clear(out) // whatever the reader half wrote is not a reading
+			err = &readPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return r.Read(ctx, out)
 }
 
 // changed reports whether s must be reported after l, the last reported

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/internal/clock"
 	"github.com/kiln-iot/kiln/plc"
@@ -571,5 +573,69 @@ func TestPollerNeverReportsStaleGoodSamples(t *testing.T) {
 	expectBatches(t, h.rec.take(), "A=<none>/not read")
 	if s, _ := p.Latest("A"); s.Quality.IsGood() || !s.Time.Equal(t0.Add(300*time.Millisecond)) {
 		t.Fatalf("latest = %+v, want bad at the last scan's time", s)
+	}
+}
+
+// panicDriver wraps a driver whose reader panics while told to.
+type panicDriver struct {
+	plc.Driver
+	panics *atomic.Bool
+}
+
+func (d panicDriver) Prepare(tags []plc.Tag) (plc.Reader, error) {
+	r, err := d.Driver.Prepare(tags)
+	return panicReader{r, d.panics}, err
+}
+
+type panicReader struct {
+	plc.Reader
+	panics *atomic.Bool
+}
+
+func (r panicReader) Read(ctx context.Context, out []plc.Sample) error {
+	if err := r.Reader.Read(ctx, out); err != nil || !r.panics.Load() {
+		return err
+	}
+	panic("index out of range in a PDU parser")
+}
+
+// A driver that panics costs its own samples, not the poller, nor the
+// other device's samples in the same group.
+func TestPollerContainsAPanickingReader(t *testing.T) {
+	db := &plc.PointDB{
+		Devices: []plc.Device{{Name: "d", Driver: plctest.DriverName}, {Name: "e", Driver: plctest.DriverName}},
+		Groups:  fast,
+		Tags: []plc.Tag{
+			{Name: "A", Device: "d", Address: "A", Type: plc.TypeInt, Group: "fast"},
+			{Name: "B", Device: "e", Address: "B", Type: plc.TypeInt, Group: "fast"},
+		},
+	}
+	clk := clock.NewFake(t0)
+	good, bad := plctest.New(plctest.WithNow(clk.Now)), plctest.New(plctest.WithNow(clk.Now))
+	panics := new(atomic.Bool)
+	rec := &recorder{}
+	core, logs := observer.New(zap.WarnLevel)
+	p, err := plc.NewPoller(db, map[string]plc.Driver{"d": panicDriver{bad, panics}, "e": good}, rec,
+		plc.WithPollerClock(clk), plc.WithPollerLogger(zap.New(core)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clk: clk, drv: good, rec: rec, p: p, n: 1}
+	h.start()
+	expectBatches(t, h.rec.take(), "A=0/good B=0/good")
+	panics.Store(true)
+	good.Set("B", plc.IntValue(plc.Int, 5))
+	h.tick(100 * time.Millisecond)
+	expectBatches(t, h.rec.take(), "A=<none>/not read B=5/good")
+	panics.Store(false)
+	h.tick(100 * time.Millisecond)
+	expectBatches(t, h.rec.take(), "A=0/good")
+	if s := h.stats("fast"); s.ReadErrors != 1 || s.Scans != 3 {
+		t.Fatalf("stats = %+v, want one failed read in three scans", s)
+	}
+	es := logs.FilterMessage("read failed").All()
+	if len(es) != 1 || es[0].ContextMap()["device"] != "d" || !strings.Contains(es[0].ContextMap()["stack"].(string), "panicReader") ||
+		!strings.Contains(es[0].ContextMap()["error"].(string), "index out of range in a PDU parser") {
+		t.Fatalf("logs = %+v, want one warning naming the device, the panic and its stack", es)
 	}
 }
