@@ -125,6 +125,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd.Name, cmd.Args = pos[0], pos[1:]
+	switch {
+	case *count < 0:
+		return cmd.Usagef("-count %d: must not be negative", *count)
+	case *timeout <= 0:
+		return cmd.Usagef("-timeout %v: must be positive", *timeout)
+	}
 	if *verbose {
 		enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
 		cmd.Logger = zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), zap.DebugLevel))

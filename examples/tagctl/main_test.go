@@ -138,6 +138,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "-bogus", "read", "MW0"}, "bogus"},
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "-slot", "99", "read", "MW0"}, "slot"},
 		{[]string{"-tags", "/nonexistent.yaml", "read", "x"}, "nonexistent"},
+		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "watch", "-count", "-1", "MW0"}, "-count"},
+		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "-timeout", "0s", "read", "MW0"}, "-timeout"},
 	}
 	for _, c := range cases {
 		code, lines, stderr := tagctl(t, c.args...)
