@@ -23,14 +23,14 @@ import (
 
 // Defaults of the configuration.
 const (
-	DefaultListen          = "127.0.0.1:8090"
-	DefaultHeartbeatPeriod = time.Second
-	DefaultHeartbeatTimout = 5 * time.Second
-	DefaultEnvelopePeriod  = time.Second
-	DefaultStable          = 30 * time.Second
-	DefaultProbePeriod     = 10 * time.Second
-	DefaultIntensity       = 3
-	DefaultIntensityPeriod = time.Minute
+	DefaultListen           = "127.0.0.1:8090"
+	DefaultHeartbeatPeriod  = time.Second
+	DefaultHeartbeatTimeout = 5 * time.Second
+	DefaultEnvelopePeriod   = time.Second
+	DefaultStable           = 30 * time.Second
+	DefaultProbePeriod      = 10 * time.Second
+	DefaultIntensity        = 3
+	DefaultIntensityPeriod  = time.Minute
 )
 
 // Heartbeat sources.
@@ -211,6 +211,7 @@ type ConfigError struct {
 	Msg   string
 }
 
+// Error formats e as "file:line: field: message".
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
@@ -246,6 +247,7 @@ func ConfigErrors(err error) []*ConfigError {
 // ErrConfig is matched by every configuration error (errors.Is).
 var ErrConfig = errors.New("monitor: invalid configuration")
 
+// Is matches ErrConfig.
 func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
 
 // Load reads and validates a configuration file.
@@ -584,7 +586,7 @@ func (h *HeartbeatConfig) period() time.Duration {
 
 func (h *HeartbeatConfig) timeout() time.Duration {
 	if h.Timeout == 0 {
-		return max(DefaultHeartbeatTimout, 2*h.period())
+		return max(DefaultHeartbeatTimeout, 2*h.period())
 	}
 	return h.Timeout
 }

@@ -48,13 +48,13 @@ tags:
 
 // plant is a simulated PLC with the AI tags, and a driver to it.
 type plant struct {
-	t   *testing.T
+	t   testing.TB
 	sim *sim.Plant
 	db  *plc.PointDB
 	drv *s7.Driver
 }
 
-func newPlant(t *testing.T) *plant {
+func newPlant(t testing.TB) *plant {
 	t.Helper()
 	list, err := sim.ParseTagList("tags.yaml", []byte(testTags))
 	if err != nil {
@@ -124,14 +124,13 @@ func (p *plant) moduleYAML(name, faultFile, extra string) string {
 
 // harness runs a monitor on a fake clock.
 type harness struct {
-	t     *testing.T
-	p     *plant
-	clk   *clock.Fake
-	mon   *monitor.Monitor
-	api   *httptest.Server
-	fault string
-	stop  func()
-	pids  map[int]bool
+	t    *testing.T
+	p    *plant
+	clk  *clock.Fake
+	mon  *monitor.Monitor
+	api  *httptest.Server
+	stop func()
+	pids map[int]bool
 }
 
 func start(t *testing.T, p *plant, modulesYAML string, opts ...monitor.Option) *harness {

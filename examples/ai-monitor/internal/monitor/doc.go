@@ -1,0 +1,119 @@
+// Package monitor supervises a plant's AI function modules (inference
+// services that read plant data and write optimized setpoints) and, when
+// one fails, makes the plant safe instead of only restarting the process:
+// it writes the module's fail-safe plan to the PLC through the checked
+// write path (plc.Writer, verified by read-back, audited) and hands
+// control back only after the module has been healthy for a stable
+// period.
+//
+//	cfg, err := monitor.Load("ai-monitor.yaml")     // file:line: field: errors
+//	mon, err := monitor.New(cfg, db, drivers,       // db: the point database, drivers by device
+//		monitor.WithLogger(log), monitor.WithEvents(pub))
+//	reg.MustRegister(mon)                           // Prometheus
+//	http.Handle("/", mon.Handler())                 // the API
+//	err = mon.Serve(ctx)
+//
+// # Modules
+//
+// A module is a program the monitor runs (supervise.NewProcess: own
+// process group, logs through zap) or an HTTP service it only probes
+// (URL and expected status). Its health is judged by
+//
+//   - the process: any exit, whatever the status, loses control;
+//   - liveness: an HTTP probe failing FailureThreshold times in a row
+//     (restarts the module, Kubernetes semantics); readiness only holds
+//     the hand-back back;
+//   - a heartbeat, the watchdog: a PLC tag the module changes (a
+//     counter), messages keyed with the module's name on a transport
+//     subscription, or a successful HTTP probe, at least every timeout;
+//     while the PLC cannot be read a tag heartbeat does not blame the
+//     module;
+//   - its output envelope: tags (the setpoints it writes) read from the
+//     PLC every period and compared with configured limits.
+//
+// Each module runs under a supervisor of its own (supervise), with its
+// restart intensity and backoff, added to the monitor's root supervisor
+// as a Temporary child: a module past its intensity is declared failed,
+// stays down with its fail-safe values held, and comes back only when an
+// operator resets it (POST /api/modules/{name}/reset).
+//
+// # Control handover
+//
+// A module's states: starting → in_control → handing_over → fail_safe →
+// in_control …, and failed. When the module is declared unhealthy the
+// controller writes its fail-safe plan (tags and safe values, in order,
+// each verified by read-back) at once: for a process exit or an envelope
+// breach before the supervisor restarts the module, so the new instance
+// starts against a safe plant. A write that fails raises the alarm (log,
+// event, metric, status) and is retried with backoff until it succeeds.
+// Once the module is healthy again (running, live, ready, beating) for the
+// plan's stable period, without a failure in between (hysteresis), the
+// hand-back tags (its enable bit, typically) are written and the module
+// has control again; with manual_only only an operator hands back (POST
+// /api/modules/{name}/hand-back). When the monitor stops, it stops the
+// modules and writes every fail-safe plan once more.
+//
+// # Configuration
+//
+// YAML; Parse and Load report every problem as a *ConfigError with file,
+// line and field path, and New checks the tags against the point database
+// (they exist, fail-safe tags are writable, values parse and lie within the
+// tags' limits):
+//
+//	listen: 127.0.0.1:8090
+//	points: [plant.yaml]            # plc.Load files
+//	events: {spool: {dir: /var/lib/kiln/ai-monitor/events}}   # or pulsar: {...}
+//	heartbeats: {client: {url: pulsar://broker:6650}, topic: ai-heartbeats, subscription: ai-monitor}
+//	modules:
+//	  - name: combustion
+//	    process: {path: /opt/ai/combustion, args: [--serve], env: [MODEL=/models/c.onnx], dir: /opt/ai, stop_timeout: 10s}
+//	    # or service: {url: http://10.0.0.7:8080/health, expect_status: 200}
+//	    liveness: {url: http://127.0.0.1:8081/healthz, period: 5s, failure_threshold: 3}
+//	    readiness: {url: http://127.0.0.1:8081/ready}
+//	    heartbeat: {source: tag, tag: AI.Combustion.Heartbeat, period: 1s, timeout: 5s}   # or topic (key), http (url)
+//	    envelope:
+//	      period: 1s
+//	      limits: [{tag: Kiln1.Zone2.Setpoint, min: 1000, max: 1100}]
+//	    restart: {intensity: 3, period: 1m, backoff: {initial: 1s, max: 30s}}
+//	    fail_safe:
+//	      write:
+//	        - {tag: AI.Combustion.Enable, value: false}
+//	        - {tag: Kiln1.Zone2.Setpoint, value: 1050}
+//	      retry: {initial: 100ms, max: 5s}
+//	      hand_back:
+//	        stable: 30s
+//	        manual_only: false
+//	        write: [{tag: AI.Combustion.Enable, value: true}]
+//
+// # Observability
+//
+// Handler serves the API (tree status from supervise, module states, last
+// failures, handovers with timestamps, reset and hand-back). The Monitor
+// is a Prometheus collector (kiln_ai_monitor_handovers_total,
+// kiln_ai_monitor_write_failures_total, kiln_ai_monitor_alarm,
+// kiln_ai_monitor_module_state, kiln_ai_monitor_failsafe_seconds,
+// kiln_ai_monitor_events_dropped_total, kiln_ai_monitor_events_failed_total);
+// WithSupervisorMetrics adds the tree's. Every change (unhealthy,
+// handover, hand_back, alarm, alarm_cleared, failed, reset) is published
+// as a JSON Event, keyed by module, on the transport.Publisher given with
+// WithEvents (the embedded spool by default in the command), so the cloud
+// sees module health. Time runs on an injectable clock (WithClock).
+//
+// # Detection-to-fail-safe latency
+//
+// From SIGKILL of the module process to its two-tag fail-safe plan written
+// and verified by read-back in the simulated PLC (s7sim, over S7 on
+// loopback), 100 kills per run, three runs (go1.26, 2 shared cores, load
+// average about 6; detection is the kill until the monitor declared the
+// module unhealthy, write the verified write):
+//
+//	$ go test ./examples/ai-monitor/internal/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3
+//	run  total p50  total p99  total max  detect p50  detect p99  write p50  write p99
+//	1      0.43ms     2.19ms    12.90ms     0.25ms      1.96ms     0.20ms     1.26ms
+//	2      0.40ms     3.00ms     3.46ms     0.24ms      1.61ms     0.17ms     1.31ms
+//	3      0.35ms     3.86ms     4.12ms     0.16ms      3.54ms     0.15ms     0.33ms
+//
+// Process exits are seen when the kernel reaps the process, not by
+// polling, so detection needs no probe period; the hung-heartbeat and
+// liveness paths add their configured timeout and period on top.
+package monitor

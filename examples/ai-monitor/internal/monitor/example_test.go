@@ -1,0 +1,101 @@
+package monitor_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/s7"
+)
+
+// Configuration errors name the file, the line and the field.
+func ExampleParse() {
+	_, err := monitor.Parse("ai-monitor.yaml", []byte(`modules:
+  - name: vision
+    service: {url: "http://10.0.0.7:8080/health"}
+    heartbeat: {source: tag}
+`))
+	for _, e := range monitor.ConfigErrors(err) {
+		fmt.Println(e)
+	}
+	// Output:
+	// ai-monitor.yaml:4: modules[0].heartbeat.tag: missing for source tag
+	// ai-monitor.yaml:2: modules[0].fail_safe.write: no fail-safe tags
+}
+
+// An HTTP service the monitor only probes stops answering: its liveness
+// probe fails and the monitor writes the fail-safe plan to the PLC.
+func Example() {
+	list, _ := sim.ParseTagList("tags.yaml", []byte(`tags:
+  - {name: AI.Vision.Enable, address: DB10.DBX0.0, type: BOOL, access: rw, initial: "true"}
+`))
+	plant, err := sim.New(sim.Config{NoOPCUA: true}, list) // the simulated PLC
+	if err != nil {
+		panic(err)
+	}
+	defer plant.Close()
+	db, _ := plant.PointDB()
+	drv, _ := s7.New(plant.S7Addr(), s7.Config{})
+	defer drv.Close()
+
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
+	defer svc.Close()
+
+	cfg, err := monitor.Parse("ai-monitor.yaml", []byte(`modules:
+  - name: vision
+    service: {url: "`+svc.URL+`"}
+    liveness: {period: 1s, failure_threshold: 1}
+    fail_safe:
+      write: [{tag: AI.Vision.Enable, value: false}]
+`))
+	if err != nil {
+		panic(err)
+	}
+	clk := clock.NewFake(time.Now())
+	handedOver := make(chan struct{})
+	mon, err := monitor.New(cfg, db, map[string]plc.Driver{sim.DeviceS7: drv}, monitor.WithClock(clk),
+		monitor.WithEventHook(func(e monitor.Event) {
+			fmt.Println(e.Module, e.Kind, e.State)
+			switch e.Kind {
+			case monitor.EventUnhealthy:
+				status.Store(http.StatusOK) // repaired, for the restarted instance
+			case monitor.EventHandover:
+				close(handedOver)
+			}
+		}))
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- mon.Serve(ctx) }()
+
+	status.Store(http.StatusBadGateway) // the service breaks
+	for {
+		clk.Advance(time.Second) // the next probe
+		select {
+		case <-handedOver:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	v, _ := plant.Get("AI.Vision.Enable")
+	fmt.Println("AI.Vision.Enable:", v)
+	cancel()
+	fmt.Println("Serve:", <-done)
+	// Output:
+	// vision unhealthy starting
+	// vision handover fail_safe
+	// AI.Vision.Enable: false
+	// Serve: <nil>
+}
