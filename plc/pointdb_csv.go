@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -73,7 +74,7 @@ func (db *PointDB) AddCSV(file string, data []byte) error {
 	case seen["address"]:
 		kind = "tag"
 		for _, c := range cols {
-			if c != "" && !contains(tagFields, c) {
+			if c != "" && !slices.Contains(tagFields, c) {
 				errs.add(hsrc, c, "unknown column for a tag table: want %s", strings.Join(tagFields, ", "))
 			}
 		}
@@ -164,15 +165,6 @@ func (db *PointDB) AddCSV(file string, data []byte) error {
 		}
 	}
 	return errs.join()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // sniffSeparator picks the separator the header line uses most: comma,

@@ -1,6 +1,7 @@
 package plc
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -232,15 +233,7 @@ func unknownFields(f rawFields, src *source, errs *errList, allowed ...string) {
 	}
 	sort.Strings(names) // a stable order for fields on one line
 	for _, canon := range names {
-		t := f[canon]
-		known := false
-		for _, a := range allowed {
-			if a == canon {
-				known = true
-				break
-			}
-		}
-		if !known {
+		if t := f[canon]; !slices.Contains(allowed, canon) {
 			errs.add(ysrc(src.file, t.line), t.name, "unknown field")
 		}
 	}
