@@ -317,3 +317,42 @@ func TestGos7SystemStatusLists(t *testing.T) {
 		t.Errorf("violations %d", s.Violations())
 	}
 }
+
+// TestManyConcurrentConnections serves 16 gos7 clients at once, each
+// writing and reading back its own word many times.
+func TestManyConcurrentConnections(t *testing.T) {
+	s := start(t, Config{DBs: map[int]int{1: 64}})
+	const clients = 16
+	cs := make([]gos7.Client, clients)
+	for i := range cs {
+		c, _, err := connectGos7(t, s.Addr(), 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = c
+	}
+	if n := s.Connections(); n != clients {
+		t.Errorf("%d connections, want %d", n, clients)
+	}
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			buf := make([]byte, 2)
+			for n := range 50 {
+				want := []byte{byte(i), byte(n)}
+				if err := c.AGWriteDB(1, 2*i, 2, want); err != nil {
+					t.Errorf("client %d: %v", i, err)
+					return
+				}
+				if err := c.AGReadDB(1, 2*i, 2, buf); err != nil || !bytes.Equal(buf, want) {
+					t.Errorf("client %d read % x, %v; want % x", i, buf, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.Requests(); got != clients*100 {
+		t.Errorf("%d requests, want %d", got, clients*100)
+	}
+}
