@@ -1,8 +1,9 @@
 // Command gateway measures the edge gateway's whole data path: a simulated
 // S7 PLC (plcsim) with N tags that all change every 100 ms, the edge
 // gateway as its own process (poller → spool → forwarder → Pulsar), the
-// in-process broker (pulsartest), and a consumer writing every sample to
-// PostgreSQL through pgstore. It prints a table: the samples/s offered and
+// in-process broker (pulsartest), and replicas of the cloud ingestor
+// (examples/cloud-ingestor/ingest) writing every sample to PostgreSQL
+// through pgstore. It prints a table: the samples/s offered and
 // sustained into PostgreSQL, the latency from the PLC change to the
 // committed row (p50, p99), and the gateway's RSS and CPU.
 //
@@ -34,14 +35,16 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/pgstore"
+	"github.com/kiln-iot/kiln/tenant"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/pulsar"
 	"github.com/kiln-iot/kiln/transport/pulsartest"
-	"github.com/kiln-iot/kiln/transport/wire"
 )
 
 const (
@@ -52,8 +55,8 @@ const (
 	perDB    = 10_000 // DINT tags per data block (40,000 bytes)
 )
 
-// Gateway settings from the flags.
-var maxInFlight, maxPending int
+// Settings from the flags.
+var maxInFlight, maxPending, replicas int
 
 func main() {
 	sizes := flag.String("tags", "10000,50000,100000", "comma-separated tag counts")
@@ -62,6 +65,7 @@ func main() {
 	conns := flag.Int("s7-connections", 4, "S7 connections of the gateway's driver")
 	flag.IntVar(&maxInFlight, "max-in-flight", 64, "the gateway's transport.forward.max_in_flight (messages of up to 4096 samples)")
 	flag.IntVar(&maxPending, "max-pending", 256, "the gateway's transport.pulsar.max_pending")
+	flag.IntVar(&replicas, "replicas", 2, "cloud ingestor replicas")
 	flag.Parse()
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -114,7 +118,7 @@ func run(ns []int, warmup, duration time.Duration, conns int) error {
 		}
 		results = append(results, r)
 	}
-	fmt.Printf("\nEdge gateway data path: N DINT tags changing every 100 ms, s7sim → edge-gateway (own process, %d S7 connections) → pulsartest → pgstore; %v measured after %v warm-up.\n\n", conns, duration, warmup)
+	fmt.Printf("\nEdge gateway data path: N DINT tags changing every 100 ms, s7sim → edge-gateway (own process, %d S7 connections) → pulsartest → %d cloud ingestors → pgstore; %v measured after %v warm-up.\n\n", conns, replicas, duration, warmup)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(tw, "tags\t offered samples/s\t stored samples/s\t change→row p50\t p99\t gateway RSS max\t RSS avg\t Go heap in use\t gateway CPU\t backlog at end\t scan overruns\t")
 	for _, r := range results {
@@ -203,7 +207,7 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	if err != nil {
 		return res, err
 	}
-	st, err := pgstore.Open(ctx, pgstore.Config{DSN: db.DSN, MaxConns: 4})
+	st, err := pgstore.Open(ctx, pgstore.Config{DSN: db.DSN, MaxConns: 8})
 	if err != nil {
 		return res, err
 	}
@@ -260,42 +264,46 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 		stored atomic.Int64
 		inWin  atomic.Bool
 	)
-	sub, err := pulsar.NewSubscriber(pulsar.SubscriberConfig{Client: pulsar.ClientConfig{URL: broker.URL()}, Topic: topic,
-		Subscription: "ingest", Type: pulsar.Shared, Earliest: true, Concurrency: 4})
+	// The cloud half: replicas of the cloud ingestor on one shared
+	// subscription, writing through a store that records each sample's
+	// latency once its transaction has committed.
+	reg, err := tenant.Parse([]byte("tenants:\n  - id: "+tenantID+"\n    namespaces: [plant]\n"), "tenants.yaml")
 	if err != nil {
 		return res, err
 	}
-	defer sub.Close()
-	subDone := make(chan struct{})
-	go func() {
-		defer close(subDone)
-		_ = sub.Serve(ctx, func(ctx context.Context, m transport.Message) error {
-			var b wire.Batch
-			if err := wire.FromMessage(m, &b); err != nil {
-				return nil
+	ms := &measuringStore{Store: st, after: func(samples []plc.Sample) {
+		now := time.Now()
+		if !inWin.Load() {
+			return
+		}
+		var k int64
+		for _, s := range samples {
+			if !s.Quality.IsGood() {
+				continue
 			}
-			if _, err := st.Write(ctx, b.Tenant, b.Samples); err != nil {
-				return err
+			v, _ := s.Value.Int()
+			if t, ok := st8.time(v); ok {
+				hist.add(now.Sub(t))
 			}
-			now := time.Now()
-			if !inWin.Load() {
-				return nil
-			}
-			var k int64
-			for _, s := range b.Samples {
-				if !s.Quality.IsGood() {
-					continue
-				}
-				v, _ := s.Value.Int()
-				if t, ok := st8.time(v); ok {
-					hist.add(now.Sub(t))
-				}
-				k++
-			}
-			stored.Add(k)
-			return nil
-		})
-	}()
+			k++
+		}
+		stored.Add(k)
+	}}
+	cc := pulsar.ClientConfig{URL: broker.URL()}
+	subDone := make(chan error, replicas)
+	for r := range replicas {
+		ing, err := ingest.New(ingest.Config{}, reg, ms,
+			func(_ context.Context, topic string) (transport.Subscriber, error) {
+				return pulsar.NewSubscriber(pulsar.SubscriberConfig{Client: cc, Topic: topic, Subscription: "kiln-ingestor", Type: pulsar.Shared, Earliest: true})
+			},
+			func(_ context.Context, topic string) (transport.Publisher, error) {
+				return pulsar.NewPublisher(pulsar.PublisherConfig{Client: cc, Topic: topic, ProducerName: fmt.Sprintf("ingestor-%d", r)})
+			})
+		if err != nil {
+			return res, err
+		}
+		go func() { subDone <- ing.Serve(ctx) }()
+	}
 
 	// The gateway, its own process.
 	cmd := exec.CommandContext(ctx, bin, "-config", cfgFile)
@@ -371,7 +379,9 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	res.heap = heapMiB(dir)
 	cancel()
 	<-plantDone
-	<-subDone
+	for range replicas {
+		<-subDone
+	}
 	return res, nil
 }
 
@@ -461,4 +471,19 @@ func overruns(dir string) string {
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
+}
+
+// measuringStore is the store the ingestors write to: after each committed
+// Write it hands the samples to after.
+type measuringStore struct {
+	store.Store
+	after func([]plc.Sample)
+}
+
+func (m *measuringStore) Write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
+	r, err := m.Store.Write(ctx, tenant, samples)
+	if err == nil {
+		m.after(samples)
+	}
+	return r, err
 }
