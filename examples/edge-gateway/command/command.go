@@ -75,8 +75,8 @@ type Audit struct {
 	New      json.RawMessage `json:"new,omitempty"`
 	ReadBack json.RawMessage `json:"read_back,omitempty"`
 	// Result is "ok" or the error's text; Code classifies refusals:
-	// "ok", "unauthorized", "unknown_tag", "read_only", "bad_value",
-	// "out_of_limits", "verify_failed", "device_error".
+	// "ok", "unauthorized", "expired", "unknown_tag", "read_only",
+	// "bad_value", "out_of_limits", "verify_failed", "device_error".
 	Result string `json:"result"`
 	Code   string `json:"code"`
 }

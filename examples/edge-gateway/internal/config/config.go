@@ -39,6 +39,7 @@ const (
 	DefaultListen   = "127.0.0.1:8080"
 	DefaultCommands = "commands"
 	DefaultAudit    = "audit"
+	DefaultMaxAge   = time.Minute
 )
 
 // Transport kinds.
@@ -147,6 +148,10 @@ type Writes struct {
 	NoVerify bool `yaml:"no_verify"`
 	// Tolerance is the read-back tolerance in engineering units.
 	Tolerance float64 `yaml:"tolerance"`
+	// CommandMaxAge refuses commands older than this (by their event
+	// time), so requests queued while the gateway was down are not carried
+	// out long after they were meant (default 1m).
+	CommandMaxAge time.Duration `yaml:"command_max_age"`
 }
 
 // HTTP is the API server.
@@ -253,6 +258,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultListen
+	}
+	if c.Writes.CommandMaxAge == 0 {
+		c.Writes.CommandMaxAge = DefaultMaxAge
 	}
 	if c.Transport.Kind == TransportPulsar {
 		if c.Transport.Pulsar.ProducerName == "" {
@@ -383,6 +391,9 @@ func (c Config) Validate() error {
 	}
 	if c.Writes.Tolerance < 0 {
 		return bad("writes.tolerance", "must not be negative")
+	}
+	if c.Writes.CommandMaxAge < 0 {
+		return bad("writes.command_max_age", "must not be negative")
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

@@ -399,12 +399,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	send := func(req command.Request) {
+	send := func(req command.Request, age time.Duration) {
 		t.Helper()
 		m, err := command.RequestMessage(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.EventTime = m.EventTime.Add(-age)
 		done := make(chan error, 1)
 		if err := pub.Publish(ctx, []transport.Message{m}, func(_ int, err error) { done <- err }); err != nil {
 			t.Fatal(err)
@@ -413,8 +414,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(command.Request{ID: "cmd-bad", Token: "nope", Who: "ui", Tag: "Line1.Fan1.SpeedSetpoint", Value: json.RawMessage("2400")})
-	send(command.Request{ID: "cmd-1", Token: token, Who: "ui", Tag: "Line1.Fan1.SpeedSetpoint", Value: json.RawMessage("1800")})
+	send(command.Request{ID: "cmd-bad", Token: "nope", Who: "ui", Tag: "Line1.Fan1.SpeedSetpoint", Value: json.RawMessage("2400")}, 0)
+	send(command.Request{ID: "cmd-old", Token: token, Who: "ui", Tag: "Line1.Fan1.SpeedSetpoint", Value: json.RawMessage("2500")}, 10*time.Minute)
+	send(command.Request{ID: "cmd-1", Token: token, Who: "ui", Tag: "Line1.Fan1.SpeedSetpoint", Value: json.RawMessage("1800")}, 0)
 	// Closed before the outage, so the client does not linger
 	// reconnecting.
 	if err := pub.Close(); err != nil {
@@ -430,6 +432,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if bad, ok := in.audit("cmd-bad"); !ok || bad.Code != "unauthorized" {
 		t.Fatalf("refused command's audit: %+v %v", bad, ok)
+	}
+	if old, ok := in.audit("cmd-old"); !ok || old.Code != "expired" {
+		t.Fatalf("stale command's audit: %+v %v", old, ok)
+	}
+	if plant.Writes() != before+2 {
+		t.Fatalf("the PLC took %d writes, want 2 (the HTTP and the good command)", plant.Writes()-before)
 	}
 	// The HTTP write's audit went through the spool too.
 	eventually(t, 20*time.Second, "HTTP audit records in the cloud", func() bool {

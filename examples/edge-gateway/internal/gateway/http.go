@@ -143,6 +143,7 @@ type writeBody struct {
 var status = map[string]int{
 	"ok":            http.StatusOK,
 	"unauthorized":  http.StatusUnauthorized,
+	"expired":       http.StatusRequestTimeout,
 	"unknown_tag":   http.StatusNotFound,
 	"read_only":     http.StatusForbidden,
 	"bad_value":     http.StatusBadRequest,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,9 +18,14 @@ import (
 	"github.com/kiln-iot/kiln/transport/pulsar"
 )
 
-// errUnauthorized refuses a request without the gateway's token or for
-// another tenant.
-var errUnauthorized = errors.New("gateway: missing or invalid token")
+// Refusals of the gateway's own, before the Writer's checks.
+var (
+	// errUnauthorized refuses a request without the gateway's token or
+	// for another tenant.
+	errUnauthorized = errors.New("gateway: missing or invalid token")
+	// errExpired refuses a command older than writes.command_max_age.
+	errExpired = errors.New("gateway: command expired")
+)
 
 // Channels requests arrive on.
 const (
@@ -58,13 +64,22 @@ func (g *Gateway) authorize(ctx context.Context, _ *plc.Tag) error {
 // read-back and the audit, and returns its audit record, which says how
 // it went.
 func (g *Gateway) write(ctx context.Context, channel, id, token, who, tag string, value json.RawMessage) command.Audit {
+	return g.writeChecked(ctx, channel, id, token, who, tag, value, nil)
+}
+
+// writeChecked is write with a refusal decided by the caller (refused not
+// nil): the request is then only audited.
+func (g *Gateway) writeChecked(ctx context.Context, channel, id, token, who, tag string, value json.RawMessage, refused error) command.Audit {
 	req := &request{id: id, channel: channel}
 	if who == "" {
 		who = channel
 	}
-	if !g.checkToken(token) {
+	if refused == nil && !g.checkToken(token) {
+		refused = errUnauthorized
+	}
+	if refused != nil {
 		// Refused before the Writer: audit it here.
-		rec := plc.AuditRecord{Time: g.clk.Now(), Principal: plc.Principal{Who: who, Tenant: g.cfg.Tenant}, Tag: tag, Requested: string(value), Err: errUnauthorized}
+		rec := plc.AuditRecord{Time: g.clk.Now(), Principal: plc.Principal{Who: who, Tenant: g.cfg.Tenant}, Tag: tag, Requested: string(value), Err: refused}
 		_ = g.audits.WriteAudit(context.WithValue(ctx, requestKey{}, req), rec)
 		return *req.audit
 	}
@@ -88,6 +103,8 @@ func code(err error) string {
 		return "ok"
 	case errors.Is(err, errUnauthorized):
 		return "unauthorized"
+	case errors.Is(err, errExpired):
+		return "expired"
 	case errors.Is(err, plc.ErrUnknownTag):
 		return "unknown_tag"
 	case errors.Is(err, plc.ErrReadOnly):
@@ -215,7 +232,11 @@ func (g *Gateway) runCommands(ctx context.Context) error {
 			g.log.Warn("command topic: not a write request", zap.Error(err))
 			return nil // a malformed message would only come back
 		}
-		g.write(ctx, channelCommand, req.ID, req.Token, req.Who, req.Tag, req.Value)
+		var refused error
+		if age := g.clk.Now().Sub(m.EventTime); !m.EventTime.IsZero() && age > g.cfg.Writes.CommandMaxAge {
+			refused = fmt.Errorf("%w: sent %v ago, more than %v", errExpired, age.Round(time.Second), g.cfg.Writes.CommandMaxAge)
+		}
+		g.writeChecked(ctx, channelCommand, req.ID, req.Token, req.Who, req.Tag, req.Value, refused)
 		return nil
 	})
 }
