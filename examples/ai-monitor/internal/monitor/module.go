@@ -69,8 +69,6 @@ type Handover struct {
 	LastError string `json:"last_error,omitempty"`
 	// Manual is set for an operator's hand-back.
 	Manual bool `json:"manual,omitempty"`
-
-	seq uint64
 }
 
 // Failure is a module's last failure.
@@ -167,10 +165,10 @@ type module struct {
 	healthySince time.Time
 	handovers    []Handover
 	hb, env      WatchStatus
-	seq          uint64
 
 	// Owned by the controller goroutine.
-	held     bool // the fail-safe values are in the PLC
+	waiters  []chan error // runs waiting for the fail-safe plan
+	held     bool         // the fail-safe values are in the PLC
 	pending  string
 	attempts int
 	stableT  clock.Timer
@@ -342,6 +340,10 @@ func timerC(t clock.Timer) <-chan time.Time {
 // handovers, until ctx is cancelled.
 func (mod *module) control(ctx context.Context) {
 	defer func() {
+		for _, w := range mod.waiters {
+			w <- ErrNotRunning
+		}
+		mod.waiters = nil
 		mod.stopStable()
 		if mod.retryT != nil {
 			mod.retryT.Stop()
@@ -413,7 +415,11 @@ func (mod *module) handle(ctx context.Context, s sig) {
 			mod.failSafeNow(ctx, s.reason)
 		}
 		if s.reply != nil {
-			s.reply <- nil
+			if mod.pending == KindFailSafe {
+				mod.waiters = append(mod.waiters, s.reply) // answered when the plan is verified
+			} else {
+				s.reply <- nil
+			}
 		}
 		if already {
 			return
@@ -526,8 +532,7 @@ func (mod *module) failSafeNow(ctx context.Context, reason string) {
 // startWrite records a handover of kind and makes its first attempt.
 func (mod *module) startWrite(ctx context.Context, kind, reason string, manual bool) error {
 	mod.mu.Lock()
-	mod.seq++
-	mod.handovers = append(mod.handovers, Handover{Module: mod.name, Kind: kind, Reason: reason, DetectedAt: mod.m.clk.Now(), Manual: manual, seq: mod.seq})
+	mod.handovers = append(mod.handovers, Handover{Module: mod.name, Kind: kind, Reason: reason, DetectedAt: mod.m.clk.Now(), Manual: manual})
 	if n := len(mod.handovers); n > maxHandovers {
 		mod.handovers = slices.Delete(mod.handovers, 0, n-maxHandovers)
 	}
@@ -595,6 +600,10 @@ func (mod *module) attempt(ctx context.Context) error {
 	mod.m.metrics.handovers.WithLabelValues(mod.name, kind).Inc()
 	if kind == KindFailSafe {
 		mod.held = true
+		for _, w := range mod.waiters {
+			w <- nil
+		}
+		mod.waiters = nil
 		mod.m.metrics.latency.WithLabelValues(mod.name).Observe(rec.CompletedAt.Sub(rec.DetectedAt).Seconds())
 		mod.m.log.Warn("fail-safe written and verified; the PLC has control", zap.String("module", mod.name),
 			zap.String("reason", rec.Reason), zap.Int("attempts", rec.Attempts))
@@ -729,8 +738,10 @@ func (r *run) Serve(parent context.Context) error {
 	if parent.Err() == nil {
 		// The module failed by itself (its program ended, a watch
 		// failed): the controller makes the plant safe before this run
-		// returns, so the supervisor restarts the module only after the
-		// first attempt at the fail-safe write, while the program stops.
+		// returns, so the supervisor restarts the module only once its
+		// fail-safe plan is verified in the PLC, and the new instance
+		// starts against a safe plant. The program stops meanwhile. The
+		// wait is not the module's fault: it keeps the watchdog fed.
 		reason := "process exited with status 0"
 		if err != nil {
 			reason = err.Error()
@@ -738,11 +749,24 @@ func (r *run) Serve(parent context.Context) error {
 			reason = "exited"
 		}
 		s := sig{kind: sigDown, reason: reason, err: err, reply: make(chan error, 1)}
+		var feed <-chan time.Time
+		if h := r.mod.cfg.Heartbeat; h != nil {
+			t := r.mod.m.clk.NewTicker(h.timeout() / 2)
+			defer t.Stop()
+			feed = t.C()
+		}
 		select {
 		case r.mod.in <- s:
-			select {
-			case <-s.reply:
-			case <-parent.Done():
+		wait:
+			for {
+				select {
+				case <-s.reply:
+					break wait
+				case <-feed:
+					supervise.Beat(parent)
+				case <-parent.Done():
+					break wait
+				}
 			}
 		case <-parent.Done():
 		}
@@ -779,10 +803,6 @@ func (r *run) watchHeartbeat(ctx context.Context) error {
 	first := true
 	switch h.Source {
 	case SourceTopic:
-		select { // a beat from before this run does not count
-		case <-mod.topicBeat:
-		default:
-		}
 		for {
 			select {
 			case <-ctx.Done():

@@ -27,9 +27,6 @@ var (
 	// ErrOutOfEnvelope is the failure of a module whose output left its
 	// envelope (errors.Is on an *EnvelopeError).
 	ErrOutOfEnvelope = errors.New("monitor: output out of envelope")
-	// ErrHeartbeatLost is the failure of a module that stopped giving its
-	// heartbeat (errors.Is on the supervise.ErrHung it is reported with).
-	ErrHeartbeatLost = supervise.ErrHung
 )
 
 // EnvelopeError reports a tag a module drove outside its allowed range.

@@ -387,3 +387,57 @@ func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
 	}
 	p.assertFailSafe()
 }
+
+func TestReadinessHoldsHandBackAndHTTPHeartbeat(t *testing.T) {
+	p := newPlant(t)
+	var ready atomic.Int32
+	ready.Store(http.StatusServiceUnavailable)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) {})
+	mux.HandleFunc("/hb", func(w http.ResponseWriter, _ *http.Request) {})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(ready.Load())) })
+	svc := httptest.NewServer(mux)
+	defer svc.Close()
+	p.set("AI.Enable", plc.BoolValue(false))
+	h := start(t, p, `
+  - name: vision
+    service: {url: "`+svc.URL+`/live"}
+    readiness: {url: "`+svc.URL+`/ready", period: 1s, failure_threshold: 1}
+    heartbeat: {source: http, url: "`+svc.URL+`/hb", period: 1s, timeout: 3s}
+    fail_safe:
+      write: [{tag: AI.Enable, value: false}]
+      hand_back: {stable: 5s, write: [{tag: AI.Enable, value: true}]}
+`)
+	// step moves the clock a second and waits for the heartbeat probe.
+	step := func() {
+		t.Helper()
+		h.clk.Advance(time.Second)
+		now := h.clk.Now()
+		waitFor(t, "a heartbeat probe", func() bool { return !h.module("vision").Heartbeat.LastCheck.Before(now) })
+	}
+	waitFor(t, "the service running", func() bool { return h.module("vision").Running })
+	for range 8 {
+		step()
+	}
+	s := h.module("vision")
+	if s.Heartbeat.LastBeat.IsZero() || s.Ready || s.State != monitor.StateStarting || s.Healthy {
+		t.Fatalf("status %+v: want beating, not ready, no hand-back", s)
+	}
+	if p.get("AI.Enable").Bool() {
+		t.Fatal("control handed to a module that is not ready")
+	}
+	ready.Store(http.StatusOK)
+	for i := 0; h.module("vision").State != monitor.StateInControl; i++ {
+		if i > 10 {
+			t.Fatalf("no hand-back 10s after the module became ready: %+v", h.module("vision"))
+		}
+		step()
+	}
+	hb := h.handover("vision", monitor.KindHandBack, 0)
+	if got := hb.DetectedAt.Sub(h.module("vision").HealthySince); got != 5*time.Second {
+		t.Errorf("handed back %v after the module became ready, want 5s", got)
+	}
+	if !p.get("AI.Enable").Bool() {
+		t.Error("AI.Enable false after the hand-back")
+	}
+}
