@@ -10,101 +10,157 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/kiln-iot/kiln/store/sqlitestore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(removeBinary{m}) }
 
-// TestNoFlagsServesTheDemo builds the binary and runs it as a user would,
-// in an empty working directory, with only the port changed: it starts the
-// demo plant, serves live values, writes to ./kiln-data and stops cleanly
-// on SIGTERM.
-func TestNoFlagsServesTheDemo(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "edge-gateway")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build the binary: %v", err)
+// removeBinary removes the built binary after the tests.
+type removeBinary struct{ m *testing.M }
+
+func (r removeBinary) Run() int {
+	code := r.m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
 	}
-	build := exec.Command(gobin, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	work := filepath.Join(dir, "work")
-	if err := os.Mkdir(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
-	cmd.Dir = work
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
+	return code
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the gateway once per test binary.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kiln-gw-bin-")
+		if err != nil {
+			buildErr = err
+			return
 		}
-	}()
+		binPath = filepath.Join(dir, "edge-gateway")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if out, err := exec.Command(gobin, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = &buildError{err, out}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
+	}
+	return binPath
+}
+
+type buildError struct {
+	err error
+	out []byte
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out) }
+
+// proc is a running gateway binary.
+type proc struct {
+	cmd    *exec.Cmd
+	base   string // http://127.0.0.1:port
+	banner string
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+// start runs the binary in work with args and waits for its banner.
+func start(t *testing.T, work string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary(t), args...), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p.cmd.Dir = work
+	p.cmd.Stderr = p.stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
 	lines := make(chan string, 64)
 	go func() {
-		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
-		exited <- cmd.Wait()
+		close(lines)
+		p.exited <- p.cmd.Wait()
 	}()
-
-	// The banner says where to look.
-	var base, banner string
 	timeout := time.After(30 * time.Second)
 	for done := false; !done; {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("exited before serving:\n%s\n%s", banner, stderr.String())
+				t.Fatalf("exited before serving:\n%s\n%s", p.banner, p.stderr.String())
 			}
-			banner += l + "\n"
+			p.banner += l + "\n"
 			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "HTTP API"); ok {
-				base = strings.TrimSuffix(strings.TrimSpace(rest), "/")
+				p.base = strings.TrimSuffix(strings.TrimSpace(rest), "/")
 			}
 			done = strings.HasPrefix(l, "Stop with")
 		case <-timeout:
-			t.Fatalf("no banner:\n%s\n%s", banner, stderr.String())
+			t.Fatalf("no banner:\n%s\n%s", p.banner, p.stderr.String())
 		}
 	}
 	go func() {
 		for range lines { // drain the rest
 		}
 	}()
-	for _, want := range []string{"demo plant", "kiln-data/spool", "kiln-data/samples.db", "/api/values"} {
-		if !strings.Contains(banner, want) {
-			t.Errorf("banner lacks %q:\n%s", want, banner)
+	return p
+}
+
+// stop signals the process and waits for it to end.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20s after %v\n%s", sig, p.stderr.String())
+		return nil
+	}
+}
+
+// waitAllGood waits until every live value reads good and returns how
+// many tags there are.
+func (p *proc) waitAllGood(t *testing.T) int {
+	t.Helper()
+	var values struct {
+		Values []struct {
+			Tag  string `json:"tag"`
+			Good bool   `json:"good"`
 		}
 	}
-
-	// Live values, all good, within a few seconds.
-	type value struct {
-		Tag   string          `json:"tag"`
-		Value json.RawMessage `json:"value"`
-		Good  bool            `json:"good"`
-	}
-	var values struct{ Values []value }
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(base + "/api/values")
+		resp, err := http.Get(p.base + "/api/values")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -118,39 +174,113 @@ func TestNoFlagsServesTheDemo(t *testing.T) {
 				}
 			}
 			if good > 0 && good == len(values.Values) {
-				break
+				return good
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no good live values: %+v\n%s", values, stderr.String())
+			t.Fatalf("no good live values: %+v\n%s", values, p.stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if len(values.Values) < 10 {
-		t.Fatalf("only %d tags", len(values.Values))
+}
+
+// metric reads one unlabelled metric.
+func (p *proc) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp, err := http.Get(base + "/healthz")
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestNoFlagsServesTheDemo runs the binary as a user would, in an empty
+// working directory, with only the port changed: it starts the demo plant,
+// serves live values, writes to ./kiln-data and stops cleanly on SIGTERM.
+func TestNoFlagsServesTheDemo(t *testing.T) {
+	work := t.TempDir()
+	p := start(t, work, "-listen", "127.0.0.1:0")
+	for _, want := range []string{"demo plant", "kiln-data/spool", "kiln-data/samples.db", "/api/values"} {
+		if !strings.Contains(p.banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, p.banner)
+		}
+	}
+	if n := p.waitAllGood(t); n < 10 {
+		t.Fatalf("only %d tags", n)
+	}
+	resp, err := http.Get(p.base + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-
-	// SIGTERM: a clean stop, with the data directory in the working one.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("still running 20s after SIGTERM\n%s", stderr.String())
-	}
-	for _, p := range []string{"kiln-data/spool", "kiln-data/samples.db"} {
-		if _, err := os.Stat(filepath.Join(work, p)); err != nil {
+	for _, f := range []string{"kiln-data/spool", "kiln-data/samples.db"} {
+		if _, err := os.Stat(filepath.Join(work, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestSIGKILLLosesNothingSpooled kills the gateway without warning and
+// starts it again on the same data directory: every sample it had spooled
+// before the kill ends up in the embedded store.
+func TestSIGKILLLosesNothingSpooled(t *testing.T) {
+	work := t.TempDir()
+	p := start(t, work, "-listen", "127.0.0.1:0")
+	p.waitAllGood(t)
+	time.Sleep(time.Second)
+	spooled := p.metric(t, "kiln_gateway_samples_spooled_total") // a lower bound at the kill
+	if err := p.stop(t, syscall.SIGKILL); err == nil {
+		t.Fatal("SIGKILL: clean exit")
+	}
+
+	p = start(t, work, "-listen", "127.0.0.1:0")
+	p.waitAllGood(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for p.metric(t, "kiln_spool_depth_records") > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the spool did not drain after the restart")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: filepath.Join(work, "kiln-data", "samples.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tags, err := st.Tags(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	for _, tag := range tags {
+		s, err := st.Range(ctx, "demo", tag, time.Unix(0, 0), time.Now().Add(time.Hour), 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows += len(s)
+	}
+	if float64(rows) < spooled {
+		t.Fatalf("%d rows stored, but %v samples were spooled before the kill", rows, spooled)
 	}
 }
 
