@@ -25,7 +25,8 @@ var errLinkDown = errors.New("link down")
 // confirming). It records every message it confirmed, in order.
 type flakyPublisher struct {
 	mu       sync.Mutex
-	mode     string // "ok", "fail", "refuse", "stall"
+	mode     string // "ok", "fail", "refuse", "stall", "block"
+	blocked  int
 	got      []string
 	stalled  int
 	calls    int
@@ -50,6 +51,13 @@ func (p *flakyPublisher) Publish(ctx context.Context, msgs []transport.Message, 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
+	if p.mode == "block" { // back-pressure that never lifts
+		p.blocked++
+		p.mu.Unlock()
+		<-ctx.Done()
+		p.mu.Lock()
+		return ctx.Err()
+	}
 	switch p.mode {
 	case "refuse":
 		return errLinkDown
@@ -189,6 +197,8 @@ func TestForwardsInOrderThroughFailuresStallsAndRecovery(t *testing.T) {
 	}
 	dst.set("stall")
 	waitFor(t, "stalled publishes", func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return dst.stalled > 0 })
+	dst.set("block")
+	waitFor(t, "a blocked Publish", func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return dst.blocked > 0 })
 	dst.set("refuse")
 	fill(t, s, 300, 50)
 	dst.set("ok")

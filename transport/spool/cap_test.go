@@ -215,3 +215,25 @@ func TestOneSpoolPerDirectoryAndOneReader(t *testing.T) {
 	s2 := mustOpen(t, testConfig(dir)) // the lock goes with Close
 	s2.Close()
 }
+
+func TestAppendQueuedBehindABlockedAppendHonoursContext(t *testing.T) {
+	s := mustOpen(t, capConfig(t.TempDir(), FullBlock))
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := s.Append(ctx, rec(i)); err != nil {
+			break
+		}
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.Append(context.Background(), rec(0)) }() // waits for space
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Append(ctx, rec(1)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued Append: %v", err)
+	}
+	s.Close()
+	if err := <-first; !errors.Is(err, ErrClosed) {
+		t.Fatalf("blocked Append after Close: %v", err)
+	}
+}

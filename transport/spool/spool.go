@@ -72,8 +72,10 @@ type Spool struct {
 	lock *os.File
 
 	// wmu serializes writers; it is held across write and fsync so that
-	// readers, holding only mu, never wait for the disk.
-	wmu    sync.Mutex
+	// readers, holding only mu, never wait for the disk. It is a
+	// one-slot semaphore so that a writer waiting for it honours its
+	// context.
+	wmu    chan struct{}
 	wf     file // the active segment, open for writing
 	wbuf   []byte
 	broken bool // the active segment may hold bytes past act.size
@@ -131,6 +133,7 @@ func Open(cfg Config, opts ...Option) (*Spool, error) {
 		log:   o.log,
 		clk:   clock.Or(o.clk),
 		fs:    o.fs,
+		wmu:   make(chan struct{}, 1),
 		space: make(chan struct{}),
 		data:  make(chan struct{}),
 		stop:  make(chan struct{}),
@@ -454,8 +457,16 @@ func (s *Spool) Append(ctx context.Context, records ...[]byte) error {
 	if need > s.cfg.MaxBytes/2 {
 		return fmt.Errorf("%w: %d records take %d bytes, more than half of max_bytes", ErrTooLarge, len(records), need)
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	select {
+	case s.wmu <- struct{}{}:
+	default: // another Append holds it: wait, honouring ctx
+		select {
+		case s.wmu <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer func() { <-s.wmu }()
 	if err := s.makeRoom(ctx, need); err != nil {
 		return err
 	}
@@ -604,7 +615,7 @@ func (s *Spool) syncLoop() {
 		case <-s.stop:
 			return
 		case <-t.C():
-			s.wmu.Lock()
+			s.wmu <- struct{}{}
 			if s.dirty {
 				if err := s.wf.Sync(); err != nil {
 					s.log.Error("spool: fsync", zap.String("segment", s.act.path), zap.Error(err))
@@ -613,7 +624,7 @@ func (s *Spool) syncLoop() {
 					s.countFsync()
 				}
 			}
-			s.wmu.Unlock()
+			<-s.wmu
 		}
 	}
 }
@@ -630,8 +641,8 @@ func (s *Spool) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		s.wg.Wait()
-		s.wmu.Lock()
-		defer s.wmu.Unlock()
+		s.wmu <- struct{}{}
+		defer func() { <-s.wmu }()
 		if s.dirty {
 			if err := s.wf.Sync(); err != nil {
 				s.closeErr = &StorageError{"fsync", s.act.path, err}
