@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -215,4 +216,37 @@ func collectorFor(f *Forwarder, name string) prometheus.Collector {
 			}
 		}
 	})
+}
+
+func TestSecondServeAndBadConfigRefused(t *testing.T) {
+	s := openSpool(t)
+	f, err := New(s, newManual(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	waitFor(t, "first Serve running", func() bool { return f.running.Load() })
+	if err := f.Serve(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Serve: %v", err)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{BatchSize: -1}, "batch_size"},
+		{Config{BatchSize: 100, MaxInFlight: 10}, "max_in_flight"},
+		{Config{ConfirmTimeout: -time.Second}, "confirm_timeout"},
+		{Config{Breaker: BreakerConfig{OpenTimeout: -1}}, "breaker.open_timeout"},
+	} {
+		var ce *ConfigError
+		if _, err := New(s, newManual(), c.cfg); !errors.As(err, &ce) || ce.Field != c.field {
+			t.Errorf("%+v: %v, want error on %s", c.cfg, err, c.field)
+		}
+	}
 }
