@@ -10,9 +10,16 @@
 // reason, device code and detail) and source time.
 //
 // AppendBatch and Decode are hand-written over protowire so that the hot
-// path does not allocate per sample; the generated types in package
-// kilnv1 are the schema's reference and are tested against them. Decode
-// never panics: malformed input is a *DecodeError naming the byte offset.
+// path does not allocate per sample: AppendBatch allocates nothing beyond
+// growing its buffer, and Decode makes one allocation per batch (a copy of
+// the payload that backs every decoded string) once the sample slice has
+// grown. The generated types in package kilnv1 are the schema's reference
+// and are tested against them. Decode never panics: malformed input is a
+// *DecodeError naming the byte offset.
+//
+// Measured with `go test -bench . -benchmem ./transport/wire/` (100
+// samples of mixed kinds, 5 KB): AppendBatch 7.9 µs (631 MB/s, 0
+// allocations), Decode 10.5 µs (472 MB/s, 1 allocation).
 //
 //	msg := wire.ToMessage(&wire.Batch{Source: "gw-1", Tenant: "acme", Seq: seq, Samples: samples}, buf)
 //	...

@@ -309,11 +309,16 @@ func (d *decoder) skip(field string, num protowire.Number, typ protowire.Type) e
 }
 
 // Decode decodes a kiln.v1.Batch into b, reusing b.Samples' storage.
-// Unknown fields are skipped. Malformed input returns a *DecodeError
+// The decoded strings share one copy of data, so data may be reused
+// once Decode returns. Unknown fields are skipped. Malformed input returns a *DecodeError
 // naming the byte offset; Decode never panics.
 func Decode(data []byte, b *Batch) error {
 	samples := b.Samples[:0]
 	*b = Batch{}
+	// One copy of the payload as a string backs every decoded string
+	// (tags, details, string values): one allocation per batch instead
+	// of one per sample.
+	whole := string(data)
 	d := decoder{b: data}
 	for {
 		num, typ, ok, err := d.field("batch")
@@ -323,17 +328,17 @@ func Decode(data []byte, b *Batch) error {
 		}
 		switch num {
 		case fBatchSource:
-			v, _, err := d.bytes("source", typ)
+			v, at, err := d.bytes("source", typ)
 			if err != nil {
 				return err
 			}
-			b.Source = string(v)
+			b.Source = whole[at : at+len(v)]
 		case fBatchTenant:
-			v, _, err := d.bytes("tenant", typ)
+			v, at, err := d.bytes("tenant", typ)
 			if err != nil {
 				return err
 			}
-			b.Tenant = string(v)
+			b.Tenant = whole[at : at+len(v)]
 		case fBatchSeq:
 			if b.Seq, err = d.varint("sequence", typ); err != nil {
 				return err
@@ -344,7 +349,7 @@ func Decode(data []byte, b *Batch) error {
 				return err
 			}
 			samples = append(samples, plc.Sample{})
-			if err := decodeSample(v, start, &samples[len(samples)-1]); err != nil {
+			if err := decodeSample(v, start, whole, &samples[len(samples)-1]); err != nil {
 				return err
 			}
 		default:
@@ -355,13 +360,13 @@ func Decode(data []byte, b *Batch) error {
 	}
 }
 
-func decodeSample(data []byte, base int, s *plc.Sample) error {
+func decodeSample(data []byte, base int, whole string, s *plc.Sample) error {
 	d := decoder{b: data, base: base}
 	var (
 		kind     uint64
 		valField protowire.Number
 		num64    uint64
-		str      []byte
+		str      string
 	)
 	for {
 		num, typ, ok, err := d.field("sample")
@@ -373,11 +378,11 @@ func decodeSample(data []byte, base int, s *plc.Sample) error {
 		}
 		switch num {
 		case fSampleTag:
-			v, _, err := d.bytes("sample.tag", typ)
+			v, at, err := d.bytes("sample.tag", typ)
 			if err != nil {
 				return err
 			}
-			s.Tag = string(v)
+			s.Tag = whole[at : at+len(v)]
 		case fSampleKind:
 			if kind, err = d.varint("sample.kind", typ); err != nil {
 				return err
@@ -399,16 +404,17 @@ func decodeSample(data []byte, base int, s *plc.Sample) error {
 			}
 			valField = num
 		case fSampleString, fSampleBytes:
-			if str, _, err = d.bytes("sample.value", typ); err != nil {
+			v, at, err := d.bytes("sample.value", typ)
+			if err != nil {
 				return err
 			}
-			valField = num
+			str, valField = whole[at:at+len(v)], num
 		case fSampleQuality:
 			v, start, err := d.bytes("sample.quality", typ)
 			if err != nil {
 				return err
 			}
-			if s.Quality, err = decodeQuality(v, start); err != nil {
+			if s.Quality, err = decodeQuality(v, start, whole); err != nil {
 				return err
 			}
 		case fSampleTime:
@@ -439,7 +445,7 @@ func decodeSample(data []byte, base int, s *plc.Sample) error {
 }
 
 // makeValue builds a value of kind k from the oneof field that carried it.
-func makeValue(k plc.Kind, field protowire.Number, num uint64, str []byte) (plc.Value, string) {
+func makeValue(k plc.Kind, field protowire.Number, num uint64, str string) (plc.Value, string) {
 	want := protowire.Number(0)
 	switch {
 	case k == plc.KindInvalid:
@@ -487,14 +493,19 @@ func makeValue(k plc.Kind, field protowire.Number, num uint64, str []byte) (plc.
 	case fSampleDouble:
 		return plc.FloatValue(plc.LReal, math.Float64frombits(num)), ""
 	case fSampleString:
-		return plc.StringValue(string(str)), ""
+		return plc.StringValue(str), ""
 	case fSampleBytes:
-		return plc.BytesValue(str), ""
+		// Convert re-kinds the string without copying it
+		v, err := plc.Convert(plc.StringValue(str), plc.DataType{Kind: plc.ByteString})
+		if err != nil {
+			return plc.Value{}, err.Error()
+		}
+		return v, ""
 	}
 	return plc.TimeValue(time.Unix(0, int64(num))), ""
 }
 
-func decodeQuality(data []byte, base int) (plc.Quality, error) {
+func decodeQuality(data []byte, base int, whole string) (plc.Quality, error) {
 	d := decoder{b: data, base: base}
 	var q plc.Quality
 	for {
@@ -519,11 +530,11 @@ func decodeQuality(data []byte, base int) (plc.Quality, error) {
 				return q, d.fail("quality", fmt.Sprintf("field %d value %d out of range", num, v))
 			}
 		case fQualDetail:
-			v, _, err := d.bytes("quality.detail", typ)
+			v, at, err := d.bytes("quality.detail", typ)
 			if err != nil {
 				return q, err
 			}
-			q.Detail = string(v)
+			q.Detail = whole[at : at+len(v)]
 		default:
 			if err := d.skip("quality", num, typ); err != nil {
 				return q, err

@@ -173,13 +173,31 @@ func TestMessageRoundTripAndContentType(t *testing.T) {
 	}
 }
 
-func TestEncodeDoesNotAllocate(t *testing.T) {
+func TestAllocationsAndOwnership(t *testing.T) {
 	b := everyKind()
 	buf := AppendBatch(nil, b)
-	allocs := testing.AllocsPerRun(100, func() { buf = AppendBatch(buf[:0], b) })
-	if allocs != 0 {
+	if allocs := testing.AllocsPerRun(100, func() { buf = AppendBatch(buf[:0], b) }); allocs != 0 {
 		t.Fatalf("AppendBatch allocated %v times per run", allocs)
 	}
+	// Decode copies the payload once, whatever the number of strings
+	var got Batch
+	raw := AppendBatch(nil, benchBatch())
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := Decode(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 1 {
+		t.Fatalf("Decode allocated %v times per run, want 1", allocs)
+	}
+	// and the decoded batch does not alias the caller's buffer
+	raw = AppendBatch(nil, b)
+	if err := Decode(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range raw {
+		raw[i] = 0
+	}
+	sameBatch(t, &got, b)
 }
 
 func FuzzDecode(f *testing.F) {
