@@ -56,7 +56,10 @@ const (
 )
 
 // Settings from the flags.
-var maxInFlight, maxPending, replicas int
+var (
+	maxInFlight, maxPending, replicas int
+	profileDir                        string
+)
 
 func main() {
 	sizes := flag.String("tags", "10000,50000,100000", "comma-separated tag counts")
@@ -66,6 +69,7 @@ func main() {
 	flag.IntVar(&maxInFlight, "max-in-flight", 64, "the gateway's transport.forward.max_in_flight (messages of up to 4096 samples)")
 	flag.IntVar(&maxPending, "max-pending", 256, "the gateway's transport.pulsar.max_pending")
 	flag.IntVar(&replicas, "replicas", 2, "cloud ingestor replicas")
+	flag.StringVar(&profileDir, "heap-profiles", "", "save the gateway's heap profile at the end of each size in this directory")
 	flag.Parse()
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -246,7 +250,7 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 		"transport": map[string]any{"kind": "pulsar", "command_topic": "off",
 			"pulsar":  map[string]any{"topic": topic, "client": map[string]any{"url": broker.URL()}, "max_pending": maxPending},
 			"forward": map[string]any{"max_in_flight": maxInFlight}},
-		"http": map[string]any{"listen": "127.0.0.1:0"},
+		"http": map[string]any{"listen": "127.0.0.1:0", "pprof": true},
 	}
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -377,6 +381,11 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	res.lag = int64(stepsDone*n) - stored.Load()
 	res.overruns = overruns(dir)
 	res.heap = heapMiB(dir)
+	if profileDir != "" {
+		if err := saveHeapProfile(dir, filepath.Join(profileDir, fmt.Sprintf("gateway-heap-%d.pprof", n))); err != nil {
+			return res, err
+		}
+	}
 	cancel()
 	<-plantDone
 	for range replicas {
@@ -486,4 +495,18 @@ func (m *measuringStore) Write(ctx context.Context, tenant string, samples []plc
 		m.after(samples)
 	}
 	return r, err
+}
+
+// saveHeapProfile fetches the gateway's heap profile into file.
+func saveHeapProfile(dir, file string) error {
+	resp, err := http.Get(gatewayURL(dir) + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
 }

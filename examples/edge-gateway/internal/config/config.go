@@ -158,6 +158,8 @@ type Writes struct {
 type HTTP struct {
 	// Listen is the address (default 127.0.0.1:8080).
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiles under /debug/pprof/ (default off).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Error is a problem in the configuration, naming file, line and field.

@@ -112,6 +112,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 	if g.db, err = g.pointDB(); err != nil {
 		return nil, err
 	}
+
 	for _, dev := range g.db.Devices {
 		d, err := plc.Open(dev, plc.OpenOptions{Logger: g.log.Named(dev.Name), Registerer: g.reg})
 		if err != nil {
@@ -221,7 +222,14 @@ func (g *Gateway) pointDB() (*plc.PointDB, error) {
 	if len(db.Tags) == 0 {
 		return nil, errors.New("no tags: configure tag_files (or run the demo)")
 	}
-	return db, nil
+	// A database loaded from files keeps where each field was written, for
+	// its error messages (about 0.7 KB a tag); once it has passed, a copy
+	// made by code serves as well without them.
+	lean := &plc.PointDB{Devices: db.Devices, Groups: db.Groups, Tags: db.Tags}
+	if err := lean.Validate(); err != nil {
+		return nil, err
+	}
+	return lean, nil
 }
 
 // splitSubscriptions takes the tags of subscribed OPC UA devices out of
