@@ -151,6 +151,7 @@ type module struct {
 	in        chan sig
 	topicBeat chan struct{}
 	proc      atomic.Pointer[supervise.Process]
+	runs      atomic.Int64 // runs made by newRun
 
 	mu           sync.Mutex
 	state        State
@@ -165,6 +166,8 @@ type module struct {
 	healthySince time.Time
 	handovers    []Handover
 	hb, env      WatchStatus
+	safePending  bool          // a fail-safe plan is being written
+	changed      chan struct{} // closed and replaced when starts or safePending change
 
 	// Owned by the controller goroutine.
 	waiters  []chan error // runs waiting for the fail-safe plan
@@ -176,7 +179,8 @@ type module struct {
 }
 
 func newModule(m *Monitor, cfg *ModuleConfig) (*module, error) {
-	mod := &module{m: m, cfg: cfg, name: cfg.Name, in: make(chan sig, 256), topicBeat: make(chan struct{}, 1), state: StateStarting}
+	mod := &module{m: m, cfg: cfg, name: cfg.Name, in: make(chan sig, 256), topicBeat: make(chan struct{}, 1), state: StateStarting,
+		changed: make(chan struct{})}
 	var err error
 	if mod.failSafe, err = m.plan(cfg.FailSafe.Write); err != nil {
 		return nil, err
@@ -392,6 +396,7 @@ func (mod *module) handle(ctx context.Context, s sig) {
 		mod.running, mod.beat, mod.down = true, false, false
 		mod.ready = mod.cfg.Readiness == nil
 		mod.starts++
+		mod.notifyLocked()
 		mod.mu.Unlock()
 	case sigBeat:
 		mod.mu.Lock()
@@ -538,7 +543,8 @@ func (mod *module) startWrite(ctx context.Context, kind, reason string, manual b
 	}
 	failed := mod.failed
 	mod.mu.Unlock()
-	mod.pending, mod.attempts = kind, 0
+	mod.setPending(kind)
+	mod.attempts = 0
 	if kind == KindFailSafe {
 		mod.held = false
 		if !failed {
@@ -591,7 +597,7 @@ func (mod *module) attempt(ctx context.Context) error {
 		mod.retryT = mod.m.clk.NewTimer(delay)
 		return err
 	}
-	mod.pending = ""
+	mod.setPending("")
 	if alarmWas != "" {
 		mod.m.metrics.alarm.WithLabelValues(mod.name).Set(0)
 		mod.m.log.Info("alarm cleared: write succeeded", zap.String("module", mod.name), zap.Int("attempts", mod.attempts))
@@ -623,7 +629,7 @@ func (mod *module) attempt(ctx context.Context) error {
 
 // abandon gives up a pending hand-back.
 func (mod *module) abandon(why string) {
-	mod.pending = ""
+	mod.setPending("")
 	mod.mu.Lock()
 	h := &mod.handovers[len(mod.handovers)-1]
 	h.LastError = "abandoned: " + why
@@ -640,6 +646,21 @@ func (mod *module) writeAll(ctx context.Context, plan []tagWrite) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// setPending records the plan being written; runs wait while it is the
+// fail-safe plan.
+func (mod *module) setPending(kind string) {
+	mod.pending = kind
+	mod.mu.Lock()
+	mod.safePending = kind == KindFailSafe
+	mod.notifyLocked()
+	mod.mu.Unlock()
+}
+
+func (mod *module) notifyLocked() {
+	close(mod.changed)
+	mod.changed = make(chan struct{})
 }
 
 func (mod *module) setState(s State) {
@@ -699,6 +720,7 @@ func (mod *module) status() ModuleStatus {
 // ends the run.
 type run struct {
 	mod  *module
+	n    int64 // the run's number: its start is the controller's n-th
 	main supervise.Service
 }
 
@@ -714,10 +736,44 @@ func (mod *module) newRun() (supervise.Service, error) {
 	} else {
 		r.main = supervise.ServiceFunc(func(ctx context.Context) error { <-ctx.Done(); return nil })
 	}
+	r.n = mod.runs.Add(1)
 	return r, nil
 }
 
+// awaitSafe holds a run back until the controller has seen it start (so
+// every failure reported before, a missed heartbeat say, is handled) and
+// no fail-safe plan is being written: a module never starts against a
+// plant that is not yet safe. It keeps the watchdog fed meanwhile; false
+// when ctx ended first.
+func (r *run) awaitSafe(ctx context.Context) bool {
+	var feed <-chan time.Time
+	if h := r.mod.cfg.Heartbeat; h != nil {
+		t := r.mod.m.clk.NewTicker(h.timeout() / 2)
+		defer t.Stop()
+		feed = t.C()
+	}
+	for {
+		r.mod.mu.Lock()
+		ok := r.mod.starts >= int(r.n) && !r.mod.safePending
+		ch := r.mod.changed
+		r.mod.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-feed:
+			supervise.Beat(ctx)
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 func (r *run) Serve(parent context.Context) error {
+	if !r.awaitSafe(parent) {
+		return nil
+	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	errc := make(chan error, 3)
@@ -846,7 +902,7 @@ func (r *run) watchHeartbeat(ctx context.Context) error {
 			return nil
 		case <-t.C():
 		}
-		_ = rd.Read(ctx, buf)
+		readOnce(ctx, rd, buf)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -887,7 +943,7 @@ func (r *run) watchEnvelope(ctx context.Context) error {
 			return nil
 		case <-t.C():
 		}
-		_ = rd.Read(ctx, buf)
+		readOnce(ctx, rd, buf)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -903,6 +959,15 @@ func (r *run) watchEnvelope(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// readOnce reads without cancelling the request when ctx ends: the
+// driver is shared with the fail-safe writes, and a request given up
+// half-way costs the connection (the answer would arrive out of step).
+func readOnce(ctx context.Context, rd plc.Reader, buf []plc.Sample) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = rd.Read(rctx, buf)
 }
 
 // reader prepares a read of tags, which must all be on one device.
