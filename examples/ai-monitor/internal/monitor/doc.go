@@ -42,9 +42,9 @@
 // A module's states: starting → in_control → handing_over → fail_safe →
 // in_control …, and failed. When the module is declared unhealthy the
 // controller writes its fail-safe plan (tags and safe values, in order,
-// each verified by read-back) at once: for a process exit or an envelope
-// breach before the supervisor restarts the module, so the new instance
-// starts against a safe plant. A write that fails raises the alarm (log,
+// each verified by read-back) at once, and a restarted instance of the
+// module waits (its watchdog fed) until that plan is verified, so it
+// always starts against a safe plant. A write that fails raises the alarm (log,
 // event, metric, status) and is retried with backoff until it succeeds.
 // Once the module is healthy again (running, live, ready, beating) for the
 // plan's stable period, without a failure in between (hysteresis), the
