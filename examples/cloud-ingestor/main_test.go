@@ -153,7 +153,13 @@ func (p *plant) publish(first, n int) {
 		}); err != nil {
 			p.t.Fatal(err)
 		}
-		wg.Wait()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			p.t.Fatalf("%s: receipts missing after a minute", tp.tenant)
+		}
 		_ = pub.Close()
 	}
 }

@@ -91,7 +91,21 @@ func publishAll(t *testing.T, b *pulsartest.Broker, producer, topic string, msgs
 		t.Error(err)
 		return
 	}
-	wg.Wait()
+	if !waitGroup(&wg, time.Minute) {
+		t.Errorf("%s: receipts missing after a minute", topic)
+	}
+}
+
+// waitGroup waits for wg up to d; false if it timed out.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // TestTwoReplicasExactlyOnceFromPulsarToPostgres runs two ingestors on one
@@ -212,7 +226,9 @@ func TestTwoReplicasExactlyOnceFromPulsarToPostgres(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop()
-	serving.Wait()
+	if !waitGroup(&serving, time.Minute) {
+		t.Fatal("replicas still serving a minute after their context ended")
+	}
 
 	rows, err := conn.Query(ctx, `SELECT tenant, count(*), count(*) FILTER (WHERE tag NOT LIKE tenant || '.%'),
 		count(DISTINCT (tag, ts)) FROM kiln_samples GROUP BY tenant ORDER BY tenant`)

@@ -51,11 +51,10 @@ func Example() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- in.Serve(ctx) }()
-	for {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if got, _ := st.Range(ctx, "acme", "Line1.Temp", t0, t0.Add(time.Second), 10); len(got) > 0 {
 			break
 		}
-		time.Sleep(time.Millisecond)
 	}
 	cancel()
 	fmt.Println(<-done)

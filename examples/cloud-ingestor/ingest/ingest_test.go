@@ -498,7 +498,10 @@ func TestDrainThatCannotWriteLeavesMessagesForRedelivery(t *testing.T) {
 func TestServeTwiceAndBadArguments(t *testing.T) {
 	r := newRig(t, Config{})
 	r.start()
-	if err := r.in.Serve(context.Background()); !errors.Is(err, ErrServing) {
+	waitFor(t, "serving", func() bool { return !errors.Is(r.in.Health(), ErrNotServing) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // bounds a wrong answer
+	defer cancel()
+	if err := r.in.Serve(ctx); !errors.Is(err, ErrServing) {
 		t.Errorf("second Serve = %v", err)
 	}
 	r.stop()
