@@ -4,14 +4,27 @@
 // A Forwarder reads the spool in order and publishes batches, keeping up
 // to MaxInFlight messages in flight. It acknowledges to the spool only the
 // prefix of messages the publisher confirmed, so a crash or a lost link
-// loses nothing. A failed or unconfirmed batch (ConfirmTimeout) makes it
-// wait for the batches in flight, then publish every unconfirmed message
-// again, in spool order, after an exponential backoff with jitter. The
-// publisher is wrapped in a circuit breaker (github.com/sony/gobreaker):
+// loses nothing. A failed, refused or unconfirmed batch (ConfirmTimeout)
+// makes it wait for the batches in flight, then, after an exponential
+// backoff with jitter, go back to the first unconfirmed message (go-back-N):
+// it publishes that message's batch alone and, once it is confirmed,
+// everything after it again in spool order with the full window in
+// flight. Messages after the failed one that the destination had already
+// confirmed are published again too, so at the destination each
+// message's last delivery comes after every earlier message's: a consumer
+// that takes only the next expected sequence number gets every message,
+// in order. Between failures the window stays full (MaxInFlight), so
+// retries cost one round trip, not throughput.
+//
+// The publisher is wrapped in a circuit breaker (github.com/sony/gobreaker):
 // after consecutive failures it opens and a dead link costs nothing until
-// a trial batch succeeds. Messages reach the destination at least once;
-// a destination that keeps per-source sequence numbers (the wire
-// encoding's) can drop repeats.
+// a trial batch succeeds. The breaker's open period (Breaker.OpenTimeout)
+// runs on the system clock, as gobreaker keeps its own time; WithClock
+// governs backoff, confirmation deadlines, shutdown and lag ages.
+//
+// Messages reach the destination at least once; a destination that keeps
+// per-source sequence numbers (the wire encoding's) or idempotent keys
+// drops repeats.
 //
 //	f, err := forward.New(sp, pulsarPublisher, forward.Config{})
 //	...

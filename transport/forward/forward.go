@@ -112,6 +112,7 @@ type item struct {
 	msg       transport.Message
 	sent      bool // handed to a batch of the current epoch
 	confirmed bool
+	skip      bool // held no message: never published
 }
 
 type batch struct {
@@ -148,6 +149,7 @@ type run struct {
 	active   []*batch
 	epoch    uint64
 	failed   bool      // a batch of this epoch failed: send nothing until retry
+	probing  bool      // after a failure: one batch at a time until one is confirmed
 	waitTill time.Time // no sending before it (backoff)
 	attempt  int
 	stopping bool
@@ -262,6 +264,7 @@ func (ru *run) take(recs []spool.Record) {
 			ru.f.log.Error("forward: skipping record", zap.Uint64("seq", rec.Seq), zap.Error(err))
 			ru.f.skipped.Add(1)
 			it.confirmed = true
+			it.skip = true
 		}
 		it.msg = m
 		ru.window = append(ru.window, it)
@@ -294,12 +297,16 @@ func (ru *run) inFlight() int {
 }
 
 // send publishes batches of unsent messages while the window allows.
+// While probing, only one batch is in flight.
 func (ru *run) send(ctx context.Context) {
 	f := ru.f
 	if ru.failed || f.clk.Now().Before(ru.waitTill) {
 		return
 	}
 	for {
+		if ru.probing && len(ru.active) > 0 {
+			return
+		}
 		room := f.cfg.MaxInFlight - ru.inFlight()
 		if room <= 0 {
 			return
@@ -346,7 +353,9 @@ func (ru *run) send(ctx context.Context) {
 			f.failed.Add(uint64(len(items)))
 			f.log.Warn("forward: publish refused", zap.Int("messages", len(items)), zap.Error(err))
 			ru.failed = true
-			ru.retry()
+			if len(ru.active) == 0 { // else settle retries once they are done
+				ru.retry()
+			}
 			return
 		}
 		f.published.Add(uint64(len(items)))
@@ -391,6 +400,7 @@ func (ru *run) settle() {
 			ru.failed = true
 		} else if !ru.failed {
 			ru.attempt = 0
+			ru.probing = false
 		}
 	}
 	f.inFlight.Store(int64(ru.inFlight()))
@@ -423,13 +433,26 @@ func (ru *run) expire(now time.Time) {
 	ru.retry()
 }
 
-// retry starts a new epoch: every unconfirmed message is sent again, in
-// order, after a backoff delay. Completions of the old epoch are ignored.
+// retry starts a new epoch after a backoff delay: go back to the first
+// unconfirmed message and publish everything from there again, in spool
+// order, also messages after it that were confirmed (they reached the
+// destination ahead of an earlier one; sent again, they follow it). The
+// first batch is sent alone (probing); the window opens again once it
+// is confirmed, so nothing overtakes a message that failed. Completions
+// of the old epoch are ignored.
 func (ru *run) retry() {
 	ru.epoch = ru.f.epoch.Add(1)
 	ru.failed = false
+	ru.probing = true
+	back := false
 	for _, it := range ru.window {
+		if !it.confirmed {
+			back = true
+		}
 		it.sent = false
+		if back && !it.skip {
+			it.confirmed = false
+		}
 	}
 	ru.f.retries.Add(1)
 	ru.backoff()
@@ -477,8 +500,9 @@ type Status struct {
 	Breaker string
 	// InFlight counts messages published and not yet confirmed.
 	InFlight int
-	// Published, Confirmed and Failed count messages; Retries counts
-	// retry rounds; Skipped counts records that held no message.
+	// Published, Confirmed and Failed count messages (a message published
+	// again after a failure counts again); Retries counts retry rounds;
+	// Skipped counts records that held no message.
 	Published, Confirmed, Failed, Retries, Skipped uint64
 }
 

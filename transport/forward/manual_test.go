@@ -250,3 +250,67 @@ func TestSecondServeAndBadConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// A failed batch ahead of confirmed ones: the forwarder goes back to it,
+// sends it alone, and only once it is confirmed sends the later messages
+// again, in order, so they follow it at the destination.
+func TestRetryGoesBackToFirstUnconfirmedInOrder(t *testing.T) {
+	s := openSpool(t)
+	fill(t, s, 0, 10)
+	dst := newManual()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	cfg := Config{BatchSize: 3, MaxInFlight: 9, ConfirmTimeout: time.Hour,
+		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}
+	f, err := New(s, dst, cfg, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+
+	first := dst.take(t, 9)
+	payloads(t, first, "0 1 2 3 4 5 6 7 8")
+	first[1].done(errLinkDown) // batch 0..2 fails, the later ones arrive
+	first[0].done(nil)
+	first[2].done(nil)
+	for _, m := range first[3:] {
+		m.done(nil)
+	}
+	waitFor(t, "retry scheduled", func() bool { return f.Status().Retries == 1 })
+	clk.BlockUntil(1)
+	clk.Advance(time.Second)
+
+	probe := dst.take(t, 3)
+	payloads(t, probe, "1 2 3")
+	dst.mu.Lock()
+	calls := dst.calls
+	dst.mu.Unlock()
+	if calls != 4 {
+		t.Fatalf("%d publish calls while the probe batch is unconfirmed, want 4", calls)
+	}
+	for _, m := range probe {
+		m.done(nil)
+	}
+	rest := dst.take(t, 6)
+	payloads(t, rest, "4 5 6 7 8 9")
+	for _, m := range rest {
+		m.done(nil)
+	}
+	waitFor(t, "all acknowledged", func() bool { return s.Stats().Records == 0 })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func payloads(t *testing.T, msgs []pendingMsg, want string) {
+	t.Helper()
+	got := make([]string, len(msgs))
+	for i, m := range msgs {
+		got[i] = m.payload
+	}
+	if g := strings.Join(got, " "); g != want {
+		t.Fatalf("published %q, want %q", g, want)
+	}
+}
