@@ -103,22 +103,24 @@
 //
 // From SIGKILL of the module process to its two-tag fail-safe plan written
 // and verified by read-back in the simulated PLC (s7sim, over S7 on
-// loopback), 100 kills per run, three runs each on a quiet machine (load
-// average 0.9) and on a busy one (about 6); go1.26.8, 2 shared AMD EPYC
+// loopback), 100 kills per run, runs 1–3 on a quiet machine and 4–7 on a
+// busy one ("load" is the load average); go1.26.8, 2 shared AMD EPYC
 // cores. "detect" is the kill until the monitor declared the module
 // unhealthy, "write" the verified write of both tags:
 //
-//	$ go test ./examples/ai-monitor/internal/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3
+//	$ go test ./examples/ai-monitor/internal/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–7: -count 1 each
 //	load  run  total p50  total p99  total max  detect p50  detect p99  write p50  write p99
 //	0.9   1      0.39ms     1.09ms     1.12ms     0.24ms      0.46ms     0.16ms     0.74ms
 //	0.9   2      0.34ms     0.95ms     1.01ms     0.17ms      0.48ms     0.15ms     0.38ms
 //	0.9   3      0.38ms     0.89ms     1.04ms     0.23ms      0.73ms     0.15ms     0.27ms
-//	6     1      0.43ms     2.19ms    12.90ms     0.25ms      1.96ms     0.20ms     1.26ms
-//	6     2      0.40ms     3.00ms     3.46ms     0.24ms      1.61ms     0.17ms     1.31ms
-//	6     3      0.35ms     3.86ms     4.12ms     0.16ms      3.54ms     0.15ms     0.33ms
+//	5.1   4      0.52ms    10.22ms    12.46ms     0.31ms      9.98ms     0.19ms     1.88ms
+//	5.6   5      0.54ms     9.53ms    24.55ms     0.34ms      5.39ms     0.19ms     1.53ms
+//	6.8   6      0.53ms     3.02ms     4.59ms     0.34ms      2.31ms     0.20ms     1.78ms
+//	7.6   7      0.57ms     4.08ms     5.59ms     0.35ms      2.02ms     0.21ms     1.15ms
 //
 // A process supervisor alone (suture, systemd) never writes the plant
 // safe: the dead module's last setpoints stay in the PLC.
+//
 // Process exits are seen when the kernel reaps the process, not by
 // polling, so detection needs no probe period; the hung-heartbeat and
 // liveness paths add their configured timeout and period on top.
