@@ -4,19 +4,52 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
 
-// mountTmpfs mounts a tmpfs of size bytes on a fresh directory, as root
-// (CI runs as root). It is unmounted when the test ends, after the
-// spool's own cleanup.
+// asRoot lets a test mount file systems. As root it returns true and the
+// test goes on. Otherwise it runs the test again in a child process in
+// new user and mount namespaces, where the child is root and may mount a
+// tmpfs, fails the test if the child's run did not pass, and returns
+// false: the test has run and returns. So these tests never skip: as
+// root (CI) they run here, as a user in the child.
+func asRoot(t *testing.T) bool {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return true
+	}
+	if os.Getenv(childNamespaceEnv) != "" {
+		t.Fatal("not root inside the user namespace")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childNamespaceEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as root in a user namespace: %v\n%s", t.Name(), err, out)
+	}
+	return false
+}
+
+const childNamespaceEnv = "KILN_SPOOL_TEST_USERNS"
+
+// mountTmpfs mounts a tmpfs of size bytes on a fresh directory; the test
+// must be root (see asRoot). It is unmounted when the test ends, after
+// the spool's own cleanup.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root; TestInjectedStorageErrorsLeaveNoDamage covers the same paths")
-	}
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
 		t.Fatalf("mount tmpfs: %v", err)
@@ -30,6 +63,9 @@ func mountTmpfs(t *testing.T, size string) string {
 }
 
 func TestFullFileSystemThenSpaceReturns(t *testing.T) {
+	if !asRoot(t) {
+		return
+	}
 	mnt := mountTmpfs(t, "256k")
 	ballast := filepath.Join(mnt, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 64<<10), 0o644); err != nil {
@@ -73,6 +109,9 @@ func TestFullFileSystemThenSpaceReturns(t *testing.T) {
 // for writing, so Append's EROFS path is covered by fault injection; here
 // a spool meets a file system that went read-only while it was closed.
 func TestReadOnlyFileSystemThenWritable(t *testing.T) {
+	if !asRoot(t) {
+		return
+	}
 	mnt := mountTmpfs(t, "1m")
 	cfg := Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 16 << 10, MaxBytes: 4 << 20}
 	s := mustOpen(t, cfg)
