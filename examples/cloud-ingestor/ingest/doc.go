@@ -54,4 +54,28 @@
 // kiln_ingest_duplicate_samples_total, kiln_ingest_expired_samples_total,
 // kiln_ingest_nacks_total, kiln_ingest_write_errors_total,
 // kiln_ingest_quota_waits_total and kiln_ingest_batch_samples.
+//
+// # Performance
+//
+// BenchmarkIngest, samples per second into PostgreSQL (internal/pgtest,
+// fsync off) for 100,000 samples in messages of 100: "store" writes the
+// decoded batches straight through pgstore in transactions of 5,000 (the
+// ceiling), "pulsar-1"/"pulsar-2" publish them to pulsartest and wait
+// until one or two ingestor replicas (default Config) have stored every
+// row. Three runs each, 2 shared cores (AMD EPYC, load average 7–8 from
+// other work), go1.26.8; broker, replicas and PostgreSQL on the same cores:
+//
+//	go test ./examples/cloud-ingestor/ingest -run '^$' -bench Ingest -benchtime 1000x -count 3
+//
+//	| path     | run 1     | run 2     | run 3     |
+//	| -------- | --------: | --------: | --------: |
+//	| store    | 174,187/s | 282,528/s | 293,242/s |
+//	| pulsar-1 | 211,948/s | 187,051/s | 224,029/s |
+//	| pulsar-2 | 156,514/s | 204,620/s | 171,768/s |
+//
+// One replica reaches about 0.7–0.8 of the direct write path; on two
+// cores a second replica only adds contention (it pays off where
+// replicas have cores of their own). A replica writes one batch per topic
+// at a time; meanwhile the topic's next messages wait in the client's
+// receive queue.
 package ingest
