@@ -336,6 +336,16 @@ func TestKilledMidBatchAndRestartedStillExact(t *testing.T) {
 
 	c = p.start()
 	waitFor(t, "everything written after the restart", func() bool { return p.rows() >= 30_000 && p.backlog() == 0 })
+	if code, body := c.get("/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	_, metrics := c.get("/metrics")
+	for _, name := range []string{`kiln_ingest_rows_total{tenant="acme"}`, `kiln_ingest_batch_seconds_bucket{tenant="globex"`,
+		`kiln_ingest_lag_seconds{tenant="initech"}`, `kiln_ingest_duplicate_samples_total{tenant="acme"}`, "go_goroutines"} {
+		if !strings.Contains(metrics, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
 	if err := c.signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v\n%s", err, c.logText())
 	}
