@@ -16,7 +16,9 @@
 // is freed (honouring its context) or drops the oldest segments, counting
 // and logging every record dropped. Open recovers from crashes: a torn
 // record at the end of the last segment is truncated; a corrupt record
-// elsewhere is skipped and its bytes counted, never handed out. A full or
+// elsewhere is skipped and its bytes counted, never handed out; once the
+// reader has passed it, the records lost with it (the sequence numbers
+// missing) are counted too and leave the depth. A full or
 // read-only file system makes Append return a *StorageError matching
 // ErrNoSpace or ErrReadOnly, leaving what is stored intact; Append works
 // again once space returns.
@@ -40,6 +42,11 @@
 //
 // Spool implements prometheus.Collector; register it with the caller's
 // registry.
+//
+// Concurrent Appends are serialized and each pays its own fsync under the
+// "batch" policy: there is no group commit across callers. A producer
+// gets throughput by appending many records per call (the gateway
+// appends one batch per scan), which costs one fsync for all of them.
 //
 // # Performance
 //

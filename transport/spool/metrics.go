@@ -13,6 +13,7 @@ var (
 	descDropped   = prometheus.NewDesc("kiln_spool_dropped_records_total", "Records discarded by the drop-oldest policy.", nil, nil)
 	descDroppedB  = prometheus.NewDesc("kiln_spool_dropped_bytes_total", "Segment bytes discarded by the drop-oldest policy.", nil, nil)
 	descCorrupt   = prometheus.NewDesc("kiln_spool_corrupt_bytes_total", "Bytes skipped because they failed verification.", nil, nil)
+	descCorruptR  = prometheus.NewDesc("kiln_spool_corrupt_records_total", "Records lost to corruption (sequence numbers missing where the reader passed).", nil, nil)
 	descTruncated = prometheus.NewDesc("kiln_spool_truncated_bytes_total", "Torn-tail bytes truncated at open.", nil, nil)
 	descWriteErrs = prometheus.NewDesc("kiln_spool_write_errors_total", "Appends failed by the file system.", nil, nil)
 )
@@ -20,7 +21,7 @@ var (
 // Describe implements prometheus.Collector.
 func (s *Spool) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descBytes, descOldest, descSegments, descAppends, descAppendedB,
-		descFsyncs, descDropped, descDroppedB, descCorrupt, descTruncated, descWriteErrs} {
+		descFsyncs, descDropped, descDroppedB, descCorrupt, descCorruptR, descTruncated, descWriteErrs} {
 		ch <- d
 	}
 }
@@ -46,6 +47,7 @@ func (s *Spool) Collect(ch chan<- prometheus.Metric) {
 	c(descDropped, st.DroppedRecords)
 	c(descDroppedB, st.DroppedBytes)
 	c(descCorrupt, st.CorruptBytes)
+	c(descCorruptR, st.CorruptRecords)
 	c(descTruncated, st.TruncatedBytes)
 	c(descWriteErrs, st.WriteErrors)
 }

@@ -189,7 +189,7 @@ kiln_spool_fsyncs_total 7
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kiln_spool_depth_records", "kiln_spool_appended_records_total", "kiln_spool_fsyncs_total"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 12 {
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 13 {
 		t.Fatalf("%d metrics, %v", n, err)
 	}
 }

@@ -90,6 +90,7 @@ func (r *Reader) Ack(seq uint64) error {
 	}
 	s.acked = seq
 	s.dropOut(seq)
+	s.pruneLost()
 	err := s.cur.store(seq, s.cfg.Sync != SyncInterval)
 	s.reclaimLocked()
 	s.notify(&s.space)
@@ -184,11 +185,33 @@ func (s *Spool) readLocked(max int) ([]Record, error) {
 		if skipped > 0 {
 			s.corrupt(seg, s.roff, skipped)
 		}
+		if fr.seq > s.rafter+1 {
+			s.lose(seqRange{s.rafter + 1, fr.seq - 1})
+		}
 		recs = append(recs, Record{Seq: fr.seq, Time: time.Unix(0, fr.time), Data: append([]byte(nil), fr.data...)})
 		s.out = append(s.out, outRec{seq: fr.seq, seg: seg, off: fr.off, time: fr.time})
 		s.roff, s.rafter = sc.off, fr.seq
 	}
 	return recs, nil
+}
+
+// lose records a run of missing sequence numbers; mu is held.
+func (s *Spool) lose(g seqRange) {
+	if n := len(s.lost); n > 0 && s.lost[n-1].to >= g.from {
+		return // seen before: the reader is passing it again
+	}
+	s.lost = append(s.lost, g)
+	s.st.corruptRecs += g.to - g.from + 1
+	s.log.Error("spool: records lost to corruption", zap.Uint64("from_seq", g.from), zap.Uint64("to_seq", g.to))
+}
+
+// pruneLost forgets lost runs that are acknowledged; mu is held.
+func (s *Spool) pruneLost() {
+	i := 0
+	for i < len(s.lost) && s.lost[i].to <= s.acked {
+		i++
+	}
+	s.lost = s.lost[i:]
 }
 
 func (s *Spool) corrupt(seg *segment, off, n int64) {

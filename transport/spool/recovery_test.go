@@ -107,8 +107,9 @@ func TestCorruptMiddleRecordSkippedAndCounted(t *testing.T) {
 		got := readAll(t, s)
 		want := append(seq(0, 4), seq(5, 10)...)
 		checkRecords(t, got[:len(want)], want)
-		if st := s.Stats(); st.CorruptBytes != uint64(frame) {
-			t.Fatalf("byte %d flipped: corrupt bytes %d, want %d", i, st.CorruptBytes, frame)
+		if st := s.Stats(); st.CorruptBytes != uint64(frame) || st.CorruptRecords != 1 || st.Records != 9 {
+			t.Fatalf("byte %d flipped: corrupt bytes %d (want %d), corrupt records %d (want 1), depth %d (want 9)",
+				i, st.CorruptBytes, frame, st.CorruptRecords, st.Records)
 		}
 		s.Close()
 	}
@@ -139,8 +140,29 @@ func TestCorruptionInSealedSegmentSkipped(t *testing.T) {
 			t.Fatalf("order broken at %d", i)
 		}
 	}
-	if st := s.Stats(); st.CorruptBytes != uint64(frameHeader+len(rec(0))) {
+	if st := s.Stats(); st.CorruptBytes != uint64(frameHeader+len(rec(0))) || st.CorruptRecords != 1 || st.Records != 299 {
 		t.Fatalf("stats: %+v", st)
+	}
+	// acknowledged past the lost record, the depth is zero
+	r, err := s.OpenReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(got); {
+		recs, err := r.Next(context.Background(), len(got))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+	}
+	if st := s.Stats(); st.CorruptRecords != 1 {
+		t.Fatalf("read again: lost record counted twice: %+v", st)
+	}
+	if err := r.Ack(got[len(got)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Records != 0 || st.CorruptRecords != 1 {
+		t.Fatalf("after the ack: %+v", st)
 	}
 }
 

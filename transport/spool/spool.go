@@ -99,6 +99,10 @@ type Spool struct {
 	rsc    *scanner
 	rfile  file
 	out    []outRec
+	// lost are the runs of sequence numbers the reader found missing
+	// (records lost to corruption) that are not acknowledged yet; Stats
+	// leaves them out of the depth.
+	lost []seqRange
 
 	st counters
 
@@ -113,8 +117,12 @@ type counters struct {
 	fsyncs                  uint64
 	droppedRecs, droppedB   uint64
 	corruptB, truncatedB    uint64
+	corruptRecs             uint64
 	writeErrors             uint64
 }
+
+// seqRange is the sequence numbers from through to.
+type seqRange struct{ from, to uint64 }
 
 // Open opens or creates the spool in cfg.Dir, recovering from a crash: a
 // torn record at the end of the last segment is truncated, corrupt
@@ -411,6 +419,7 @@ func (s *Spool) dropOldestLocked() error {
 	if seg.last > s.acked {
 		s.acked = seg.last
 		s.dropOut(seg.last)
+		s.pruneLost()
 		if s.rafter < s.acked {
 			s.rafter = s.acked
 		}
@@ -661,8 +670,9 @@ func (s *Spool) Close() error {
 // Stats is a snapshot of the spool's state and counters.
 type Stats struct {
 	// Records and Bytes are the unacknowledged records and the bytes of
-	// segment files from the first of them on. Records counts sequence
-	// numbers, so records lost to corruption count until acknowledged past.
+	// segment files from the first of them on. Records lost to corruption
+	// leave Records once the reader has passed them (it sees their
+	// sequence numbers missing); until then they count.
 	Records int64
 	Bytes   int64
 	// Oldest is the append time of the oldest unacknowledged record; zero
@@ -681,6 +691,9 @@ type Stats struct {
 	// CorruptBytes counts bytes skipped because they failed verification;
 	// TruncatedBytes counts torn-tail bytes cut at Open.
 	CorruptBytes, TruncatedBytes uint64
+	// CorruptRecords counts records lost to corruption: the sequence
+	// numbers missing between two records the reader handed out.
+	CorruptRecords uint64
 	// WriteErrors counts failed Appends due to the file system.
 	WriteErrors uint64
 }
@@ -698,10 +711,16 @@ func (s *Spool) Stats() Stats {
 		DroppedBytes:   s.st.droppedB,
 		CorruptBytes:   s.st.corruptB,
 		TruncatedBytes: s.st.truncatedB,
+		CorruptRecords: s.st.corruptRecs,
 		WriteErrors:    s.st.writeErrors,
 	}
 	if last := s.nextSeq - 1; last > s.acked {
 		st.Records = int64(last - s.acked)
+		for _, g := range s.lost {
+			if g.to > s.acked {
+				st.Records -= int64(g.to - max(g.from, s.acked+1) + 1)
+			}
+		}
 	}
 	if st.Records == 0 {
 		return st
