@@ -20,11 +20,12 @@
 // docs/BENCHMARKS.md):
 //
 //	| tags    | offered/s | stored/s | change→row p50 | p99    | gateway RSS | gateway CPU |
-//	| 10,000  |   100,024 |  100,356 |          83 ms | 365 ms |      88 MiB |  0.06 cores |
-//	| 50,000  |   501,083 |  116,882 |        14.85 s | 28.1 s |     255 MiB |  0.21 cores |
-//	| 100,000 |   997,657 |  173,559 |        15.83 s | 30.1 s |     467 MiB |  0.41 cores |
+//	| 10,000  |   100,088 |  100,148 |          52 ms | 115 ms |      80 MiB |  0.05 cores |
+//	| 50,000  |   498,459 |  170,337 |         9.37 s | 23.3 s |     207 MiB |  0.19 cores |
+//	| 100,000 |   996,584 |   81,133 |        19.25 s | 34.6 s |     360 MiB |  0.37 cores |
 //
 // Beyond 10,000 tags the cloud half on the same machine is the limit and the
 // surplus waits in the spool. RSS above 150 MiB at 100,000 tags comes from
-// the per-tag state of package plc's point database, poller and writer.
+// the per-tag state of package plc's poller and writer and the s7 driver's
+// prepared reads.
 package gateway
