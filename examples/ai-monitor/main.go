@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
 	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/internal/clock"
 	"github.com/kiln-iot/kiln/plc"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/plc"
 )
@@ -20,7 +20,7 @@ import (
 // parts: detection (kill → the monitor declares the module unhealthy)
 // and the verified write.
 //
-//	go test ./examples/ai-monitor/internal/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x
+//	go test ./examples/ai-monitor/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x
 func BenchmarkDetectionToFailSafe(b *testing.B) {
 	p := newPlant(b)
 	exe, err := os.Executable()

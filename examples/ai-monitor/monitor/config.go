@@ -14,7 +14,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/transport/pulsar"
@@ -177,8 +176,8 @@ type FailSafeConfig struct {
 	// when the module is declared unhealthy, in order.
 	Write []TagValue `yaml:"write"`
 	// Retry spaces the attempts while the write fails (default 100ms
-	// doubling to 30s).
-	Retry backoff.Config `yaml:"retry"`
+	// doubling to 30s, jitter 0.5).
+	Retry supervise.Backoff `yaml:"retry"`
 	// HandBack says when and how control returns to the module.
 	HandBack HandBackConfig `yaml:"hand_back"`
 }
@@ -473,8 +472,8 @@ func (c *Config) Validate() error {
 		if fs.HandBack.Stable < 0 {
 			add(p+".fail_safe.hand_back.stable", "negative")
 		}
-		if fs.Retry.Initial < 0 || fs.Retry.Max < 0 || fs.Retry.Multiplier < 0 {
-			add(p+".fail_safe.retry", "negative")
+		if err := (supervise.Config{Backoff: fs.Retry}).Validate(); err != nil {
+			add(p+".fail_safe.retry", "%v", err)
 		}
 	}
 	return errors.Join(errs...)

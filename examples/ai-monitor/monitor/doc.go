@@ -108,7 +108,7 @@
 // cores. "detect" is the kill until the monitor declared the module
 // unhealthy, "write" the verified write of both tags:
 //
-//	$ go test ./examples/ai-monitor/internal/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–7: -count 1 each
+//	$ go test ./examples/ai-monitor/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–7: -count 1 each
 //	load  run  total p50  total p99  total max  detect p50  detect p99  write p50  write p99
 //	0.9   1      0.39ms     1.09ms     1.12ms     0.24ms      0.46ms     0.16ms     0.74ms
 //	0.9   2      0.34ms     0.95ms     1.01ms     0.17ms      0.48ms     0.15ms     0.38ms

@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/internal/clock"

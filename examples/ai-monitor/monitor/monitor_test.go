@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/monitor"
+	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/transport"
