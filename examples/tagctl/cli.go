@@ -31,6 +31,13 @@ type DriverSpec struct {
 	// type ("DB1.DBW4:INT"), into the tag's address and type; the error
 	// names what is wrong with it.
 	Resolve func(arg string) (address string, t plc.DataType, err error)
+	// Watch, when not nil, replaces polling for "watch" on the driver's
+	// devices (named with -driver or from a point database): it prints a
+	// line per value or quality change of tags (named by Tag.Name) until
+	// ctx ends, which exits 0, or until count lines (count > 0) were
+	// printed, which exits 1 when a tag's last quality is not good.
+	// interval is -interval.
+	Watch func(ctx context.Context, cmd *Command, tags []plc.Tag, interval time.Duration, count int) int
 }
 
 // Subcommand is a subcommand beyond read, write and watch.
@@ -48,7 +55,7 @@ type Subcommand struct {
 // from an init function, without editing the others:
 //
 //	func init() {
-//		drivers["opcua"] = DriverSpec{Flags: …, Device: …, Resolve: …}
+//		drivers["opcua"] = DriverSpec{Flags: …, Device: …, Resolve: …, Watch: …}
 //		subcommands["browse"] = Subcommand{Usage: "browse [NODE]", Run: browse}
 //	}
 //
@@ -97,8 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tagsFile := fs.String("tags", "", "point database file(s), comma-separated (YAML, CSV)")
 	device := fs.String("device", "", "the device of the point database to use")
 	verify := fs.Bool("verify", false, "write: read each value back and compare")
-	interval := fs.Duration("interval", 500*time.Millisecond, "watch: time between reads")
-	count := fs.Int("count", 0, "watch: stop after this many reads (0: until interrupted)")
+	interval := fs.Duration("interval", 500*time.Millisecond, "watch: time between reads (opcua: the publishing interval)")
+	count := fs.Int("count", 0, "watch: stop after this many reads (opcua: lines; 0: until interrupted)")
 	timeout := fs.Duration("timeout", 10*time.Second, "read, write: give up after this long")
 	verbose := fs.Bool("v", false, "log to stderr")
 	for _, name := range driverNames() {
@@ -378,6 +385,9 @@ func watchCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, 
 	tags, err := resolveAll(cmd.Args, resolve)
 	if err != nil {
 		return cmd.Usagef("watch: %v", err)
+	}
+	if w := drivers[cmd.Device.Driver].Watch; w != nil {
+		return w(ctx, cmd, tags, interval, count)
 	}
 	drv, r, code := openAndPrepare(cmd, tags)
 	if code != exitOK {

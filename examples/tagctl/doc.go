@@ -4,6 +4,7 @@
 //	tagctl -driver s7 -endpoint HOST[:PORT] [-rack 0 -slot 1] read ADDR[:TYPE]...
 //	tagctl -driver s7 -endpoint HOST[:PORT] write ADDR[:TYPE]=VALUE... [-verify]
 //	tagctl -driver s7 -endpoint HOST[:PORT] watch [-interval 500ms] [-count N] ADDR[:TYPE]...
+//	tagctl -driver opcua -endpoint opc.tcp://HOST:PORT[/PATH] read|write|watch NODE[:TYPE][=VALUE]...
 //	tagctl -tags FILE[,FILE] -device NAME read|write|watch TAGNAME[=VALUE]...
 //
 // The S7 port defaults to 102 and a type to the address's width (X BOOL,
@@ -21,6 +22,22 @@
 // the type or the tag's limits is refused before anything is sent;
 // -verify reads each value back. With -tags, values are in engineering
 // units (scaled as the point database says).
+//
+// Driver opcua takes an endpoint opc.tcp://HOST:PORT[/PATH], node ids
+// (ns=2;s=Line1.Temp, ns=3;i=1001) or browse paths (/2:Line1/Temp) with
+// an optional :TYPE as addresses (without one, the node's data type is
+// read from the server, so write converts VALUE to it), and
+// -security-policy (None, Basic256Sha256), -security-mode (None, Sign,
+// SignAndEncrypt), -cert-file, -key-file, -trusted-cert, -username and
+// -password. Its watch subscribes instead of polling (-interval is the
+// publishing interval): a line per value or quality change, Bad lines
+// while the server is unreachable, good ones once it is back; -count N
+// stops after N lines. It adds
+//
+//	tagctl -driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]
+//
+// printing one JSON object per node: nodeid, browse_name, class, type and
+// depth.
 //
 // Exit status: 0 when every tag is good or every write succeeded, 1
 // otherwise, 2 on usage errors (with a message naming the bad argument).

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -23,7 +24,6 @@ var (
 	uaUser     *string
 	uaPassword *string
 	uaDepth    *int
-	uaPublish  *time.Duration
 	// uaDevice is the device of -driver opcua, for Resolve.
 	uaDevice plc.Device
 )
@@ -42,6 +42,7 @@ func init() {
 		Resolve: func(arg string) (string, plc.DataType, error) {
 			return uaResolve(arg)
 		},
+		Watch: uaWatch,
 	}
 	subcommands["browse"] = Subcommand{
 		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]",
@@ -49,13 +50,6 @@ func init() {
 			uaDepth = fs.Int("depth", 1, "browse: levels below NODE to list (0: all)")
 		},
 		Run: browseCmd,
-	}
-	subcommands["subscribe"] = Subcommand{
-		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT subscribe [-publishing-interval 500ms] NODE[:TYPE]...",
-		Flags: func(fs *flag.FlagSet) {
-			uaPublish = fs.Duration("publishing-interval", 500*time.Millisecond, "subscribe: how often the server publishes changes")
-		},
-		Run: subscribeCmd,
 	}
 }
 
@@ -200,36 +194,12 @@ func browseCmd(ctx context.Context, cmd *Command) int {
 	return exitOK
 }
 
-// subscribeCmd watches nodes through an OPC UA subscription: it prints a
-// line for every value or quality change the server pushes, Bad lines
-// while the server is unreachable and good ones after it is back, until
-// interrupted (SIGINT) or -count lines.
-func subscribeCmd(ctx context.Context, cmd *Command) int {
-	if len(cmd.Args) == 0 {
-		return cmd.Usagef("subscribe: name at least one node")
-	}
-	if *uaPublish <= 0 {
-		return cmd.Usagef("subscribe: -publishing-interval %v: must be positive", *uaPublish)
-	}
-	tags := make([]plc.Tag, len(cmd.Args))
-	for i, arg := range cmd.Args {
-		var t plc.Tag
-		if cmd.DB != nil {
-			dt, ok := cmd.DB.Tag(arg)
-			if !ok {
-				return cmd.Usagef("subscribe: no tag %q in the point database", arg)
-			}
-			t = *dt
-		} else {
-			addr, typ, err := uaResolve(arg)
-			if err != nil {
-				return cmd.Usagef("subscribe: bad argument %q: %v", arg, err)
-			}
-			t = plc.Tag{Name: arg, Address: addr, Type: typ}
-		}
-		t.Name = arg
-		tags[i] = t
-	}
+// uaWatch is watch for driver opcua: instead of polling it subscribes
+// to the nodes (publishing interval: -interval) and prints a line for
+// every value or quality change the server pushes, Bad lines while the
+// server is unreachable and good ones after it is back, until interrupted
+// (SIGINT, exit 0) or count lines were printed.
+func uaWatch(ctx context.Context, cmd *Command, tags []plc.Tag, interval time.Duration, count int) int {
 	drv, code := uaDriver(cmd)
 	if code != exitOK {
 		return code
@@ -239,9 +209,19 @@ func subscribeCmd(ctx context.Context, cmd *Command) int {
 	for _, t := range tags {
 		byName[t.Name] = t
 	}
-	last := make(map[string]plc.Sample, len(tags))
+	var (
+		mu      sync.Mutex
+		printed int
+		last    = make(map[string]plc.Sample, len(tags))
+		enough  = make(chan struct{})
+	)
 	sink := plc.SinkFunc(func(_ context.Context, ss []plc.Sample) error {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, s := range ss {
+			if count > 0 && printed >= count {
+				return nil
+			}
 			t := byName[s.Tag]
 			eng := t.ToEngineering(s.Value)
 			if p, ok := last[s.Tag]; ok && p.Quality == s.Quality && p.Value.Equal(eng) {
@@ -249,15 +229,33 @@ func subscribeCmd(ctx context.Context, cmd *Command) int {
 			}
 			last[s.Tag] = plc.Sample{Value: eng, Quality: s.Quality}
 			printLine(cmd.Stdout, s.Tag, eng, s.Quality, nil, s.Time)
+			if printed++; printed == count {
+				close(enough)
+			}
 		}
 		return nil
 	})
-	sub, err := drv.Subscribe(ctx, opcua.SubscriptionConfig{PublishingInterval: *uaPublish}, tags, sink)
+	sub, err := drv.Subscribe(ctx, opcua.SubscriptionConfig{PublishingInterval: interval}, tags, sink)
 	if err != nil {
-		fmt.Fprintf(cmd.Stderr, "tagctl: subscribe: %v\n", err)
+		if ctx.Err() != nil {
+			return exitOK // interrupted before the subscription was made
+		}
+		fmt.Fprintf(cmd.Stderr, "tagctl: watch: %v\n", err)
 		return exitFail
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+		_ = sub.Close()
+		return exitOK // interrupted: a normal end of watching
+	case <-enough:
+	}
 	_ = sub.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, t := range tags {
+		if s, ok := last[t.Name]; !ok || !s.Quality.IsGood() {
+			return exitFail
+		}
+	}
 	return exitOK
 }

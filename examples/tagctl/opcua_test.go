@@ -155,27 +155,78 @@ func (s *syncBuffer) waitFor(t *testing.T, what string, cond func(m map[string]a
 	t.Fatalf("timed out waiting for %s; output: %v", what, s.lines())
 }
 
-func TestOPCUASubscribeShowsOutageAndRecovery(t *testing.T) {
+// lastOf returns the last line of out about tag, or nil.
+func lastOf(ls []map[string]any, tag string) map[string]any {
+	for i := len(ls) - 1; i >= 0; i-- {
+		if ls[i]["tag"] == tag {
+			return ls[i]
+		}
+	}
+	return nil
+}
+
+func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	sim := startUASim(t)
+	_ = sim.Set("Line1.Kiln.Speed", plc.IntValue(plc.Int, 7))
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	var errb bytes.Buffer
 	done := make(chan int)
+	const temp, speed = "ns=2;s=Line1.Kiln.Temp", "/2:Line1/Kiln/Speed"
 	go func() {
-		done <- run(ctx, []string{"-driver", "opcua", "-endpoint", sim.Endpoint(), "subscribe", "-publishing-interval", "20ms", "ns=2;s=Line1.Kiln.Temp"}, &out, &errb)
+		done <- run(ctx, []string{"-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-interval", "20ms", temp, speed}, &out, &errb)
 	}()
-	out.waitFor(t, "initial value", func(m map[string]any) bool { return m["quality"] == "good" })
+	both := func(what string, cond func(m map[string]any) bool) {
+		t.Helper()
+		out.waitFor(t, what, func(map[string]any) bool {
+			ls := out.lines()
+			a, b := lastOf(ls, temp), lastOf(ls, speed)
+			return a != nil && b != nil && cond(a) && cond(b)
+		})
+	}
+	both("initial values", func(m map[string]any) bool { return m["quality"] == "good" })
 	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 42))
-	out.waitFor(t, "change", func(m map[string]any) bool { return m["value"] == 42.0 })
+	out.waitFor(t, "change", func(map[string]any) bool { return lastOf(out.lines(), temp)["value"] == 42.0 })
+	n := len(out.lines())
 	_ = sim.Stop()
-	out.waitFor(t, "bad line during the outage", func(m map[string]any) bool { return m["quality"] == "bad" })
+	both("bad lines during the outage", func(m map[string]any) bool {
+		e, _ := m["error"].(string)
+		return m["quality"] == "bad" && m["value"] == nil && strings.Contains(e, "BadNotConnected")
+	})
 	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 43))
 	if err := sim.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, "good line after recovery", func(m map[string]any) bool { return m["quality"] == "good" && m["value"] == 43.0 })
+	both("good lines after recovery", func(m map[string]any) bool { return m["quality"] == "good" })
 	cancel() // as SIGINT does
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	// After the change: exactly one bad line per tag, then one good line
+	// per tag with the value the server has now; no repeats.
+	ls := out.lines()[n:]
+	if len(ls) != 4 {
+		t.Fatalf("%d lines after the change, want 2 bad + 2 good: %v", len(ls), ls)
+	}
+	if lastOf(ls, temp)["value"] != 43.0 || lastOf(ls, speed)["value"] != 7.0 {
+		t.Errorf("values after recovery: %v", ls)
+	}
+}
+
+func TestOPCUAWatchCount(t *testing.T) {
+	sim := startUASim(t)
+	_ = sim.Set("Line1.Name", plc.StringValue("kiln"))
+	code, lines, stderr := tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "2", "ns=2;s=Line1.Kiln.Temp", "ns=2;s=Line1.Name")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("exit %d, %v, %s", code, lines, stderr)
+	}
+	if lastOf(lines, "ns=2;s=Line1.Name")["value"] != "kiln" {
+		t.Errorf("lines: %v", lines)
+	}
+	// A node the server refuses is reported Bad with its status code, and
+	// the watch ends with exit 1.
+	code, lines, stderr = tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "1", "ns=2;s=Nope:INT")
+	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0]["error"].(string), "BadNodeIdUnknown") {
+		t.Fatalf("unknown node: exit %d, %v, %s", code, lines, stderr)
 	}
 }
