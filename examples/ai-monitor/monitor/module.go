@@ -473,7 +473,7 @@ func (mod *module) handle(ctx context.Context, s sig) {
 		s.reply <- mod.startWrite(ctx, KindHandBack, "operator", true)
 		return
 	}
-	mod.reevaluate(now)
+	mod.reevaluate()
 }
 
 // healthy reports whether the module may have control.
@@ -495,10 +495,12 @@ func (mod *module) eligibleLocked() bool {
 
 // reevaluate starts or stops the stable-period timer after a change. The
 // timer is made under mu, so whoever sees the module healthy in its
-// status knows the stable period is running.
-func (mod *module) reevaluate(now time.Time) {
+// status knows the stable period is running; healthySince is read from
+// the clock at the same moment, so the period runs from it exactly.
+func (mod *module) reevaluate() {
 	mod.mu.Lock()
 	defer mod.mu.Unlock()
+	now := mod.m.clk.Now()
 	h := mod.healthyLocked()
 	switch {
 	case !h:
@@ -618,7 +620,7 @@ func (mod *module) attempt(ctx context.Context) error {
 			mod.setState(StateFailSafe)
 		}
 		mod.emit(Event{Kind: EventHandover, Reason: rec.Reason, Handover: &rec})
-		mod.reevaluate(now)
+		mod.reevaluate()
 	} else {
 		mod.held = false
 		mod.m.log.Info("control handed back to the module", zap.String("module", mod.name), zap.String("reason", rec.Reason))
