@@ -33,4 +33,23 @@
 //
 // Forwarder implements prometheus.Collector; register it with the
 // caller's registry.
+//
+// # Performance
+//
+// `go test -run '^$' -bench Forward -benchtime 3x ./transport/forward/`
+// on the development VM (2 cores): 20 000 spooled messages, batches of
+// 64, a destination that confirms each batch 2 ms after Publish:
+//
+//	| in flight | batches failing | msgs/s  | publishes per message |
+//	|----------:|----------------:|--------:|----------------------:|
+//	|        64 |            none |  28 455 |                  1.00 |
+//	|      1024 |            none | 402 827 |                  1.00 |
+//	|      1024 |         1 in 50 | 182 972 |                  1.39 |
+//
+// A full window keeps the link busy (14× one batch at a time). Each
+// failure costs a backoff, one probe round trip and the messages of the
+// window published again; without going back (messages after a failed
+// one not sent again, the probe skipped) the same failing link gave
+// 222 599 msgs/s at 1.02 publishes per message, but delivered later
+// messages ahead of earlier ones.
 package forward
