@@ -48,7 +48,8 @@ type BreakerConfig struct {
 	// Failures is the number of consecutive failed batches that opens the
 	// breaker (default 5).
 	Failures uint32 `yaml:"failures"`
-	// OpenTimeout is how long the breaker stays open (default 30s).
+	// OpenTimeout is how long the breaker stays open (default 30s). It
+	// runs on the system clock (gobreaker's own), not the WithClock one.
 	OpenTimeout time.Duration `yaml:"open_timeout"`
 }
 

@@ -10,10 +10,10 @@
 // it publishes that message's batch alone and, once it is confirmed,
 // everything after it again in spool order with the full window in
 // flight. Messages after the failed one that the destination had already
-// confirmed are published again too, so at the destination each
-// message's last delivery comes after every earlier message's: a consumer
-// that takes only the next expected sequence number gets every message,
-// in order. Between failures the window stays full (MaxInFlight), so
+// confirmed are published again too, after it. So the destination
+// receives the whole spool in order at least once, with repeats: a
+// consumer that takes only the next expected sequence number and ignores
+// the rest gets every message, in order. Between failures the window stays full (MaxInFlight), so
 // retries cost one round trip, not throughput.
 //
 // The publisher is wrapped in a circuit breaker (github.com/sony/gobreaker):
