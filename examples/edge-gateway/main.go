@@ -67,8 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	g, err := gateway.New(ctx, cfg, gateway.WithLogger(log))
 	if err != nil {
-		for _, e := range plc.ConfigErrors(err) {
-			fmt.Fprintln(stderr, e)
+		if errs := plc.ConfigErrors(err); len(errs) > 0 {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+			return fmt.Errorf("%d problems in the point database", len(errs))
 		}
 		return err
 	}

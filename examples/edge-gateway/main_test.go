@@ -284,6 +284,23 @@ func TestSIGKILLLosesNothingSpooled(t *testing.T) {
 	}
 }
 
+func TestBadTagFileNamesFileLineField(t *testing.T) {
+	dir := t.TempDir()
+	tags := filepath.Join(dir, "tags.csv")
+	if err := os.WriteFile(tags, []byte("name,device,address,type\nKiln1.Temp,plc1,DB1.DBD0,REAL\nKiln1.Speed,plc1,DB1.DBW4,FLOT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(cfg, []byte("devices:\n  - {name: plc1, driver: s7, endpoint: \"127.0.0.1:1\"}\ntag_files: [tags.csv]\nhttp: {listen: \"127.0.0.1:0\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-config", cfg, "-data", filepath.Join(dir, "data")}, &out, &out)
+	if err == nil || !strings.Contains(out.String(), tags+":3: type: ") {
+		t.Fatalf("error %v, output:\n%s", err, out.String())
+	}
+}
+
 func TestHelpDocumentsEveryField(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-h"}, &out, &out)
