@@ -20,9 +20,12 @@
 // older than Retention; samples older than that are not written.
 //
 // Writes. A batch is COPYed into the connection's temporary staging table
-// and moved with INSERT … ON CONFLICT DO NOTHING on the primary key
-// (tenant, tag, ts), in one transaction: duplicates from redelivery are
-// skipped, nothing is half-committed when the connection drops, and a
+// (made once per connection, emptied at every commit) and moved with a
+// plain INSERT inside a savepoint; only if that meets a unique violation
+// (23505) does it go back to the savepoint and use INSERT … ON CONFLICT DO
+// NOTHING on the primary key (tenant, tag, ts), the only index, whose
+// column order also serves per-tag range reads. All of it is one
+// transaction: duplicates from redelivery are skipped, nothing is half-committed when the connection drops, and a
 // retry is safe. (COPY cannot go straight into the table: it cannot skip
 // conflicts, and PostgreSQL refuses COPY FROM into a table whose
 // row-level security applies.)
@@ -32,4 +35,20 @@
 // enabled on each partition as well as on the parent, lets it see and
 // write only rows of that tenant. Open refuses a role that is a superuser
 // or has BYPASSRLS, since such a role is above the policies.
+//
+// Roles. With only DSN, its role owns the tables; FORCE binds it to the
+// policies, but as owner it could ALTER TABLE … DISABLE ROW LEVEL
+// SECURITY. Set OwnerDSN to a second role and that role owns the schema:
+// it migrates, creates and drops partitions, and grants DSN's role only
+// SELECT and INSERT on kiln_samples and kiln_tags. The app role then
+// cannot disable or drop the policies, alter, truncate or drop tables,
+// update or delete rows, or query a partition directly:
+//
+//	CREATE ROLE kiln_owner LOGIN;                 -- owns the database or its schema
+//	CREATE ROLE kiln_app LOGIN NOBYPASSRLS;       -- nothing else granted
+//
+//	pgstore.Open(ctx, pgstore.Config{
+//		DSN:      "postgres://kiln_app@db.example/kiln",
+//		OwnerDSN: "postgres://kiln_owner@db.example/kiln",
+//	})
 package pgstore

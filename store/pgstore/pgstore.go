@@ -25,9 +25,20 @@ import (
 // kept. The zero value of every field but DSN means its documented
 // default.
 type Config struct {
-	// DSN is a pgx connection string (URL or key=value). Its role must be
-	// neither a superuser nor BYPASSRLS; it owns the tables it creates.
+	// DSN is a pgx connection string (URL or key=value) for reading and
+	// writing samples. Its role must be neither a superuser nor
+	// BYPASSRLS. Without OwnerDSN it also owns the tables it creates.
 	DSN string `yaml:"dsn"`
+	// OwnerDSN, if set, connects as a separate role that owns the schema:
+	// it runs the migrations, creates and drops partitions, and grants
+	// DSN's role only SELECT and INSERT on the samples and tags tables.
+	// DSN's role then cannot disable row-level security, alter or drop
+	// the tables, delete rows or query a partition directly; under FORCE
+	// ROW LEVEL SECURITY it reaches only the rows of the tenant its
+	// transaction is set to. Recommended for production; empty means DSN's
+	// role does everything (and, owning the tables, could in principle
+	// turn row-level security off).
+	OwnerDSN string `yaml:"owner_dsn"`
 	// PartitionPeriod is the time span of one partition (default 24h);
 	// whole seconds, at least a minute.
 	PartitionPeriod time.Duration `yaml:"partition_period"`
@@ -63,6 +74,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := pgxpool.ParseConfig(c.DSN); err != nil {
 		return fmt.Errorf("pgstore: Config.DSN: %w", err)
+	}
+	if c.OwnerDSN != "" {
+		if _, err := pgxpool.ParseConfig(c.OwnerDSN); err != nil {
+			return fmt.Errorf("pgstore: Config.OwnerDSN: %w", err)
+		}
 	}
 	return nil
 }
@@ -102,7 +118,8 @@ func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 type Store struct {
 	cfg    Config
 	opts   options
-	pool   *pgxpool.Pool
+	pool   *pgxpool.Pool // reads and writes samples
+	admin  *pgxpool.Pool // migrates and maintains partitions: pool, or the OwnerDSN's pool
 	tags   tagcache.Cache
 	parts  spans
 	closed atomic.Bool
@@ -142,9 +159,21 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	s := &Store{cfg: cfg, opts: o, pool: pool}
+	s := &Store{cfg: cfg, opts: o, pool: pool, admin: pool}
+	if cfg.OwnerDSN != "" {
+		acfg, err := pgxpool.ParseConfig(cfg.OwnerDSN)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("pgstore: Config.OwnerDSN: %w", err)
+		}
+		acfg.MaxConns = 2
+		if s.admin, err = pgxpool.NewWithConfig(ctx, acfg); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("pgstore: connect (Config.OwnerDSN): %w", err)
+		}
+	}
 	if err := s.setUp(ctx); err != nil {
-		pool.Close()
+		s.closePools()
 		return nil, err
 	}
 	return s, nil
@@ -160,10 +189,31 @@ func (s *Store) setUp(ctx context.Context) error {
 	if bypass {
 		return fmt.Errorf("%w (role %q)", store.ErrBypassesRLS, role)
 	}
-	if err := migrate(ctx, s.pool); err != nil {
+	if s.admin != s.pool {
+		var owner string
+		if err := s.admin.QueryRow(ctx, "SELECT current_user").Scan(&owner); err != nil {
+			return fmt.Errorf("pgstore: connect (Config.OwnerDSN): %w", err)
+		}
+		if owner == role {
+			return fmt.Errorf("pgstore: Config.OwnerDSN: same role %q as Config.DSN; the owner must be a different role", role)
+		}
+	}
+	if err := migrate(ctx, s.admin); err != nil {
 		return err
 	}
+	if s.admin != s.pool {
+		if err := grant(ctx, s.admin, role); err != nil {
+			return err
+		}
+	}
 	return s.createAhead(ctx)
+}
+
+func (s *Store) closePools() {
+	s.pool.Close()
+	if s.admin != s.pool {
+		s.admin.Close()
+	}
 }
 
 // Partition is one time partition of the samples table.
@@ -177,7 +227,7 @@ func (s *Store) Partitions(ctx context.Context) ([]Partition, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	rows, err := s.pool.Query(ctx, "SELECT name, lo, hi FROM kiln_partitions ORDER BY lo")
+	rows, err := s.admin.Query(ctx, "SELECT name, lo, hi FROM kiln_partitions ORDER BY lo")
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: partitions: %w", err)
 	}
@@ -196,7 +246,7 @@ func (s *Store) Partitions(ctx context.Context) ([]Partition, error) {
 // ensure makes sure a partition covers t and remembers its span.
 func (s *Store) ensure(ctx context.Context, t time.Time) error {
 	var lo, hi time.Time
-	err := s.pool.QueryRow(ctx, "SELECT p_lo, p_hi FROM kiln_ensure_partition($1, $2)", t, int64(s.cfg.PartitionPeriod/time.Second)).Scan(&lo, &hi)
+	err := s.admin.QueryRow(ctx, "SELECT p_lo, p_hi FROM kiln_ensure_partition($1, $2)", t, int64(s.cfg.PartitionPeriod/time.Second)).Scan(&lo, &hi)
 	if err != nil {
 		return fmt.Errorf("pgstore: create partition for %v: %w", t, err)
 	}
@@ -239,7 +289,7 @@ func (s *Store) Maintain(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	var dropped []string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", partitionLock); err != nil {
 			return err
 		}
@@ -541,12 +591,12 @@ func (s *Store) Tags(ctx context.Context, tenant string) ([]string, error) {
 	return out, nil
 }
 
-// Close closes the connection pool, waiting for connections in use to be
+// Close closes the connection pools, waiting for connections in use to be
 // returned. It is idempotent.
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
-		s.pool.Close()
+		s.closePools()
 	})
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +59,19 @@ func TestSuperuserIsRefused(t *testing.T) {
 	}
 }
 
+func TestOwnerMustBeAnotherRole(t *testing.T) {
+	db := pgtest.NewDB(t)
+	_, err := Open(context.Background(), Config{DSN: db.DSN, OwnerDSN: db.DSN})
+	if err == nil || !strings.Contains(err.Error(), "Config.OwnerDSN") {
+		t.Fatalf("Open with OwnerDSN = DSN: %v, want an error naming Config.OwnerDSN", err)
+	}
+	// A superuser app role is refused even with a separate owner.
+	_, err = Open(context.Background(), Config{DSN: db.AdminDSN, OwnerDSN: db.DSN})
+	if !errors.Is(err, store.ErrBypassesRLS) {
+		t.Fatalf("Open as superuser with an owner: %v, want ErrBypassesRLS", err)
+	}
+}
+
 func TestReopenIsIdempotent(t *testing.T) {
 	db := pgtest.NewDB(t)
 	clk := clock.NewFake(storetest.T0)
@@ -75,12 +90,40 @@ func TestReopenIsIdempotent(t *testing.T) {
 	}
 }
 
-// TestRowLevelSecurity connects as the store's own role, as code with a bug
-// would, and tries to reach another tenant's rows.
+// appRole creates a login role without privileges in db's cluster and
+// returns a DSN connecting to db as it.
+func appRole(t *testing.T, db pgtest.DB) string {
+	t.Helper()
+	name := db.Name + "_app"
+	if _, err := connect(t, db.AdminDSN).Exec(context.Background(), "CREATE ROLE "+name+" LOGIN NOSUPERUSER NOBYPASSRLS"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(name)
+	return u.String()
+}
+
+// TestRowLevelSecurity connects as the role the store reads and writes
+// with, as code with a bug would, and tries to reach another tenant's
+// rows: once with that role owning the tables, once with a separate owner
+// (Config.OwnerDSN), where the role also cannot turn the protection off.
 func TestRowLevelSecurity(t *testing.T) {
-	db := pgtest.NewDB(t)
+	t.Run("owning role", func(t *testing.T) {
+		db := pgtest.NewDB(t)
+		testRowLevelSecurity(t, Config{DSN: db.DSN}, false)
+	})
+	t.Run("app role with separate owner", func(t *testing.T) {
+		db := pgtest.NewDB(t)
+		testRowLevelSecurity(t, Config{DSN: appRole(t, db), OwnerDSN: db.DSN}, true)
+	})
+}
+
+func testRowLevelSecurity(t *testing.T, cfg Config, separateOwner bool) {
 	ctx := context.Background()
-	s := open(t, Config{DSN: db.DSN}, WithClock(clock.NewFake(storetest.T0)))
+	s := open(t, cfg, WithClock(clock.NewFake(storetest.T0)))
 	for _, tenant := range []string{"acme", "globex"} {
 		if _, err := s.Write(ctx, tenant, storetest.Samples(40, 4)); err != nil {
 			t.Fatal(err)
@@ -90,7 +133,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	if err != nil || len(parts) == 0 {
 		t.Fatalf("partitions: %v, %v", parts, err)
 	}
-	conn := connect(t, db.DSN)
+	conn := connect(t, cfg.DSN)
 	countAs := func(tenant, sql string) int {
 		t.Helper()
 		var n int
@@ -118,8 +161,43 @@ func TestRowLevelSecurity(t *testing.T) {
 		})
 		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "42501" {
-			t.Errorf("%s as %q: %v, want a row-level security violation (42501)", sql, tenant, err)
+			t.Errorf("%s as %q: %v, want a row-level security or privilege violation (42501)", sql, tenant, err)
 		}
+	}
+	part := pgx.Identifier{parts[0].Name}.Sanitize()
+	ts := "'" + storetest.T0.Format(time.RFC3339) + "'"
+	if separateOwner {
+		// The app role may not lift the protection, touch the schema,
+		// delete, or go round the parent's policy through a partition.
+		for _, sql := range []string{
+			"ALTER TABLE kiln_samples DISABLE ROW LEVEL SECURITY",
+			"ALTER TABLE kiln_samples NO FORCE ROW LEVEL SECURITY",
+			"ALTER TABLE " + part + " DISABLE ROW LEVEL SECURITY",
+			"ALTER TABLE kiln_tags DISABLE ROW LEVEL SECURITY",
+			"DROP POLICY kiln_tenant ON kiln_samples",
+			"CREATE POLICY kiln_all ON kiln_samples USING (true)",
+			"DROP TABLE " + part,
+			"DELETE FROM kiln_samples",
+			"TRUNCATE kiln_samples",
+			"UPDATE kiln_samples SET q_detail = 'x'",
+			"SELECT count(*) FROM " + part,
+			"INSERT INTO " + part + " VALUES ('acme', 'x', " + ts + ", 1, 1, NULL, NULL, 2, 1, 0, '')",
+			"DELETE FROM kiln_partitions",
+			"SELECT kiln_ensure_partition(now() + interval '400 days', 86400)",
+		} {
+			refusedAs("acme", sql)
+		}
+	} else {
+		if n := countAs("acme", "SELECT count(*) FROM "+part+" WHERE tenant = 'globex'"); n != 0 {
+			t.Errorf("acme sees %d of globex's rows through partition %s", n, part)
+		}
+		if n := countAs("", "SELECT count(*) FROM "+part); n != 0 {
+			t.Errorf("without a tenant the role sees %d rows through partition %s", n, part)
+		}
+		if n := countAs("acme", "WITH d AS (DELETE FROM kiln_samples WHERE tenant = 'globex' RETURNING 1) SELECT count(*) FROM d"); n != 0 {
+			t.Errorf("acme deleted %d of globex's rows", n)
+		}
+		refusedAs("acme", "INSERT INTO "+part+" VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
 	}
 
 	if n := countAs("", "SELECT count(*) FROM kiln_samples"); n != 0 {
@@ -134,19 +212,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	if n := countAs("acme", "SELECT count(*) FROM kiln_tags WHERE tenant = 'globex'"); n != 0 {
 		t.Errorf("acme sees %d of globex's tags", n)
 	}
-	part := pgx.Identifier{parts[0].Name}.Sanitize()
-	if n := countAs("acme", "SELECT count(*) FROM "+part+" WHERE tenant = 'globex'"); n != 0 {
-		t.Errorf("acme sees %d of globex's rows through partition %s", n, part)
-	}
-	if n := countAs("", "SELECT count(*) FROM "+part); n != 0 {
-		t.Errorf("without a tenant the role sees %d rows through partition %s", n, part)
-	}
-	if n := countAs("acme", "WITH d AS (DELETE FROM kiln_samples WHERE tenant = 'globex' RETURNING 1) SELECT count(*) FROM d"); n != 0 {
-		t.Errorf("acme deleted %d of globex's rows", n)
-	}
-	ts := "'" + storetest.T0.Format(time.RFC3339) + "'"
 	refusedAs("acme", "INSERT INTO kiln_samples VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
-	refusedAs("acme", "INSERT INTO "+part+" VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
 	refusedAs("acme", "UPDATE kiln_samples SET tenant = 'globex' WHERE tenant = 'acme'")
 	refusedAs("acme", "INSERT INTO kiln_tags VALUES ('globex', 'x')")
 	refusedAs("", "INSERT INTO kiln_samples VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
@@ -165,61 +231,83 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 }
 
+// roles are the two ways to run the store: one role doing everything, or
+// an app role next to a separate owner.
+var roles = []struct {
+	name string
+	cfg  func(*testing.T, pgtest.DB) Config
+}{
+	{"one role", func(_ *testing.T, db pgtest.DB) Config { return Config{DSN: db.DSN} }},
+	{"app and owner roles", func(t *testing.T, db pgtest.DB) Config { return Config{DSN: appRole(t, db), OwnerDSN: db.DSN} }},
+}
+
 func TestConnectionLossMidWriteLeavesNothingAndRetrySucceeds(t *testing.T) {
-	for _, stage := range []string{"copied", "inserted"} {
-		t.Run("after "+stage, func(t *testing.T) {
-			db := pgtest.NewDB(t)
-			ctx := context.Background()
-			s := open(t, Config{DSN: db.DSN}, WithClock(clock.NewFake(storetest.T0)))
-			admin := connect(t, db.AdminDSN)
-			killed := 0
-			s.hook = func(at string, pid uint32) {
-				if at != stage || killed > 0 {
-					return
-				}
-				killed++
-				if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
-					t.Errorf("terminate backend %d: %v", pid, err)
-				}
-				// Wait until the backend is gone, so the write's next
-				// statement meets a dead connection.
-				for {
-					var n int
-					if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&n); err != nil || n == 0 {
-						return
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-			batch := storetest.Samples(5000, 50)
-			if _, err := s.Write(ctx, "acme", batch); err == nil {
-				t.Fatal("write whose connection was terminated succeeded")
-			}
-			if killed != 1 {
-				t.Fatalf("hook ran %d times", killed)
-			}
+	for _, r := range roles {
+		for _, stage := range []string{"copied", "inserted"} {
+			t.Run(r.name+"/after "+stage, func(t *testing.T) { testConnectionLoss(t, r.cfg, stage) })
+		}
+	}
+}
+
+func testConnectionLoss(t *testing.T, config func(*testing.T, pgtest.DB) Config, stage string) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	s := open(t, config(t, db), WithClock(clock.NewFake(storetest.T0)))
+	admin := connect(t, db.AdminDSN)
+	killed := 0
+	s.hook = func(at string, pid uint32) {
+		if at != stage || killed > 0 {
+			return
+		}
+		killed++
+		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
+			t.Errorf("terminate backend %d: %v", pid, err)
+		}
+		// Wait until the backend is gone, so the write's next
+		// statement meets a dead connection.
+		for {
 			var n int
-			if err := admin.QueryRow(ctx, "SELECT count(*) FROM kiln_samples").Scan(&n); err != nil || n != 0 {
-				t.Fatalf("%d rows left by the failed write, %v; want 0", n, err)
+			if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&n); err != nil || n == 0 {
+				return
 			}
-			res, err := s.Write(ctx, "acme", batch)
-			if err != nil || res.Inserted != 5000 {
-				t.Fatalf("retry: %+v, %v; want 5000 inserted", res, err)
-			}
-			tags, err := s.Tags(ctx, "acme")
-			if err != nil || len(tags) != 50 {
-				t.Fatalf("tags after retry: %d, %v; want 50", len(tags), err)
-			}
-		})
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	batch := storetest.Samples(5000, 50)
+	if _, err := s.Write(ctx, "acme", batch); err == nil {
+		t.Fatal("write whose connection was terminated succeeded")
+	}
+	if killed != 1 {
+		t.Fatalf("hook ran %d times", killed)
+	}
+	var n int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM kiln_samples").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows left by the failed write, %v; want 0", n, err)
+	}
+	res, err := s.Write(ctx, "acme", batch)
+	if err != nil || res.Inserted != 5000 {
+		t.Fatalf("retry: %+v, %v; want 5000 inserted", res, err)
+	}
+	tags, err := s.Tags(ctx, "acme")
+	if err != nil || len(tags) != 50 {
+		t.Fatalf("tags after retry: %d, %v; want 50", len(tags), err)
 	}
 }
 
 func TestPartitionsAreCreatedAheadAndDroppedByRetention(t *testing.T) {
+	for _, r := range roles {
+		t.Run(r.name, func(t *testing.T) { testRetention(t, r.cfg) })
+	}
+}
+
+func testRetention(t *testing.T, config func(*testing.T, pgtest.DB) Config) {
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
 	now := storetest.T0.Add(10 * day) // 2026-12-05 08:00
 	clk := clock.NewFake(now)
-	s := open(t, Config{DSN: db.DSN, Retention: 7 * day}, WithClock(clk))
+	cfg := config(t, db)
+	cfg.Retention = 7 * day
+	s := open(t, cfg, WithClock(clk))
 	parts, err := s.Partitions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +386,7 @@ func TestConfigValidate(t *testing.T) {
 		{DSN: "postgres://x/y", MaintenanceInterval: -1},
 		{DSN: "postgres://x/y", MaxConns: -1},
 		{DSN: "postgres://x:notaport/y"},
+		{DSN: "postgres://x/y", OwnerDSN: "postgres://x:notaport/y"},
 	}
 	for _, c := range bad {
 		if err := c.Validate(); err == nil {

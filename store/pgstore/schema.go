@@ -112,6 +112,28 @@ const (
 		AND EXISTS (SELECT 1 FROM kiln_samples s WHERE s.tenant = t.tenant AND s.tag = t.tag) ORDER BY tag COLLATE "C"`
 )
 
+// grant lets the role app read and insert samples and tags, and nothing
+// more: not delete, update, alter or drop, nor reach a partition directly.
+func grant(ctx context.Context, admin *pgxpool.Pool, app string) error {
+	role := pgx.Identifier{app}.Sanitize()
+	for _, q := range []string{
+		"REVOKE ALL ON kiln_samples, kiln_tags, kiln_partitions, kiln_schema_migrations FROM " + role,
+		"GRANT SELECT, INSERT ON kiln_samples, kiln_tags TO " + role,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			return fmt.Errorf("pgstore: grant to %s: %w", app, err)
+		}
+	}
+	var schema string
+	if err := admin.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("pgstore: grant to %s: %w", app, err)
+	}
+	if _, err := admin.Exec(ctx, "GRANT USAGE ON SCHEMA "+pgx.Identifier{schema}.Sanitize()+" TO "+role); err != nil {
+		return fmt.Errorf("pgstore: grant to %s: %w", app, err)
+	}
+	return nil
+}
+
 // migrate brings the schema to the newest version, one process at a time.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
