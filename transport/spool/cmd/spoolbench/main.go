@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,44 +25,57 @@ import (
 const recordSize = 200
 
 func main() {
-	dir := flag.String("dir", os.TempDir(), "directory on the disk to measure")
-	recovery := flag.String("recovery", "1GiB", "size of the spool whose recovery is timed (0 to skip)")
-	budget := flag.Duration("time", 2*time.Second, "time spent on each append measurement")
-	dropCaches := flag.Bool("drop-caches", false, "as root, also time recovery after dropping the page cache (affects the whole machine)")
-	flag.Parse()
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "spoolbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run measures as the command line args ask and prints the tables to out.
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("spoolbench", flag.ContinueOnError)
+	dir := fs.String("dir", os.TempDir(), "directory on the disk to measure")
+	recovery := fs.String("recovery", "1GiB", "size of the spool whose recovery is timed (0 to skip)")
+	budget := fs.Duration("time", 2*time.Second, "time spent on each append measurement")
+	dropCaches := fs.Bool("drop-caches", false, "as root, also time recovery after dropping the page cache (affects the whole machine)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	recBytes, err := parseSize(*recovery)
 	if err != nil {
-		fail(err)
+		return fmt.Errorf("-recovery: %w", err)
+	}
+	if *budget <= 0 {
+		return fmt.Errorf("-time: %v is not positive", *budget)
 	}
 	work, err := os.MkdirTemp(*dir, "spoolbench")
 	if err != nil {
-		fail(err)
+		return err
 	}
 	defer os.RemoveAll(work)
 
-	fmt.Println("| batch | spool records/s | spool MB/s | plain write+fsync MB/s | ratio |")
-	fmt.Println("|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| batch | spool records/s | spool MB/s | plain write+fsync MB/s | ratio |")
+	fmt.Fprintln(out, "|---:|---:|---:|---:|---:|")
 	for _, batch := range []int{1, 64, 1024} {
 		// alternate the two so that both see the same disk weather
 		var sp, pl result
 		for round := range 2 {
 			s, err := appendSpool(filepath.Join(work, fmt.Sprintf("spool-%d-%d", batch, round)), batch, *budget/2)
 			if err != nil {
-				fail(err)
+				return err
 			}
 			p, err := plainWrite(filepath.Join(work, fmt.Sprintf("plain-%d-%d", batch, round)), batch, *budget/2)
 			if err != nil {
-				fail(err)
+				return err
 			}
 			sp, pl = sp.add(s), pl.add(p)
 		}
-		fmt.Printf("| %d | %.0f | %.2f | %.2f | %.2f |\n", batch, sp.recordsPerSec(), sp.mbPerSec(), pl.mbPerSec(), sp.mbPerSec()/pl.mbPerSec())
+		fmt.Fprintf(out, "| %d | %.0f | %.2f | %.2f | %.2f |\n", batch, sp.recordsPerSec(), sp.mbPerSec(), pl.mbPerSec(), sp.mbPerSec()/pl.mbPerSec())
 	}
 	if recBytes > 0 {
-		if err := recoveryTime(filepath.Join(work, "recovery"), recBytes, *dropCaches); err != nil {
-			fail(err)
-		}
+		return recoveryTime(out, filepath.Join(work, "recovery"), recBytes, *dropCaches)
 	}
+	return nil
 }
 
 type result struct {
@@ -137,8 +151,8 @@ func plainWrite(path string, batch int, d time.Duration) (result, error) {
 // recoveryTime fills a spool with size bytes of 200-byte records and
 // times Open, and Open plus reading the first record, with the files in
 // the page cache and, if asked, after dropping it.
-func recoveryTime(dir string, size int64, dropCaches bool) error {
-	s, err := spool.Open(spool.Config{Dir: dir, MaxBytes: 2 * size, Sync: spool.SyncInterval})
+func recoveryTime(out io.Writer, dir string, size int64, dropCaches bool) error {
+	s, err := spool.Open(spool.Config{Dir: dir, MaxBytes: max(2*size, 1<<30), Sync: spool.SyncInterval})
 	if err != nil {
 		return err
 	}
@@ -153,7 +167,7 @@ func recoveryTime(dir string, size int64, dropCaches bool) error {
 	}
 	measure := func(label string) error {
 		start := time.Now()
-		s, err := spool.Open(spool.Config{Dir: dir, MaxBytes: 2 * size})
+		s, err := spool.Open(spool.Config{Dir: dir, MaxBytes: max(2*size, 1<<30)})
 		if err != nil {
 			return err
 		}
@@ -169,12 +183,12 @@ func recoveryTime(dir string, size int64, dropCaches bool) error {
 		st := s.Stats()
 		r.Close()
 		s.Close()
-		fmt.Printf("| %s | %.2f GiB | %d | %d | %v | %v |\n", label, float64(st.Bytes)/(1<<30), st.Records, st.Segments, opened.Round(time.Millisecond), first.Round(time.Millisecond))
+		fmt.Fprintf(out, "| %s | %.2f GiB | %d | %d | %v | %v |\n", label, float64(st.Bytes)/(1<<30), st.Records, st.Segments, opened.Round(time.Millisecond), first.Round(time.Millisecond))
 		return nil
 	}
-	fmt.Println()
-	fmt.Println("| recovery | spool size | records | segments | Open | Open + first record |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| recovery | spool size | records | segments | Open | Open + first record |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|")
 	if err := measure("page cache warm"); err != nil {
 		return err
 	}
@@ -187,21 +201,21 @@ func recoveryTime(dir string, size int64, dropCaches bool) error {
 	return measure("page cache dropped")
 }
 
+// parseSize reads a byte count with an optional KiB, MiB or GiB suffix.
 func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if strings.HasSuffix(s, suffix) {
-			s, mult = strings.TrimSuffix(s, suffix), m
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
 		}
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("bad size %q", s)
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q (want a count of bytes, optionally with KiB, MiB or GiB)", s)
 	}
 	return n * mult, nil
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "spoolbench:", err)
-	os.Exit(1)
 }
