@@ -5,7 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
@@ -14,7 +19,7 @@ import (
 
 func TestSecureRoundTrip(t *testing.T) {
 	tags := []plc.Tag{{Name: "S.V", Type: plc.TypeDInt, Access: plc.ReadWrite}}
-	sim := startSim(t, uasim.Config{UserName: true}, tags)
+	sim := startSim(t, uasim.Config{Users: map[string]string{"operator": "secret"}}, tags)
 	cases := []struct {
 		name string
 		cfg  opcua.Config
@@ -41,6 +46,42 @@ func TestSecureRoundTrip(t *testing.T) {
 			}
 			if !out[0].Quality.IsGood() || !out[0].Value.Equal(want) {
 				t.Fatalf("read back %v (%v), want %v", out[0].Value, out[0].Quality, want)
+			}
+		})
+	}
+}
+
+func TestWrongPasswordRefused(t *testing.T) {
+	sim := startSim(t, uasim.Config{Users: map[string]string{"operator": "secret"}, NoAnonymous: true}, nil)
+	for _, mode := range []string{"None", "SignAndEncrypt"} {
+		t.Run(mode, func(t *testing.T) {
+			core, logs := observer.New(zap.WarnLevel)
+			dir := t.TempDir()
+			cfg := opcua.Config{Endpoint: sim.Endpoint(), SecurityMode: mode, Username: "operator", Password: "wrong",
+				CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem", Backoff: fastBackoff}
+			if mode != "None" {
+				cfg.SecurityPolicy = "Basic256Sha256"
+			}
+			c, err := opcua.New(cfg, opcua.WithLogger(zap.New(core)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for logs.FilterMessage("opcua: connect failed").Len() == 0 {
+				select {
+				case <-ctx.Done():
+					t.Fatal("no failed connect logged")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			e := logs.FilterMessage("opcua: connect failed").All()[0].ContextMap()["error"]
+			if s, _ := e.(string); !strings.Contains(s, "BadUserAccessDenied") {
+				t.Fatalf("connect failed with %v, want BadUserAccessDenied", e)
+			}
+			if st := c.State(); st == opcua.StateConnected {
+				t.Fatal("connected with a wrong password")
 			}
 		})
 	}

@@ -32,16 +32,20 @@
 // CreateMonitoredItems with a status per item (BadNodeIdUnknown for
 // unknown nodes; gopcua accepts any) and data change filters (absolute
 // deadband; percent deadband of the tag's scaling raw range or write
-// limits).
+// limits), and ActivateSession with an identity check in front of
+// gopcua's own (which accepts any token): Config.Users refuses unknown
+// users and wrong passwords with BadUserAccessDenied, decrypting
+// passwords sent for the Basic256Sha256 token policy; a token type the
+// server does not offer is refused with BadIdentityTokenRejected. gopcua
+// keeps that handler's state unexported, so uasim reaches it by
+// reflection, checked at Start against gopcua's layout.
 //
 // Not supported: TransferSubscriptions and Republish (gopcua's server has
 // neither, so a client must recreate its subscriptions after a
 // reconnect); ModifySubscription, ModifyMonitoredItems, SetPublishingMode,
 // SetTriggering; history, methods, events; sampling (values are reported
 // when Set or written, not sampled, and queue size is 1: the latest value
-// per publishing interval). gopcua's server does not check user names and
-// passwords, and its ActivateSession cannot be wrapped from outside, so
-// Config.UserName offers the UserName token but accepts any credentials.
+// per publishing interval); user tokens other than Anonymous and UserName.
 // Sessions do not time out. Certificates are self-signed, generated at New,
 // and clients' certificates are not checked. Browse results are those of
 // gopcua's server. The server listens through a small TCP relay (see

@@ -37,9 +37,13 @@ type Config struct {
 	// three).
 	Security []string `yaml:"security"`
 	// UserName offers the UserName identity token (with the password
-	// encrypted for the Basic256Sha256 policy). gopcua's server does not
-	// check credentials: any user name and password are accepted.
+	// encrypted for the Basic256Sha256 policy). With Users empty any user
+	// name and password are accepted.
 	UserName bool `yaml:"user_name"`
+	// Users, when not empty, offers the UserName identity token (as
+	// UserName does) and accepts only these user names with these
+	// passwords; others are refused with BadUserAccessDenied.
+	Users map[string]string `yaml:"users"`
 	// NoAnonymous stops offering the Anonymous identity token.
 	NoAnonymous bool `yaml:"no_anonymous"`
 }
@@ -59,8 +63,8 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if c.NoAnonymous && !c.UserName {
-		return errors.New("uasim: config no_anonymous needs user_name")
+	if c.NoAnonymous && !c.UserName && len(c.Users) == 0 {
+		return errors.New("uasim: config no_anonymous needs user_name or users")
 	}
 	return nil
 }
@@ -289,12 +293,16 @@ func (s *Server) Start(ctx context.Context) error {
 	if !s.cfg.NoAnonymous {
 		opts = append(opts, server.EnableAuthMode(ua.UserTokenTypeAnonymous))
 	}
-	if s.cfg.UserName {
+	if s.cfg.UserName || len(s.cfg.Users) > 0 {
 		opts = append(opts, server.EnableAuthMode(ua.UserTokenTypeUserName))
 	}
 	srv := server.New(opts...)
 	tr := s.build(srv)
 	s.register(srv, tr)
+	if err := s.registerActivate(srv); err != nil {
+		pub.Close()
+		return err
+	}
 
 	sctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(ctx, cancel)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/goleak"
 
@@ -165,5 +166,63 @@ func TestConfigAndTagErrors(t *testing.T) {
 		if _, err := uasim.New(uasim.Config{}, tl); err == nil {
 			t.Errorf("tags %+v accepted", tl)
 		}
+	}
+}
+
+// activate connects with gopcua's own client over security None (the
+// password still encrypted for the server) and returns Connect's error.
+func activate(t *testing.T, endpoint string, auth gopcua.Option, tokenType ua.UserTokenType) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	eps, err := gopcua.GetEndpoints(ctx, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := gopcua.SelectEndpoint(eps, ua.SecurityPolicyURINone, ua.MessageSecurityModeNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gopcua.NewClient(endpoint, auth, gopcua.SecurityFromEndpoint(ep, tokenType), gopcua.AutoReconnect(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Connect(ctx)
+	_ = c.Close(context.Background())
+	return err
+}
+
+func TestUsersPasswordsChecked(t *testing.T) {
+	s, err := uasim.New(uasim.Config{Users: map[string]string{"operator": "secret"}, NoAnonymous: true}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cases := []struct {
+		name      string
+		auth      gopcua.Option
+		tokenType ua.UserTokenType
+		want      error
+	}{
+		{"right password", gopcua.AuthUsername("operator", "secret"), ua.UserTokenTypeUserName, nil},
+		{"wrong password", gopcua.AuthUsername("operator", "secreT"), ua.UserTokenTypeUserName, ua.StatusBadUserAccessDenied},
+		{"password with a suffix", gopcua.AuthUsername("operator", "secret1"), ua.UserTokenTypeUserName, ua.StatusBadUserAccessDenied},
+		{"empty password", gopcua.AuthUsername("operator", ""), ua.UserTokenTypeUserName, ua.StatusBadUserAccessDenied},
+		{"unknown user", gopcua.AuthUsername("intruder", "secret"), ua.UserTokenTypeUserName, ua.StatusBadUserAccessDenied},
+		{"anonymous not offered", gopcua.AuthAnonymous(), ua.UserTokenTypeAnonymous, ua.StatusBadIdentityTokenRejected},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := activate(t, s.Endpoint(), tc.auth, tc.tokenType)
+			if tc.want == nil && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
