@@ -121,9 +121,11 @@ Flags:
 		cc.Token = strings.TrimSpace(string(b))
 	}
 	plog := log.Named("pulsar")
+	// A new subscription starts at the oldest retained message: what was
+	// published before the first replica ever ran is data to store too.
 	sub := func(_ context.Context, topic string) (transport.Subscriber, error) {
 		return kpulsar.NewSubscriber(kpulsar.SubscriberConfig{
-			Client: cc, Topic: topic, Subscription: cfg.Pulsar.Subscription, Type: kpulsar.Shared,
+			Client: cc, Topic: topic, Subscription: cfg.Pulsar.Subscription, Type: kpulsar.Shared, Earliest: true,
 			ReceiverQueueSize: cfg.Pulsar.ReceiverQueueSize, NackDelay: cfg.Pulsar.NackDelay,
 		}, kpulsar.WithLogger(plog))
 	}

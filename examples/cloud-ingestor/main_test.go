@@ -271,11 +271,16 @@ func (c *child) signal(sig syscall.Signal) error {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor polls cond for up to a minute; on failure it shows the logs of
+// the children given.
+func waitFor(t *testing.T, what string, cond func() bool, children ...*child) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, c := range children {
+				t.Logf("ingestor log:\n%s", c.logText())
+			}
 			t.Fatalf("%s: not within 60s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -302,7 +307,7 @@ func TestKilledMidBatchAndRestartedStillExact(t *testing.T) {
 	p := newPlant(t, "  max_batch_samples: 1000\n  max_batch_delay: 20ms")
 	c := p.start()
 	p.publish(0, 50) // 5000 samples per tenant
-	waitFor(t, "first part written", func() bool { return p.rows() == 15_000 })
+	waitFor(t, "first part written", func() bool { return p.rows() == 15_000 }, c)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -335,7 +340,7 @@ func TestKilledMidBatchAndRestartedStillExact(t *testing.T) {
 	}
 
 	c = p.start()
-	waitFor(t, "everything written after the restart", func() bool { return p.rows() >= 30_000 && p.backlog() == 0 })
+	waitFor(t, "everything written after the restart", func() bool { return p.rows() >= 30_000 && p.backlog() == 0 }, c)
 	if code, body := c.get("/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
@@ -369,7 +374,7 @@ func TestSIGTERMWritesWhatItHoldsAndExits(t *testing.T) {
 	c := p.start()
 	waitFor(t, "healthy", func() bool { code, _ := c.get("/healthz"); return code == http.StatusOK })
 	p.publish(0, 20)
-	waitFor(t, "all held", func() bool { return c.metric("kiln_ingest_pending_messages") == 60 })
+	waitFor(t, "all held", func() bool { return c.metric("kiln_ingest_pending_messages") == 60 }, c)
 	if n := p.rows(); n != 0 {
 		t.Fatalf("%d rows written before the batch was due", n)
 	}
