@@ -18,14 +18,16 @@ const (
 )
 
 // PointDB returns a point database for a gateway reading the plant: the
-// device DeviceS7 at s7Endpoint, the device DeviceOPCUA at uaEndpoint (no
+// device DeviceS7 at s7Endpoint (reconnecting within 2 s), the device DeviceOPCUA at uaEndpoint (no
 // security), the tag list's scan groups, and every tag on the device its
 // Via names, with its S7 address or its OPC UA node id in namespace
 // nsIndex (uasim's default is 2). An empty uaEndpoint moves the OPC UA tags
 // to S7. The database is validated.
 func (l *TagList) PointDB(s7Endpoint, uaEndpoint string, nsIndex uint16) (*plc.PointDB, error) {
 	db := &plc.PointDB{}
-	db.Devices = append(db.Devices, plc.Device{Name: DeviceS7, Driver: "s7", Endpoint: s7Endpoint})
+	// The plant is local: reconnect within a second or two of a restart.
+	db.Devices = append(db.Devices, plc.Device{Name: DeviceS7, Driver: "s7", Endpoint: s7Endpoint,
+		Options: map[string]string{"reconnect_max": "2s", "breaker_timeout": "2s"}})
 	if uaEndpoint != "" {
 		db.Devices = append(db.Devices, plc.Device{Name: DeviceOPCUA, Driver: "opcua", Endpoint: uaEndpoint,
 			Options: map[string]string{"security_policy": "None"}})
