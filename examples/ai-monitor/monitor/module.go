@@ -231,15 +231,22 @@ func (mod *module) newSupervisor() (supervise.Service, error) {
 	if h := mod.cfg.Heartbeat; h != nil {
 		spec.Watchdog = h.timeout()
 	}
-	spec.Health.Liveness = mod.probe(mod.cfg.Liveness)
-	if mod.cfg.Liveness == nil && mod.cfg.Service != nil {
-		spec.Health.Liveness = mod.probe(&ProbeConfig{})
+	live := mod.cfg.Liveness
+	if live == nil && mod.cfg.Service != nil {
+		live = &ProbeConfig{}
 	}
-	spec.Health.Readiness = mod.probe(mod.cfg.Readiness)
+	spec.Health.Liveness = mod.probe(live, true)
+	spec.Health.Readiness = mod.probe(mod.cfg.Readiness, false)
 	return sup, sup.Add(context.Background(), spec)
 }
 
-func (mod *module) probe(pc *ProbeConfig) *supervise.Probe {
+// probe makes the supervise probe of pc. A liveness probe passes while
+// the run holds the module back (before its program starts, until a
+// fail-safe plan is verified; after it ended, until its own plan is):
+// the wait is the plant's, not the module's, and must not count toward
+// its restart intensity, however long a PLC outage lasts. Its initial
+// delay runs again from the program's actual start.
+func (mod *module) probe(pc *ProbeConfig, liveness bool) *supervise.Probe {
 	if pc == nil {
 		return nil
 	}
@@ -255,7 +262,12 @@ func (mod *module) probe(pc *ProbeConfig) *supervise.Probe {
 		period = DefaultProbePeriod
 	}
 	return &supervise.Probe{
-		Check:            func(ctx context.Context, _ supervise.Service) error { return probeHTTP(ctx, u, want) },
+		Check: func(ctx context.Context, svc supervise.Service) error {
+			if r, ok := svc.(*run); ok && liveness && r.excused(pc.InitialDelay) {
+				return nil
+			}
+			return probeHTTP(ctx, u, want)
+		},
 		InitialDelay:     pc.InitialDelay,
 		Period:           period,
 		Timeout:          pc.Timeout,
@@ -373,6 +385,14 @@ func (mod *module) control(ctx context.Context) {
 			mod.stableT = nil
 			mod.mu.Lock()
 			ok := mod.healthyLocked() && mod.eligibleLocked()
+			if ok && !mod.beatFreshLocked() {
+				// The heartbeat stopped and the watchdog has not said so
+				// yet: no control for a module that may hang. The stable
+				// period starts over; a missed heartbeat ends it.
+				ok = false
+				mod.healthySince = mod.m.clk.Now()
+				mod.stableT = mod.m.clk.NewTimer(mod.cfg.FailSafe.HandBack.stable())
+			}
 			mod.mu.Unlock()
 			if ok {
 				mod.startWrite(ctx, KindHandBack, fmt.Sprintf("healthy for %v", mod.cfg.FailSafe.HandBack.stable()), false)
@@ -485,6 +505,15 @@ func (mod *module) healthy() bool {
 
 func (mod *module) healthyLocked() bool {
 	return mod.running && !mod.down && !mod.failed && mod.ready && (mod.beat || mod.cfg.Heartbeat == nil)
+}
+
+// beatFreshLocked reports whether the module's last heartbeat (if it has
+// one) is within its timeout, so an automatic hand-back never goes to a
+// module whose heartbeat stopped in the last watchdog interval. Called
+// with mu held.
+func (mod *module) beatFreshLocked() bool {
+	h := mod.cfg.Heartbeat
+	return h == nil || mod.m.clk.Now().Sub(mod.hb.LastBeat) <= h.timeout()
 }
 
 // eligible: the plant is on the PLC's own control and waits for the
@@ -725,6 +754,17 @@ type run struct {
 	mod  *module
 	n    int64 // the run's number: its start is the controller's n-th
 	main supervise.Service
+	// started is when the program started (UnixNano on the monitor's
+	// clock), 0 while the run holds it back.
+	started atomic.Int64
+}
+
+// excused reports whether a liveness failure now is not the module's
+// doing: the run is holding it back, or its program started less than
+// delay ago.
+func (r *run) excused(delay time.Duration) bool {
+	st := r.started.Load()
+	return st == 0 || r.mod.m.clk.Now().Sub(time.Unix(0, st)) < delay
 }
 
 func (mod *module) newRun() (supervise.Service, error) {
@@ -777,6 +817,7 @@ func (r *run) Serve(parent context.Context) error {
 	if !r.awaitSafe(parent) {
 		return nil
 	}
+	r.started.Store(r.mod.m.clk.Now().UnixNano())
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	errc := make(chan error, 3)
@@ -794,6 +835,7 @@ func (r *run) Serve(parent context.Context) error {
 	}
 	err := <-errc
 	cancel()
+	r.started.Store(0) // held again until the plan is verified
 	if parent.Err() == nil {
 		// The module failed by itself (its program ended, a watch
 		// failed): the controller makes the plant safe before this run

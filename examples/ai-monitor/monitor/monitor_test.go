@@ -441,3 +441,107 @@ func TestReadinessHoldsHandBackAndHTTPHeartbeat(t *testing.T) {
 		t.Error("AI.Enable false after the hand-back")
 	}
 }
+
+// A PLC outage holds a crashed module back until its fail-safe plan is
+// verified; its liveness probe, failing meanwhile (the program is gone),
+// must not restart it again and again and declare it failed: the wait is
+// the plant's. Once the program runs again the probe counts as before.
+func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
+	p := newPlant(t)
+	var live atomic.Bool
+	live.Store(true)
+	var probes atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		probes.Add(1)
+		if !live.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer hs.Close()
+	h := start(t, p, p.moduleYAML("tuner", faultFile(t), `    liveness: {url: "`+hs.URL+`", period: 1s, failure_threshold: 2}
+    restart: {intensity: 2, period: 1h, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
+`))
+	pid := h.running("tuner")
+	if err := p.sim.S7().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	live.Store(false) // the module's health endpoint went with it
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "the alarm", func() bool { return h.module("tuner").Alarm })
+	for range 20 { // ten times what intensity and threshold allow
+		h.clk.Advance(time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := h.module("tuner"); s.State != monitor.StateHandingOver || s.Starts != 1 || !s.Alarm {
+		t.Fatalf("status %+v: want still handing over, 1 start, alarm up (the outage restarted the module)", s)
+	}
+	if err := p.sim.S7().Start(); err != nil {
+		t.Fatal(err)
+	}
+	live.Store(true)
+	for i := 0; h.module("tuner").State != monitor.StateFailSafe; i++ {
+		if i > 1000 {
+			t.Fatal("fail-safe never written after the PLC came back")
+		}
+		h.clk.Advance(200 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.assertFailSafe()
+	waitFor(t, "the restarted module", func() bool { s := h.module("tuner"); return s.Running && s.PID != 0 && s.PID != pid })
+	if s := h.module("tuner"); s.Starts != 2 || s.State == monitor.StateFailed {
+		t.Fatalf("status %+v: want 2 starts, not failed", s)
+	}
+	// The liveness probe still judges the running module.
+	seen := probes.Load()
+	live.Store(false)
+	for i := 0; h.module("tuner").LastHandover.Reason == "" || !contains(h.module("tuner").LastFailure.Reason, "liveness probe failed"); i++ {
+		if i > 100 {
+			t.Fatalf("liveness failure of the running module not acted on: %+v", h.module("tuner"))
+		}
+		h.clk.Advance(time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if probes.Load() == seen {
+		t.Error("no probe reached the module after its restart")
+	}
+	waitFor(t, "the fail-safe after the liveness failure", func() bool {
+		ho := h.module("tuner").LastHandover
+		return ho.Kind == monitor.KindFailSafe && contains(ho.Reason, "liveness") && !ho.CompletedAt.IsZero()
+	})
+}
+
+// A module whose heartbeat stopped less than a watchdog interval before
+// its stable period ends does not get control: the hand-back waits for a
+// fresh heartbeat, and the watchdog then fails the module.
+func TestNoHandBackToAModuleWhoseHeartbeatStopped(t *testing.T) {
+	p := newPlant(t)
+	ff := faultFile(t)
+	h := start(t, p, p.moduleYAML("tuner", ff, `    heartbeat: {source: tag, tag: AI.Heartbeat, period: 100ms, timeout: 1s}
+`))
+	pid := h.running("tuner")
+	waitFor(t, "the module counting", func() bool { return p.get("AI.Heartbeat").Float() > 0 })
+	for i := 0; h.module("tuner").Heartbeat.LastBeat.IsZero(); i++ {
+		if i > 100 {
+			t.Fatal("no heartbeat seen")
+		}
+		time.Sleep(30 * time.Millisecond)
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	setFault(t, ff, "hang")
+	time.Sleep(100 * time.Millisecond) // the module stops counting
+	// One jump across the stable period: the stable timer and the
+	// watchdog come due together, in either order.
+	h.clk.Advance(10 * time.Second)
+	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	if ho.Reason != "heartbeat missed" {
+		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
+	}
+	for _, ho := range h.mon.Handovers() {
+		if ho.Kind == monitor.KindHandBack {
+			t.Errorf("control handed to a module whose heartbeat had stopped: %+v", ho)
+		}
+	}
+	p.assertFailSafe()
+	setFault(t, ff, "")
+	waitFor(t, "the hung process replaced", func() bool { s := h.module("tuner"); return s.Running && s.PID != 0 && s.PID != pid })
+}
