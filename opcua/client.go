@@ -121,6 +121,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 		c.cert, c.key = cert, key
 	}
+	if cfg.TrustedCerts != "" {
+		if _, err := loadTrustList(cfg.TrustedCerts); err != nil {
+			return nil, err
+		}
+	}
 	if o.reg != nil {
 		if err := c.metrics.register(o.reg); err != nil {
 			return nil, err
@@ -316,6 +321,15 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	if ep == nil {
 		return nil, fmt.Errorf("opcua: %s offers no endpoint with policy %s and mode %s", c.cfg.Endpoint, c.policy, c.mode)
+	}
+	if c.cfg.TrustedCerts != "" {
+		trusted, err := loadTrustList(c.cfg.TrustedCerts)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkServerCertificate(ep.ServerCertificate, trusted); err != nil {
+			return nil, fmt.Errorf("opcua: connect to %s: %w", c.cfg.Endpoint, err)
+		}
 	}
 	cn := &conn{lost: make(chan struct{})}
 	auth := ua.UserTokenTypeAnonymous

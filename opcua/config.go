@@ -35,6 +35,15 @@ type Config struct {
 	// ApplicationURI identifies the client; it is written into a generated
 	// certificate (default "urn:kiln:opcua:client").
 	ApplicationURI string `yaml:"application_uri"`
+	// TrustedCerts, when set, is a certificate file (DER or PEM) or a
+	// directory of them (.der, .cer, .crt, .pem): the trust list. The
+	// server's certificate must be one of them or be issued by one, or
+	// the connection is refused with ErrUntrustedServer. The list is read
+	// at New and again at every connect. Empty (default): the server's
+	// certificate is taken from its endpoint description unchecked. With
+	// policy None the channel is not secured; the check then only guards
+	// the certificate a password is encrypted for.
+	TrustedCerts string `yaml:"trusted_certs"`
 	// Username and Password select the UserName identity; empty Username
 	// means Anonymous.
 	Username string `yaml:"username"`

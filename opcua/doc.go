@@ -68,8 +68,11 @@
 // SecurityMode (None, Sign, SignAndEncrypt). For Basic256Sha256 the client
 // certificate and key are read from CertFile and KeyFile, or, when neither
 // exists, generated (self-signed, RSA 2048) and stored there on first use.
-// The server's certificate is taken from its endpoint description and not
-// checked against a trust list. Identity is Anonymous, or UserName when
+// With TrustedCerts (a certificate file or a directory: the trust list)
+// the server's certificate must be in the list or issued by a certificate
+// in it, else connecting fails with ErrUntrustedServer naming its subject
+// and SHA-1 thumbprint; without it the certificate is taken from the
+// endpoint description unchecked. Identity is Anonymous, or UserName when
 // Config.Username is set.
 //
 // # Benchmark

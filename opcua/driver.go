@@ -21,7 +21,7 @@ func init() {
 
 // ConfigFromDevice builds a Config from a point database device: Endpoint
 // from dev.Endpoint, and these dev.Options: security_policy,
-// security_mode, cert_file, key_file, application_uri, username,
+// security_mode, cert_file, key_file, application_uri, trusted_certs, username,
 // password, request_timeout, session_timeout, keep_alive (Go durations,
 // "5s").
 func ConfigFromDevice(dev plc.Device) (Config, error) {
@@ -39,6 +39,8 @@ func ConfigFromDevice(dev plc.Device) (Config, error) {
 			cfg.KeyFile = v
 		case "application_uri":
 			cfg.ApplicationURI = v
+		case "trusted_certs":
+			cfg.TrustedCerts = v
 		case "username":
 			cfg.Username = v
 		case "password":

@@ -21,6 +21,7 @@ var (
 	uaMode     *string
 	uaCert     *string
 	uaKey      *string
+	uaTrust    *string
 	uaUser     *string
 	uaPassword *string
 	uaDepth    *int
@@ -35,6 +36,7 @@ func init() {
 			uaMode = fs.String("security-mode", "", "opcua: security mode None, Sign or SignAndEncrypt (default: None, or SignAndEncrypt with Basic256Sha256)")
 			uaCert = fs.String("cert-file", "", "opcua: client certificate, generated on first use when missing (default in the user config dir)")
 			uaKey = fs.String("key-file", "", "opcua: client private key (PEM), generated with the certificate")
+			uaTrust = fs.String("trusted-cert", "", "opcua: trusted server certificate file or directory; the server's certificate must be in it or issued by it (default: not checked)")
 			uaUser = fs.String("username", "", "opcua: user name (default: anonymous)")
 			uaPassword = fs.String("password", "", "opcua: password of -username")
 		},
@@ -55,7 +57,7 @@ func init() {
 
 func uaDeviceFor(endpoint string) (plc.Device, error) {
 	opts := map[string]string{"security_policy": *uaPolicy}
-	for k, v := range map[string]string{"security_mode": *uaMode, "cert_file": *uaCert, "key_file": *uaKey, "username": *uaUser, "password": *uaPassword} {
+	for k, v := range map[string]string{"security_mode": *uaMode, "cert_file": *uaCert, "key_file": *uaKey, "trusted_certs": *uaTrust, "username": *uaUser, "password": *uaPassword} {
 		if v != "" {
 			opts[k] = v
 		}

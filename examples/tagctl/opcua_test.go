@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -228,5 +230,25 @@ func TestOPCUAWatchCount(t *testing.T) {
 	code, lines, stderr = tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "1", "ns=2;s=Nope:INT")
 	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0]["error"].(string), "BadNodeIdUnknown") {
 		t.Fatalf("unknown node: exit %d, %v, %s", code, lines, stderr)
+	}
+}
+
+func TestOPCUATrustedCert(t *testing.T) {
+	sim := startUASim(t)
+	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 7.5))
+	dir := t.TempDir()
+	trust := filepath.Join(dir, "server.der")
+	if err := os.WriteFile(trust, sim.Certificate(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sec := []string{"-driver", "opcua", "-endpoint", sim.Endpoint(), "-security-policy", "Basic256Sha256",
+		"-cert-file", filepath.Join(dir, "c.der"), "-key-file", filepath.Join(dir, "k.pem")}
+	code, lines, stderr := tagctl(t, append(sec, "-trusted-cert", trust, "read", "ns=2;s=Line1.Kiln.Temp")...)
+	if code != 0 || len(lines) != 1 || lines[0]["quality"] != "good" {
+		t.Fatalf("trusted: exit %d, %v, %s", code, lines, stderr)
+	}
+	code, _, stderr = tagctl(t, append(sec, "-trusted-cert", filepath.Join(dir, "none.der"), "read", "ns=2;s=Line1.Kiln.Temp")...)
+	if code != 2 || !strings.Contains(stderr, "trusted_certs") {
+		t.Fatalf("missing trust list: exit %d, %s", code, stderr)
 	}
 }
