@@ -21,8 +21,10 @@
 //
 //   - the process: any exit, whatever the status, loses control;
 //   - liveness: an HTTP probe failing FailureThreshold times in a row
-//     (restarts the module, Kubernetes semantics); readiness only holds
-//     the hand-back back;
+//     (restarts the module, Kubernetes semantics; it passes while the
+//     monitor holds the module back for its fail-safe plan, and its
+//     initial delay runs from the program's actual start); readiness
+//     only holds the hand-back back;
 //   - a heartbeat, the watchdog: a PLC tag the module changes (a
 //     counter), messages keyed with the module's name on a transport
 //     subscription, or a successful HTTP probe, at least every timeout;
@@ -47,11 +49,34 @@
 // always starts against a safe plant. A write that fails raises the alarm (log,
 // event, metric, status) and is retried with backoff until it succeeds.
 // Once the module is healthy again (running, live, ready, beating) for the
-// plan's stable period, without a failure in between (hysteresis), the
+// plan's stable period, without a failure in between (hysteresis), and
+// its last heartbeat is within the heartbeat timeout, the
 // hand-back tags (its enable bit, typically) are written and the module
 // has control again; with manual_only only an operator hands back (POST
 // /api/modules/{name}/hand-back). When the monitor stops, it stops the
 // modules and writes every fail-safe plan once more.
+//
+// # Limits
+//
+//   - A PLC outage: fail-safe writes are retried with the alarm up, and a
+//     module that failed meanwhile is not restarted until its plan is
+//     verified. The wait is not held against it: its watchdog is fed and
+//     its liveness probe passes, so however long the outage lasts it does
+//     not count toward the restart intensity.
+//   - A tag heartbeat while the PLC cannot be read: the module is not
+//     blamed (nobody can read the tag), so a module that hangs during the
+//     outage is caught only once the PLC answers again, one heartbeat
+//     timeout later; meanwhile only a liveness probe can catch it. A hung
+//     module cannot write to the unreachable PLC either. Give modules
+//     whose hang matters during outages a liveness probe or a topic or
+//     http heartbeat, which do not depend on the PLC.
+//   - Topic heartbeats need a transport several processes can reach: the
+//     library takes any transport.Subscriber (WithHeartbeats); the
+//     command subscribes over Pulsar only (heartbeats:), since the
+//     embedded spool is opened by one process and the modules cannot
+//     publish into it.
+//   - An operator's hand-back (HandBack, the API) requires the module
+//     healthy, not the stable period.
 //
 // # Configuration
 //

@@ -545,3 +545,54 @@ func TestNoHandBackToAModuleWhoseHeartbeatStopped(t *testing.T) {
 	setFault(t, ff, "")
 	waitFor(t, "the hung process replaced", func() bool { s := h.module("tuner"); return s.Running && s.PID != 0 && s.PID != pid })
 }
+
+// While the PLC cannot be read a heartbeat tag does not blame the module;
+// a module that hung meanwhile is caught once the PLC answers again, a
+// heartbeat timeout later.
+func TestHeartbeatTagDuringPLCOutage(t *testing.T) {
+	p := newPlant(t)
+	ff := faultFile(t)
+	h := start(t, p, p.moduleYAML("tuner", ff, `    heartbeat: {source: tag, tag: AI.Heartbeat, period: 100ms, timeout: 1s}
+`))
+	pid := h.running("tuner")
+	waitFor(t, "the module counting", func() bool { return p.get("AI.Heartbeat").Float() > 0 })
+	step := func() {
+		t.Helper()
+		time.Sleep(10 * time.Millisecond)
+		h.clk.Advance(100 * time.Millisecond)
+		now := h.clk.Now()
+		waitFor(t, "a heartbeat check", func() bool { return !h.module("tuner").Heartbeat.LastCheck.Before(now) })
+	}
+	for i := 0; h.module("tuner").Heartbeat.LastBeat.IsZero(); i++ {
+		if i > 100 {
+			t.Fatal("no heartbeat seen")
+		}
+		step()
+	}
+	if err := p.sim.S7().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 { // three heartbeat timeouts without a readable tag
+		step()
+	}
+	if s := h.module("tuner"); len(h.mon.Handovers()) != 0 || s.PID != pid {
+		t.Fatalf("the PLC outage was blamed on the module: %+v", s)
+	}
+	setFault(t, ff, "hang")
+	time.Sleep(100 * time.Millisecond) // the module stops counting
+	if err := p.sim.S7().Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(h.mon.Handovers()) == 0; i++ {
+		if i > 300 {
+			t.Fatal("hung module not caught after the PLC came back")
+		}
+		h.clk.Advance(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ho := h.handover("tuner", monitor.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
+		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
+	}
+	p.assertFailSafe()
+	setFault(t, ff, "")
+}
