@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -30,8 +31,9 @@ var (
 type PollerOption func(*pollerOptions)
 
 type pollerOptions struct {
-	clock  clock.Clock
-	logger *zap.Logger
+	clock    clock.Clock
+	logger   *zap.Logger
+	maxBatch int
 }
 
 // WithPollerClock sets the clock that times scans (default the system
@@ -40,6 +42,13 @@ func WithPollerClock(c clock.Clock) PollerOption { return func(o *pollerOptions)
 
 // WithPollerLogger sets the logger (default none).
 func WithPollerLogger(l *zap.Logger) PollerOption { return func(o *pollerOptions) { o.logger = l } }
+
+// WithPollerMaxBatch splits the reports of one tick into batches of at
+// most n samples, handed to the sink one after the other (default, and n
+// <= 0: one batch per tick). The poller then keeps a batch buffer of n
+// samples per group instead of one sample per tag, which matters for
+// large groups whose sink cuts batches of its own anyway.
+func WithPollerMaxBatch(n int) PollerOption { return func(o *pollerOptions) { o.maxBatch = n } }
 
 // Poller reads the tags of a point database group by group, each scan
 // group on its own goroutine at its own rate, and hands what changed to a
@@ -64,19 +73,23 @@ func WithPollerLogger(l *zap.Logger) PollerOption { return func(o *pollerOptions
 // for Prometheus, in the Poller itself: it is a prometheus.Collector that
 // the caller registers.
 type Poller struct {
-	clk    clock.Clock
-	log    *zap.Logger
-	sink   Sink
-	groups []*group
-	index  map[string]tagSlot
+	clk      clock.Clock
+	log      *zap.Logger
+	sink     Sink
+	maxBatch int
+	groups   []*group
+	// index maps a tag name to its group (high 8 bits) and its position
+	// in the group (low 24 bits).
+	index map[string]uint32
 
 	running atomic.Bool
 }
 
-type tagSlot struct {
-	g *group
-	i int
-}
+// Limits of the packed index.
+const (
+	maxGroups       = 1 << 8
+	maxTagsPerGroup = 1 << 24
+)
 
 // group is one scan group's state. Only its goroutine touches the fields
 // above mu; mu guards latest; the counters are atomic.
@@ -84,13 +97,12 @@ type group struct {
 	name    string
 	rate    time.Duration
 	refresh time.Duration
-	tags    []Tag
-	band    []float64 // deadband in engineering units, per tag
+	tags    []*Tag // into the point database, shared
 	parts   []part
 	buf     [2][]Sample // read into buf[cur]; the other is latest
 	cur     int
-	last    []Sample // last reported, per tag
-	out     []Sample // the batch, reused
+	last    []reported // last reported, per tag
+	out     []Sample   // the batch, reused
 	full    time.Time
 
 	mu     sync.RWMutex
@@ -100,6 +112,12 @@ type group struct {
 	sinkBlocked                    atomic.Int64 // nanoseconds
 	sinkSlow, readErrors           atomic.Uint64
 	lastScan, lastDur              atomic.Int64 // Unix nanoseconds, nanoseconds
+}
+
+// reported is what change detection needs of the last reported sample.
+type reported struct {
+	value   Value
+	quality Quality
 }
 
 // part is the tags of one device within a group: buf[off:off+n].
@@ -115,6 +133,10 @@ type part struct {
 // and delivering to sink. db should have passed Validate; NewPoller checks
 // only what it needs: every tag's device has a driver (ErrNoDriver),
 // every tag's group exists, tag names are unique.
+//
+// The poller keeps pointers to db's tags rather than copies (a large point
+// database is not held twice): db must not be changed while the poller is
+// in use. Drivers get a copy of each device's tags in Prepare.
 func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...PollerOption) (*Poller, error) {
 	o := pollerOptions{}
 	for _, opt := range opts {
@@ -126,14 +148,15 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 	if sink == nil {
 		return nil, errors.New("plc: NewPoller needs a sink")
 	}
-	p := &Poller{clk: clock.Or(o.clock), log: o.logger, sink: sink, index: make(map[string]tagSlot, len(db.Tags))}
+	p := &Poller{clk: clock.Or(o.clock), log: o.logger, sink: sink, maxBatch: o.maxBatch, index: make(map[string]uint32, len(db.Tags))}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
 
-	byGroup := map[string][]Tag{}
+	byGroup := map[string][]*Tag{}
 	var order []string
-	for _, t := range db.Tags {
+	for i := range db.Tags {
+		t := &db.Tags[i]
 		g := t.Group
 		if g == "" {
 			g = DefaultGroup
@@ -147,11 +170,14 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 		if _, dup := p.index[t.Name]; dup {
 			return nil, fmt.Errorf("plc: duplicate tag name %q", t.Name)
 		}
-		p.index[t.Name] = tagSlot{}
+		p.index[t.Name] = 0
 		if _, ok := byGroup[g]; !ok {
 			order = append(order, g)
 		}
 		byGroup[g] = append(byGroup[g], t)
+	}
+	if len(order) > maxGroups {
+		return nil, fmt.Errorf("plc: NewPoller: %d scan groups in use, at most %d", len(order), maxGroups)
 	}
 	// Declared groups first, in declaration order, then the default one.
 	rank := map[string]int{}
@@ -167,25 +193,32 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 		return ri < rj
 	})
 
-	for _, name := range order {
+	var prep []Tag // the tags of one part, handed to Prepare
+	for gi, name := range order {
 		sg, _ := db.Group(name)
-		tags := byGroup[name]
+		tags := slices.Clip(byGroup[name])
+		delete(byGroup, name)
+		if len(tags) > maxTagsPerGroup {
+			return nil, fmt.Errorf("plc: NewPoller: scan group %q has %d tags, at most %d", name, len(tags), maxTagsPerGroup)
+		}
 		sort.SliceStable(tags, func(i, j int) bool { return tags[i].Device < tags[j].Device })
+		outCap := len(tags)
+		if p.maxBatch > 0 {
+			outCap = min(outCap, p.maxBatch)
+		}
 		g := &group{
 			name:    name,
 			rate:    max(sg.ScanRate(), MinRate),
 			refresh: sg.RefreshInterval(),
 			tags:    tags,
-			band:    make([]float64, len(tags)),
 			buf:     [2][]Sample{make([]Sample, len(tags)), make([]Sample, len(tags))},
-			last:    make([]Sample, len(tags)),
-			out:     make([]Sample, 0, len(tags)),
+			last:    make([]reported, len(tags)),
+			out:     make([]Sample, 0, outCap),
 		}
-		for i := range tags {
-			g.band[i] = tags[i].Band()
-			g.buf[0][i].Tag = tags[i].Name
-			g.buf[1][i].Tag = tags[i].Name
-			p.index[tags[i].Name] = tagSlot{g: g, i: i}
+		for i, t := range tags {
+			g.buf[0][i].Tag = t.Name
+			g.buf[1][i].Tag = t.Name
+			p.index[t.Name] = uint32(gi)<<24 | uint32(i)
 		}
 		g.latest = g.buf[1]
 		for off := 0; off < len(tags); {
@@ -194,7 +227,11 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 			for off+n < len(tags) && tags[off+n].Device == dev {
 				n++
 			}
-			r, err := drivers[dev].Prepare(tags[off : off+n])
+			prep = prep[:0]
+			for _, t := range tags[off : off+n] {
+				prep = append(prep, *t)
+			}
+			r, err := drivers[dev].Prepare(prep)
 			if err != nil {
 				return nil, fmt.Errorf("plc: prepare group %q on device %q: %w", name, dev, err)
 			}
@@ -246,9 +283,7 @@ func (p *Poller) Serve(ctx context.Context) error {
 }
 
 func (g *group) reset() {
-	for i := range g.last {
-		g.last[i] = Sample{}
-	}
+	clear(g.last)
 	g.full = time.Time{}
 }
 
@@ -325,9 +360,10 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 		g.full = start.Add(g.refresh)
 	}
 	out := g.out[:0]
+	var err error
 	for i := range buf {
 		s := &buf[i]
-		t := &g.tags[i]
+		t := g.tags[i]
 		s.Tag = t.Name
 		if s.Time.IsZero() {
 			s.Time = start
@@ -335,12 +371,18 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 		if t.Scaling != nil {
 			s.Value = t.ToEngineering(s.Value)
 		}
-		if l := &g.last[i]; full || changed(l, s, g.band[i]) {
-			*l = *s
-			out = append(out, *s)
+		if l := &g.last[i]; full || changed(l, s, t.Band()) {
+			l.value, l.quality = s.Value, s.Quality
+			if err == nil { // after a failed batch the scan only updates latest
+				out = append(out, *s)
+				if len(out) == p.maxBatch {
+					err = p.emit(ctx, g, out)
+					out = out[:0]
+				}
+			}
 		}
 	}
-	g.out = out
+	g.out = out[:0]
 
 	g.mu.Lock()
 	g.latest = buf
@@ -348,16 +390,8 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 	g.cur ^= 1
 
 	g.read.Add(uint64(len(buf)))
-	g.emitted.Add(uint64(len(out)))
-	var err error
-	if len(out) > 0 {
-		t0 := p.clk.Now()
-		err = p.sink.WriteSamples(ctx, out)
-		d := p.clk.Now().Sub(t0)
-		g.sinkBlocked.Add(int64(d))
-		if d > g.rate {
-			g.sinkSlow.Add(1)
-		}
+	if len(out) > 0 && err == nil {
+		err = p.emit(ctx, g, out)
 	}
 	end := p.clk.Now()
 	g.scans.Add(1)
@@ -367,6 +401,19 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 		return fmt.Errorf("plc: poller group %q: sink: %w", g.name, err)
 	}
 	return nil
+}
+
+// emit hands one batch to the sink and counts it.
+func (p *Poller) emit(ctx context.Context, g *group, batch []Sample) error {
+	g.emitted.Add(uint64(len(batch)))
+	t0 := p.clk.Now()
+	err := p.sink.WriteSamples(ctx, batch)
+	d := p.clk.Now().Sub(t0)
+	g.sinkBlocked.Add(int64(d))
+	if d > g.rate {
+		g.sinkSlow.Add(1)
+	}
+	return err
 }
 
 // readPanic is a Reader.Read that panicked: a driver bug, contained so
@@ -392,11 +439,11 @@ func safeRead(ctx context.Context, r Reader, out []Sample) (err error) {
 
 // changed reports whether s must be reported after l, the last reported
 // sample of the tag.
-func changed(l, s *Sample, band float64) bool {
-	if l.Quality != s.Quality {
+func changed(l *reported, s *Sample, band float64) bool {
+	if l.quality != s.Quality {
 		return true
 	}
-	a, b := l.Value, s.Value
+	a, b := l.value, s.Value
 	if a.kind != b.kind {
 		return true
 	}
@@ -424,9 +471,9 @@ func (p *Poller) Latest(name string) (s Sample, ok bool) {
 	if !ok {
 		return Sample{}, false
 	}
-	g := slot.g
+	g := p.groups[slot>>24]
 	g.mu.RLock()
-	s = g.latest[slot.i]
+	s = g.latest[slot&(maxTagsPerGroup-1)]
 	g.mu.RUnlock()
 	return s, true
 }

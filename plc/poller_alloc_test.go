@@ -2,6 +2,8 @@ package plc
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -57,5 +59,43 @@ func TestPollerScanDoesNotAllocate(t *testing.T) {
 	}
 	if emitted != 101*len(db.Tags) {
 		t.Fatalf("emitted %d samples, want every tag every scan (%d)", emitted, 101*len(db.Tags))
+	}
+}
+
+// TestPollerMaxBatch checks WithPollerMaxBatch: one tick's reports come
+// in batches of at most n, together every tag once, and the batch buffer
+// is n samples, not one per tag.
+func TestPollerMaxBatch(t *testing.T) {
+	db := &PointDB{Devices: []Device{{Name: "d"}}}
+	for i := range 1000 {
+		db.Tags = append(db.Tags, Tag{Name: "t" + strconv.Itoa(i), Device: "d", Address: "x", Type: TypeInt})
+	}
+	var sizes []int
+	seen := map[string]int{}
+	sink := SinkFunc(func(_ context.Context, s []Sample) error {
+		sizes = append(sizes, len(s))
+		for _, x := range s {
+			seen[x.Tag]++
+		}
+		return nil
+	})
+	p, err := NewPoller(db, map[string]Driver{"d": &countingDriver{}}, sink, WithPollerMaxBatch(300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(p.groups[0].out); c != 300 {
+		t.Fatalf("batch buffer holds %d samples, want 300", c)
+	}
+	if err := p.scan(context.Background(), p.groups[0]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sizes, []int{300, 300, 300, 100}) {
+		t.Fatalf("batch sizes %v, want [300 300 300 100]", sizes)
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("%d distinct tags reported, want 1000", len(seen))
+	}
+	if s, ok := p.Latest("t999"); !ok || !s.Quality.IsGood() {
+		t.Fatalf("Latest(t999) = %v, %v", s, ok)
 	}
 }

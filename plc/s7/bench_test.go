@@ -4,7 +4,11 @@ import (
 	"context"
 	"io"
 	"log"
+	"runtime"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/robinson/gos7"
 
@@ -74,5 +78,68 @@ func BenchmarkScan(b *testing.B) {
 	})
 	if srv.Violations() != 0 {
 		b.Errorf("%d requests broke the PDU", srv.Violations())
+	}
+}
+
+// BenchmarkFootprint measures the live heap a gateway keeps per tag for
+// 100,000 DINT tags in ten groups: the point database, a plc.Poller
+// reading them through this driver (prepared and planned after one read
+// from s7sim) and a plc.Writer over them. It reports bytes per tag: the
+// whole, and without the point database itself.
+func BenchmarkFootprint(b *testing.B) {
+	log.SetOutput(io.Discard)
+	const n, groups = 100_000, 10
+	srv, err := s7sim.New(s7sim.Config{MaxPDU: 960, DBs: map[int]int{1: 4 * n}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	for b.Loop() {
+		runtime.GC()
+		var m0, m1, m2 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		db := &plc.PointDB{Devices: []plc.Device{{Name: "plc", Driver: "s7"}}}
+		for g := range groups {
+			db.Groups = append(db.Groups, plc.ScanGroup{Name: "g" + strconv.Itoa(g), Rate: time.Second})
+		}
+		for i := range n {
+			db.Tags = append(db.Tags, plc.Tag{Name: "Line.Tag" + strconv.Itoa(i), Device: "plc", Address: "DB1.DBD" + strconv.Itoa(4*i),
+				Type: plc.TypeDInt, Group: "g" + strconv.Itoa(i%groups)})
+		}
+		if err := db.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		d, err := s7.New(srv.Addr(), s7.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drivers := map[string]plc.Driver{"plc": d}
+		p, err := plc.NewPoller(db, drivers, plc.SinkFunc(func(context.Context, []plc.Sample) error { return nil }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := plc.NewWriter(plc.WriterConfig{}, db, drivers, plc.AuditFunc(func(context.Context, plc.AuditRecord) error { return nil }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Serve(ctx) }()
+		for _, st := range p.Stats() {
+			for st.Scans == 0 {
+				time.Sleep(10 * time.Millisecond)
+				st = p.Stats()[slices.IndexFunc(p.Stats(), func(s plc.GroupStats) bool { return s.Group == st.Group })]
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m2)
+		b.ReportMetric(float64(m2.HeapAlloc-m0.HeapAlloc)/n, "B/tag")
+		b.ReportMetric(float64(m2.HeapAlloc-m1.HeapAlloc)/n, "B/tag-beyond-db")
+		cancel()
+		<-done
+		runtime.KeepAlive(w)
+		d.Close()
 	}
 }
