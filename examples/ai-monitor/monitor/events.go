@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -61,8 +62,10 @@ func (e Event) Message() transport.Message {
 // DecodeEvent decodes a status event message.
 func DecodeEvent(m transport.Message) (Event, error) {
 	var e Event
-	err := json.Unmarshal(m.Payload, &e)
-	return e, err
+	if err := json.Unmarshal(m.Payload, &e); err != nil {
+		return Event{}, fmt.Errorf("monitor: status event (key %q): %w", m.Key, err)
+	}
+	return e, nil
 }
 
 const eventQueue = 1024

@@ -31,11 +31,15 @@ var (
 
 // EnvelopeError reports a tag a module drove outside its allowed range.
 type EnvelopeError struct {
-	Tag      string
-	Value    float64
+	// Tag is the tag read out of range.
+	Tag string
+	// Value is its value in engineering units.
+	Value float64
+	// Min and Max are the configured limits (nil: open).
 	Min, Max *float64
 }
 
+// Error names the tag, its value and the allowed range.
 func (e *EnvelopeError) Error() string {
 	b := func(p *float64) string {
 		if p == nil {
