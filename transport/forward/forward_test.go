@@ -181,7 +181,21 @@ func TestForwardsInOrderThroughFailuresStallsAndRecovery(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- f.Serve(ctx) }()
+	go func() {
+		err := f.Serve(ctx)
+		if err != nil {
+			t.Logf("Serve returned early: %v", err)
+		}
+		errc <- err
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			dst.mu.Lock()
+			t.Logf("publisher: mode %s, %d calls, %d received; forwarder: %+v; spool: %+v",
+				dst.mode, dst.calls, len(dst.got), f.Status(), s.Stats())
+			dst.mu.Unlock()
+		}
+	})
 
 	fill(t, s, 0, 200)
 	waitFor(t, "first 200", func() bool { return len(dst.received()) >= 200 })
