@@ -25,7 +25,7 @@ const minCut = 8
 
 // planTag is one tag handed to the planner.
 type planTag struct {
-	idx  int // position in the caller's tag list
+	idx  int32 // position in the caller's tag list
 	addr Address
 	// alone keeps the tag in a range of its own (it failed with an item
 	// error when it shared one).
@@ -55,17 +55,18 @@ type preq struct {
 	resp   int    // PDU size of the answer
 }
 
-// ptag locates a tag's bytes.
+// ptag locates a tag's bytes. It is kept small (a plan holds one per
+// tag): the tag's position and address are in readPlan.src.
 type ptag struct {
-	idx              int
-	addr             Address
-	rng              int
-	off              int // offset of the tag in its range
-	chunkLo, chunkHi int // chunks [lo, hi) hold its bytes
+	src              int32 // the tag is readPlan.src[src]
+	rng              int32
+	off              int32 // offset of the tag in its range
+	chunkLo, chunkHi int32 // chunks [lo, hi) hold its bytes
 }
 
 // readPlan is the reusable plan of a scan group for one PDU size.
 type readPlan struct {
+	src    []planTag // the tags planned, as given to planReads
 	pdu    int
 	ranges []prange
 	chunks []pchunk
@@ -92,10 +93,12 @@ func planReads(tags []planTag, pdu, maxItems, gap int) *readPlan {
 }
 
 func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
-	sorted := make([]planTag, len(tags))
-	copy(sorted, tags)
+	sorted := make([]int32, len(tags)) // positions in tags, by address
+	for i := range sorted {
+		sorted[i] = int32(i)
+	}
 	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i].addr, sorted[j].addr
+		a, b := &tags[sorted[i]].addr, &tags[sorted[j]].addr
 		if a.Area != b.Area {
 			return a.Area < b.Area
 		}
@@ -104,25 +107,26 @@ func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
 		}
 		return a.Offset < b.Offset
 	})
-	p := &readPlan{pdu: pdu}
+	p := &readPlan{src: tags, pdu: pdu}
 	p.tags = make([]ptag, 0, len(tags))
 	cur := -1
 	alone := make([]bool, 0, len(tags)) // per range: nothing joins it
-	for _, t := range sorted {
-		a := t.addr
+	for _, si := range sorted {
+		t := &tags[si]
+		a := &t.addr
 		end := a.Offset + a.Size()
 		if cur >= 0 && !t.alone && !alone[cur] {
 			r := &p.ranges[cur]
 			if r.area == a.Area && r.db == a.DB && a.Offset <= r.end+gap {
 				r.end = max(r.end, end)
-				p.tags = append(p.tags, ptag{idx: t.idx, addr: a, rng: cur, off: a.Offset - r.start})
+				p.tags = append(p.tags, ptag{src: si, rng: int32(cur), off: int32(a.Offset - r.start)})
 				continue
 			}
 		}
 		p.ranges = append(p.ranges, prange{area: a.Area, db: a.DB, start: a.Offset, end: end})
 		alone = append(alone, t.alone)
 		cur = len(p.ranges) - 1
-		p.tags = append(p.tags, ptag{idx: t.idx, addr: a, rng: cur})
+		p.tags = append(p.tags, ptag{src: si, rng: int32(cur)})
 	}
 	for i := range p.ranges {
 		p.ranges[i].bufOff = p.bytes
@@ -168,15 +172,16 @@ func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
 	}
 	for i := range p.tags {
 		t := &p.tags[i]
-		c := first[t.rng]
-		for p.chunks[c].off+p.chunks[c].n <= t.off {
+		rng, off, size := int(t.rng), int(t.off), tags[t.src].addr.Size()
+		c := first[rng]
+		for p.chunks[c].off+p.chunks[c].n <= off {
 			c++
 		}
-		t.chunkLo = c
-		for c < len(p.chunks) && p.chunks[c].rng == t.rng && p.chunks[c].off < t.off+t.addr.Size() {
+		t.chunkLo = int32(c)
+		for c < len(p.chunks) && p.chunks[c].rng == rng && p.chunks[c].off < off+size {
 			c++
 		}
-		t.chunkHi = c
+		t.chunkHi = int32(c)
 	}
 	return p
 }

@@ -17,7 +17,7 @@ func mustTags(t *testing.T, addrs ...string) []planTag {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, planTag{idx: i, addr: a})
+		out = append(out, planTag{idx: int32(i), addr: a})
 	}
 	return out
 }
@@ -43,16 +43,23 @@ func checkPlan(t *testing.T, p *readPlan, tags []planTag, maxItems int) {
 	if len(p.tags) != len(tags) {
 		t.Fatalf("plan has %d tags, want %d", len(p.tags), len(tags))
 	}
+	seen := make([]bool, len(tags))
 	for _, pt := range p.tags {
-		rg := p.ranges[pt.rng]
-		if rg.area != pt.addr.Area || rg.db != pt.addr.DB || rg.start+pt.off != pt.addr.Offset || pt.addr.Offset+pt.addr.Size() > rg.end {
-			t.Errorf("tag %v not inside its range %+v", pt.addr, rg)
+		if seen[pt.src] {
+			t.Errorf("tag %d planned twice", pt.src)
 		}
-		covered := pt.off
+		seen[pt.src] = true
+		addr := p.src[pt.src].addr
+		rg := p.ranges[pt.rng]
+		off := int(pt.off)
+		if rg.area != addr.Area || rg.db != addr.DB || rg.start+off != addr.Offset || addr.Offset+addr.Size() > rg.end {
+			t.Errorf("tag %v not inside its range %+v", addr, rg)
+		}
+		covered := off
 		for c := pt.chunkLo; c < pt.chunkHi; c++ {
 			ch := p.chunks[c]
-			if ch.rng != pt.rng || ch.off > covered {
-				t.Errorf("tag %v: chunk %+v leaves a hole at %d", pt.addr, ch, covered)
+			if ch.rng != int(pt.rng) || ch.off > covered {
+				t.Errorf("tag %v: chunk %+v leaves a hole at %d", addr, ch, covered)
 			}
 			covered = max(covered, ch.off+ch.n)
 			it := p.reqs[ch.req].items[ch.it]
@@ -60,8 +67,8 @@ func checkPlan(t *testing.T, p *readPlan, tags []planTag, maxItems int) {
 				t.Errorf("chunk %+v does not match its item %+v", ch, it)
 			}
 		}
-		if covered < pt.off+pt.addr.Size() {
-			t.Errorf("tag %v: chunks cover up to %d of its %d bytes", pt.addr, covered-pt.off, pt.addr.Size())
+		if covered < off+addr.Size() {
+			t.Errorf("tag %v: chunks cover up to %d of its %d bytes", addr, covered-off, addr.Size())
 		}
 	}
 }
@@ -115,7 +122,7 @@ func TestPlanRandom(t *testing.T) {
 			if typ.Kind == plc.Bool {
 				a.Bit = r.IntN(8)
 			}
-			tags = append(tags, planTag{idx: i, addr: a, alone: r.IntN(20) == 0})
+			tags = append(tags, planTag{idx: int32(i), addr: a, alone: r.IntN(20) == 0})
 		}
 		pdu := []int{64, 240, 480, 960}[r.IntN(4)]
 		maxItems := 1 + r.IntN(25)

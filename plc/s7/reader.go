@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
@@ -21,16 +22,20 @@ func (d *Driver) Prepare(tags []plc.Tag) (plc.Reader, error) {
 	if d.closed.Load() {
 		return nil, plc.ErrClosed
 	}
-	r := &reader{d: d, tags: make([]plc.Tag, len(tags)), bad: make([]error, len(tags)), plans: map[int]*readPlan{}}
-	copy(r.tags, tags)
+	if len(tags) > math.MaxInt32 {
+		return nil, fmt.Errorf("s7: Prepare: %d tags, at most %d", len(tags), math.MaxInt32)
+	}
+	r := &reader{d: d, names: make([]string, len(tags)), bad: make([]bool, len(tags)), plans: map[int]*readPlan{}}
+	r.valid = make([]planTag, 0, len(tags))
 	for i, t := range tags {
+		r.names[i] = t.Name
 		a, err := ParseAddress(t.Address, t.Type)
 		if err != nil {
-			r.bad[i] = err
+			r.bad[i] = true
 			d.log.Warn("s7 tag has a bad address; it reads as Bad", zap.String("tag", t.Name), zap.Error(err))
 			continue
 		}
-		r.valid = append(r.valid, planTag{idx: i, addr: a})
+		r.valid = append(r.valid, planTag{idx: int32(i), addr: a})
 	}
 	return r, nil
 }
@@ -38,8 +43,8 @@ func (d *Driver) Prepare(tags []plc.Tag) (plc.Reader, error) {
 // reader is a prepared scan group.
 type reader struct {
 	d     *Driver
-	tags  []plc.Tag
-	bad   []error   // per tag: why its address was refused
+	names []string  // per tag: its name (the rest of the tag is in valid)
+	bad   []bool    // per tag: its address was refused (logged in Prepare)
 	valid []planTag // tags with good addresses
 
 	mu    sync.Mutex // one read at a time; guards plans and valid
@@ -80,15 +85,15 @@ func errQuality(err error) plc.Quality {
 
 // Read reads every prepared tag; see plc.Reader.
 func (r *reader) Read(ctx context.Context, out []plc.Sample) error {
-	if len(out) < len(r.tags) {
-		return fmt.Errorf("s7: Read needs %d samples, got %d", len(r.tags), len(out))
+	if len(out) < len(r.names) {
+		return fmt.Errorf("s7: Read needs %d samples, got %d", len(r.names), len(out))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.d.clk.Now()
-	for i, t := range r.tags {
-		out[i] = plc.Sample{Tag: t.Name, Time: now, Quality: qualNotConnected}
-		if r.bad[i] != nil {
+	for i, name := range r.names {
+		out[i] = plc.Sample{Tag: name, Time: now, Quality: qualNotConnected}
+		if r.bad[i] {
 			out[i].Quality = qualConfig
 		}
 	}
@@ -129,11 +134,11 @@ func (r *reader) Read(ctx context.Context, out []plc.Sample) error {
 		// now on, so one bad tag does not spoil its neighbours.
 		sub := make([]planTag, 0, len(refused))
 		for _, t := range refused {
-			sub = append(sub, planTag{idx: t.idx, addr: t.addr, alone: true})
+			sub = append(sub, planTag{idx: p.src[t.src].idx, addr: p.src[t.src].addr, alone: true})
 		}
 		sp := buildPlan(sub, pdu, r.d.cfg.MaxItems, 0)
 		r.extract(sp, r.run(ctx, slots, sp), out)
-		alone := map[int]bool{}
+		alone := map[int32]bool{}
 		for _, t := range sub {
 			if out[t.idx].Quality.Reason == plc.ReasonDeviceError {
 				alone[t.idx] = true
@@ -238,13 +243,15 @@ func (r *reader) extract(p *readPlan, st []cstat, out []plc.Sample) (refused []p
 				break
 			}
 		}
-		s := &out[t.idx]
+		src := &p.src[t.src]
+		s := &out[src.idx]
 		s.Quality, s.Value = q, plc.Value{}
 		if !q.IsGood() {
 			continue
 		}
 		rg := p.ranges[t.rng]
-		v, err := t.addr.Decode(p.buf[rg.bufOff+t.off : rg.bufOff+t.off+t.addr.Size()])
+		lo := rg.bufOff + int(t.off)
+		v, err := src.addr.Decode(p.buf[lo : lo+src.addr.Size()])
 		if err != nil {
 			s.Quality = qualConfig
 			continue
