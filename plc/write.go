@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -168,7 +169,14 @@ type writerOptions struct {
 	clock     clock.Clock
 	logger    *zap.Logger
 	authorize func(ctx context.Context, t *Tag) error
+	shared    bool
 }
+
+// WithSharedTags makes NewWriter use the point database's tag definitions
+// in place instead of copying them, which matters for large point
+// databases that a Poller reads too. db must then not change while the
+// Writer is in use.
+func WithSharedTags() WriterOption { return func(o *writerOptions) { o.shared = true } }
 
 // WithWriterClock sets the clock that stamps audit records (default the
 // system clock).
@@ -194,7 +202,9 @@ func WithAuthorizer(fn func(ctx context.Context, t *Tag) error) WriterOption {
 type Writer struct {
 	cfg     WriterConfig
 	drivers map[string]Driver
-	tags    map[string]*writeTag
+	defs    []Tag            // the tags: db.Tags itself or one copy of it
+	index   map[string]int32 // name → position in defs
+	rw      map[int32]*writeTag
 	audit   AuditSink
 	o       writerOptions
 	clk     clock.Clock
@@ -202,8 +212,8 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer for the tags of db as they are now (later
-// changes to db are not seen), writing through the drivers of their
-// devices and recording to audit.
+// changes to db are not seen, unless WithSharedTags), writing through the
+// drivers of their devices and recording to audit.
 func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit AuditSink, opts ...WriterOption) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -214,23 +224,30 @@ func NewWriter(cfg WriterConfig, db *PointDB, drivers map[string]Driver, audit A
 	if audit == nil {
 		return nil, errors.New("plc: NewWriter needs an audit sink")
 	}
-	w := &Writer{cfg: cfg, drivers: drivers, audit: audit, tags: make(map[string]*writeTag, len(db.Tags))}
+	if len(db.Tags) > math.MaxInt32 {
+		return nil, fmt.Errorf("plc: NewWriter: %d tags, at most %d", len(db.Tags), math.MaxInt32)
+	}
+	w := &Writer{cfg: cfg, drivers: drivers, audit: audit, index: make(map[string]int32, len(db.Tags)), rw: map[int32]*writeTag{}}
 	for _, opt := range opts {
 		opt(&w.o)
+	}
+	w.defs = db.Tags
+	if !w.o.shared {
+		w.defs = slices.Clone(db.Tags) // later changes to db do not reach the writer
 	}
 	w.clk = clock.Or(w.o.clock)
 	w.log = w.o.logger
 	if w.log == nil {
 		w.log = zap.NewNop()
 	}
-	for i := range db.Tags {
-		t := new(Tag)
-		*t = db.Tags[i] // a copy: later changes to db do not reach the writer
-		wt := &writeTag{tag: t}
-		w.tags[t.Name] = wt
+	for i := range w.defs {
+		t := &w.defs[i]
+		w.index[t.Name] = int32(i)
 		if !t.Writable() {
 			continue
 		}
+		wt := &writeTag{tag: t}
+		w.rw[int32(i)] = wt
 		drv, ok := drivers[t.Device]
 		if !ok || drv == nil {
 			return nil, fmt.Errorf("%w %q (tag %q)", ErrNoDriver, t.Device, t.Name)
@@ -282,17 +299,18 @@ func (w *Writer) write(ctx context.Context, name, requested string, value func(*
 }
 
 func (w *Writer) do(ctx context.Context, name string, value func(*Tag) (Value, error), rec *AuditRecord) error {
-	wt, ok := w.tags[name]
+	i, ok := w.index[name]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownTag, name)
 	}
-	t := wt.tag
+	t := &w.defs[i]
 	if w.o.authorize != nil {
 		if err := w.o.authorize(ctx, t); err != nil {
 			return err
 		}
 	}
-	if !t.Writable() {
+	wt := w.rw[i] // nil for a tag that was read-only in NewWriter
+	if !t.Writable() || wt == nil {
 		return fmt.Errorf("%w: %q", ErrReadOnly, name)
 	}
 	r := wt.reader

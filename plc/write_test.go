@@ -395,6 +395,32 @@ func TestWriterSurvivesADriverThatAnswersNoResult(t *testing.T) {
 	}
 }
 
+func TestWriterSharedTags(t *testing.T) {
+	db := writeDB()
+	drv := plctest.New()
+	w, err := plc.NewWriter(plc.WriterConfig{Verify: true}, db, map[string]plc.Driver{"d": drv}, &auditLog{}, plc.WithSharedTags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteText(context.Background(), "Count", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := drv.Get("Count"); !ok || v.String() != "3" {
+		t.Fatalf("Count = %v %v, want 3", v, ok)
+	}
+	// The writer reads the database in place: a tag made read-only there
+	// is refused, and one made writable after NewWriter (not prepared) is
+	// refused too rather than crashing.
+	for i := range db.Tags {
+		db.Tags[i].Access = 1 - db.Tags[i].Access
+	}
+	for i := range db.Tags {
+		if err := w.WriteText(context.Background(), db.Tags[i].Name, "1"); !errors.Is(err, plc.ErrReadOnly) {
+			t.Errorf("write %q after flipping its access: %v, want ErrReadOnly", db.Tags[i].Name, err)
+		}
+	}
+}
+
 func TestWriterKeepsTheTagsItWasMadeWith(t *testing.T) {
 	db := writeDB()
 	drv := plctest.New()

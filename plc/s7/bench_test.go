@@ -120,7 +120,7 @@ func BenchmarkFootprint(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w, err := plc.NewWriter(plc.WriterConfig{}, db, drivers, plc.AuditFunc(func(context.Context, plc.AuditRecord) error { return nil }))
+		w, err := plc.NewWriter(plc.WriterConfig{}, db, drivers, plc.AuditFunc(func(context.Context, plc.AuditRecord) error { return nil }), plc.WithSharedTags())
 		if err != nil {
 			b.Fatal(err)
 		}
