@@ -304,13 +304,7 @@ func (mod *module) event(e supervise.Event) {
 	case supervise.EventStarted, supervise.EventRestarted:
 		mod.signal(sig{kind: sigUp})
 	case supervise.EventExited, supervise.EventPanicked:
-		reason := "exited"
-		if e.Err != nil {
-			reason = e.Err.Error()
-		} else if mod.cfg.Process != nil {
-			reason = "process exited with status 0"
-		}
-		mod.signal(sig{kind: sigDown, reason: reason, err: e.Err})
+		mod.signal(sig{kind: sigDown, reason: mod.exitReason(e.Err), err: e.Err})
 	case supervise.EventHung:
 		mod.signal(sig{kind: sigDown, reason: "heartbeat missed", err: e.Err})
 	case supervise.EventHealthChanged:
@@ -323,6 +317,17 @@ func (mod *module) event(e supervise.Event) {
 			mod.signal(sig{kind: sigDown, reason: fmt.Sprintf("%s probe failed: %v", e.Probe, e.Err), err: e.Err})
 		}
 	}
+}
+
+// exitReason says why a run that ended with err lost control.
+func (mod *module) exitReason(err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case mod.cfg.Process != nil:
+		return "process exited with status 0"
+	}
+	return "exited"
 }
 
 // signal hands s to the controller; it waits while the controller is
@@ -783,18 +788,26 @@ func (mod *module) newRun() (supervise.Service, error) {
 	return r, nil
 }
 
+// watchdogFeed ticks at half the heartbeat timeout, for a run that waits
+// through no fault of the module's and keeps its watchdog fed; nil
+// without a heartbeat. stop releases the ticker.
+func (r *run) watchdogFeed() (feed <-chan time.Time, stop func()) {
+	h := r.mod.cfg.Heartbeat
+	if h == nil {
+		return nil, func() {}
+	}
+	t := r.mod.m.clk.NewTicker(h.timeout() / 2)
+	return t.C(), t.Stop
+}
+
 // awaitSafe holds a run back until the controller has seen it start (so
 // every failure reported before, a missed heartbeat say, is handled) and
 // no fail-safe plan is being written: a module never starts against a
 // plant that is not yet safe. It keeps the watchdog fed meanwhile; false
 // when ctx ended first.
 func (r *run) awaitSafe(ctx context.Context) bool {
-	var feed <-chan time.Time
-	if h := r.mod.cfg.Heartbeat; h != nil {
-		t := r.mod.m.clk.NewTicker(h.timeout() / 2)
-		defer t.Stop()
-		feed = t.C()
-	}
+	feed, stop := r.watchdogFeed()
+	defer stop()
 	for {
 		r.mod.mu.Lock()
 		ok := r.mod.starts >= int(r.n) && !r.mod.safePending
@@ -843,19 +856,9 @@ func (r *run) Serve(parent context.Context) error {
 		// fail-safe plan is verified in the PLC, and the new instance
 		// starts against a safe plant. The program stops meanwhile. The
 		// wait is not the module's fault: it keeps the watchdog fed.
-		reason := "process exited with status 0"
-		if err != nil {
-			reason = err.Error()
-		} else if r.mod.cfg.Process == nil {
-			reason = "exited"
-		}
-		s := sig{kind: sigDown, reason: reason, err: err, reply: make(chan error, 1)}
-		var feed <-chan time.Time
-		if h := r.mod.cfg.Heartbeat; h != nil {
-			t := r.mod.m.clk.NewTicker(h.timeout() / 2)
-			defer t.Stop()
-			feed = t.C()
-		}
+		s := sig{kind: sigDown, reason: r.mod.exitReason(err), err: err, reply: make(chan error, 1)}
+		feed, stop := r.watchdogFeed()
+		defer stop()
 		select {
 		case r.mod.in <- s:
 		wait:
