@@ -72,6 +72,27 @@ func TestOwnerMustBeAnotherRole(t *testing.T) {
 	}
 }
 
+func TestReplicasOpeningAtOnceWithAnOwner(t *testing.T) {
+	db := pgtest.NewDB(t)
+	cfg := Config{DSN: appRole(t, db), OwnerDSN: db.DSN}
+	errs := make(chan error, 3)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			s, err := Open(context.Background(), cfg, WithClock(clock.NewFake(storetest.T0)))
+			if err == nil {
+				_, err = s.Write(context.Background(), "acme", storetest.Samples(100, 10))
+				_ = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("replica: %v", err)
+		}
+	}
+}
+
 func TestReopenIsIdempotent(t *testing.T) {
 	db := pgtest.NewDB(t)
 	clk := clock.NewFake(storetest.T0)

@@ -114,21 +114,28 @@ const (
 
 // grant lets the role app read and insert samples and tags, and nothing
 // more: not delete, update, alter or drop, nor reach a partition directly.
+// It runs in one transaction under the migration and partition locks, so
+// replicas opening or creating partitions at once neither race on the
+// catalog rows of the tables nor see the role without rights.
 func grant(ctx context.Context, admin *pgxpool.Pool, app string) error {
 	role := pgx.Identifier{app}.Sanitize()
-	for _, q := range []string{
-		"REVOKE ALL ON kiln_samples, kiln_tags, kiln_partitions, kiln_schema_migrations FROM " + role,
-		"GRANT SELECT, INSERT ON kiln_samples, kiln_tags TO " + role,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			return fmt.Errorf("pgstore: grant to %s: %w", app, err)
+	err := pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		var schema string
+		if err := tx.QueryRow(ctx, "SELECT current_schema(), pg_advisory_xact_lock($1), pg_advisory_xact_lock($2)", migrateLock, partitionLock).Scan(&schema, nil, nil); err != nil {
+			return err
 		}
-	}
-	var schema string
-	if err := admin.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
-		return fmt.Errorf("pgstore: grant to %s: %w", app, err)
-	}
-	if _, err := admin.Exec(ctx, "GRANT USAGE ON SCHEMA "+pgx.Identifier{schema}.Sanitize()+" TO "+role); err != nil {
+		for _, q := range []string{
+			"REVOKE ALL ON kiln_samples, kiln_tags, kiln_partitions, kiln_schema_migrations FROM " + role,
+			"GRANT SELECT, INSERT ON kiln_samples, kiln_tags TO " + role,
+			"GRANT USAGE ON SCHEMA " + pgx.Identifier{schema}.Sanitize() + " TO " + role,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("pgstore: grant to %s: %w", app, err)
 	}
 	return nil
