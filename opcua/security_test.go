@@ -17,9 +17,13 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 )
 
-func TestSecureRoundTrip(t *testing.T) {
+func TestSecurity(t *testing.T) {
 	tags := []plc.Tag{{Name: "S.V", Type: plc.TypeDInt, Access: plc.ReadWrite}}
+	// One server for every security test: each start of gopcua's server
+	// costs seconds under -race.
 	sim := startSim(t, uasim.Config{Users: map[string]string{"operator": "secret"}}, tags)
+	t.Run("wrong password refused", func(t *testing.T) { testWrongPasswordRefused(t, sim) })
+	t.Run("trusted server certificate", func(t *testing.T) { testTrustedServerCertificate(t, sim) })
 	cases := []struct {
 		name string
 		cfg  opcua.Config
@@ -51,8 +55,7 @@ func TestSecureRoundTrip(t *testing.T) {
 	}
 }
 
-func TestWrongPasswordRefused(t *testing.T) {
-	sim := startSim(t, uasim.Config{Users: map[string]string{"operator": "secret"}, NoAnonymous: true}, nil)
+func testWrongPasswordRefused(t *testing.T, sim *uasim.Server) {
 	for _, mode := range []string{"None", "SignAndEncrypt"} {
 		t.Run(mode, func(t *testing.T) {
 			core, logs := observer.New(zap.WarnLevel)

@@ -17,10 +17,9 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 )
 
-func TestTrustedServerCertificate(t *testing.T) {
-	tags := []plc.Tag{{Name: "T.V", Type: plc.TypeDInt}}
-	sim := startSim(t, uasim.Config{}, tags)
-	other, err := uasim.New(uasim.Config{}, tags) // never started: only its certificate is used
+func testTrustedServerCertificate(t *testing.T, sim *uasim.Server) {
+	// Never started: only its certificate is used.
+	other, err := uasim.New(uasim.Config{}, []plc.Tag{{Name: "T.V", Type: plc.TypeDInt}})
 	if err != nil {
 		t.Fatal(err)
 	}
