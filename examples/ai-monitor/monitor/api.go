@@ -27,8 +27,8 @@ type TreeStatus struct {
 //	POST /api/modules/{name}/hand-back     give control back to a healthy module now
 //
 // Errors are JSON {"error": "..."} with 404 for an unknown module, 409 for
-// a hand-back to an unhealthy module and 503 while the monitor is not
-// running.
+// a hand-back to a module that is not healthy or whose fail-safe plan is
+// still being retried, and 503 while the monitor is not running.
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

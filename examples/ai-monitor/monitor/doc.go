@@ -76,7 +76,8 @@
 //     embedded spool is opened by one process and the modules cannot
 //     publish into it.
 //   - An operator's hand-back (HandBack, the API) requires the module
-//     healthy, not the stable period.
+//     healthy and its fail-safe plan verified (409 otherwise), not the
+//     stable period or a fresh heartbeat.
 //
 // # Configuration
 //

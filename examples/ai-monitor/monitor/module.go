@@ -490,6 +490,12 @@ func (mod *module) handle(ctx context.Context, s sig) {
 			s.reply <- fmt.Errorf("%w: %s", ErrNotHealthy, mod.name)
 			return
 		}
+		if mod.pending == KindFailSafe {
+			// The plant is not safe yet: control goes back only from a
+			// verified fail-safe state.
+			s.reply <- fmt.Errorf("%w: %s: fail-safe plan not yet verified (attempt %d)", ErrNotHealthy, mod.name, mod.attempts)
+			return
+		}
 		mod.stopStable()
 		if mod.retryT != nil {
 			mod.retryT.Stop()

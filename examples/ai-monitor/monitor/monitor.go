@@ -298,7 +298,8 @@ func (m *Monitor) Reset(ctx context.Context, name string) error {
 }
 
 // HandBack hands control back to a healthy module at once, as an
-// operator does for a manual-only plan.
+// operator does for a manual-only plan. It fails with ErrNotHealthy for a
+// module that is not healthy or whose fail-safe plan is not yet verified.
 func (m *Monitor) HandBack(ctx context.Context, name string) error {
 	mod := m.byName[name]
 	if mod == nil {

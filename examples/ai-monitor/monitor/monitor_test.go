@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -595,4 +596,60 @@ func TestHeartbeatTagDuringPLCOutage(t *testing.T) {
 	}
 	p.assertFailSafe()
 	setFault(t, ff, "")
+}
+
+// An operator cannot hand control back while the fail-safe plan is still
+// being retried: the plant is not safe yet, and the module waits for it.
+func TestNoOperatorHandBackBeforeFailSafeVerified(t *testing.T) {
+	p := newPlant(t)
+	var live atomic.Bool
+	live.Store(true)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !live.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer hs.Close()
+	h := start(t, p, p.moduleYAML("tuner", faultFile(t), `    liveness: {url: "`+hs.URL+`", period: 1s, failure_threshold: 1}
+`))
+	pid := h.running("tuner")
+	if err := p.sim.S7().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	live.Store(false)
+	for i := 0; !h.module("tuner").Alarm; i++ {
+		if i > 100 {
+			t.Fatalf("no alarm after the liveness failure: %+v", h.module("tuner"))
+		}
+		h.clk.Advance(time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	live.Store(true)
+	// The restarted instance is up but held back, and healthy as far as
+	// its probes go.
+	waitFor(t, "the restarted instance", func() bool { s := h.module("tuner"); return s.Starts == 2 && s.Healthy })
+	code, body := h.post("/api/modules/tuner/hand-back")
+	if code != http.StatusConflict || !contains(fmt.Sprint(body["error"]), "not yet verified") {
+		t.Fatalf("hand-back during the outage: %d %v, want 409 naming the unverified fail-safe plan", code, body)
+	}
+	if s := h.module("tuner"); s.State != monitor.StateHandingOver || s.PID == pid {
+		t.Fatalf("status %+v: want still handing over, the old process gone", s)
+	}
+	if err := p.sim.S7().Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; h.module("tuner").State != monitor.StateFailSafe; i++ {
+		if i > 1000 {
+			t.Fatal("fail-safe never written after the PLC came back")
+		}
+		h.clk.Advance(200 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.assertFailSafe()
+	if code, body := h.post("/api/modules/tuner/hand-back"); code != http.StatusOK {
+		t.Fatalf("hand-back after the fail-safe: %d %v", code, body)
+	}
+	if !p.get("AI.Enable").Bool() {
+		t.Error("AI.Enable false after the operator's hand-back")
+	}
 }
