@@ -225,4 +225,20 @@ func TestUsersPasswordsChecked(t *testing.T) {
 			}
 		})
 	}
+	// UserName without Users takes any credentials, and still refuses
+	// the anonymous token when NoAnonymous says so.
+	open, err := uasim.New(uasim.Config{UserName: true, NoAnonymous: true}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if err := activate(t, open.Endpoint(), gopcua.AuthUsername("anyone", "anything"), ua.UserTokenTypeUserName); err != nil {
+		t.Errorf("user_name without users: %v", err)
+	}
+	if err := activate(t, open.Endpoint(), gopcua.AuthAnonymous(), ua.UserTokenTypeAnonymous); !errors.Is(err, ua.StatusBadIdentityTokenRejected) {
+		t.Errorf("anonymous with no_anonymous: %v", err)
+	}
 }
