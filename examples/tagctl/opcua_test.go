@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -250,5 +252,74 @@ func TestOPCUATrustedCert(t *testing.T) {
 	code, _, stderr = tagctl(t, append(sec, "-trusted-cert", filepath.Join(dir, "none.der"), "read", "ns=2;s=Line1.Kiln.Temp")...)
 	if code != 2 || !strings.Contains(stderr, "trusted_certs") {
 		t.Fatalf("missing trust list: exit %d, %s", code, stderr)
+	}
+}
+
+// TestOPCUAWatchBinary runs tagctl as a process: watch through a point
+// database with an OPC UA device (values scaled to engineering units)
+// subscribes, prints the changes, and a real SIGINT ends it with exit 0.
+func TestOPCUAWatchBinary(t *testing.T) {
+	sim := startUASim(t)
+	_ = sim.Set("Line1.Kiln.Speed", plc.IntValue(plc.Int, 1000))
+	yaml := `devices:
+  - {name: kiln, driver: opcua, endpoint: "` + sim.Endpoint() + `"}
+tags:
+  - {name: Kiln.Speed, device: kiln, address: "ns=2;s=Line1.Kiln.Speed", type: INT,
+     scaling: {raw_min: 0, raw_max: 2000, eng_min: 0, eng_max: 100}}
+`
+	file := filepath.Join(t.TempDir(), "plant.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-tags", file, "-device", "kiln", "watch", "-interval", "20ms", "Kiln.Speed")
+	cmd.Env = append(os.Environ(), "TAGCTL_RUN_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // on a failure; a no-op after Wait
+	lines := make(chan map[string]any, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+	}()
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatalf("tagctl ended early: %s", stderr.String())
+			}
+			return m
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no line; stderr: %s", stderr.String())
+		}
+		return nil
+	}
+	if m := next(); m["tag"] != "Kiln.Speed" || m["value"] != 50.0 || m["quality"] != "good" {
+		t.Fatalf("first line %v, want 50 (1000 of 0..2000 onto 0..100)", m)
+	}
+	_ = sim.Set("Line1.Kiln.Speed", plc.IntValue(plc.Int, 1500))
+	if m := next(); m["value"] != 75.0 {
+		t.Fatalf("change %v, want 75", m)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for range lines { // drain until stdout closes
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGINT: %v; stderr: %s", err, stderr.String())
 	}
 }
