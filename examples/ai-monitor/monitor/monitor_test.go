@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -27,7 +28,15 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 	defer sp.Close()
 	pub := spool.NewPublisher(sp)
 	defer pub.Close()
-	h := start(t, p, p.moduleYAML("tuner", ff, ""), monitor.WithEvents(pub))
+	var auditMu sync.Mutex
+	var audits []plc.AuditRecord
+	audit := plc.AuditFunc(func(_ context.Context, r plc.AuditRecord) error {
+		auditMu.Lock()
+		defer auditMu.Unlock()
+		audits = append(audits, r)
+		return nil
+	})
+	h := start(t, p, p.moduleYAML("tuner", ff, ""), monitor.WithEvents(pub), monitor.WithAudit(audit))
 	pid := h.running("tuner")
 	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 900)) // the module's doing
 	start := h.clk.Now()
@@ -80,6 +89,22 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 	}
 	if !kinds[monitor.EventUnhealthy] {
 		t.Errorf("events %v: no unhealthy event before the handover", kinds)
+	}
+
+	// Every write of the plan was audited, under the monitor's name for
+	// the module, with the old value and the verifying read-back.
+	auditMu.Lock()
+	defer auditMu.Unlock()
+	byTag := map[string]plc.AuditRecord{}
+	for _, r := range audits {
+		byTag[r.Tag] = r
+	}
+	if r, ok := byTag["AI.Setpoint"]; !ok || r.Principal.Who != "ai-monitor/tuner" || r.Err != nil ||
+		r.Old.Float() != 900 || r.ReadBack.Float() != 850 {
+		t.Errorf("audit of AI.Setpoint = %+v (found %v), want by ai-monitor/tuner, 900 -> 850 read back", r, ok)
+	}
+	if r, ok := byTag["AI.Enable"]; !ok || r.Principal.Who != "ai-monitor/tuner" || r.Err != nil || !r.ReadBack.IsValid() || r.ReadBack.Bool() {
+		t.Errorf("audit of AI.Enable = %+v (found %v), want false read back", r, ok)
 	}
 }
 
