@@ -129,12 +129,12 @@
 //
 // From SIGKILL of the module process to its two-tag fail-safe plan written
 // and verified by read-back in the simulated PLC (s7sim, over S7 on
-// loopback), 100 kills per run, runs 1–3 on a quiet machine and 4–7 on a
+// loopback), 100 kills per run, runs 1–3 on a quiet machine and 4–8 on a
 // busy one ("load" is the load average); go1.26.8, 2 shared AMD EPYC
 // cores. "detect" is the kill until the monitor declared the module
 // unhealthy, "write" the verified write of both tags:
 //
-//	$ go test ./examples/ai-monitor/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–7: -count 1 each
+//	$ go test ./examples/ai-monitor/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–8: -count 1 each
 //	load  run  total p50  total p99  total max  detect p50  detect p99  write p50  write p99
 //	0.9   1      0.39ms     1.09ms     1.12ms     0.24ms      0.46ms     0.16ms     0.74ms
 //	0.9   2      0.34ms     0.95ms     1.01ms     0.17ms      0.48ms     0.15ms     0.38ms
@@ -143,6 +143,7 @@
 //	5.6   5      0.54ms     9.53ms    24.55ms     0.34ms      5.39ms     0.19ms     1.53ms
 //	6.8   6      0.53ms     3.02ms     4.59ms     0.34ms      2.31ms     0.20ms     1.78ms
 //	7.6   7      0.57ms     4.08ms     5.59ms     0.35ms      2.02ms     0.21ms     1.15ms
+//	9.3   8      0.54ms     3.88ms     5.37ms     0.29ms      3.38ms     0.17ms     1.16ms
 //
 // A process supervisor alone (suture, systemd) never writes the plant
 // safe: the dead module's last setpoints stay in the PLC.
