@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kiln-iot/kiln/internal/clock"
 	"github.com/kiln-iot/kiln/internal/pgtest"
@@ -85,9 +88,26 @@ func TestScopedStoreSQLite(t *testing.T) {
 	scopedStoreSuite(t, s)
 }
 
+// TestScopedStorePostgres runs the scoped store as deployed: a role that
+// only reads and inserts, next to a separate owner of the schema.
 func TestScopedStorePostgres(t *testing.T) {
 	db := pgtest.NewDB(t)
-	s, err := pgstore.Open(context.Background(), pgstore.Config{DSN: db.DSN}, pgstore.WithClock(clock.NewFake(storetest.T0)))
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, db.AdminDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	app := db.Name + "_app"
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+app+" LOGIN NOSUPERUSER NOBYPASSRLS"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(app)
+	s, err := pgstore.Open(ctx, pgstore.Config{DSN: u.String(), OwnerDSN: db.DSN}, pgstore.WithClock(clock.NewFake(storetest.T0)))
 	if err != nil {
 		t.Fatal(err)
 	}
