@@ -42,7 +42,9 @@
 // it migrates, creates and drops partitions, and grants DSN's role only
 // SELECT and INSERT on kiln_samples and kiln_tags. The app role then
 // cannot disable or drop the policies, alter, truncate or drop tables,
-// update or delete rows, or query a partition directly:
+// update or delete rows, or query a partition directly. Besides what the
+// owner grants it needs CONNECT and TEMPORARY on the database (PUBLIC has
+// both by default) for its per-connection staging table:
 //
 //	CREATE ROLE kiln_owner LOGIN;                 -- owns the database or its schema
 //	CREATE ROLE kiln_app LOGIN NOBYPASSRLS;       -- nothing else granted
