@@ -37,6 +37,11 @@ func WithLogger(l *zap.Logger) Option { return func(g *Gateway) { g.log = l } }
 // clock).
 func WithClock(c clock.Clock) Option { return func(g *Gateway) { g.clk = c } }
 
+// WithBacklogBytes bounds the encoded batches held in memory while the
+// spool refuses appends (default 32 MiB); beyond it the oldest are
+// dropped, counted and logged.
+func WithBacklogBytes(n int) Option { return func(g *Gateway) { g.backlog = n } }
+
 // subscription is an OPC UA device read by subscription.
 type subscription struct {
 	device string
@@ -48,10 +53,11 @@ type subscription struct {
 // Gateway is one edge gateway: its devices, poller, spool, uplink, write
 // path and HTTP API.
 type Gateway struct {
-	cfg config.Config
-	log *zap.Logger
-	clk clock.Clock
-	reg *prometheus.Registry
+	cfg     config.Config
+	log     *zap.Logger
+	clk     clock.Clock
+	reg     *prometheus.Registry
+	backlog int // bytes; 0 for the default
 
 	plant   *sim.Plant
 	db      *plc.PointDB
@@ -132,15 +138,18 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		return nil, err
 	}
 	g.reg.MustRegister(g.sp)
-	g.enc = newEncoder(g.sp, cfg.ID, cfg.Tenant, g.clk.Now())
+	g.enc = newEncoder(g.sp, cfg.ID, cfg.Tenant, g.clk, g.log.Named("encoder"))
+	if g.backlog > 0 {
+		g.enc.maxBacklog = g.backlog
+	}
 	g.pushed = newLatest()
-	if g.poller, err = plc.NewPoller(pollDB, g.drivers, g.enc, plc.WithPollerLogger(g.log.Named("poller"))); err != nil {
+	if g.poller, err = plc.NewPoller(pollDB, g.drivers, g.enc, plc.WithPollerLogger(g.log.Named("poller")), plc.WithPollerMaxBatch(maxBatch)); err != nil {
 		return nil, err
 	}
 	g.reg.MustRegister(g.poller)
 	g.audits = newAuditLog(g, 100)
 	if g.writer, err = plc.NewWriter(plc.WriterConfig{Verify: !cfg.Writes.NoVerify, Tolerance: cfg.Writes.Tolerance},
-		g.db, g.drivers, g.audits, plc.WithAuthorizer(g.authorize), plc.WithWriterLogger(g.log.Named("writes")), plc.WithWriterClock(g.clk)); err != nil {
+		g.db, g.drivers, g.audits, plc.WithAuthorizer(g.authorize), plc.WithWriterLogger(g.log.Named("writes")), plc.WithWriterClock(g.clk), plc.WithSharedTags()); err != nil {
 		return nil, err
 	}
 
@@ -275,6 +284,9 @@ func (g *Gateway) Plant() *sim.Plant { return g.plant }
 // PointDB returns the gateway's point database.
 func (g *Gateway) PointDB() *plc.PointDB { return g.db }
 
+// PollerStats returns the poller's counters, per scan group.
+func (g *Gateway) PollerStats() []plc.GroupStats { return g.poller.Stats() }
+
 // Registry returns the gateway's Prometheus registry.
 func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
 
@@ -284,8 +296,15 @@ type Stats struct {
 	SamplesSpooled uint64 `json:"samples_spooled"`
 	// MessagesSpooled counts spooled messages: batches and audit records.
 	MessagesSpooled uint64 `json:"messages_spooled"`
-	// SpoolFailures counts batches the spool refused.
+	// SpoolFailures counts appends the spool refused (their batches wait
+	// in memory and are retried).
 	SpoolFailures uint64 `json:"spool_failures"`
+	// SamplesHeld is the samples waiting in memory for the spool to take
+	// them again.
+	SamplesHeld int64 `json:"samples_held"`
+	// SamplesDropped counts samples lost because the in-memory backlog
+	// overflowed while the spool refused appends (each drop is logged).
+	SamplesDropped uint64 `json:"samples_dropped"`
 	// Writes counts write requests by result code.
 	Writes map[string]uint64 `json:"writes"`
 }
@@ -293,7 +312,8 @@ type Stats struct {
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
 	return Stats{SamplesSpooled: g.enc.samples.Load(), MessagesSpooled: g.enc.messages.Load(),
-		SpoolFailures: g.enc.failures.Load(), Writes: g.audits.counts()}
+		SpoolFailures: g.enc.failures.Load(), SamplesHeld: g.enc.held.Load(), SamplesDropped: g.enc.dropped.Load(),
+		Writes: g.audits.counts()}
 }
 
 // ForwarderStatus returns the forwarder's status; ok is false with the
@@ -359,6 +379,7 @@ func (g *Gateway) specs() []supervise.Spec {
 		})})
 	}
 	specs = append(specs,
+		supervise.Spec{Name: "spool-retry", New: service(g.enc.serve)},
 		supervise.Spec{Name: "poller", New: service(g.poller.Serve)},
 		supervise.Spec{Name: "http", New: service(g.serveHTTP)})
 	return specs

@@ -15,7 +15,6 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/transport/forward"
-	"github.com/kiln-iot/kiln/transport/spool"
 )
 
 // maxWriteBody caps a write request's body.
@@ -191,12 +190,12 @@ type Status struct {
 	Problems   []string          `json:"problems,omitempty"`
 	Devices    []deviceState     `json:"devices"`
 	Stats      Stats             `json:"stats"`
-	Spool      spool.Stats       `json:"spool"`
+	Spool      spoolStatus       `json:"spool"`
 	Transport  string            `json:"transport"`
 	Forwarder  *forward.Status   `json:"forwarder,omitempty"`
 	Uplink     string            `json:"uplink,omitempty"`
 	Commands   *bool             `json:"commands_subscribed,omitempty"`
-	Poller     []plc.GroupStats  `json:"poller"`
+	Poller     []groupStatus     `json:"poller"`
 	Supervisor supervise.Status  `json:"supervisor"`
 	Endpoints  map[string]string `json:"endpoints,omitempty"`
 }
@@ -204,8 +203,8 @@ type Status struct {
 func (g *Gateway) status() Status {
 	ready, problems := g.ready()
 	st := Status{Gateway: g.cfg.ID, Tenant: g.cfg.Tenant, Uptime: g.clk.Now().Sub(g.started).Round(time.Second).String(),
-		Ready: ready, Problems: problems, Devices: g.devices(), Stats: g.Stats(), Spool: g.sp.Stats(),
-		Transport: g.cfg.Transport.Kind, Poller: g.poller.Stats(), Supervisor: g.sup.Status()}
+		Ready: ready, Problems: problems, Devices: g.devices(), Stats: g.Stats(), Spool: newSpoolStatus(g.sp.Stats(), g.clk.Now()),
+		Transport: g.cfg.Transport.Kind, Poller: newGroupStatus(g.poller.Stats()), Supervisor: g.sup.Status()}
 	if f, ok := g.ForwarderStatus(); ok {
 		st.Forwarder = &f
 	}

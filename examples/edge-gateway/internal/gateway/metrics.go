@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	g                                   *Gateway
 	samples, messages, failures, writes *prometheus.Desc
+	held, dropped                       *prometheus.Desc
 	deviceUp, ready, commandSubscribed  *prometheus.Desc
 }
 
@@ -17,7 +18,9 @@ func newMetrics(g *Gateway) *metrics {
 		g:                 g,
 		samples:           prometheus.NewDesc("kiln_gateway_samples_spooled_total", "Samples durably appended to the spool.", nil, nil),
 		messages:          prometheus.NewDesc("kiln_gateway_messages_spooled_total", "Messages (batches and audit records) appended to the spool.", nil, nil),
-		failures:          prometheus.NewDesc("kiln_gateway_spool_failures_total", "Batches the spool refused.", nil, nil),
+		failures:          prometheus.NewDesc("kiln_gateway_spool_failures_total", "Appends the spool refused (disk full, read-only); their batches are held in memory and retried.", nil, nil),
+		held:              prometheus.NewDesc("kiln_gateway_samples_held", "Samples held in memory while the spool refuses appends.", nil, nil),
+		dropped:           prometheus.NewDesc("kiln_gateway_samples_dropped_total", "Samples dropped because the in-memory backlog overflowed while the spool refused appends.", nil, nil),
 		writes:            prometheus.NewDesc("kiln_gateway_writes_total", "Write requests by result code.", []string{"code"}, nil),
 		deviceUp:          prometheus.NewDesc("kiln_gateway_device_up", "1 while at least one of the device's tags reads good.", []string{"device", "driver"}, nil),
 		ready:             prometheus.NewDesc("kiln_gateway_ready", "1 while /healthz reports ready.", nil, nil),
@@ -26,7 +29,7 @@ func newMetrics(g *Gateway) *metrics {
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.samples, m.messages, m.failures, m.writes, m.deviceUp, m.ready, m.commandSubscribed} {
+	for _, d := range []*prometheus.Desc{m.samples, m.messages, m.failures, m.writes, m.held, m.dropped, m.deviceUp, m.ready, m.commandSubscribed} {
 		ch <- d
 	}
 }
@@ -44,6 +47,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.samples, prometheus.CounterValue, float64(st.SamplesSpooled))
 	ch <- prometheus.MustNewConstMetric(m.messages, prometheus.CounterValue, float64(st.MessagesSpooled))
 	ch <- prometheus.MustNewConstMetric(m.failures, prometheus.CounterValue, float64(st.SpoolFailures))
+	ch <- prometheus.MustNewConstMetric(m.held, prometheus.GaugeValue, float64(st.SamplesHeld))
+	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(st.SamplesDropped))
 	for c, n := range st.Writes {
 		ch <- prometheus.MustNewConstMetric(m.writes, prometheus.CounterValue, float64(n), c)
 	}

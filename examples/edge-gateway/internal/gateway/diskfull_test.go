@@ -1,0 +1,173 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	zapobserver "go.uber.org/zap/zaptest/observer"
+
+	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	"github.com/kiln-iot/kiln/transport/spool"
+)
+
+// mountTmpfs mounts a small tmpfs for the spool. CI runs as root; there
+// (CI=true) and with KILN_REQUIRE_ROOT=1 a failed mount fails the test,
+// elsewhere it skips.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		msg := "mount a " + size + " tmpfs on " + dir + " (needs root, CAP_SYS_ADMIN): " + err.Error()
+		if os.Getenv("CI") == "true" || os.Getenv("KILN_REQUIRE_ROOT") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fill writes a ballast file until the file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v", path, err)
+			}
+			return
+		}
+	}
+}
+
+// TestSpoolDiskFull runs the demo gateway with its spool on a tiny tmpfs
+// and fills the disk: the gateway keeps running and polling, /healthz
+// turns not ready, the refused batches wait in memory and, once the
+// bounded backlog overflows, every dropped sample is counted and logged.
+// When space returns the backlog is written, /healthz is ready again, and
+// every sample the poller emitted is either spooled or counted as dropped.
+func TestSpoolDiskFull(t *testing.T) {
+	mnt := mountTmpfs(t, "2m")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	core, logs := zapobserver.New(zap.InfoLevel)
+	cfg := config.Config{DataDir: t.TempDir(), HTTP: config.HTTP{Listen: "127.0.0.1:0"},
+		Spool: spool.Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 64 << 10, MaxBytes: 64 << 20}}
+	const backlog = 32 << 10
+	g, err := gateway.New(ctx, cfg, gateway.WithLogger(zap.New(core)), gateway.WithBacklogBytes(backlog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(gctx) }()
+	base := "http://" + g.Addr()
+	running := func() {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("the gateway stopped: %v", err)
+		default:
+		}
+	}
+	type status struct {
+		Ready  bool
+		Stats  gateway.Stats
+		Poller []struct {
+			Scans          uint64 `json:"scans"`
+			SamplesEmitted uint64 `json:"samples_emitted"`
+		}
+	}
+	get := func() (st status) {
+		getJSON(t, base+"/api/status", &st)
+		return st
+	}
+	eventually(t, 20*time.Second, "ready with samples spooled", func() bool {
+		st := get()
+		return st.Ready && st.Stats.SamplesSpooled > 0
+	})
+
+	// The disk fills up.
+	ballast := filepath.Join(mnt, "ballast")
+	fill(t, ballast)
+	eventually(t, 20*time.Second, "healthz not ready, batches held", func() bool {
+		st := get()
+		return getJSON(t, base+"/healthz", nil) == http.StatusServiceUnavailable && st.Stats.SpoolFailures > 0 && st.Stats.SamplesHeld > 0
+	})
+	scans := func() (n uint64) {
+		for _, p := range get().Poller {
+			n += p.Scans
+		}
+		return n
+	}
+	before := scans()
+	eventually(t, 30*time.Second, "samples dropped from the full backlog", func() bool { return get().Stats.SamplesDropped > 0 })
+	running()
+	if after := scans(); after <= before {
+		t.Fatalf("polling stopped while the disk was full: %d scans, then %d", before, after)
+	}
+	var logged int64
+	for _, e := range logs.FilterMessage("spool backlog full: samples dropped").All() {
+		logged += e.ContextMap()["dropped"].(int64)
+	}
+	if st := get(); logged == 0 || uint64(logged) > st.Stats.SamplesDropped {
+		t.Fatalf("logged %d dropped samples, counted %d", logged, st.Stats.SamplesDropped)
+	}
+	if logs.FilterMessage("spool append failed; holding batches in memory and retrying").Len() == 0 {
+		t.Fatal("the failed append was not logged")
+	}
+
+	// Space returns: the backlog is written and the gateway is ready.
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "ready again, backlog written", func() bool {
+		st := get()
+		return getJSON(t, base+"/healthz", nil) == http.StatusOK && st.Stats.SamplesHeld == 0
+	})
+	spooled := get().Stats.SamplesSpooled
+	eventually(t, 20*time.Second, "new samples spooled", func() bool { return get().Stats.SamplesSpooled > spooled })
+	running()
+
+	// Stopped: every sample emitted is spooled or counted as dropped.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var emitted uint64
+	for _, p := range g.PollerStats() {
+		emitted += p.SamplesEmitted
+	}
+	st := g.Stats()
+	if emitted != st.SamplesSpooled+st.SamplesDropped || st.SamplesHeld != 0 {
+		t.Fatalf("emitted %d samples, spooled %d + dropped %d (held %d)", emitted, st.SamplesSpooled, st.SamplesDropped, st.SamplesHeld)
+	}
+	var droppedLogged int64
+	for _, e := range logs.All() {
+		if v, ok := e.ContextMap()["dropped"].(int64); ok {
+			droppedLogged += v
+		}
+	}
+	if uint64(droppedLogged) != st.SamplesDropped {
+		t.Fatalf("logged %d dropped samples, counted %d", droppedLogged, st.SamplesDropped)
+	}
+}
