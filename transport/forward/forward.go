@@ -178,6 +178,12 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 	defer func() {
 		f.epoch.Add(1) // late confirmations are ignored
 		f.inFlight.Store(0)
+		// batches abandoned unconfirmed count neither way for the
+		// breaker; left open, a half-open breaker's trial would stay
+		// outstanding and refuse every batch of the next Serve
+		for _, b := range ru.active {
+			b.brkDone(context.Canceled)
+		}
 	}()
 
 	rctx, rcancel := context.WithCancel(context.Background())

@@ -314,3 +314,59 @@ func payloads(t *testing.T, msgs []pendingMsg, want string) {
 		t.Fatalf("published %q, want %q", g, want)
 	}
 }
+
+// A shutdown that abandons the half-open breaker's trial batch must not
+// leave the trial outstanding: the next Serve publishes at once.
+func TestShutdownDuringBreakerTrialLetsNextServePublish(t *testing.T) {
+	s := openSpool(t)
+	fill(t, s, 0, 4)
+	dst := newManual()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	cfg := Config{BatchSize: 4, MaxInFlight: 4, ConfirmTimeout: time.Hour, ShutdownTimeout: time.Second,
+		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
+		Breaker: BreakerConfig{Failures: 1, OpenTimeout: time.Nanosecond}}
+	f, err := New(s, dst, cfg, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	for _, m := range dst.take(t, 4) {
+		m.done(errLinkDown) // opens the breaker
+	}
+	waitFor(t, "retry scheduled", func() bool { return f.Status().Retries == 1 })
+	clk.BlockUntil(1)
+	clk.Advance(time.Second)
+	dst.take(t, 4) // the half-open trial, left unconfirmed
+	if st := f.Status(); st.Breaker != "half-open" {
+		t.Fatalf("breaker %s during the trial", st.Breaker)
+	}
+	cancel()
+	// past the shutdown deadline (the loop may see cancel after an Advance)
+	for done := false; !done; {
+		clk.Advance(time.Second)
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { errc <- f.Serve(ctx) }()
+	for _, m := range dst.take(t, 4) {
+		m.done(nil)
+	}
+	waitFor(t, "all acknowledged", func() bool { return s.Stats().Records == 0 })
+	if st := f.Status(); st.Breaker != "closed" {
+		t.Fatalf("breaker %s after a confirmed batch", st.Breaker)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
