@@ -85,4 +85,16 @@
 // That is about 0.004 allocations per emitted sample at 10 % change and
 // 0.0004 at 100 % (target: at most 1), and 36 to 44 million tag reads per
 // second on two shared cores. TestPollerScanDoesNotAllocate pins the zero.
+//
+// Memory: a Poller keeps pointers into the point database, not copies of
+// its tags (so db must not change while it polls), and per tag only its
+// two sample buffers and the value and quality last reported;
+// [WithPollerMaxBatch] bounds the batch buffer. [WithSharedTags] lets a
+// Writer use the database in place too. BenchmarkFootprint in plc/s7
+// measures the live heap per tag of a point database of 100,000 DINT tags
+// with a Poller (prepared and planned by the s7 driver) and a Writer:
+//
+//	$ go test ./plc/s7 -run '^$' -bench BenchmarkFootprint -benchtime 1x
+//	before (tags copied by poller, writer and s7 reader):  1308 B/tag   1025 B/tag beyond the database
+//	after:                                                   827 B/tag    544 B/tag beyond the database
 package plc

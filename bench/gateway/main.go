@@ -66,7 +66,7 @@ const (
 // Settings from the flags.
 var (
 	maxInFlight, maxPending, replicas int
-	profileDir                        string
+	profileDir, memLimit              string
 )
 
 func main() {
@@ -78,6 +78,7 @@ func main() {
 	flag.IntVar(&maxPending, "max-pending", 256, "the gateway's transport.pulsar.max_pending")
 	flag.IntVar(&replicas, "replicas", 2, "cloud ingestor replicas")
 	flag.StringVar(&profileDir, "heap-profiles", "", "save the gateway's heap profile at the end of each size in this directory")
+	flag.StringVar(&memLimit, "gomemlimit", "", "GOMEMLIMIT of the gateway process (e.g. 120MiB; empty: none)")
 	target := flag.Float64("target", 50_000, "samples/s the path must sustain with p99 < 1 s; sizes offering more at 100 ms get a row offering this much (0: no extra rows)")
 	flag.Parse()
 	var ns []int
@@ -142,7 +143,11 @@ func run(ns []int, target float64, warmup, duration time.Duration, conns int) er
 			results = append(results, r)
 		}
 	}
-	fmt.Printf("\nEdge gateway data path: N DINT tags scanned every 100 ms, changing every period, s7sim → edge-gateway (own process, %d S7 connections) → pulsartest → %d cloud ingestors → pgstore; %v measured after %v warm-up. Target: %.0f samples/s sustained with p99 < 1 s.\n\n", conns, replicas, duration, warmup, target)
+	limit := "none"
+	if memLimit != "" {
+		limit = memLimit
+	}
+	fmt.Printf("\nEdge gateway data path: N DINT tags scanned every 100 ms, changing every period, s7sim → edge-gateway (own process, %d S7 connections, GOMEMLIMIT %s) → pulsartest → %d cloud ingestors → pgstore; %v measured after %v warm-up. Target: %.0f samples/s sustained with p99 < 1 s.\n\n", conns, limit, replicas, duration, warmup, target)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(tw, "tags\t change every\t offered samples/s\t stored samples/s\t change→row p50\t p99\t gateway RSS max\t RSS avg\t Go heap in use\t gateway CPU\t backlog at end\t scan overruns\t target met\t")
 	for _, r := range results {
@@ -343,6 +348,9 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	// The gateway, its own process.
 	cmd := exec.CommandContext(ctx, bin, "-config", cfgFile)
 	cmd.Dir = dir
+	if memLimit != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+	}
 	logf, err := os.Create(filepath.Join(dir, "gateway.log"))
 	if err != nil {
 		return res, err

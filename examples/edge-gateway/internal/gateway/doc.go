@@ -12,6 +12,18 @@
 // audit records (which answer the command topic's requests) to the audit
 // topic, both drained from the one spool in order.
 //
+// # A spool that refuses appends
+//
+// When the spool's disk is full or read-only, the encoder keeps the
+// refused batches in a bounded in-memory backlog (WithBacklogBytes, 32 MiB
+// by default) and polling goes on; a supervised child retries the backlog
+// with backoff, in order, and new batches queue behind it. Meanwhile
+// /healthz answers 503 naming the spool error, and /api/status and
+// /metrics show the samples held (kiln_gateway_samples_held). Past the
+// bound the oldest batches are dropped: every dropped sample is counted
+// (kiln_gateway_samples_dropped_total) and each drop is logged. When space
+// returns the backlog is written and the gateway is ready again.
+//
 // # Performance
 //
 // Measured with go run ./bench/gateway -tags 10000,50000,100000 (N DINT
