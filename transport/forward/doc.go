@@ -13,7 +13,11 @@
 // confirmed are published again too, after it. So the destination
 // receives the whole spool in order at least once, with repeats: a
 // consumer that takes only the next expected sequence number and ignores
-// the rest gets every message, in order. Between failures the window stays full (MaxInFlight), so
+// the rest gets every message, in order. With several messages in
+// flight, a later message can still reach the destination once before a
+// lost earlier one is sent again; a destination that must never see that
+// needs BatchSize = MaxInFlight = 1, at the cost of one round trip per
+// message. Between failures the window stays full (MaxInFlight), so
 // retries cost one round trip, not throughput.
 //
 // The publisher is wrapped in a circuit breaker (github.com/sony/gobreaker):

@@ -25,7 +25,7 @@ var errLinkDown = errors.New("link down")
 // confirming). It records every message it confirmed, in order.
 type flakyPublisher struct {
 	mu       sync.Mutex
-	mode     string // "ok", "fail", "refuse", "stall", "block"
+	mode     string // "ok", "fail", "lossy", "refuse", "stall", "block"
 	blocked  int
 	got      []string
 	stalled  int
@@ -69,6 +69,13 @@ func (p *flakyPublisher) Publish(ctx context.Context, msgs []transport.Message, 
 			done(i, errLinkDown)
 		}
 		return nil
+	case "lossy": // every third batch is lost, the others delivered
+		if p.calls%3 == 0 {
+			for i := range msgs {
+				done(i, errLinkDown)
+			}
+			return nil
+		}
 	}
 	p.inflight += len(msgs)
 	p.maxIn = max(p.maxIn, p.inflight)
@@ -229,4 +236,45 @@ func TestForwardsInOrderThroughFailuresStallsAndRecovery(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 	dst.Close()
+}
+
+// Over a link that loses some batches while later ones get through, the
+// forwarder goes back to the first lost message each time, so the
+// destination still receives the whole spool in order (with repeats).
+func TestLossyLinkDeliversInOrder(t *testing.T) {
+	s := openSpool(t)
+	dst := newFlaky()
+	dst.async = true
+	dst.set("lossy")
+	cfg := fastConfig()
+	cfg.Breaker.Failures = 1000 // keep publishing through the losses
+	f, err := New(s, dst, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 0, 300)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	waitFor(t, "all records acknowledged", func() bool { return s.Stats().Records == 0 })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	dst.Close()
+	// a later batch may arrive before a lost earlier one is sent again,
+	// so a consumer taking the next expected number ignores it until
+	// it comes again
+	next := 0
+	for _, g := range dst.received() {
+		if g == strconv.Itoa(next) {
+			next++
+		}
+	}
+	if next != 300 {
+		t.Fatalf("a consumer taking the next expected number got only %d of 300", next)
+	}
+	if st := f.Status(); st.Retries == 0 || st.Failed == 0 {
+		t.Fatalf("no losses happened: %+v", st)
+	}
 }
