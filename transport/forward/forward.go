@@ -150,7 +150,7 @@ type run struct {
 	epoch    uint64
 	failed   bool      // a batch of this epoch failed: send nothing until retry
 	probing  bool      // after a failure: one batch at a time until one is confirmed
-	waitTill time.Time // no sending before it (backoff)
+	waitTill time.Time // no sending before it (backoff); zero once passed
 	attempt  int
 	stopping bool
 	stopAt   time.Time
@@ -306,8 +306,14 @@ func (ru *run) inFlight() int {
 // While probing, only one batch is in flight.
 func (ru *run) send(ctx context.Context) {
 	f := ru.f
-	if ru.failed || f.clk.Now().Before(ru.waitTill) {
+	if ru.failed {
 		return
+	}
+	if !ru.waitTill.IsZero() {
+		if f.clk.Now().Before(ru.waitTill) {
+			return
+		}
+		ru.waitTill = time.Time{}
 	}
 	for {
 		if ru.probing && len(ru.active) > 0 {
@@ -481,7 +487,9 @@ func (ru *run) nextDeadline() time.Time {
 	}
 	if ru.stopping {
 		earlier(ru.stopAt)
-	} else if ru.f.clk.Now().Before(ru.waitTill) {
+	} else {
+		// kept until send sees it passed: time moves between send's
+		// check and this one
 		earlier(ru.waitTill)
 	}
 	for _, b := range ru.active {

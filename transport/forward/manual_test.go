@@ -370,3 +370,58 @@ func TestShutdownDuringBreakerTrialLetsNextServePublish(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// steppingClock moves forward by step at every reading, so time passes
+// between any two decisions of the forwarder, as on a busy machine.
+type steppingClock struct {
+	*clock.Fake
+	step time.Duration
+}
+
+func (c steppingClock) Now() time.Time {
+	c.Advance(c.step)
+	return c.Fake.Now()
+}
+
+// A backoff that ends between the forwarder's check and its choice of
+// the next wake-up must still lead to the retry, not to a wait for an
+// event that never comes.
+func TestRetryWhenBackoffEndsBetweenChecks(t *testing.T) {
+	s := openSpool(t)
+	fill(t, s, 0, 1)
+	dst := newManual()
+	clk := steppingClock{clock.NewFake(time.Unix(1_700_000_000, 0)), 600 * time.Millisecond}
+	cfg := Config{BatchSize: 1, MaxInFlight: 1, ConfirmTimeout: time.Hour,
+		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
+		Breaker: BreakerConfig{Failures: 100}}
+	f, err := New(s, dst, cfg, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- f.Serve(ctx) }()
+	dst.take(t, 1)[0].done(errLinkDown) // one completion: nothing else wakes the forwarder
+	// the retry: the Fake fires a timer due now at the next Advance (a
+	// real timer fires at once)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		clk.Fake.Advance(0)
+		dst.mu.Lock()
+		n := len(dst.pending)
+		dst.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no retry after the backoff ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	dst.take(t, 1)[0].done(nil)
+	waitFor(t, "all acknowledged", func() bool { return s.Stats().Records == 0 })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
