@@ -188,6 +188,13 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.when = f.now.Add(d)
 	if t.period > 0 {
 		t.period = d
+	} else if d <= 0 {
+		// Like time.Timer, a timer that is already due fires at once.
+		select {
+		case t.ch <- f.now:
+		default:
+		}
+		return active
 	}
 	f.waiters = append(f.waiters, t)
 	f.signal()

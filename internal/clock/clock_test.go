@@ -76,3 +76,25 @@ func TestBlockUntilSeesWaiter(t *testing.T) {
 	f.Advance(time.Minute)
 	<-done
 }
+
+func TestDueTimerFiresAtOnce(t *testing.T) {
+	f := NewFake(epoch)
+	tm := f.NewTimer(0)
+	select {
+	case got := <-tm.C():
+		if !got.Equal(epoch) {
+			t.Errorf("fired at %v, want %v", got, epoch)
+		}
+	default:
+		t.Fatal("a timer for a duration <= 0 did not fire at once")
+	}
+	if f.Waiters() != 0 {
+		t.Errorf("due timer left pending")
+	}
+	tm.Reset(-time.Second)
+	select {
+	case <-tm.C():
+	default:
+		t.Fatal("Reset to a past deadline did not fire at once")
+	}
+}
