@@ -77,6 +77,13 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("%s %s %s %v", e.Level, e.LoggerName, e.Message, e.ContextMap())
+			}
+		}
+	})
 	gctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(gctx) }()
@@ -98,6 +105,7 @@ func TestSpoolDiskFull(t *testing.T) {
 		}
 	}
 	get := func() (st status) {
+		running()
 		getJSON(t, base+"/api/status", &st)
 		return st
 	}

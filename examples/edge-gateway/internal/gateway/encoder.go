@@ -75,8 +75,8 @@ func newEncoder(sp *spool.Spool, source, tenant string, clk clock.Clock, log *za
 		seq: uint64(clk.Now().UnixNano()), kick: make(chan struct{}, 1)}
 }
 
-// WriteSamples implements plc.Sink. It fails only when ctx is done; a
-// spool that refuses the batch leaves it in the backlog.
+// WriteSamples implements plc.Sink. It does not fail: a batch the spool
+// refuses (or that ctx canceled) waits in the backlog.
 func (e *encoder) WriteSamples(ctx context.Context, samples []plc.Sample) error {
 	if len(samples) == 0 {
 		return nil
@@ -96,10 +96,11 @@ func (e *encoder) WriteSamples(ctx context.Context, samples []plc.Sample) error 
 		return nil
 	}
 	if err := e.appendLocked(ctx, recs); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		// Canceled (the poller stops) or refused: either way the batch
+		// waits for serve, which also makes a last attempt on shutdown.
+		if ctx.Err() == nil {
+			e.refused(err, len(samples))
 		}
-		e.refused(err, len(samples))
 		e.hold(recs)
 		select {
 		case e.kick <- struct{}{}:
