@@ -11,10 +11,11 @@
 //
 // -h documents every flag and configuration field.
 //
-// Memory: with 100,000 tags the gateway's live heap is about 90 MiB; run it
-// with the Go runtime's soft memory limit, e.g. GOMEMLIMIT=120MiB, to keep
-// its resident size under 150 MiB (without it, the garbage collector's
-// headroom lets RSS reach about 200 MiB). See docs/BENCHMARKS.md.
+// Memory: with 100,000 tags the gateway's live heap is about 90 MiB; set
+// the Go runtime's soft memory limit (memory_limit: 125829120 in the
+// configuration, or GOMEMLIMIT=120MiB) to keep its resident size under
+// 150 MiB (without it, the garbage collector's headroom lets RSS reach
+// about 200 MiB). See docs/BENCHMARKS.md.
 package main
 
 import (
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := flags.Apply(&cfg); err != nil {
 		return err
+	}
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	log := newLogger(stderr, *verbose)
 	defer func() { _ = log.Sync() }()

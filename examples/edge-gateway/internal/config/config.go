@@ -92,6 +92,11 @@ type Config struct {
 	Writes Writes `yaml:"writes"`
 	// HTTP is the JSON API.
 	HTTP HTTP `yaml:"http"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (runtime/debug.SetMemoryLimit): the garbage collector works harder as
+	// the heap nears it, keeping the resident size close to it. 0 (the
+	// default) leaves it to the GOMEMLIMIT environment variable.
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // Device is one device to read.
@@ -291,6 +296,9 @@ func (c Config) Validate() error {
 		if err := tenant.ValidateID(c.Tenant); err != nil {
 			return bad("tenant", "%v", err)
 		}
+	}
+	if c.MemoryLimit < 0 || (c.MemoryLimit > 0 && c.MemoryLimit < 16<<20) {
+		return bad("memory_limit", "want 0 (none) or at least 16 MiB (16777216), not %d", c.MemoryLimit)
 	}
 	switch c.Demo {
 	case "", DemoAuto, DemoOn, DemoOff:
