@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/clock"
 )
 
 // Poller errors.

@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/clock"
 )
 
 // ConfigError is one problem in a registry file: where it is and what.

@@ -15,7 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/internal/clock"
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/transport"
 )

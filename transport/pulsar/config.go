@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/internal/backoff"
-	"github.com/kiln-iot/kiln/internal/clock"
 )
 
 // ClientConfig says how to reach the broker. Zero fields take defaults

@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
-	"github.com/kiln-iot/kiln/internal/clock"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
 	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver

@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
-	"github.com/kiln-iot/kiln/internal/clock"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
