@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,7 @@ func (g *Gateway) runLocalStore(ctx context.Context) error {
 	}
 	defer f.Close()
 	var b wire.Batch
+	var cursorErr error // the last acknowledgement's, until one succeeds
 	for {
 		d, err := sub.Receive(ctx)
 		if err != nil {
@@ -48,7 +50,26 @@ func (g *Gateway) runLocalStore(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := d.Ack(); err != nil {
+		err = d.Ack()
+		var serr *spool.StorageError
+		switch {
+		case err == nil:
+			if cursorErr != nil {
+				g.log.Info("embedded store: spool cursor persisted again")
+				cursorErr = nil
+			}
+		case errors.As(err, &serr):
+			// The spool took the acknowledgement; only writing its
+			// cursor file failed (disk full or read-only). The next
+			// acknowledgement writes it again; until then a restart
+			// delivers the stored messages again, which the store
+			// ignores. Ending here would restart the consumer into the
+			// same error until the tree gives up and the gateway exits.
+			if cursorErr == nil {
+				g.log.Warn("embedded store: spool cursor not persisted; it is written again with the next acknowledgement", zap.Error(err))
+			}
+			cursorErr = err
+		default:
 			return err
 		}
 	}
