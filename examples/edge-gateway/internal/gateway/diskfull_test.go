@@ -15,7 +15,9 @@ import (
 
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport/spool"
+	"github.com/kiln-iot/kiln/transport/wire"
 )
 
 // mountTmpfs mounts a small tmpfs for the spool. CI runs as root; there
@@ -177,5 +179,76 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 	if uint64(droppedLogged) != st.SamplesDropped {
 		t.Fatalf("logged %d dropped samples, counted %d", droppedLogged, st.SamplesDropped)
+	}
+}
+
+// TestSpoolCursorDiskFull fills the disk while the spool holds records its
+// consumer has not yet acknowledged, before the spool's cursor file was
+// ever written: acknowledging them cannot persist the cursor. The embedded
+// store's consumer goes on (it is never restarted, the gateway keeps
+// running), and once space returns the cursor is written again.
+func TestSpoolCursorDiskFull(t *testing.T) {
+	mnt := mountTmpfs(t, "1m")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	scfg := spool.Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 64 << 10, MaxBytes: 64 << 20}
+
+	// Records waiting for the consumer, the cursor never written.
+	sp, err := spool.Open(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		b := wire.Batch{Source: "before", Tenant: "default", Seq: uint64(i + 1),
+			Samples: []plc.Sample{{Tag: "earlier", Value: plc.IntValue(plc.DInt, int64(i)), Quality: plc.Good, Time: time.Unix(int64(1e9+i), 0)}}}
+		if err := sp.Append(ctx, spool.AppendMessage(nil, wire.ToMessage(&b, nil))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ballast := filepath.Join(mnt, "ballast")
+	fill(t, ballast)
+
+	core, logs := zapobserver.New(zap.InfoLevel)
+	cfg := config.Config{DataDir: t.TempDir(), HTTP: config.HTTP{Listen: "127.0.0.1:0"}, Spool: scfg}
+	g, err := gateway.New(ctx, cfg, gateway.WithLogger(zap.New(core)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("%s %s %s %v", e.Level, e.LoggerName, e.Message, e.ContextMap())
+			}
+		}
+	})
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(gctx) }()
+	failed := func() []zapobserver.LoggedEntry {
+		return logs.FilterMessage("child failed").FilterField(zap.String("child", "local-store")).All()
+	}
+	eventually(t, 20*time.Second, "the refused cursor write logged", func() bool {
+		return logs.FilterMessage("embedded store: spool cursor not persisted; it is written again with the next acknowledgement").Len() > 0 || len(failed()) > 0
+	})
+	if f := failed(); len(f) > 0 {
+		t.Fatalf("the embedded store's consumer failed: %v", f[0].ContextMap())
+	}
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the cursor persisted again", func() bool {
+		return logs.FilterMessage("embedded store: spool cursor persisted again").Len() > 0
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if f := failed(); len(f) > 0 {
+		t.Fatalf("the embedded store's consumer failed: %v", f[0].ContextMap())
 	}
 }
