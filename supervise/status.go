@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -51,6 +52,28 @@ func (c ChildStatus) MarshalJSON() ([]byte, error) {
 		v.Uptime = c.Uptime.String()
 	}
 	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, uptime included, so a
+// Status fetched from an HTTP endpoint decodes back into a Status.
+func (c *ChildStatus) UnmarshalJSON(b []byte) error {
+	type plain ChildStatus
+	var v struct {
+		plain
+		Uptime string `json:"uptime"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*c = ChildStatus(v.plain)
+	if v.Uptime != "" {
+		d, err := time.ParseDuration(v.Uptime)
+		if err != nil {
+			return fmt.Errorf("supervise: child %q: uptime: %w", c.Name, err)
+		}
+		c.Uptime = d
+	}
+	return nil
 }
 
 // childView is what Status reads about a child under the lock.

@@ -234,6 +234,17 @@ func (s State) String() string {
 // MarshalText encodes s by name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText decodes a name written by MarshalText.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if string(b) == n {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: child state %q (want one of %v)", ErrInvalid, b, stateNames)
+}
+
 // child is one child of a running supervisor; owned by the loop.
 type child struct {
 	spec      Spec

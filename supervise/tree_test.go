@@ -173,6 +173,30 @@ func TestStatusOfTreeMarshalsToJSON(t *testing.T) {
 		c.Tree.Children[0].Name != "m1" || c.Tree.Children[0].Ready == nil || !*c.Tree.Children[0].Ready {
 		t.Fatalf("JSON %s", b)
 	}
+
+	// What an HTTP client fetches decodes back into a Status, and says
+	// the same again.
+	var decoded Status
+	if err := json.Unmarshal(b, &decoded); err != nil {
+		t.Fatalf("decoding a Status: %v", err)
+	}
+	if decoded.Children[0].State != StateRunning || decoded.Children[0].Uptime <= 0 || decoded.Children[0].Tree == nil {
+		t.Fatalf("decoded %+v from %s", decoded.Children[0], b)
+	}
+	again, err := json.Marshal(decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(b) {
+		t.Errorf("Status does not round-trip:\n got %s\nwant %s", again, b)
+	}
+	var bad Status
+	if err := json.Unmarshal([]byte(`{"children":[{"name":"x","state":"dancing"}]}`), &bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown state: err %v, want ErrInvalid", err)
+	}
+	if err := json.Unmarshal([]byte(`{"children":[{"name":"x","state":"running","uptime":"soon"}]}`), &bad); err == nil || !strings.Contains(err.Error(), `child "x": uptime`) {
+		t.Errorf("bad uptime: err %v, want one naming the child and the field", err)
+	}
 }
 
 func TestConfigAndSpecValidation(t *testing.T) {
