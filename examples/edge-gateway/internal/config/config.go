@@ -9,12 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
 	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver
@@ -175,21 +175,7 @@ type Error struct {
 	Msg   string
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+func (e *Error) Error() string { return yamlconf.Format(e.File, e.Line, e.Field, e.Msg) }
 
 // Load reads a configuration file. Fields absent from the file keep their
 // zero value (the default). Every problem is an *Error with file and line.
@@ -216,7 +202,7 @@ func Parse(file string, data []byte) (Config, error) {
 	if err := c.Validate(); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			e.File, e.Line = file, nodeLine(&root, e.Field)
+			e.File, e.Line = file, yamlconf.NodeLine(&root, e.Field)
 		}
 		return c, err
 	}
@@ -415,57 +401,10 @@ func (c Config) Validate() error {
 
 // yamlError turns a yaml.v3 error into an *Error with its line.
 func yamlError(file string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, tail, ok := strings.Cut(rest, ":"); ok {
-			if v, err := strconv.Atoi(n); err == nil {
-				line, msg = v, strings.TrimSpace(tail)
-			}
-		}
-	}
+	line, msg := yamlconf.Split(err)
 	field := ""
 	if f, ok := strings.CutPrefix(msg, "field "); ok {
 		field, _, _ = strings.Cut(f, " ")
 	}
 	return &Error{File: file, Line: line, Field: field, Msg: msg}
-}
-
-// nodeLine returns the line of the field at path ("devices[1].driver"),
-// or of the deepest part of it that the file has.
-func nodeLine(doc *yaml.Node, path string) int {
-	n := doc
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if k, rest, ok := strings.Cut(part, "["); ok {
-			key = k
-			idx, _ = strconv.Atoi(strings.TrimSuffix(rest, "]"))
-		}
-		var next *yaml.Node
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == key {
-					line, next = n.Content[i].Line, n.Content[i+1]
-					break
-				}
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
 }
