@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 )
@@ -162,7 +161,7 @@ func ParseTagList(file string, data []byte) (*TagList, error) {
 	}
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, &plc.ConfigError{File: file, Line: nodeLine(&root, path), Field: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, &plc.ConfigError{File: file, Line: yamlconf.NodeLine(&root, path), Field: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	groups := map[string]bool{plc.DefaultGroup: true}
 	for i, g := range l.Groups {
@@ -187,7 +186,7 @@ func ParseTagList(file string, data []byte) (*TagList, error) {
 	for i := range l.Tags {
 		t := &l.Tags[i]
 		p := fmt.Sprintf("tags[%d]", i)
-		t.line = nodeLine(&root, p)
+		t.line = yamlconf.NodeLine(&root, p)
 		if t.Name == "" {
 			bad(p+".name", "missing")
 		} else if names[t.Name] {
@@ -273,73 +272,8 @@ func (t *Tag) plcTag() plc.Tag {
 
 // yamlError turns a yaml.v3 error into a located *plc.ConfigError.
 func yamlError(file string, err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, tail, ok := strings.Cut(rest, ":"); ok {
-			if v, err := strconv.Atoi(n); err == nil {
-				line, msg = v, strings.TrimSpace(tail)
-			}
-		}
-	}
+	line, msg := yamlconf.Split(err)
 	return &plc.ConfigError{File: file, Line: line, Msg: msg, Err: err}
-}
-
-// nodeAt returns the node at path ("tags[3].signal.kind") in a YAML
-// document, or nil.
-func nodeAt(doc *yaml.Node, path string) *yaml.Node {
-	n, _, ok := walk(doc, path)
-	if !ok {
-		return nil
-	}
-	return n
-}
-
-// nodeLine returns the line of the node at path ("tags[3].signal.kind")
-// in a YAML document, or of the deepest node of path that exists.
-func nodeLine(doc *yaml.Node, path string) int {
-	_, line, _ := walk(doc, path)
-	return line
-}
-
-// walk follows path from doc and returns the node reached, the line of
-// the deepest key or item found, and whether the whole path exists.
-func walk(doc *yaml.Node, path string) (*yaml.Node, int, bool) {
-	n := doc
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if k, rest, ok := strings.Cut(part, "["); ok {
-			key = k
-			idx, _ = strconv.Atoi(strings.TrimSuffix(rest, "]"))
-		}
-		next := (*yaml.Node)(nil)
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == key {
-					line, next = n.Content[i].Line, n.Content[i+1]
-					break
-				}
-			}
-		}
-		if next == nil {
-			return n, line, false
-		}
-		n = next
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return n, line, false
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return n, line, true
 }
 
 // checkTypes parses every tag's type where it stands, so that a bad type
@@ -349,9 +283,9 @@ func checkTypes(file string, root *yaml.Node) error {
 	var errs []error
 	for i := 0; ; i++ {
 		p := fmt.Sprintf("tags[%d]", i)
-		n := nodeAt(root, p+".type")
+		n := yamlconf.NodeAt(root, p+".type")
 		if n == nil {
-			if nodeAt(root, p) == nil {
+			if yamlconf.NodeAt(root, p) == nil {
 				break
 			}
 			continue
