@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 )
 
 // Scan group defaults and bounds.
@@ -135,21 +137,7 @@ type ConfigError struct {
 }
 
 // Error formats the problem as "file:line: field: message".
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+func (e *ConfigError) Error() string { return yamlconf.Format(e.File, e.Line, e.Field, e.Msg) }
 
 // Unwrap returns the underlying error.
 func (e *ConfigError) Unwrap() error { return e.Err }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 )
 
 // AddYAML parses a YAML point database and appends its devices, groups and
@@ -52,13 +54,13 @@ func (db *PointDB) AddYAML(file string, data []byte) error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file
 	}
-	root := resolve(doc.Content[0])
+	root := yamlconf.Resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		errs.add(ysrc(file, root.Line), "", "want a mapping with devices, groups and tags")
 		return errs.join()
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], resolve(root.Content[i+1])
+		k, v := root.Content[i], yamlconf.Resolve(root.Content[i+1])
 		top.line = k.Line
 		switch k.Value {
 		case "devices":
@@ -100,27 +102,8 @@ func (db *PointDB) AddYAML(file string, data []byte) error {
 
 // yamlErrorLine pulls the line out of a yaml.v3 error ("yaml: line 3: ...").
 func yamlErrorLine(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		n := 0
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' && n < 1e8 {
-			n = n*10 + int(rest[i]-'0')
-			i++
-		}
-		if i > 0 && strings.HasPrefix(rest[i:], ": ") {
-			return n, "YAML syntax: " + rest[i+2:]
-		}
-	}
-	return 0, "YAML syntax: " + msg
-}
-
-// resolve follows an alias to the node it names.
-func resolve(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		return n.Alias
-	}
-	return n
+	line, msg := yamlconf.Split(err)
+	return line, "YAML syntax: " + msg
 }
 
 // forEachItem calls fn for each mapping in the sequence v.
@@ -133,7 +116,7 @@ func forEachItem(file, section string, v *yaml.Node, errs *errList, fn func(*yam
 		return
 	}
 	for _, item := range v.Content {
-		item = resolve(item)
+		item = yamlconf.Resolve(item)
 		if item.Kind != yaml.MappingNode {
 			errs.add(ysrc(file, item.Line), section, "want a mapping for each entry")
 			continue
@@ -167,7 +150,7 @@ func yamlFields(file string, item *yaml.Node, what string, errs *errList) (rawFi
 		f[canon] = fieldText{text: strings.TrimSpace(text), line: k.Line, name: name}
 	}
 	for i := 0; i+1 < len(item.Content); i += 2 {
-		k, v := item.Content[i], resolve(item.Content[i+1])
+		k, v := item.Content[i], yamlconf.Resolve(item.Content[i+1])
 		switch {
 		case what == "tag" && k.Value == "scaling":
 			src.fields["scaling"] = fieldRef{line: k.Line, name: "scaling"}
@@ -180,7 +163,7 @@ func yamlFields(file string, item *yaml.Node, what string, errs *errList) (rawFi
 				continue
 			}
 			for j := 0; j+1 < len(v.Content); j += 2 {
-				sk, sv := v.Content[j], resolve(v.Content[j+1])
+				sk, sv := v.Content[j], yamlconf.Resolve(v.Content[j+1])
 				switch sk.Value {
 				case "raw_min", "raw_max", "eng_min", "eng_max":
 					set("scale_"+sk.Value, "scaling."+sk.Value, sk, sv)
@@ -203,7 +186,7 @@ func yamlOptions(item *yaml.Node, src *source, errs *errList) map[string]string 
 	var v *yaml.Node
 	for i := 0; i+1 < len(item.Content); i += 2 {
 		if item.Content[i].Value == "options" {
-			v = resolve(item.Content[i+1])
+			v = yamlconf.Resolve(item.Content[i+1])
 		}
 	}
 	if v == nil || (v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
@@ -215,7 +198,7 @@ func yamlOptions(item *yaml.Node, src *source, errs *errList) map[string]string 
 	}
 	opts := make(map[string]string, len(v.Content)/2)
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, val := v.Content[i], resolve(v.Content[i+1])
+		k, val := v.Content[i], yamlconf.Resolve(v.Content[i+1])
 		if val.Kind != yaml.ScalarNode {
 			errs.add(ysrc(src.file, val.Line), "options."+k.Value, "want a single value")
 			continue
