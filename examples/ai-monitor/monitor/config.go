@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/transport/pulsar"
@@ -258,8 +257,6 @@ func Load(path string) (Config, error) {
 	return Parse(path, data)
 }
 
-var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // Parse parses a configuration in YAML and validates it; file names the
 // source in errors. Every problem found is a *ConfigError, joined.
 func Parse(file string, data []byte) (Config, error) {
@@ -279,7 +276,7 @@ func Parse(file string, data []byte) (Config, error) {
 	cfg.file = file
 	cfg.lines = map[string]int{}
 	if len(root.Content) > 0 {
-		index(root.Content[0], "", cfg.lines)
+		yamlconf.Index(root.Content[0], "", cfg.lines)
 	}
 	return cfg, cfg.Validate()
 }
@@ -297,32 +294,8 @@ func yamlErrors(file string, err error) error {
 }
 
 func located(file, msg string) *ConfigError {
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return &ConfigError{File: file, Line: n, Msg: m[2]}
-	}
-	return &ConfigError{File: file, Msg: msg}
-}
-
-// index records the line of every mapping key and sequence item by path.
-func index(n *yaml.Node, path string, lines map[string]int) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := n.Content[i].Value
-			if path != "" {
-				p = path + "." + p
-			}
-			lines[p] = n.Content[i].Line
-			index(n.Content[i+1], p, lines)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			lines[p] = c.Line
-			index(c, p, lines)
-		}
-	}
+	line, rest, _ := yamlconf.CutLine(msg)
+	return &ConfigError{File: file, Line: line, Msg: rest}
 }
 
 // errorf makes a *ConfigError for the field at path, located at its line
