@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 )
 
 // ConfigError is one problem in a registry file: where it is and what.
@@ -252,13 +253,11 @@ func (p *parser) parse(data []byte) []tenantNode {
 	return out
 }
 
-// yamlErrLine digs the line out of a yaml syntax error ("yaml: line 3: …").
+// yamlErrLine digs the line out of a yaml syntax error ("yaml: line 3: …"),
+// 1 when it names none.
 func yamlErrLine(err error) int {
-	var line int
-	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); scanErr != nil || line < 1 {
-		return 1
-	}
-	return line
+	line, _ := yamlconf.Split(err)
+	return max(line, 1)
 }
 
 // decodeTenant decodes one tenant, field by field so that errors and
