@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
+	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
 )
@@ -142,15 +143,9 @@ type ConfigError struct {
 	Msg   string
 }
 
-func (e *ConfigError) Error() string {
-	switch {
-	case e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
-	case e.File != "":
-		return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.Field, e.Msg)
-}
+// Error formats e as "file:line: field: msg", leaving out the file and
+// line when the field did not come from the file. Field is always set.
+func (e *ConfigError) Error() string { return yamlconf.Format(e.File, e.Line, e.Field, e.Msg) }
 
 // loaded is a configuration with where each field came from.
 type loaded struct {
@@ -188,9 +183,7 @@ var durationType = reflect.TypeFor[time.Duration]()
 
 // node decodes n onto v; path names v ("" for the root).
 func (d *decoder) node(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n = yamlconf.Resolve(n)
 	if v.Kind() != reflect.Struct {
 		d.leaf(n, v, path)
 		return
@@ -208,6 +201,9 @@ func (d *decoder) node(n *yaml.Node, v reflect.Value, path string) {
 		sub := join(path, k.Value)
 		idx, ok := fields[k.Value]
 		if !ok {
+			if k.Value == "" {
+				sub = join(path, `""`) // an empty key still names a field
+			}
 			d.fail(k.Line, sub, "unknown field")
 			continue
 		}
@@ -326,12 +322,11 @@ func orRoot(path string) string {
 	return path
 }
 
+// yamlErrLine digs the line out of a yaml syntax error, 1 when it names
+// none.
 func yamlErrLine(err error) int {
-	var line int
-	if _, err := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); err != nil || line < 1 {
-		return 1
-	}
-	return line
+	line, _ := yamlconf.Split(err)
+	return max(line, 1)
 }
 
 // flagValue is a setting given as a flag: checked when parsed, applied
