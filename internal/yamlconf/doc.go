@@ -10,7 +10,8 @@
 //   - Walk, NodeAt and NodeLine find the node and line of a field path
 //     such as "devices[1].driver" in a parsed document, so that a problem
 //     found after decoding (by Validate) is still reported at its line;
-//   - Index records the line of every key and item by path;
+//   - Index records the line of every key and item by path, and Nearest
+//     finds a field's line, or its nearest parent's, in that record;
 //   - Resolve follows an alias.
 //
 // The main call, after a Validate found a bad field:

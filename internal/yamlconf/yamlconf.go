@@ -149,3 +149,21 @@ func Index(n *yaml.Node, path string, lines map[string]int) {
 		}
 	}
 }
+
+// Nearest returns the line of path in lines (as Index records them), or
+// of its nearest parent there: for "a.b[2].c" it tries "a.b[2].c",
+// "a.b[2]", "a.b" and "a". It returns 0 when none is there, as for a
+// field the file leaves to its default.
+func Nearest(lines map[string]int, path string) int {
+	for p := path; p != ""; {
+		if l, ok := lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}

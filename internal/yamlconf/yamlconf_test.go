@@ -139,6 +139,24 @@ func TestIndexRecordsEveryKeyAndItem(t *testing.T) {
 	}
 }
 
+func TestNearestFallsBackToTheClosestParent(t *testing.T) {
+	lines := map[string]int{}
+	Index(parse(t, doc).Content[0], "", lines)
+	for path, want := range map[string]int{
+		"devices[1].options.x":      7,
+		"devices[1].options.y":      6,
+		"devices[1].endpoint":       4,
+		"devices[7].name":           1,
+		"store.retention":           0,
+		"":                          0,
+		"devices[0].driver.unknown": 3,
+	} {
+		if got := Nearest(lines, path); got != want {
+			t.Errorf("Nearest(%q) = %d, want %d", path, got, want)
+		}
+	}
+}
+
 func TestResolveFollowsAliases(t *testing.T) {
 	root := parse(t, "a: &x {k: 1}\nb: *x\n").Content[0]
 	b := root.Content[3]
