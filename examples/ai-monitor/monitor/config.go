@@ -301,19 +301,7 @@ func located(file, msg string) *ConfigError {
 // errorf makes a *ConfigError for the field at path, located at its line
 // or its nearest parent's.
 func (c *Config) errorf(path, format string, args ...any) *ConfigError {
-	line := 0
-	for p := path; p != ""; {
-		if l, ok := c.lines[p]; ok {
-			line = l
-			break
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	return &ConfigError{File: c.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
+	return &ConfigError{File: c.file, Line: yamlconf.Nearest(c.lines, path), Field: path, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Validate reports every problem of c that needs no point database.
