@@ -398,11 +398,7 @@ func flags(fs *flag.FlagSet) func() (*loaded, error) {
 func (l *loaded) validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		file, line := l.file, l.lines[path]
-		for p := path; line == 0 && strings.Contains(p, "."); {
-			p = p[:strings.LastIndex(p, ".")]
-			line = l.lines[p]
-		}
+		file, line := l.file, yamlconf.Nearest(l.lines, path)
 		if _, inFile := l.lines[path]; !inFile && line == 0 {
 			file = ""
 		}
