@@ -20,6 +20,10 @@
 // column says whether a row met the target: p99 < 1 s (so the path keeps
 // up) and stored ≥ 90 % of the target samples/s (a window holds whole
 // steps of N samples and the last one may still be in flight at its end).
+//
+// -gomemlimit runs the gateway with that GOMEMLIMIT; without it the gateway
+// gets no GOMEMLIMIT at all (even if this runner has one) and sets its own
+// automatic soft memory limit, which the "soft limit" column shows.
 package main
 
 import (
@@ -34,6 +38,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +84,7 @@ func main() {
 	flag.IntVar(&maxPending, "max-pending", 256, "the gateway's transport.pulsar.max_pending")
 	flag.IntVar(&replicas, "replicas", 2, "cloud ingestor replicas")
 	flag.StringVar(&profileDir, "heap-profiles", "", "save the gateway's heap profile at the end of each size in this directory")
-	flag.StringVar(&memLimit, "gomemlimit", "", "GOMEMLIMIT of the gateway process (e.g. 120MiB; empty: none)")
+	flag.StringVar(&memLimit, "gomemlimit", "", "GOMEMLIMIT of the gateway process (e.g. 120MiB; empty: unset, so the gateway sets its automatic soft limit)")
 	target := flag.Float64("target", 50_000, "samples/s the path must sustain with p99 < 1 s; sizes offering more at 100 ms get a row offering this much (0: no extra rows)")
 	flag.Parse()
 	var ns []int
@@ -103,6 +109,7 @@ type result struct {
 	offered, sustained   float64
 	p50, p99             time.Duration
 	rssMax, rssAvg, heap float64 // MiB
+	softLimit            string  // the gateway's logged soft memory limit and its source
 	cpu                  float64 // cores
 	lag                  int64   // samples not stored at the end of the window
 	overruns             string
@@ -143,20 +150,20 @@ func run(ns []int, target float64, warmup, duration time.Duration, conns int) er
 			results = append(results, r)
 		}
 	}
-	limit := "none"
+	limit := "unset (the gateway's automatic soft limit)"
 	if memLimit != "" {
 		limit = memLimit
 	}
 	fmt.Printf("\nEdge gateway data path: N DINT tags scanned every 100 ms, changing every period, s7sim → edge-gateway (own process, %d S7 connections, GOMEMLIMIT %s) → pulsartest → %d cloud ingestors → pgstore; %v measured after %v warm-up. Target: %.0f samples/s sustained with p99 < 1 s.\n\n", conns, limit, replicas, duration, warmup, target)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "tags\t change every\t offered samples/s\t stored samples/s\t change→row p50\t p99\t gateway RSS max\t RSS avg\t Go heap in use\t gateway CPU\t backlog at end\t scan overruns\t target met\t")
+	fmt.Fprintln(tw, "tags\t change every\t offered samples/s\t stored samples/s\t change→row p50\t p99\t gateway RSS max\t RSS avg\t Go heap in use\t soft limit\t gateway CPU\t backlog at end\t scan overruns\t target met\t")
 	for _, r := range results {
 		met := "no"
 		if r.met {
 			met = "yes"
 		}
-		fmt.Fprintf(tw, "%d\t %v\t %.0f\t %.0f\t %v\t %v\t %.0f MiB\t %.0f MiB\t %.0f MiB\t %.2f cores\t %d\t %s\t %s\t\n", r.tags, r.period, r.offered, r.sustained,
-			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.rssMax, r.rssAvg, r.heap, r.cpu, r.lag, r.overruns, met)
+		fmt.Fprintf(tw, "%d\t %v\t %.0f\t %.0f\t %v\t %v\t %.0f MiB\t %.0f MiB\t %.0f MiB\t %s\t %.2f cores\t %d\t %s\t %s\t\n", r.tags, r.period, r.offered, r.sustained,
+			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.rssMax, r.rssAvg, r.heap, r.softLimit, r.cpu, r.lag, r.overruns, met)
 	}
 	return tw.Flush()
 }
@@ -348,8 +355,11 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	// The gateway, its own process.
 	cmd := exec.CommandContext(ctx, bin, "-config", cfgFile)
 	cmd.Dir = dir
+	// Without -gomemlimit the gateway must not inherit a GOMEMLIMIT from
+	// here: its own automatic limit is what is measured then.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
 	if memLimit != "" {
-		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
 	}
 	logf, err := os.Create(filepath.Join(dir, "gateway.log"))
 	if err != nil {
@@ -420,6 +430,7 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	res.lag = int64(stepsDone*n) - stored.Load()
 	res.overruns = overruns(dir)
 	res.heap = heapMiB(dir)
+	res.softLimit = softLimit(dir)
 	if profileDir != "" {
 		if err := saveHeapProfile(dir, filepath.Join(profileDir, fmt.Sprintf("gateway-heap-%d-%v.pprof", n, every))); err != nil {
 			return res, err
@@ -477,6 +488,25 @@ func gatewayURL(dir string) string {
 		}
 	}
 	return base
+}
+
+// softLimitRE matches the fields of the gateway's "soft memory limit" log line.
+var softLimitRE = regexp.MustCompile(`"(source|limit)": "([^"]*)"`)
+
+// softLimit returns the soft memory limit the gateway logged it set, with
+// its source ("119.4 MiB (auto)"), or "?".
+func softLimit(dir string) string {
+	for _, l := range strings.Split(readFile(filepath.Join(dir, "gateway.log")), "\n") {
+		if !strings.Contains(l, "soft memory limit") {
+			continue
+		}
+		f := map[string]string{}
+		for _, m := range softLimitRE.FindAllStringSubmatch(l, -1) {
+			f[m[1]] = m[2]
+		}
+		return f["limit"] + " (" + f["source"] + ")"
+	}
+	return "?"
 }
 
 // heapMiB reads the Go heap in use from the gateway's /metrics.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,8 @@ func start(t *testing.T, work string, args ...string) *proc {
 	p := &proc{cmd: exec.Command(binary(t), args...), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	p.cmd.Dir = work
 	p.cmd.Stderr = p.stderr
+	// No inherited GOMEMLIMIT: the gateway's own soft limit is what runs.
+	p.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +236,12 @@ func TestNoFlagsServesTheDemo(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The demo's few tags get the automatic limit's 64 MiB floor, logged.
+	for _, want := range []string{"soft memory limit", `"source": "auto"`, `"limit_bytes": 67108864`, `"limit": "64.0 MiB"`} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, p.stderr.String())
+		}
+	}
 }
 
 // TestSIGKILLLosesNothingSpooled kills the gateway without warning and
@@ -307,7 +316,7 @@ func TestHelpDocumentsEveryField(t *testing.T) {
 	if err == nil {
 		t.Fatal("-h ran the gateway")
 	}
-	for _, want := range []string{"-listen", "-config", "tag_files:", "spool:", "max_bytes:", "command_topic:", "publishing_interval:"} {
+	for _, want := range []string{"-listen", "-config", "tag_files:", "spool:", "max_bytes:", "command_topic:", "publishing_interval:", "memory_limit: 0", "-1: off"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}

@@ -95,7 +95,10 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (runtime/debug.SetMemoryLimit): the garbage collector works harder as
 	// the heap nears it, keeping the resident size close to it. 0 (the
-	// default) leaves it to the GOMEMLIMIT environment variable.
+	// default) means automatic: the GOMEMLIMIT environment variable if it
+	// is set, otherwise AutoMemoryLimit of the point database's tag count.
+	// MemoryLimitOff (-1) sets none (GOMEMLIMIT, if set, still applies).
+	// See MemoryLimitFor.
 	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
@@ -283,8 +286,8 @@ func (c Config) Validate() error {
 			return bad("tenant", "%v", err)
 		}
 	}
-	if c.MemoryLimit < 0 || (c.MemoryLimit > 0 && c.MemoryLimit < 16<<20) {
-		return bad("memory_limit", "want 0 (none) or at least 16 MiB (16777216), not %d", c.MemoryLimit)
+	if c.MemoryLimit < MemoryLimitOff || (c.MemoryLimit > 0 && c.MemoryLimit < 16<<20) {
+		return bad("memory_limit", "want 0 (automatic), -1 (off) or at least 16 MiB (16777216), not %d", c.MemoryLimit)
 	}
 	switch c.Demo {
 	case "", DemoAuto, DemoOn, DemoOff:

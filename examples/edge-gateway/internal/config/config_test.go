@@ -32,7 +32,8 @@ func TestParseNamesFileLineField(t *testing.T) {
 		{"subscribe on s7", "devices:\n  - {name: a, driver: s7, endpoint: x:102, subscribe: true}\n", "gw.yaml:2: devices[0].subscribe: only opcua"},
 		{"transport kind", "transport: {kind: kafka}\n", "gw.yaml:1: transport.kind: want embedded or pulsar"},
 		{"listen", "http: {listen: 8080}\n", "gw.yaml:1: http.listen:"},
-		{"memory limit", "id: gw\nmemory_limit: 1000\n", "gw.yaml:2: memory_limit: want 0 (none) or at least 16 MiB"},
+		{"memory limit", "id: gw\nmemory_limit: 1000\n", "gw.yaml:2: memory_limit: want 0 (automatic), -1 (off) or at least 16 MiB"},
+		{"memory limit negative", "id: gw\nmemory_limit: -2\n", "gw.yaml:2: memory_limit: want 0 (automatic), -1 (off)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -29,3 +29,18 @@ transport:
 	// persistent://acme/plant/commands kiln-data/spool true
 	// gw.yaml:2: http.listen: address 8080: missing port in address
 }
+
+func ExampleConfig_MemoryLimitFor() {
+	for _, c := range []struct {
+		limit int64
+		env   string
+	}{{0, ""}, {0, "200MiB"}, {256 << 20, "200MiB"}, {config.MemoryLimitOff, ""}} {
+		bytes, src := config.Config{MemoryLimit: c.limit}.MemoryLimitFor(100_000, c.env)
+		fmt.Printf("memory_limit %d, GOMEMLIMIT %q: set %d bytes (%s)\n", c.limit, c.env, bytes, src)
+	}
+	// Output:
+	// memory_limit 0, GOMEMLIMIT "": set 125165824 bytes (auto)
+	// memory_limit 0, GOMEMLIMIT "200MiB": set 0 bytes (GOMEMLIMIT)
+	// memory_limit 268435456, GOMEMLIMIT "200MiB": set 268435456 bytes (config)
+	// memory_limit -1, GOMEMLIMIT "": set 0 bytes (off)
+}

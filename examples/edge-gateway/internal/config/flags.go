@@ -62,7 +62,8 @@ func Usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: edge-gateway [flags]\n\n"+
 		"Reads PLCs (S7, OPC UA), spools what changes to disk and forwards it (embedded\n"+
 		"store or Pulsar); takes checked writes over HTTP and a command topic.\n"+
-		"Without flags it runs the simulated kiln line in-process.\n\nFlags (each overrides the file):\n")
+		"Without flags it runs the simulated kiln line in-process. It sets Go's soft memory\n"+
+		"limit from its tag count unless memory_limit or GOMEMLIMIT says otherwise.\n\nFlags (each overrides the file):\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprintf(w, "\nConfiguration file (-config), every field with its default:\n\n%s", Reference())
