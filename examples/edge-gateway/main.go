@@ -74,7 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, *verbose)
 	defer func() { _ = log.Sync() }()
-	defer zap.RedirectStdLog(log.Named("stdlog"))() // gos7 and gopcua log through the standard logger
+	// gopcua's server (the demo plant) logs its node-set loading through
+	// the standard logger; that is debugging detail, not what an operator
+	// needs to see at start.
+	restoreStdLog, err := zap.RedirectStdLogAt(log.Named("stdlog"), zapcore.DebugLevel)
+	if err != nil {
+		return err
+	}
+	defer restoreStdLog()
 
 	g, err := gateway.New(ctx, cfg, gateway.WithLogger(log))
 	if err != nil {
