@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 )
 
 // Config is how to reach one OPC UA server. Zero fields take the
@@ -58,7 +58,7 @@ type Config struct {
 	// (default 5s).
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// Backoff shapes the delays between reconnect attempts (defaults of
-	// internal/backoff: 100ms growing to 30s, with jitter).
+	// package backoff: 100ms growing to 30s, with jitter).
 	Backoff backoff.Config `yaml:"backoff"`
 }
 

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
 	"github.com/kiln-iot/kiln/plc"

@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/internal/backoff"
 )
 
 // Strategy says which children restart when one fails (OTP's restart

@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 )
 
 // DefaultPort is the ISO-on-TCP port of S7 CPUs.

@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"

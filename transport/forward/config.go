@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 )
 
 // Defaults for the zero Config fields.
@@ -34,7 +34,7 @@ type Config struct {
 	// done, for the confirmations of messages in flight (default 10s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Backoff spaces the retries after failures (defaults of
-	// internal/backoff: 100ms doubling to 30s, half jitter).
+	// package backoff: 100ms doubling to 30s, half jitter).
 	Backoff backoff.Config `yaml:"backoff"`
 	// Breaker configures the circuit breaker around the publisher.
 	Breaker BreakerConfig `yaml:"breaker"`

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/spool"
 )

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/transport"
 )
 

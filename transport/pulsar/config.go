@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/internal/backoff"
 )
 
 // ClientConfig says how to reach the broker. Zero fields take defaults
@@ -32,7 +32,7 @@ type ClientConfig struct {
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// Retry shapes the delays between attempts to create the producer or
 	// consumer while the broker is unreachable (defaults of
-	// internal/backoff: 100ms doubling to 30s).
+	// package backoff: 100ms doubling to 30s).
 	Retry backoff.Config `yaml:"retry"`
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/transport"
 	kpulsar "github.com/kiln-iot/kiln/transport/pulsar"
 	"github.com/kiln-iot/kiln/transport/pulsartest"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/forward"
 	kpulsar "github.com/kiln-iot/kiln/transport/pulsar"

@@ -19,11 +19,11 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
 	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
-	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 )

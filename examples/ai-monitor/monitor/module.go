@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/internal/backoff"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 )

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/pgstore"

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/tenant"
 )
 
@@ -35,7 +35,7 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Retry shapes the delays between attempts to write a batch while the
 	// store fails, and to receive while the broker fails (defaults of
-	// internal/backoff: 100ms doubling to 30s, with jitter).
+	// package backoff: 100ms doubling to 30s, with jitter).
 	Retry backoff.Config `yaml:"retry"`
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/pgstore"

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kiln-iot/kiln/internal/backoff"
+	"github.com/kiln-iot/kiln/backoff"
 )
 
 func ExampleDelay() {
