@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,42 +120,29 @@ func TestOPCUABrowse(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the subscription's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jsonLines returns the JSON objects among the lines written so far.
+func (l *lockedBuffer) jsonLines() []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, line := range l.lines() {
 		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil {
+		if json.Unmarshal([]byte(line), &m) == nil {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func (s *syncBuffer) waitFor(t *testing.T, what string, cond func(m map[string]any) bool) {
+func (l *lockedBuffer) waitFor(t *testing.T, what string, cond func(m map[string]any) bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		ls := s.lines()
+		ls := l.jsonLines()
 		if len(ls) > 0 && cond(ls[len(ls)-1]) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s; output: %v", what, s.lines())
+	t.Fatalf("timed out waiting for %s; output: %v", what, l.jsonLines())
 }
 
 // lastOf returns the last line of out about tag, or nil.
@@ -173,7 +159,7 @@ func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	sim := startUASim(t)
 	_ = sim.Set("Line1.Kiln.Speed", plc.IntValue(plc.Int, 7))
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out lockedBuffer
 	var errb bytes.Buffer
 	done := make(chan int)
 	const temp, speed = "ns=2;s=Line1.Kiln.Temp", "/2:Line1/Kiln/Speed"
@@ -183,15 +169,15 @@ func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	both := func(what string, cond func(m map[string]any) bool) {
 		t.Helper()
 		out.waitFor(t, what, func(map[string]any) bool {
-			ls := out.lines()
+			ls := out.jsonLines()
 			a, b := lastOf(ls, temp), lastOf(ls, speed)
 			return a != nil && b != nil && cond(a) && cond(b)
 		})
 	}
 	both("initial values", func(m map[string]any) bool { return m["quality"] == "good" })
 	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 42))
-	out.waitFor(t, "change", func(map[string]any) bool { return lastOf(out.lines(), temp)["value"] == 42.0 })
-	n := len(out.lines())
+	out.waitFor(t, "change", func(map[string]any) bool { return lastOf(out.jsonLines(), temp)["value"] == 42.0 })
+	n := len(out.jsonLines())
 	_ = sim.Stop()
 	both("bad lines during the outage", func(m map[string]any) bool {
 		e, _ := m["error"].(string)
@@ -208,7 +194,7 @@ func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	}
 	// After the change: exactly one bad line per tag, then one good line
 	// per tag with the value the server has now; no repeats.
-	ls := out.lines()[n:]
+	ls := out.jsonLines()[n:]
 	if len(ls) != 4 {
 		t.Fatalf("%d lines after the change, want 2 bad + 2 good: %v", len(ls), ls)
 	}
