@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/kiln-iot/kiln/clock"
 )
 
 // Config shapes the delays. Zero fields take the documented defaults.
@@ -90,6 +92,24 @@ func (b *Backoff) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
+		return nil
+	}
+}
+
+// Sleep waits d on clk, or until ctx is done and returns ctx.Err() then.
+// It is the wait between attempts for callers that compute their own
+// delays with Delay and take an injectable clock:
+//
+//	if err := backoff.Sleep(ctx, clk, backoff.Delay(cfg, attempt, rand.Float64())); err != nil {
+//		return err
+//	}
+func Sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
+	t := clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
 		return nil
 	}
 }

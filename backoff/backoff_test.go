@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/kiln-iot/kiln/clock"
 )
 
 func TestDelayGrowsAndCaps(t *testing.T) {
@@ -45,5 +47,37 @@ func TestWaitHonoursContext(t *testing.T) {
 	cancel()
 	if err := b.Wait(ctx); err != context.Canceled {
 		t.Fatalf("Wait on cancelled ctx: %v, want context.Canceled", err)
+	}
+}
+
+func TestSleepWaitsForTheClock(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	done := make(chan error, 1)
+	go func() { done <- Sleep(context.Background(), clk, time.Second) }()
+	clk.BlockUntil(1)
+	clk.Advance(999 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Sleep returned %v before its delay passed", err)
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatalf("Sleep: %v, want nil", err)
+	}
+}
+
+func TestSleepStopsWithContext(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Sleep(ctx, clk, time.Hour) }()
+	clk.BlockUntil(1)
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Sleep: %v, want context.Canceled", err)
+	}
+	if n := clk.Waiters(); n != 0 {
+		t.Errorf("%d timers left on the clock, want 0 (Sleep stops its timer)", n)
 	}
 }
