@@ -38,6 +38,7 @@ type prange struct {
 	db         int
 	start, end int // bytes [start, end)
 	bufOff     int // where the range's bytes sit in readPlan.buf
+	tags       int // how many tags the range holds
 }
 
 // pchunk is the part of a range one request item reads.
@@ -119,11 +120,12 @@ func buildPlan(tags []planTag, pdu, maxItems, gap int) *readPlan {
 			r := &p.ranges[cur]
 			if r.area == a.Area && r.db == a.DB && a.Offset <= r.end+gap {
 				r.end = max(r.end, end)
+				r.tags++
 				p.tags = append(p.tags, ptag{src: si, rng: int32(cur), off: int32(a.Offset - r.start)})
 				continue
 			}
 		}
-		p.ranges = append(p.ranges, prange{area: a.Area, db: a.DB, start: a.Offset, end: end})
+		p.ranges = append(p.ranges, prange{area: a.Area, db: a.DB, start: a.Offset, end: end, tags: 1})
 		alone = append(alone, t.alone)
 		cur = len(p.ranges) - 1
 		p.tags = append(p.tags, ptag{src: si, rng: int32(cur)})

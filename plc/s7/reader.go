@@ -224,10 +224,6 @@ func (r *reader) run(ctx context.Context, slots []*slot, p *readPlan) []cstat {
 // returns the tags refused with an item error whose item also held other
 // tags.
 func (r *reader) extract(p *readPlan, st []cstat, out []plc.Sample) (refused []ptag) {
-	perRange := make([]int, len(p.ranges))
-	for _, t := range p.tags {
-		perRange[t.rng]++
-	}
 	for _, t := range p.tags {
 		q := plc.Good
 		for c := t.chunkLo; c < t.chunkHi; c++ {
@@ -237,7 +233,7 @@ func (r *reader) extract(p *readPlan, st []cstat, out []plc.Sample) (refused []p
 			}
 			if st[c].code != wire.RCSuccess {
 				q = itemQuality(ReturnCode(st[c].code))
-				if perRange[t.rng] > 1 {
+				if p.ranges[t.rng].tags > 1 {
 					refused = append(refused, t)
 				}
 				break
