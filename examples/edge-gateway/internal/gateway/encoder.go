@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -48,7 +49,8 @@ type encoder struct {
 
 	mu           sync.Mutex
 	seq          uint64
-	buf          []byte
+	buf          []byte   // the last batch's payload, reused
+	recBufs      [][]byte // the last call's spool records, reused
 	backlog      []pending
 	backlogBytes int
 	kick         chan struct{} // a backlog began
@@ -83,16 +85,23 @@ func (e *encoder) WriteSamples(ctx context.Context, samples []plc.Sample) error 
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// The records are encoded into buffers reused from call to call: the
+	// spool copies what it appends, so only records that go to the
+	// backlog need their own memory (ownRecs).
 	var recs []pending
-	for start := 0; start < len(samples); start += maxBatch {
+	for i, start := 0, 0; start < len(samples); i, start = i+1, start+maxBatch {
 		end := min(start+maxBatch, len(samples))
 		e.seq++
 		msg := wire.ToMessage(&wire.Batch{Source: e.source, Tenant: e.tenant, Seq: e.seq, Samples: samples[start:end]}, e.buf)
 		e.buf = msg.Payload[:0]
-		recs = append(recs, pending{rec: spool.AppendMessage(nil, msg), samples: end - start})
+		if i == len(e.recBufs) {
+			e.recBufs = append(e.recBufs, nil)
+		}
+		e.recBufs[i] = spool.AppendMessage(e.recBufs[i][:0], msg)
+		recs = append(recs, pending{rec: e.recBufs[i], samples: end - start})
 	}
 	if len(e.backlog) > 0 { // keep the order: behind what waits
-		e.hold(recs)
+		e.hold(ownRecs(recs))
 		return nil
 	}
 	if err := e.appendLocked(ctx, recs); err != nil {
@@ -101,13 +110,22 @@ func (e *encoder) WriteSamples(ctx context.Context, samples []plc.Sample) error 
 		if ctx.Err() == nil {
 			e.refused(err, len(samples))
 		}
-		e.hold(recs)
+		e.hold(ownRecs(recs))
 		select {
 		case e.kick <- struct{}{}:
 		default:
 		}
 	}
 	return nil
+}
+
+// ownRecs gives recs their own copies of the reused record buffers, for
+// the backlog.
+func ownRecs(recs []pending) []pending {
+	for i := range recs {
+		recs[i].rec = bytes.Clone(recs[i].rec)
+	}
+	return recs
 }
 
 // appendLocked appends recs to the spool in one call and counts them.
