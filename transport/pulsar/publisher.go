@@ -68,7 +68,8 @@ type Publisher struct {
 	resent   uint64
 
 	kick      chan struct{}
-	quit      chan struct{}
+	stopped   context.Context // done once Close has begun
+	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -94,8 +95,8 @@ func NewPublisher(cfg PublisherConfig, opts ...Option) (*Publisher, error) {
 		broken:  true, // no producer yet
 		space:   make(chan struct{}),
 		kick:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
 	}
+	p.stopped, p.stop = context.WithCancel(context.Background())
 	p.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:    "pulsar-publisher " + cfg.Topic,
 		Timeout: cfg.Breaker.OpenFor,
@@ -131,7 +132,7 @@ func (p *Publisher) run() {
 	attempt := 0
 	for {
 		select {
-		case <-p.quit:
+		case <-p.stopped.Done():
 			return
 		case <-p.kick:
 		}
@@ -140,13 +141,10 @@ func (p *Publisher) run() {
 				p.setErr(err)
 				p.record(err)
 				p.o.log.Warn("pulsar: creating producer failed", zap.String("topic", p.cfg.Topic), zap.Int("attempt", attempt), zap.Error(err))
-				t := p.o.clock.NewTimer(backoff.Delay(p.cfg.Client.Retry, attempt, rand.Float64()))
+				d := backoff.Delay(p.cfg.Client.Retry, attempt, rand.Float64())
 				attempt++
-				select {
-				case <-p.quit:
-					t.Stop()
+				if backoff.Sleep(p.stopped, p.o.clock, d) != nil {
 					return
-				case <-t.C():
 				}
 				continue
 			}
@@ -489,7 +487,7 @@ func (p *Publisher) shutdown() {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
-	close(p.quit)
+	p.stop()
 	p.wg.Wait()
 	p.sendMu.Lock()
 	if p.producer != nil {

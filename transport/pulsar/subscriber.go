@@ -29,8 +29,7 @@ type Subscriber struct {
 	closed   bool
 	ready    chan struct{} // closed once consumer is set
 
-	quit    chan struct{}
-	stopped context.Context // done when quit is closed
+	stopped context.Context // done once Close has begun
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -51,7 +50,6 @@ func NewSubscriber(cfg SubscriberConfig, opts ...Option) (*Subscriber, error) {
 		cfg: cfg, o: o, client: client, link: l,
 		lastErr: errors.New("not subscribed yet"),
 		ready:   make(chan struct{}),
-		quit:    make(chan struct{}),
 	}
 	s.stopped, s.stop = context.WithCancel(context.Background())
 	s.wg.Add(1)
@@ -101,12 +99,8 @@ func (s *Subscriber) subscribe() {
 		s.lastErr = err
 		s.mu.Unlock()
 		s.o.log.Warn("pulsar: subscribing failed", zap.String("topic", s.cfg.Topic), zap.Int("attempt", attempt), zap.Error(err))
-		t := s.o.clock.NewTimer(backoff.Delay(s.cfg.Client.Retry, attempt, rand.Float64()))
-		select {
-		case <-s.quit:
-			t.Stop()
+		if backoff.Sleep(s.stopped, s.o.clock, backoff.Delay(s.cfg.Client.Retry, attempt, rand.Float64())) != nil {
 			return
-		case <-t.C():
 		}
 	}
 }
@@ -137,7 +131,7 @@ func (s *Subscriber) Receive(ctx context.Context) (transport.Delivery, error) {
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-s.quit:
+	case <-s.stopped.Done():
 		return nil, transport.ErrClosed
 	case <-s.ready:
 	}
@@ -157,7 +151,7 @@ func (s *Subscriber) Receive(ctx context.Context) (transport.Delivery, error) {
 			return nil, ctx.Err()
 		}
 		select {
-		case <-s.quit:
+		case <-s.stopped.Done():
 			return nil, transport.ErrClosed
 		default:
 		}
@@ -216,7 +210,6 @@ func (s *Subscriber) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.quit)
 	s.stop()
 	s.mu.Unlock()
 	s.wg.Wait()
