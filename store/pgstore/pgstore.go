@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/internal/codec"
+	"github.com/kiln-iot/kiln/store/internal/maintain"
 	"github.com/kiln-iot/kiln/store/internal/tagcache"
 )
 
@@ -322,25 +323,19 @@ func (s *Store) Maintain(ctx context.Context) ([]string, error) {
 // Serve runs Maintain every Config.MaintenanceInterval until ctx ends,
 // logging failures; it returns nil when ctx ends.
 func (s *Store) Serve(ctx context.Context) error {
-	t := s.opts.clock.NewTicker(s.cfg.MaintenanceInterval)
-	defer t.Stop()
-	for {
-		if dropped, err := s.Maintain(ctx); err != nil {
-			if errors.Is(err, store.ErrClosed) {
-				return err
-			}
+	return maintain.Loop(ctx, s.opts.clock, s.cfg.MaintenanceInterval, func(ctx context.Context) error {
+		dropped, err := s.Maintain(ctx)
+		switch {
+		case errors.Is(err, store.ErrClosed):
+		case err != nil:
 			if ctx.Err() == nil {
 				s.opts.log.Warn("partition maintenance failed", zap.Error(err))
 			}
-		} else if len(dropped) > 0 {
+		case len(dropped) > 0:
 			s.opts.log.Info("expired partitions dropped", zap.Strings("partitions", dropped))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
-	}
+		return err
+	})
 }
 
 // inTenant runs fn in a transaction whose row-level-security tenant is

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/internal/codec"
+	"github.com/kiln-iot/kiln/store/internal/maintain"
 	"github.com/kiln-iot/kiln/store/internal/tagcache"
 )
 
@@ -391,23 +392,17 @@ func (s *Store) Maintain(ctx context.Context) (int64, error) {
 // Serve runs Maintain every Config.MaintenanceInterval until ctx ends,
 // logging failures; it returns nil when ctx ends.
 func (s *Store) Serve(ctx context.Context) error {
-	t := s.opts.clock.NewTicker(s.cfg.MaintenanceInterval)
-	defer t.Stop()
-	for {
-		if n, err := s.Maintain(ctx); err != nil {
-			if errors.Is(err, store.ErrClosed) {
-				return err
-			}
+	return maintain.Loop(ctx, s.opts.clock, s.cfg.MaintenanceInterval, func(ctx context.Context) error {
+		n, err := s.Maintain(ctx)
+		switch {
+		case errors.Is(err, store.ErrClosed):
+		case err != nil:
 			s.opts.log.Warn("retention failed", zap.Error(err))
-		} else if n > 0 {
+		case n > 0:
 			s.opts.log.Info("expired samples deleted", zap.Int64("rows", n))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
-	}
+		return err
+	})
 }
 
 // Close closes the database. It is idempotent.
