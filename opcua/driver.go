@@ -268,23 +268,16 @@ func (d *Driver) Subscribe(ctx context.Context, cfg SubscriptionConfig, tags []p
 	return d.c.Subscribe(ctx, cfg, items, sink)
 }
 
-// rawDeadband converts a tag's engineering-unit deadband to an absolute
-// one in raw units.
+// rawDeadband converts a tag's engineering-unit deadband (plc.Tag.Band:
+// absolute, or percent of the engineering range) to an absolute one in
+// raw units.
 func rawDeadband(t plc.Tag) plc.Deadband {
-	db := t.Deadband
-	if db.Mode == plc.DeadbandNone || db.Value <= 0 || !t.Type.Kind.IsNumeric() {
+	if !t.Type.Kind.IsNumeric() {
 		return plc.Deadband{}
 	}
-	width := db.Value
-	if db.Mode == plc.DeadbandPercent {
-		switch {
-		case t.Scaling != nil && t.Scaling.EngMax != t.Scaling.EngMin:
-			width = db.Value / 100 * math.Abs(t.Scaling.EngMax-t.Scaling.EngMin)
-		case t.Limits.Min != nil && t.Limits.Max != nil && *t.Limits.Max > *t.Limits.Min:
-			width = db.Value / 100 * (*t.Limits.Max - *t.Limits.Min)
-		default:
-			return plc.Deadband{}
-		}
+	width := t.Band()
+	if width <= 0 {
+		return plc.Deadband{}
 	}
 	if s := t.Scaling; s != nil && s.EngMax != s.EngMin {
 		width *= math.Abs(s.RawMax-s.RawMin) / math.Abs(s.EngMax-s.EngMin)
