@@ -58,20 +58,12 @@ func (s *Strategy) UnmarshalText(b []byte) error {
 	return fmt.Errorf("%w: strategy %q (want one_for_one, one_for_all or rest_for_one)", ErrInvalid, b)
 }
 
-// Backoff shapes the delay before a child's consecutive restarts.
-// Zero fields take the documented defaults.
-type Backoff struct {
-	// Initial is the delay before the second consecutive restart (the
-	// first is immediate); default 100ms.
-	Initial time.Duration `yaml:"initial"`
-	// Max caps the delay; default 30s.
-	Max time.Duration `yaml:"max"`
-	// Multiplier grows the delay per consecutive restart; default 2.
-	Multiplier float64 `yaml:"multiplier"`
-	// Jitter is the randomized fraction of each delay, drawn from
-	// [d*(1-Jitter), d]; default 0.5, negative for none.
-	Jitter float64 `yaml:"jitter"`
-}
+// Backoff shapes the delay before a child's consecutive restarts. It is
+// backoff.Config (same fields and YAML keys); zero fields take its
+// defaults (initial 100ms, max 30s, multiplier 2, jitter 0.5, negative
+// jitter for none). In a supervisor the first consecutive restart is
+// immediate, so Initial is the delay before the second.
+type Backoff = backoff.Config
 
 // Config is a supervisor's settings. The zero value is a one_for_one
 // supervisor allowing 5 restarts in 30s, with the default backoff.
@@ -156,8 +148,7 @@ func (c Config) delay(attempt int) time.Duration {
 	if attempt == 0 {
 		return 0
 	}
-	b := backoff.Config{Initial: c.Backoff.Initial, Max: c.Backoff.Max, Multiplier: c.Backoff.Multiplier, Jitter: c.Backoff.Jitter}
-	return backoff.Delay(b, attempt-1, rand.Float64())
+	return backoff.Delay(c.Backoff, attempt-1, rand.Float64())
 }
 
 // Option sets a code-only setting of a supervisor.

@@ -635,8 +635,7 @@ func (mod *module) attempt(ctx context.Context) error {
 			mod.m.log.Error("ALARM: write of the "+kind+" plan failed; retrying", zap.String("module", mod.name), zap.Error(err))
 			mod.emit(Event{Kind: EventAlarm, Reason: kind + " write failed", Error: err.Error(), Handover: &rec})
 		}
-		r := mod.cfg.FailSafe.Retry
-		delay := backoff.Delay(backoff.Config{Initial: r.Initial, Max: r.Max, Multiplier: r.Multiplier, Jitter: r.Jitter}, mod.attempts-1, rand.Float64())
+		delay := backoff.Delay(mod.cfg.FailSafe.Retry, mod.attempts-1, rand.Float64())
 		mod.retryT = mod.m.clk.NewTimer(delay)
 		return err
 	}
