@@ -89,10 +89,7 @@
 //	10,000   10,000      10,000           1.000   55 ms    101 ms
 //
 // Under heavier load from other jobs on the machine the 10,000-item run
-// gave 9,920 samples/s (0.992 delivered/set), p50 67 ms, p99 265 ms. A
-// one-off run with 40,000 items (5 s) still delivered every change:
-// 40,000 samples/s, p50 65 ms, p99 124 ms; gopcua's server is not the
-// limit at this scale.
+// gave 9,920 samples/s (0.992 delivered/set), p50 67 ms, p99 265 ms.
 //
 // The latency is dominated by the publishing interval (a change waits up
 // to 100ms for the next publish). delivered/set below 1 means changes
