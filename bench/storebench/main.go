@@ -196,20 +196,18 @@ func row(s *plc.Sample) []any {
 		int16(s.Quality.Status), int16(s.Quality.Reason), int64(s.Quality.Code), s.Quality.Detail}
 }
 
+// copyRows is samples as a COPY source of the benchmark tables' columns.
+func copyRows(samples []plc.Sample) pgx.CopyFromSource {
+	return pgx.CopyFromSlice(len(samples), func(i int) ([]any, error) { return row(&samples[i]), nil })
+}
+
 var columns = []string{"tenant", "tag", "ts", "kind", "ival", "fval", "sval", "q_status", "q_reason", "q_code", "q_detail"}
 
 func rawCopy(ctx context.Context, conn *pgx.Conn, table string, samples []plc.Sample, batch int) (result, error) {
 	start := time.Now()
 	for i := 0; i < len(samples); i += batch {
 		part := samples[i:min(i+batch, len(samples))]
-		j := 0
-		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromFunc(func() ([]any, error) {
-			if j == len(part) {
-				return nil, nil
-			}
-			j++
-			return row(&part[j-1]), nil
-		}))
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{table}, columns, copyRows(part))
 		if err != nil {
 			return result{}, err
 		}
@@ -225,14 +223,7 @@ func staged(ctx context.Context, conn *pgx.Conn, table, order string, samples []
 	for i := 0; i < len(samples); i += batch {
 		part := samples[i:min(i+batch, len(samples))]
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			j := 0
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"}, columns, pgx.CopyFromFunc(func() ([]any, error) {
-				if j == len(part) {
-					return nil, nil
-				}
-				j++
-				return row(&part[j-1]), nil
-			}))
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"}, columns, copyRows(part))
 			if err != nil {
 				return err
 			}
