@@ -925,12 +925,7 @@ func (r *run) watchHeartbeat(ctx context.Context) error {
 		u := heartbeatURL(mod.cfg)
 		t := mod.m.clk.NewTicker(h.period())
 		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C():
-			}
+		for tick(ctx, t) {
 			pctx, cancel := context.WithTimeout(ctx, h.period())
 			err := probeHTTP(pctx, u, h.ExpectStatus)
 			cancel()
@@ -939,6 +934,7 @@ func (r *run) watchHeartbeat(ctx context.Context) error {
 				r.beat(ctx, &first)
 			}
 		}
+		return nil
 	}
 	tag, _ := mod.m.db.Tag(h.Tag)
 	rd, err := r.reader([]plc.Tag{*tag})
@@ -949,12 +945,7 @@ func (r *run) watchHeartbeat(ctx context.Context) error {
 	var last plc.Value
 	t := mod.m.clk.NewTicker(h.period())
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
+	for tick(ctx, t) {
 		readOnce(ctx, rd, buf)
 		if ctx.Err() != nil {
 			return nil
@@ -973,6 +964,7 @@ func (r *run) watchHeartbeat(ctx context.Context) error {
 			last = s.Value
 		}
 	}
+	return nil
 }
 
 func (r *run) watchEnvelope(ctx context.Context) error {
@@ -990,12 +982,7 @@ func (r *run) watchEnvelope(ctx context.Context) error {
 	buf := make([]plc.Sample, len(tags))
 	t := mod.m.clk.NewTicker(env.period())
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
+	for tick(ctx, t) {
 		readOnce(ctx, rd, buf)
 		if ctx.Err() != nil {
 			return nil
@@ -1011,6 +998,18 @@ func (r *run) watchEnvelope(ctx context.Context) error {
 				return &EnvelopeError{Tag: l.Tag, Value: v, Min: l.Min, Max: l.Max}
 			}
 		}
+	}
+	return nil
+}
+
+// tick waits for t's next tick and reports whether it came before ctx
+// ended.
+func tick(ctx context.Context, t clock.Ticker) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
 	}
 }
 
