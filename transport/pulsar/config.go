@@ -50,6 +50,17 @@ func (c ClientConfig) validate(prefix string) error {
 	return nil
 }
 
+// newClient makes the client of a Publisher or Subscriber, and the link
+// that reads the connection metrics that client registers.
+func (c ClientConfig) newClient(log *zap.Logger) (pulsar.Client, link, error) {
+	l := newLink()
+	client, err := pulsar.NewClient(c.options(log, l.reg))
+	if err != nil {
+		return nil, link{}, fmt.Errorf("pulsar: client for %s: %w", c.URL, err)
+	}
+	return client, l, nil
+}
+
 func (c ClientConfig) options(log *zap.Logger, reg prometheus.Registerer) pulsar.ClientOptions {
 	o := pulsar.ClientOptions{
 		URL:               c.URL,

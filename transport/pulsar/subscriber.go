@@ -41,10 +41,9 @@ func NewSubscriber(cfg SubscriberConfig, opts ...Option) (*Subscriber, error) {
 	}
 	cfg = cfg.withDefaults()
 	o := buildOptions(opts)
-	l := newLink()
-	client, err := pulsar.NewClient(cfg.Client.options(o.log, l.reg))
+	client, l, err := cfg.Client.newClient(o.log)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar: client for %s: %w", cfg.Client.URL, err)
+		return nil, err
 	}
 	s := &Subscriber{
 		cfg: cfg, o: o, client: client, link: l,
