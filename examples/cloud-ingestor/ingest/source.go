@@ -155,7 +155,7 @@ func (s *source) receive(ctx context.Context, out chan<- transport.Delivery) {
 			}
 			s.setErr(&s.recvErr, err)
 			s.log.Warn("ingest: receive failed", zap.Int("attempt", attempt), zap.Error(err))
-			if !s.sleep(ctx, backoff.Delay(s.cfg.Retry, attempt, rand.Float64())) {
+			if backoff.Sleep(ctx, s.in.o.clock, backoff.Delay(s.cfg.Retry, attempt, rand.Float64())) != nil {
 				return
 			}
 			attempt++
@@ -176,18 +176,6 @@ func (s *source) setErr(p *error, err error) {
 	s.mu.Lock()
 	*p = err
 	s.mu.Unlock()
-}
-
-// sleep waits d on the clock; false if ctx ended first.
-func (s *source) sleep(ctx context.Context, d time.Duration) bool {
-	t := s.in.o.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }
 
 // take decodes d and adds it to the batch, or settles it at once when it
@@ -365,7 +353,7 @@ func (s *source) write(ctx context.Context, hs []held, samples []plc.Sample) boo
 		case errors.As(err, &qe) && qe.RetryAfter > 0:
 			s.in.m.quotaWaits.WithLabelValues(id).Inc()
 			s.log.Debug("ingest: quota wait", zap.Error(err))
-			if !s.sleep(ctx, qe.RetryAfter) {
+			if backoff.Sleep(ctx, s.in.o.clock, qe.RetryAfter) != nil {
 				return false
 			}
 			attempt = -1 // not a failure: no backoff growth
@@ -375,7 +363,7 @@ func (s *source) write(ctx context.Context, hs []held, samples []plc.Sample) boo
 			s.setErr(&s.writeErr, err)
 			s.in.m.writeErrors.WithLabelValues(id).Inc()
 			s.log.Warn("ingest: write failed; retrying", zap.Int("attempt", attempt), zap.Int("samples", len(samples)), zap.Error(err))
-			if !s.sleep(ctx, backoff.Delay(s.cfg.Retry, attempt, rand.Float64())) {
+			if backoff.Sleep(ctx, s.in.o.clock, backoff.Delay(s.cfg.Retry, attempt, rand.Float64())) != nil {
 				return false
 			}
 		}
