@@ -1,6 +1,7 @@
 package plc
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -70,15 +71,40 @@ func (p *parser) duration(f rawFields, field string, allowOff bool) time.Duratio
 	if !ok || t.text == "" {
 		return 0
 	}
-	if allowOff && (strings.EqualFold(t.text, "off") || strings.EqualFold(t.text, "never")) {
-		return NoFullRefresh
+	if allowOff {
+		d, err := ParseFullRefresh(t.text)
+		if err != nil {
+			p.fail(field, "%s", err)
+		}
+		return d
 	}
-	d, err := time.ParseDuration(t.text)
-	if err != nil || d <= 0 {
-		p.fail(field, "%q is not a positive duration like 100ms or 5s", t.text)
-		return 0
+	d, err := parsePositiveDuration(t.text)
+	if err != nil {
+		p.fail(field, "%s", err)
 	}
 	return d
+}
+
+// ParseFullRefresh parses a scan group's full-refresh setting as files
+// spell it: "" for the default (0, meaning DefaultFullRefresh), "off" or
+// "never" in any case for NoFullRefresh, otherwise a positive duration
+// such as "30s".
+func ParseFullRefresh(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if strings.EqualFold(s, "off") || strings.EqualFold(s, "never") {
+		return NoFullRefresh, nil
+	}
+	return parsePositiveDuration(s)
+}
+
+func parsePositiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration like 100ms or 5s", s)
+	}
+	return d, nil
 }
 
 func (p *parser) tag(f rawFields) Tag {

@@ -444,3 +444,24 @@ func checkFuzzErrors(t *testing.T, err error) {
 		}
 	}
 }
+
+func TestParseFullRefresh(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"", 0, false},
+		{"off", plc.NoFullRefresh, false},
+		{"Never", plc.NoFullRefresh, false},
+		{"30s", 30 * time.Second, false},
+		{"0s", 0, true},
+		{"-1m", 0, true},
+		{"soon", 0, true},
+	} {
+		got, err := plc.ParseFullRefresh(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseFullRefresh(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -34,13 +33,7 @@ func (l *TagList) PointDB(s7Endpoint, uaEndpoint string, nsIndex uint16) (*plc.P
 	}
 	for _, g := range l.Groups {
 		sg := plc.ScanGroup{Name: g.Name, Rate: g.Rate}
-		switch g.FullRefresh {
-		case "":
-		case "off":
-			sg.FullRefresh = plc.NoFullRefresh
-		default:
-			sg.FullRefresh, _ = time.ParseDuration(g.FullRefresh) // checked by ParseTagList
-		}
+		sg.FullRefresh, _ = plc.ParseFullRefresh(g.FullRefresh) // checked by ParseTagList
 		db.Groups = append(db.Groups, sg)
 	}
 	for i := range l.Tags {

@@ -176,10 +176,8 @@ func ParseTagList(file string, data []byte) (*TagList, error) {
 		if g.Rate != 0 && g.Rate < plc.MinRate {
 			bad(p+".rate", "%v is below %v", g.Rate, plc.MinRate)
 		}
-		if g.FullRefresh != "" && g.FullRefresh != "off" {
-			if _, err := time.ParseDuration(g.FullRefresh); err != nil {
-				bad(p+".full_refresh", "want a duration or off: %v", err)
-			}
+		if _, err := plc.ParseFullRefresh(g.FullRefresh); err != nil {
+			bad(p+".full_refresh", "want a positive duration or off: %v", err)
 		}
 	}
 	names := map[string]bool{}

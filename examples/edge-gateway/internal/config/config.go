@@ -325,10 +325,8 @@ func (c Config) Validate() error {
 		if g.Rate != 0 && g.Rate < plc.MinRate {
 			return bad(p+".rate", "%v is below %v", g.Rate, plc.MinRate)
 		}
-		if g.FullRefresh != "" && g.FullRefresh != "off" {
-			if _, err := time.ParseDuration(g.FullRefresh); err != nil {
-				return bad(p+".full_refresh", "want a duration or off")
-			}
+		if _, err := plc.ParseFullRefresh(g.FullRefresh); err != nil {
+			return bad(p+".full_refresh", "want a positive duration or off: %v", err)
 		}
 	}
 	for i, f := range c.TagFiles {

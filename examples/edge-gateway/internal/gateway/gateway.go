@@ -201,13 +201,7 @@ func (g *Gateway) pointDB() (*plc.PointDB, error) {
 	}
 	for _, gr := range g.cfg.Groups {
 		sg := plc.ScanGroup{Name: gr.Name, Rate: gr.Rate}
-		switch gr.FullRefresh {
-		case "":
-		case "off":
-			sg.FullRefresh = plc.NoFullRefresh
-		default:
-			sg.FullRefresh, _ = time.ParseDuration(gr.FullRefresh) // checked by Validate
-		}
+		sg.FullRefresh, _ = plc.ParseFullRefresh(gr.FullRefresh) // checked by Validate
 		db.Groups = append(db.Groups, sg)
 	}
 	for _, f := range g.cfg.TagFiles {
