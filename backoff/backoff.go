@@ -86,14 +86,7 @@ func (b *Backoff) Reset() {
 
 // Wait sleeps for Next() or until ctx is done, returning ctx.Err() then.
 func (b *Backoff) Wait(ctx context.Context) error {
-	t := time.NewTimer(b.Next())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return Sleep(ctx, clock.Real, b.Next())
 }
 
 // Sleep waits d on clk, or until ctx is done and returns ctx.Err() then.
