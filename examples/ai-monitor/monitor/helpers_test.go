@@ -202,6 +202,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// advanceUntil moves the monitor's clock by step, pausing in real time
+// after each step for the monitor to act, until cond holds; after more
+// than tries steps it fails with what.
+func (h *harness) advanceUntil(t *testing.T, what string, tries int, step, pause time.Duration, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > tries {
+			t.Fatal(what)
+		}
+		h.clk.Advance(step)
+		time.Sleep(pause)
+	}
+}
+
 // running waits for the module's process and returns its pid.
 func (h *harness) running(name string) int {
 	h.t.Helper()

@@ -185,13 +185,7 @@ func TestHungModuleFailSafeAndRestart(t *testing.T) {
 
 	setFault(t, ff, "hang")
 	time.Sleep(100 * time.Millisecond) // the module stops counting
-	for i := 0; len(h.mon.Handovers()) == 0; i++ {
-		if i > 30 {
-			t.Fatal("no handover 3s after the heartbeat stopped")
-		}
-		h.clk.Advance(100 * time.Millisecond)
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.advanceUntil(t, "no handover 3s after the heartbeat stopped", 30, 100*time.Millisecond, 5*time.Millisecond, func() bool { return len(h.mon.Handovers()) > 0 })
 	ho := h.handover("tuner", monitor.KindFailSafe, 0)
 	if ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
@@ -237,13 +231,7 @@ func TestIntensityExceededStaysFailedUntilReset(t *testing.T) {
 	setFault(t, ff, "crash")
 	h := start(t, p, p.moduleYAML("tuner", ff, `    restart: {intensity: 2, period: 1m, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
 `))
-	for i := 0; h.module("tuner").State != monitor.StateFailed; i++ {
-		if i > 3000 {
-			t.Fatal("module never declared failed")
-		}
-		h.clk.Advance(100 * time.Millisecond)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.advanceUntil(t, "module never declared failed", 3000, 100*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailed })
 	p.assertFailSafe()
 	child := h.mon.Tree().Children[0]
 	if child.State != supervise.StateFailed {
@@ -303,13 +291,7 @@ func TestPLCUnreachableDuringHandoverRetriesAndAlarms(t *testing.T) {
 	if err := p.sim.S7().Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; h.module("tuner").State != monitor.StateFailSafe; i++ {
-		if i > 1000 {
-			t.Fatal("fail-safe never written after the PLC came back")
-		}
-		h.clk.Advance(200 * time.Millisecond)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailSafe })
 	s := h.module("tuner")
 	if s.Alarm || s.LastHandover.CompletedAt.IsZero() || s.LastHandover.Attempts < 3 {
 		t.Errorf("status %+v, want the alarm cleared and the handover completed after retries", s)
@@ -381,13 +363,7 @@ func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
 	}
 
 	// No more heartbeats: the watchdog fires.
-	for i := 0; len(h.mon.Handovers()) < 2; i++ {
-		if i > 100 {
-			t.Fatal("no handover after the heartbeats stopped")
-		}
-		h.clk.Advance(500 * time.Millisecond)
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.advanceUntil(t, "no handover after the heartbeats stopped", 100, 500*time.Millisecond, 5*time.Millisecond, func() bool { return len(h.mon.Handovers()) >= 2 })
 	if ho := h.handover("vision", monitor.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
 	}
@@ -401,13 +377,7 @@ func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
 	waitFor(t, "healthy again", func() bool { return h.module("vision").Healthy })
 	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 870))
 	status.Store(http.StatusInternalServerError)
-	for i := 0; len(h.mon.Handovers()) < 3; i++ {
-		if i > 100 {
-			t.Fatal("no handover after the liveness probe failed")
-		}
-		h.clk.Advance(500 * time.Millisecond)
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.advanceUntil(t, "no handover after the liveness probe failed", 100, 500*time.Millisecond, 5*time.Millisecond, func() bool { return len(h.mon.Handovers()) >= 3 })
 	if ho := h.handover("vision", monitor.KindFailSafe, 1); !contains(ho.Reason, "liveness probe failed") || !contains(ho.Reason, "status 500") {
 		t.Errorf("reason %q, want the failed liveness probe", ho.Reason)
 	}
@@ -505,13 +475,7 @@ func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
 		t.Fatal(err)
 	}
 	live.Store(true)
-	for i := 0; h.module("tuner").State != monitor.StateFailSafe; i++ {
-		if i > 1000 {
-			t.Fatal("fail-safe never written after the PLC came back")
-		}
-		h.clk.Advance(200 * time.Millisecond)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailSafe })
 	p.assertFailSafe()
 	waitFor(t, "the restarted module", func() bool { s := h.module("tuner"); return s.Running && s.PID != 0 && s.PID != pid })
 	if s := h.module("tuner"); s.Starts != 2 || s.State == monitor.StateFailed {
@@ -609,13 +573,7 @@ func TestHeartbeatTagDuringPLCOutage(t *testing.T) {
 	if err := p.sim.S7().Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; len(h.mon.Handovers()) == 0; i++ {
-		if i > 300 {
-			t.Fatal("hung module not caught after the PLC came back")
-		}
-		h.clk.Advance(100 * time.Millisecond)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.advanceUntil(t, "hung module not caught after the PLC came back", 300, 100*time.Millisecond, 10*time.Millisecond, func() bool { return len(h.mon.Handovers()) > 0 })
 	if ho := h.handover("tuner", monitor.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
 	}
@@ -663,13 +621,7 @@ func TestNoOperatorHandBackBeforeFailSafeVerified(t *testing.T) {
 	if err := p.sim.S7().Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; h.module("tuner").State != monitor.StateFailSafe; i++ {
-		if i > 1000 {
-			t.Fatal("fail-safe never written after the PLC came back")
-		}
-		h.clk.Advance(200 * time.Millisecond)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailSafe })
 	p.assertFailSafe()
 	if code, body := h.post("/api/modules/tuner/hand-back"); code != http.StatusOK {
 		t.Fatalf("hand-back after the fail-safe: %d %v", code, body)
