@@ -196,13 +196,9 @@ func (e *encoder) serve(ctx context.Context) error {
 		case <-e.kick:
 		}
 		for attempt := 0; ; attempt++ {
-			t := e.clk.NewTimer(backoff.Delay(backoffCfg, attempt, rnd.Float64()))
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if backoff.Sleep(ctx, e.clk, backoff.Delay(backoffCfg, attempt, rnd.Float64())) != nil {
 				e.final()
 				return nil
-			case <-t.C():
 			}
 			if e.flush(ctx) {
 				break
