@@ -386,7 +386,9 @@ func (mod *module) control(ctx context.Context) {
 			}
 		case s := <-mod.in:
 			mod.handle(ctx, s)
-		case <-timerC(mod.stableT):
+		case end := <-timerC(mod.stableT):
+			// end is when the stable period ended: the handover is dated
+			// by it, not by when this loop got round to it.
 			mod.stableT = nil
 			mod.mu.Lock()
 			ok := mod.healthyLocked() && mod.eligibleLocked()
@@ -395,12 +397,12 @@ func (mod *module) control(ctx context.Context) {
 				// yet: no control for a module that may hang. The stable
 				// period starts over; a missed heartbeat ends it.
 				ok = false
-				mod.healthySince = mod.m.clk.Now()
-				mod.stableT = mod.m.clk.NewTimer(mod.cfg.FailSafe.HandBack.stable())
+				mod.healthySince = end
+				mod.stableT = mod.m.clk.NewTimer(mod.cfg.FailSafe.HandBack.stable() - mod.m.clk.Now().Sub(end))
 			}
 			mod.mu.Unlock()
 			if ok {
-				mod.startWrite(ctx, KindHandBack, fmt.Sprintf("healthy for %v", mod.cfg.FailSafe.HandBack.stable()), false)
+				mod.startWrite(ctx, KindHandBack, fmt.Sprintf("healthy for %v", mod.cfg.FailSafe.HandBack.stable()), false, end)
 			}
 		case <-timerC(mod.retryT):
 			mod.retryT = nil
@@ -501,7 +503,7 @@ func (mod *module) handle(ctx context.Context, s sig) {
 			mod.retryT.Stop()
 			mod.retryT = nil
 		}
-		s.reply <- mod.startWrite(ctx, KindHandBack, "operator", true)
+		s.reply <- mod.startWrite(ctx, KindHandBack, "operator", true, mod.m.clk.Now())
 		return
 	}
 	mod.reevaluate()
@@ -573,13 +575,14 @@ func (mod *module) failSafeNow(ctx context.Context, reason string) {
 		mod.retryT = nil
 		mod.abandon("module failed again")
 	}
-	_ = mod.startWrite(ctx, KindFailSafe, reason, false)
+	_ = mod.startWrite(ctx, KindFailSafe, reason, false, mod.m.clk.Now())
 }
 
-// startWrite records a handover of kind and makes its first attempt.
-func (mod *module) startWrite(ctx context.Context, kind, reason string, manual bool) error {
+// startWrite records a handover of kind, detected at the given time, and
+// makes its first attempt.
+func (mod *module) startWrite(ctx context.Context, kind, reason string, manual bool, detected time.Time) error {
 	mod.mu.Lock()
-	mod.handovers = append(mod.handovers, Handover{Module: mod.name, Kind: kind, Reason: reason, DetectedAt: mod.m.clk.Now(), Manual: manual})
+	mod.handovers = append(mod.handovers, Handover{Module: mod.name, Kind: kind, Reason: reason, DetectedAt: detected, Manual: manual})
 	if n := len(mod.handovers); n > maxHandovers {
 		mod.handovers = slices.Delete(mod.handovers, 0, n-maxHandovers)
 	}
