@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	gopcua "github.com/gopcua/opcua"
@@ -241,6 +240,7 @@ func (c *Client) run() {
 	defer c.wg.Done()
 	defer c.triedOnce.Do(func() { close(c.tried) })
 	b := backoff.New(c.cfg.Backoff)
+	hadSession := false
 	for c.ctx.Err() == nil {
 		c.setState(StateConnecting, nil)
 		cn, err := c.connect(c.ctx)
@@ -261,10 +261,10 @@ func (c *Client) run() {
 			}
 			continue
 		}
-		if c.metrics.sessions.Load() > 0 {
+		if hadSession {
 			c.metrics.reconnects.Inc()
 		}
-		c.metrics.sessions.Add(1)
+		hadSession = true
 		b.Reset()
 		c.setState(StateConnected, cn)
 		c.triedOnce.Do(func() { close(c.tried) })
@@ -573,7 +573,6 @@ type metrics struct {
 	connectFailures prometheus.Counter
 	recreations     prometheus.Counter
 	itemFailures    prometheus.Counter
-	sessions        atomic.Int64
 }
 
 func newMetrics() *metrics {
