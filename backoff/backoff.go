@@ -2,6 +2,8 @@ package backoff
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -21,6 +23,43 @@ type Config struct {
 	// delay is drawn uniformly from [base*(1-Jitter), base]. Default 0.5;
 	// a negative value disables jitter.
 	Jitter float64 `yaml:"jitter"`
+}
+
+// FieldError names the field of a Config that Validate refused, by its
+// YAML key, with the value and why.
+type FieldError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("backoff: %s %v %s", e.Field, e.Value, e.Reason)
+}
+
+// Validate reports the first field that would make no sense as a
+// *FieldError: negative delays, a multiplier that is not finite or shrinks
+// the delay, a jitter that is NaN or above 1. Zero fields are fine (they
+// take the defaults).
+func (c Config) Validate() error {
+	bad := func(field string, v any, why string) error {
+		return &FieldError{Field: field, Value: v, Reason: why}
+	}
+	switch {
+	case c.Initial < 0:
+		return bad("initial", c.Initial, "is negative")
+	case c.Max < 0:
+		return bad("max", c.Max, "is negative")
+	case math.IsNaN(c.Multiplier) || math.IsInf(c.Multiplier, 0):
+		return bad("multiplier", c.Multiplier, "is not a finite number")
+	case c.Multiplier != 0 && c.Multiplier < 1:
+		return bad("multiplier", c.Multiplier, "is below 1")
+	case math.IsNaN(c.Jitter):
+		return bad("jitter", c.Jitter, "is not a number")
+	case c.Jitter > 1:
+		return bad("jitter", c.Jitter, "is above 1")
+	}
+	return nil
 }
 
 func (c Config) withDefaults() Config {

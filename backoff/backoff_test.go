@@ -2,6 +2,8 @@ package backoff
 
 import (
 	"context"
+	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -79,5 +81,30 @@ func TestSleepStopsWithContext(t *testing.T) {
 	}
 	if n := clk.Waiters(); n != 0 {
 		t.Errorf("%d timers left on the clock, want 0 (Sleep stops its timer)", n)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{Initial: -1}, "initial"},
+		{Config{Max: -1}, "max"},
+		{Config{Multiplier: 0.5}, "multiplier"},
+		{Config{Multiplier: math.Inf(1)}, "multiplier"},
+		{Config{Jitter: math.NaN()}, "jitter"},
+		{Config{Jitter: 1.5}, "jitter"},
+	} {
+		var fe *FieldError
+		if err := tc.cfg.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("Validate(%+v) = %v, want a *FieldError for %s", tc.cfg, err, tc.field)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v, want nil (defaults)", err)
+	}
+	if err := (Config{Jitter: -1, Multiplier: 1}).Validate(); err != nil {
+		t.Errorf("no jitter, constant delay: %v, want nil", err)
 	}
 }

@@ -1,8 +1,8 @@
 package supervise
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -110,18 +110,10 @@ func (c Config) Validate() error {
 		return bad("period", c.Period, "is negative")
 	case c.StableAfter < 0:
 		return bad("stable_after", c.StableAfter, "is negative")
-	case c.Backoff.Initial < 0:
-		return bad("backoff.initial", c.Backoff.Initial, "is negative")
-	case c.Backoff.Max < 0:
-		return bad("backoff.max", c.Backoff.Max, "is negative")
-	case math.IsNaN(c.Backoff.Multiplier) || math.IsInf(c.Backoff.Multiplier, 0):
-		return bad("backoff.multiplier", c.Backoff.Multiplier, "is not a finite number")
-	case c.Backoff.Multiplier != 0 && c.Backoff.Multiplier < 1:
-		return bad("backoff.multiplier", c.Backoff.Multiplier, "is below 1")
-	case math.IsNaN(c.Backoff.Jitter):
-		return bad("backoff.jitter", c.Backoff.Jitter, "is not a number")
-	case c.Backoff.Jitter > 1:
-		return bad("backoff.jitter", c.Backoff.Jitter, "is above 1")
+	}
+	var fe *backoff.FieldError
+	if errors.As(c.Backoff.Validate(), &fe) {
+		return bad("backoff."+fe.Field, fe.Value, fe.Reason)
 	}
 	return nil
 }

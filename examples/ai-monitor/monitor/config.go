@@ -433,7 +433,7 @@ func (c *Config) Validate() error {
 		if fs.HandBack.Stable < 0 {
 			add(p+".fail_safe.hand_back.stable", "negative")
 		}
-		if err := (supervise.Config{Backoff: fs.Retry}).Validate(); err != nil {
+		if err := fs.Retry.Validate(); err != nil {
 			add(p+".fail_safe.retry", "%v", err)
 		}
 	}

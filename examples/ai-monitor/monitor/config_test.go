@@ -43,9 +43,9 @@ func TestParseErrorsNameFileLineAndField(t *testing.T) {
 			"modules[0].service.expect_status: 42 is not an HTTP status"},
 		{"bad restart", "modules:\n  - name: a\n    process: {path: x}\n    restart: {intensity: -1}\n    fail_safe: {write: [{tag: T, value: \"1\"}]}\n", "m.yaml:4: modules[0].restart:"},
 		{"retry shrinking", "modules:\n  - name: a\n    process: {path: x}\n    fail_safe:\n      write: [{tag: T, value: \"1\"}]\n      retry: {multiplier: 0.5}\n",
-			"m.yaml:6: modules[0].fail_safe.retry: supervise"},
+			"m.yaml:6: modules[0].fail_safe.retry: backoff: multiplier 0.5 is below 1"},
 		{"retry jitter nan", "modules:\n  - name: a\n    process: {path: x}\n    fail_safe:\n      write: [{tag: T, value: \"1\"}]\n      retry: {jitter: .nan}\n",
-			"backoff.jitter NaN is not a number"},
+			"fail_safe.retry: backoff: jitter NaN is not a number"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
