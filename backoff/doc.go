@@ -1,5 +1,5 @@
-// Package backoff computes retry delays: exponential growth with full
-// jitter and a cap, as every reconnecting part of kiln needs.
+// Package backoff computes retry delays: exponential growth with
+// partial jitter and a cap, as every reconnecting part of kiln needs.
 //
 //	b := backoff.New(backoff.Config{})
 //	for attempt := 0; ; attempt++ {
