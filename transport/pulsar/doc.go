@@ -82,26 +82,8 @@
 //
 // # Performance
 //
-// Through the real client into transport/pulsartest on loopback, 200-byte
-// messages, one producer and one consumer in one process, on the 2-core
-// development machine shared with other jobs (numbers vary with its load):
-//
-//	go test -run '^$' -bench Throughput -benchtime 100000x ./transport/pulsartest/
-//
-//	batching  rate         msgs/s    e2e p50    e2e p99
-//	on        as fast      233,000    89 ms     144 ms   (751,000 msgs/s, p99 62 ms on a quieter run)
-//	off       as fast       47,000   245 ms     629 ms
-//	on        10k/s         10,000   1.2 ms     2.4 ms
-//	off       10k/s         10,000   0.19 ms    1.6 ms
-//
-// A second run of the same command, with the machine busier (load average
-// about 7 on 2 cores), gave 357,000 msgs/s (p99 55 ms) batched and 54,800
-// msgs/s (p99 913 ms) unbatched as fast as possible, and p99 9.2 ms and
-// 7.2 ms paced at 10k/s.
-//
-// "As fast" keeps up to 10000 messages pending in the client, so its
-// latency is queueing. The broker itself costs about 1.6 µs of CPU per
-// unbatched message for the whole path (BenchmarkBrokerPath: parse,
-// CRC32C, store, receipt, dispatch, ack), and about 6 % of the CPU in the
-// batched end-to-end run: it is not the bottleneck below 200k msg/s.
+// Throughput and end-to-end latency through this client into
+// transport/pulsartest (batching on and off, as fast as possible and
+// paced) are measured there, with the command that produced them: see
+// the Performance section of package pulsartest.
 package pulsar
