@@ -130,9 +130,8 @@ func (c *Client) Subscribe(ctx context.Context, cfg SubscriptionConfig, items []
 		}
 		if err != nil {
 			s.items[i].addrErr = true
-			q := plc.Bad(plc.ReasonConfigError, "bad address or type")
-			s.items[i].lastQ, s.items[i].reported = q, true
-			bad = append(bad, plc.Sample{Tag: it.Tag.Name, Quality: q, Time: now})
+			s.items[i].lastQ, s.items[i].reported = configBad, true
+			bad = append(bad, plc.Sample{Tag: it.Tag.Name, Quality: configBad, Time: now})
 			continue
 		}
 		s.items[i].addr = a
@@ -211,6 +210,22 @@ func (s *Subscription) report(out []plc.Sample, i int, q plc.Quality, now time.T
 	return append(out, plc.Sample{Tag: it.item.Tag.Name, Quality: q, Time: now})
 }
 
+// reportAll reports every item with a good address as q (see report);
+// with forget it also drops the items' node and monitored state, for a
+// server subscription that is gone.
+func (s *Subscription) reportAll(out []plc.Sample, q plc.Quality, forget bool, now time.Time) []plc.Sample {
+	for i := range s.items {
+		if s.items[i].addrErr {
+			continue
+		}
+		if forget {
+			s.items[i].on, s.items[i].node = false, nil
+		}
+		out = s.report(out, i, q, now)
+	}
+	return out
+}
+
 // lost reports every item Bad/comm failure and forgets the server
 // subscription of a lost session.
 func (s *Subscription) lost() {
@@ -220,16 +235,7 @@ func (s *Subscription) lost() {
 		return
 	}
 	s.cn, s.us = nil, nil
-	var out []plc.Sample
-	now := time.Now()
-	for i := range s.items {
-		if s.items[i].addrErr {
-			continue
-		}
-		s.items[i].on, s.items[i].node = false, nil
-		out = s.report(out, i, commFailure, now)
-	}
-	if len(out) > 0 {
+	if out := s.reportAll(nil, commFailure, true, time.Now()); len(out) > 0 {
 		s.write(out)
 	}
 }
@@ -242,14 +248,7 @@ func (s *Subscription) unconnected() {
 	if s.closed || s.cn != nil {
 		return
 	}
-	var out []plc.Sample
-	now := time.Now()
-	for i := range s.items {
-		if !s.items[i].addrErr {
-			out = s.report(out, i, commFailure, now)
-		}
-	}
-	if len(out) > 0 {
+	if out := s.reportAll(nil, commFailure, false, time.Now()); len(out) > 0 {
 		s.write(out)
 	}
 }
@@ -293,11 +292,7 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 			if errors.As(err, &sc) {
 				q = Quality(sc)
 			}
-			for i := range s.items {
-				if !s.items[i].addrErr {
-					out = s.report(out, i, q, now)
-				}
-			}
+			out = s.reportAll(out, q, false, now)
 			return s.c.callError("create subscription", cn, err)
 		}
 		if s.created {
@@ -445,15 +440,7 @@ func (s *Subscription) handle(d *gopcua.PublishNotificationData) {
 			// the next keep-alive.
 			s.c.log.Warn("opcua: subscription ended by server", zap.String("status", StatusName(n.Status)))
 			s.cn, s.us = nil, nil
-			var out []plc.Sample
-			now := time.Now()
-			for i := range s.items {
-				if !s.items[i].addrErr {
-					s.items[i].on, s.items[i].node = false, nil
-					out = s.report(out, i, Quality(n.Status), now)
-				}
-			}
-			if len(out) > 0 {
+			if out := s.reportAll(nil, Quality(n.Status), true, time.Now()); len(out) > 0 {
 				s.write(out)
 			}
 		}
