@@ -54,9 +54,12 @@ func (s State) String() string {
 // conn is one connection: a gopcua client with AutoReconnect off and a
 // channel closed when it is lost.
 type conn struct {
-	uc       *gopcua.Client
-	lost     chan struct{}
-	lostOnce sync.Once
+	uc *gopcua.Client
+	// resumePublish wakes uc's publish loop (see publishResumer); nil
+	// when it cannot.
+	resumePublish func()
+	lost          chan struct{}
+	lostOnce      sync.Once
 }
 
 func (c *conn) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
@@ -279,7 +282,8 @@ func (c *Client) run() {
 }
 
 // hold watches a live connection until it is lost or the client closes,
-// checking it with a read every KeepAlive and retrying failed items.
+// checking it with a read every KeepAlive, waking a stalled publish loop
+// and retrying failed items.
 func (c *Client) hold(cn *conn) {
 	t := time.NewTicker(c.cfg.KeepAlive)
 	defer t.Stop()
@@ -298,6 +302,9 @@ func (c *Client) hold(cn *conn) {
 				c.log.Warn("opcua: keep-alive read failed", zap.Error(err))
 				cn.markLost()
 				continue
+			}
+			if cn.resumePublish != nil && len(c.subscriptions()) > 0 {
+				cn.resumePublish()
 			}
 			c.retryFailedItems(cn)
 		}
@@ -361,6 +368,9 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("opcua: client for %s: %w", c.cfg.Endpoint, err)
 	}
 	cn.uc = uc
+	if cn.resumePublish = publishResumer(uc); cn.resumePublish == nil {
+		c.log.Warn("opcua: unknown gopcua client layout; a stalled publish loop (gopcua#895) will not be woken")
+	}
 	if err := uc.Connect(ctx); err != nil {
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
 		_ = uc.Close(cctx)

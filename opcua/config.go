@@ -54,8 +54,8 @@ type Config struct {
 	// 1m).
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// KeepAlive is how often the client reads the server state to find a
-	// silently dead connection and retries monitored items that failed
-	// (default 5s).
+	// silently dead connection, wakes a stalled publish loop (see the
+	// package doc) and retries monitored items that failed (default 5s).
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// Backoff shapes the delays between reconnect attempts (defaults of
 	// package backoff: 100ms growing to 30s, with jitter).

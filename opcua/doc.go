@@ -56,6 +56,14 @@
 // every keep-alive, while the other items resume good values. Nothing
 // silently freezes: a tag is either delivering or Bad.
 //
+// gopcua can also park its publish loop for good while the session stays
+// up (gopcua#895: a resume that arrives while a failing Publish, such as
+// the BadNoSubscription a new session gets, is still being handled is
+// dropped). Reads keep working, so nothing looks wrong, but no change is
+// delivered again. The client wakes the loop on every keep-alive tick
+// while it has subscriptions, so such a stall lasts at most
+// Config.KeepAlive.
+//
 // Connection states are logged (zap) and counted (Prometheus, through
 // WithRegisterer): kiln_opcua_connected, kiln_opcua_reconnects_total,
 // kiln_opcua_connect_failures_total,

@@ -398,3 +398,35 @@ func TestSilentNetworkLossIsDetected(t *testing.T) {
 	sim.Blackhole(false)
 	col.waitFor(t, "good after the network is back", hasValue("X", plc.FloatValue(plc.LReal, 9)))
 }
+
+// gopcua can park its publish loop for good while the session stays up
+// (gopcua#895); the client wakes it on its keep-alive tick, so changes
+// keep arriving.
+func TestStalledPublishLoopIsWoken(t *testing.T) {
+	tags := []plc.Tag{{Name: "Line1.Temp", Type: plc.TypeLReal}}
+	sim := startSim(t, uasim.Config{}, tags)
+	c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond})
+	col := newCollector()
+	sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{{Tag: plc.Tag{Name: "Line1.Temp", Type: plc.TypeLReal, Address: sim.NodeID("Line1.Temp")}}}, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	col.waitFor(t, "initial value", hasValue("Line1.Temp", plc.FloatValue(plc.LReal, 0)))
+	if err := opcua.PausePublishLoop(c); err != nil {
+		t.Fatal(err)
+	}
+	// The pending Publish returns with this change; then the loop parks.
+	v := plc.FloatValue(plc.LReal, 1)
+	if err := sim.Set("Line1.Temp", v); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "change before the pause", hasValue("Line1.Temp", v))
+	for i := 2; i <= 4; i++ {
+		v := plc.FloatValue(plc.LReal, float64(i))
+		if err := sim.Set("Line1.Temp", v); err != nil {
+			t.Fatal(err)
+		}
+		col.waitFor(t, "change after the pause", hasValue("Line1.Temp", v))
+	}
+}

@@ -1,0 +1,38 @@
+package opcua
+
+import (
+	"reflect"
+	"unsafe"
+
+	gopcua "github.com/gopcua/opcua"
+)
+
+// publishResumer returns a function that wakes the publish loop of uc,
+// or nil when uc's layout is not the one it knows.
+//
+// gopcua (v0.9.1, gopcua/opcua#895) pauses its publish loop when a
+// Publish fails, e.g. with BadNoSubscription right after the session is
+// created, and resumes it when Subscribe is called. When the resume
+// arrives while the loop is still inside the failing Publish, the loop
+// drops the resume and then parks on the pause for good: the session
+// stays up, reads work, and no notification ever arrives again. The
+// library offers no public way to see or undo this, so the client wakes
+// the loop itself on every keep-alive tick while it has subscriptions. A
+// wake-up of a running loop is ignored by it; the channel is buffered,
+// and a full one is left alone.
+func publishResumer(uc *gopcua.Client) func() {
+	f := reflect.ValueOf(uc).Elem().FieldByName("resumech")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[chan struct{}]() {
+		return nil
+	}
+	ch := *(*chan struct{})(unsafe.Pointer(f.UnsafeAddr()))
+	if ch == nil {
+		return nil
+	}
+	return func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
