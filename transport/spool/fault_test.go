@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,11 +15,13 @@ import (
 // write first writes half of its bytes, as a real full disk may.
 type faultFS struct {
 	osFS
-	mu       sync.Mutex
-	write    error // WriteAt of segment files
-	sync     error // Sync of segment files
-	truncate error
-	create   error
+	mu          sync.Mutex
+	write       error // WriteAt of segment files
+	sync        error // Sync of segment files
+	truncate    error
+	create      error
+	cursorWrite error // WriteAt of the cursor file
+	cursorSync  error // Sync of the cursor file
 }
 
 func (f *faultFS) get(p *error) error {
@@ -40,19 +43,27 @@ func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (file, error
 		}
 	}
 	fl, err := f.osFS.OpenFile(name, flag, perm)
-	if err != nil || !strings.HasSuffix(name, segSuffix) {
-		return fl, err
+	switch {
+	case err != nil:
+		return nil, err
+	case strings.HasSuffix(name, segSuffix):
+		return &faultFile{file: fl, fs: f, write: &f.write, sync: &f.sync}, nil
+	case filepath.Base(name) == cursorName:
+		return &faultFile{file: fl, fs: f, write: &f.cursorWrite, sync: &f.cursorSync}, nil
 	}
-	return &faultFile{file: fl, fs: f}, nil
+	return fl, nil
 }
 
+// faultFile fails its writes and fsyncs with the errors its fields point
+// to, the segment ones or the cursor ones.
 type faultFile struct {
 	file
-	fs *faultFS
+	fs          *faultFS
+	write, sync *error
 }
 
 func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
-	if err := f.fs.get(&f.fs.write); err != nil {
+	if err := f.fs.get(f.write); err != nil {
 		n, _ := f.file.WriteAt(b[:len(b)/2], off)
 		return n, err
 	}
@@ -60,7 +71,7 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (f *faultFile) Sync() error {
-	if err := f.fs.get(&f.fs.sync); err != nil {
+	if err := f.fs.get(f.sync); err != nil {
 		return err
 	}
 	return f.file.Sync()
