@@ -49,13 +49,15 @@ func openCursor(fs fsys, path string) (*cursor, uint64, error) {
 	return c, acked, nil
 }
 
-// store writes acked into the older slot; sync also fsyncs it.
+// store writes acked into the older slot; sync also fsyncs it. A failed
+// store leaves the generation as it was, so the retry writes the same
+// slot again and the other one keeps the last stored cursor.
 func (c *cursor) store(acked uint64, sync bool) error {
-	c.gen++
-	binary.LittleEndian.PutUint64(c.buf[:8], c.gen)
+	gen := c.gen + 1
+	binary.LittleEndian.PutUint64(c.buf[:8], gen)
 	binary.LittleEndian.PutUint64(c.buf[8:16], acked)
 	binary.LittleEndian.PutUint32(c.buf[16:20], crc32.Checksum(c.buf[:16], castagnoli))
-	if _, err := c.f.WriteAt(c.buf[:], int64(c.gen%2)*cursorSlot); err != nil {
+	if _, err := c.f.WriteAt(c.buf[:], int64(gen%2)*cursorSlot); err != nil {
 		return &StorageError{"write", c.path, err}
 	}
 	if sync {
@@ -63,6 +65,7 @@ func (c *cursor) store(acked uint64, sync bool) error {
 			return &StorageError{"fsync", c.path, err}
 		}
 	}
+	c.gen = gen
 	return nil
 }
 

@@ -8,13 +8,19 @@
 // promises ("always": fsync per record, "batch": per Append call,
 // "interval": in the background). One Reader hands records out in order
 // and takes acknowledgements; the acknowledged position (the cursor) is
-// persisted, so after a crash reading resumes at the first
-// unacknowledged record (at-least-once). Segments holding only
-// acknowledged records are deleted.
+// persisted (fsynced, except under "interval"), so after a crash reading
+// resumes after the last stored acknowledgement (at-least-once). Segments
+// holding only acknowledged records are deleted once the stored cursor
+// covers them. If the cursor file cannot be written, Ack returns a
+// *StorageError naming it and the segments stay: the next Ack, Append or
+// Close retries the store, and a restart before one succeeds delivers
+// those records again rather than counting them lost.
 //
 // The directory's size is capped: at the cap Append blocks until space
 // is freed (honouring its context) or drops the oldest segments, counting
-// and logging every record dropped. Open recovers from crashes: a torn
+// and logging every record dropped. A segment is dropped only after the
+// cursor past it is stored; while the cursor file cannot be written,
+// Append at the cap returns that error instead of dropping or waiting. Open recovers from crashes: a torn
 // record at the end of the last segment is truncated; a corrupt record
 // elsewhere is skipped and its bytes counted, never handed out; once the
 // reader has passed it, the records lost with it (the sequence numbers

@@ -72,9 +72,16 @@ func (r *Reader) Next(ctx context.Context, max int) ([]Record, error) {
 }
 
 // Ack acknowledges every record up to and including seq: they will not be
-// read again, and segments holding only acknowledged records are deleted.
-// Acknowledging a record below an earlier ack is a no-op; one that was
-// not handed out yet is ErrBadAck.
+// read again, the cursor file is updated, and segments holding only
+// acknowledged records are deleted. Acknowledging a record below an
+// earlier ack is a no-op; one that was not handed out yet is ErrBadAck.
+//
+// If the cursor file cannot be updated, Ack returns a *StorageError
+// naming it (matching ErrNoSpace or ErrReadOnly where that is the cause).
+// The records stay acknowledged for this Spool, but their segments are
+// kept and, should the spool be reopened before a later store succeeds,
+// they are read again. The next Ack, even of the same seq, the next
+// Append and Close retry the store.
 func (r *Reader) Ack(seq uint64) error {
 	s := r.s
 	s.mu.Lock()
@@ -83,7 +90,7 @@ func (r *Reader) Ack(seq uint64) error {
 		return ErrClosed
 	}
 	if seq <= s.acked {
-		return nil
+		return s.storeAckLocked() // retries a failed store, if any
 	}
 	if seq > s.rafter {
 		return fmt.Errorf("%w: %d (last read %d)", ErrBadAck, seq, s.rafter)
@@ -91,8 +98,7 @@ func (r *Reader) Ack(seq uint64) error {
 	s.acked = seq
 	s.dropOut(seq)
 	s.pruneLost()
-	err := s.cur.store(seq, s.cfg.Sync != SyncInterval)
-	s.reclaimLocked()
+	err := s.storeAckLocked()
 	s.notify(&s.space)
 	return err
 }

@@ -85,7 +85,8 @@ type Spool struct {
 	segs    []*segment // oldest first; the last is the active one
 	act     *segment
 	nextSeq uint64
-	acked   uint64
+	acked   uint64 // acknowledged by the reader
+	stored  uint64 // acknowledged in the cursor file: at most acked
 	cur     *cursor
 	closed  bool
 	space   chan struct{} // closed and replaced when space is freed
@@ -193,7 +194,7 @@ func (s *Spool) recover() error {
 	if err != nil {
 		return err
 	}
-	s.cur, s.acked, s.rafter = cur, acked, acked
+	s.cur, s.acked, s.stored, s.rafter = cur, acked, acked, acked
 	entries, err := s.fs.ReadDir(s.cfg.Dir)
 	if err != nil {
 		return &StorageError{"readdir", s.cfg.Dir, err}
@@ -387,26 +388,54 @@ func (s *Spool) totalLocked() int64 {
 	return n
 }
 
+// storeLocked stores seq in the cursor file unless it holds seq or more
+// already. Under the "interval" policy the store is not fsynced.
+func (s *Spool) storeLocked(seq uint64) error {
+	if seq <= s.stored {
+		return nil
+	}
+	if err := s.cur.store(seq, s.cfg.Sync != SyncInterval); err != nil {
+		return err
+	}
+	s.stored = seq
+	return nil
+}
+
+// storeAckLocked stores the cursor at acked, if it is not stored yet, and
+// deletes the segments it covers. A segment goes only once the stored
+// cursor covers it: deleted before, a restart after a failed store would
+// resume at the older stored cursor, find the records in between missing
+// and count them lost. After a failed store the segments stay, a restart
+// delivers their records again, and the next Ack, Append or Close
+// retries the store.
+func (s *Spool) storeAckLocked() error {
+	err := s.storeLocked(s.acked)
+	s.reclaimLocked()
+	return err
+}
+
 // reclaimLocked deletes sealed segments whose records are all
-// acknowledged, reporting whether any was.
-func (s *Spool) reclaimLocked() bool {
+// acknowledged in the cursor file.
+func (s *Spool) reclaimLocked() {
 	n := 0
-	for n < len(s.segs)-1 && s.segs[n].last <= s.acked {
+	for n < len(s.segs)-1 && s.segs[n].last <= s.stored {
 		s.remove(s.segs[n])
 		n++
 	}
-	if n == 0 {
-		return false
+	if n > 0 {
+		s.segs = slices.Delete(s.segs, 0, n)
+		s.notify(&s.space)
 	}
-	s.segs = slices.Delete(s.segs, 0, n)
-	s.notify(&s.space)
-	return true
 }
 
 // dropOldestLocked discards the oldest (sealed) segment under the
-// drop-oldest policy, acknowledging its records.
+// drop-oldest policy, acknowledging its records. The cursor is stored past
+// the segment first; if that fails, nothing is dropped.
 func (s *Spool) dropOldestLocked() error {
 	seg := s.segs[0]
+	if err := s.storeLocked(max(seg.last, s.acked)); err != nil {
+		return err
+	}
 	var lost uint64
 	if seg.last > s.acked {
 		lost = seg.last - max(s.acked, seg.first-1)
@@ -423,7 +452,6 @@ func (s *Spool) dropOldestLocked() error {
 		if s.rafter < s.acked {
 			s.rafter = s.acked
 		}
-		return s.cur.store(s.acked, s.cfg.Sync != SyncInterval)
 	}
 	return nil
 }
@@ -574,16 +602,25 @@ func (s *Spool) makeRoom(ctx context.Context, need int64) error {
 		}
 		a := s.act
 		roll := a.size > 0 && a.size+need > s.cfg.SegmentBytes
-		s.reclaimLocked()
+		cerr := s.storeAckLocked() // retries a failed store
 		if !roll && s.totalLocked()+need > s.cfg.MaxBytes {
 			switch {
 			case s.cfg.Full == FullDropOldest && len(s.segs) > 1:
 				err := s.dropOldestLocked()
+				if err != nil {
+					s.st.writeErrors++
+				}
 				s.mu.Unlock()
 				if err != nil {
 					return err
 				}
 				continue
+			case cerr != nil:
+				// the room waits for the cursor store that just failed,
+				// and no Ack may come to retry it
+				s.st.writeErrors++
+				s.mu.Unlock()
+				return cerr
 			case s.cfg.Full == FullDropOldest || (a.size > 0 && a.last <= s.acked):
 				// seal the active segment so that it can be dropped or reclaimed
 				roll = a.size > 0
@@ -638,9 +675,9 @@ func (s *Spool) syncLoop() {
 	}
 }
 
-// Close syncs what is written and closes the files. Unacknowledged
-// records are read again after the next Open. Blocked Appends and Reads
-// return ErrClosed. Close is idempotent.
+// Close syncs what is written, retries a failed store of the cursor, and
+// closes the files. Unacknowledged records are read again after the next
+// Open. Blocked Appends and Reads return ErrClosed. Close is idempotent.
 func (s *Spool) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -659,6 +696,9 @@ func (s *Spool) Close() error {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if err := s.storeLocked(s.acked); err != nil && s.closeErr == nil {
+			s.closeErr = err
+		}
 		if err := s.cur.f.Sync(); err != nil && s.closeErr == nil {
 			s.closeErr = &StorageError{"fsync", s.cur.path, err}
 		}
