@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -256,21 +257,16 @@ func (c *Client) run() {
 			d := b.Next()
 			c.setState(StateDisconnected, nil)
 			c.log.Warn("opcua: connect failed", zap.Error(err), zap.Duration("retry_in", d))
-			t := time.NewTimer(d)
-			select {
-			case <-c.ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
+			_ = backoff.Sleep(c.ctx, clock.Real, d)
 			continue
 		}
 		if hadSession {
 			c.metrics.reconnects.Inc()
 		}
 		hadSession = true
-		b.Reset()
 		c.setState(StateConnected, cn)
 		c.triedOnce.Do(func() { close(c.tried) })
+		began := time.Now()
 		c.restoreSubscriptions(cn)
 		c.hold(cn)
 		c.setState(StateDisconnected, nil)
@@ -278,8 +274,26 @@ func (c *Client) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = cn.uc.Close(ctx)
 		cancel()
+		if c.ctx.Err() != nil {
+			break
+		}
+		// A session that ended soon after it began (a server that closes
+		// new sessions, or answers a call with a ServiceFault, which
+		// gopcua takes for a lost channel) is retried with backoff, not
+		// in a tight loop; one that lasted starts the backoff afresh.
+		if time.Since(began) >= stableSession {
+			b.Reset()
+			continue
+		}
+		d := b.Next()
+		c.log.Warn("opcua: session ended soon after it began", zap.Duration("lasted", time.Since(began)), zap.Duration("retry_in", d))
+		_ = backoff.Sleep(c.ctx, clock.Real, d)
 	}
 }
+
+// stableSession is how long a session must last for the reconnect
+// backoff to start afresh after it ends.
+const stableSession = 30 * time.Second
 
 // hold watches a live connection until it is lost or the client closes,
 // checking it with a read every KeepAlive, waking a stalled publish loop

@@ -49,7 +49,9 @@
 // keep-alive read of the server state every Config.KeepAlive (a silent
 // network). Then, at once, every subscribed tag is reported Bad with
 // ReasonCommFailure; the client reconnects with exponential backoff and
-// jitter (package backoff); on the new session every subscription and
+// jitter (package backoff), at once only after a session that lasted 30
+// s (gopcua drops the channel on any ServiceFault, so a server refusing
+// a call would otherwise be reconnected to in a tight loop); on the new session every subscription and
 // monitored item is created again, browse paths resolved again; an item
 // the server refuses is reported Bad with the server's status code (e.g.
 // BadNodeIdUnknown for a node removed across the restart) and retried

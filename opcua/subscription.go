@@ -287,12 +287,7 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 			LifetimeCount:     3 * ka,
 		}, s.notify)
 		if err != nil {
-			q := commFailure
-			var sc ua.StatusCode
-			if errors.As(err, &sc) {
-				q = Quality(sc)
-			}
-			out = s.reportAll(out, q, false, now)
+			out = s.reportAll(out, callQuality(err), false, now)
 			return s.c.callError("create subscription", cn, err)
 		}
 		if s.created {
@@ -318,6 +313,9 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 	if len(pend) > 0 {
 		ids, codes, err := s.c.resolve(ctx, addrs)
 		if err != nil {
+			for _, i := range pend {
+				out = s.report(out, i, callQuality(err), now)
+			}
 			return err
 		}
 		for k, i := range pend {
@@ -344,6 +342,12 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 		}
 		resp, err := s.us.Monitor(ctx, ua.TimestampsToReturnBoth, reqs...)
 		if err != nil {
+			for _, i := range chunk {
+				out = s.report(out, i, callQuality(err), now)
+			}
+			for _, i := range todo {
+				out = s.report(out, i, callQuality(err), now)
+			}
 			return s.c.callError("create monitored items", cn, err)
 		}
 		if len(resp.Results) != len(chunk) {
@@ -363,6 +367,16 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 		}
 	}
 	return nil
+}
+
+// callQuality is the quality of items a failed service call left
+// unmonitored: the call's status code, or a comm failure.
+func callQuality(err error) plc.Quality {
+	var sc ua.StatusCode
+	if errors.As(err, &sc) {
+		return Quality(sc)
+	}
+	return commFailure
 }
 
 func (s *Subscription) request(i int) *ua.MonitoredItemCreateRequest {

@@ -3,11 +3,14 @@ package opcua_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
@@ -428,5 +431,53 @@ func TestStalledPublishLoopIsWoken(t *testing.T) {
 			t.Fatal(err)
 		}
 		col.waitFor(t, "change after the pause", hasValue("Line1.Temp", v))
+	}
+}
+
+// A service call that fails as a whole leaves its items Bad with the
+// server's code, never silent; they come good once the server takes the
+// call again. gopcua drops the channel on a ServiceFault, so each refusal
+// also ends the session: the client reconnects with a growing backoff,
+// not in a tight loop.
+func TestRefusedCallsReportItemsBad(t *testing.T) {
+	tags := []plc.Tag{{Name: "Line1.Temp", Type: plc.TypeLReal}}
+	for _, tc := range []struct {
+		name    string
+		service uasim.Service
+		address func(*uasim.Server) string
+	}{
+		{"translate browse paths", uasim.TranslateBrowsePaths, func(*uasim.Server) string { return "/2:Line1/Temp" }},
+		{"create monitored items", uasim.CreateMonitoredItems, func(s *uasim.Server) string { return s.NodeID("Line1.Temp") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, uasim.Config{}, tags)
+			core, logs := observer.New(zap.WarnLevel)
+			c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond}, opcua.WithLogger(zap.New(core)))
+			sim.Refuse(tc.service, ua.StatusBadTooManyOperations)
+			col := newCollector()
+			sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{{Tag: plc.Tag{Name: "Line1.Temp", Type: plc.TypeLReal, Address: tc.address(sim)}}}, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			col.waitFor(t, "bad with the server's code", func(ss []plc.Sample) bool {
+				s, ok := last(ss, "Line1.Temp")
+				return ok && s.Quality.Status == plc.StatusBad && s.Quality.Code == uint32(ua.StatusBadTooManyOperations)
+			})
+			const short = "opcua: session ended soon after it began"
+			deadline := time.Now().Add(20 * time.Second)
+			for logs.FilterMessage(short).Len() < 4 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			sim.Refuse(tc.service, 0)
+			col.waitFor(t, "good once taken", hasValue("Line1.Temp", plc.FloatValue(plc.LReal, 0)))
+			var delays []time.Duration
+			for _, e := range logs.FilterMessage(short).All() {
+				delays = append(delays, e.ContextMap()["retry_in"].(time.Duration))
+			}
+			if len(delays) < 4 || slices.Max(delays) < 2*fastBackoff.Initial {
+				t.Errorf("retry delays after short sessions: %v, want at least 4, growing from %v", delays, fastBackoff.Initial)
+			}
+		})
 	}
 }

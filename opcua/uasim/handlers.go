@@ -34,12 +34,18 @@ func (s *Server) register(srv *server.Server, tr *tree) {
 		if !ok {
 			return nil, ua.StatusBadRequestTypeInvalid
 		}
+		if err := s.refusal(TranslateBrowsePaths); err != nil {
+			return nil, err
+		}
 		return translate(tr, req), nil
 	})
 	srv.RegisterHandler(id.CreateMonitoredItemsRequest_Encoding_DefaultBinary, func(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
 		req, ok := r.(*ua.CreateMonitoredItemsRequest)
 		if !ok {
 			return nil, ua.StatusBadRequestTypeInvalid
+		}
+		if err := s.refusal(CreateMonitoredItems); err != nil {
+			return nil, err
 		}
 		return s.createItems(srv, req)
 	})

@@ -154,6 +154,7 @@ type Server struct {
 	bands     sync.Map        // monitored item id → band
 	dropped   atomic.Uint64
 	blackhole atomic.Bool
+	refused   [serviceCount]atomic.Uint32
 	lifeMu    sync.Mutex // serializes Start and Stop
 }
 
@@ -247,6 +248,33 @@ func (s *Server) Dropped() uint64 { return s.dropped.Load() }
 // bytes either way, as a dead network path does (no FIN, no RST), so
 // tests can check that clients notice a silent loss.
 func (s *Server) Blackhole(on bool) { s.blackhole.Store(on) }
+
+// Service names a service whose calls Refuse can fail as a whole.
+type Service int
+
+// The services Refuse can fail.
+const (
+	TranslateBrowsePaths Service = iota
+	CreateMonitoredItems
+	serviceCount
+)
+
+// Refuse makes every later call of service fail as a whole with code (a
+// ServiceFault, as an overloaded or misconfigured server sends), until
+// it is called again with code 0.
+func (s *Server) Refuse(service Service, code ua.StatusCode) {
+	if service >= 0 && service < serviceCount {
+		s.refused[service].Store(uint32(code))
+	}
+}
+
+// refusal is the code calls of service fail with, or nil.
+func (s *Server) refusal(service Service) error {
+	if c := ua.StatusCode(s.refused[service].Load()); c != 0 {
+		return c
+	}
+	return nil
+}
 
 // Start listens and serves until Stop or ctx is done. It returns once the
 // server accepts connections.
