@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,12 +160,16 @@ func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	sim := startUASim(t)
 	_ = sim.Set("Line1.Kiln.Speed", plc.IntValue(plc.Int, 7))
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuffer
-	var errb bytes.Buffer
+	var out, errb lockedBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", strings.Join(errb.lines(), "\n"))
+		}
+	})
 	done := make(chan int)
 	const temp, speed = "ns=2;s=Line1.Kiln.Temp", "/2:Line1/Kiln/Speed"
 	go func() {
-		done <- run(ctx, []string{"-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-interval", "20ms", temp, speed}, &out, &errb)
+		done <- run(ctx, []string{"-v", "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-interval", "20ms", temp, speed}, &out, &errb)
 	}()
 	both := func(what string, cond func(m map[string]any) bool) {
 		t.Helper()
@@ -190,7 +195,7 @@ func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	both("good lines after recovery", func(m map[string]any) bool { return m["quality"] == "good" })
 	cancel() // as SIGINT does
 	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
+		t.Fatalf("exit %d", code)
 	}
 	// After the change: exactly one bad line per tag, then one good line
 	// per tag with the value the server has now; no repeats.
@@ -203,10 +208,28 @@ func TestOPCUAWatchShowsOutageAndRecovery(t *testing.T) {
 	}
 }
 
+// tagctlConnected is tagctl for a watch with -count, run again (at most
+// three times) when a line says the client was not connected: a session
+// that a loaded machine drops is not what the callers test.
+func tagctlConnected(t *testing.T, args ...string) (int, []map[string]any, string) {
+	t.Helper()
+	for try := 1; ; try++ {
+		code, lines, stderr := tagctl(t, append([]string{"-v"}, args...)...)
+		notConnected := slices.ContainsFunc(lines, func(m map[string]any) bool {
+			e, _ := m["error"].(string)
+			return strings.Contains(e, "BadNotConnected")
+		})
+		if !notConnected || try == 3 {
+			return code, lines, stderr
+		}
+		t.Logf("not connected on try %d, again; log:\n%s", try, stderr)
+	}
+}
+
 func TestOPCUAWatchCount(t *testing.T) {
 	sim := startUASim(t)
 	_ = sim.Set("Line1.Name", plc.StringValue("kiln"))
-	code, lines, stderr := tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "2", "ns=2;s=Line1.Kiln.Temp", "ns=2;s=Line1.Name")
+	code, lines, stderr := tagctlConnected(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "2", "ns=2;s=Line1.Kiln.Temp", "ns=2;s=Line1.Name")
 	if code != 0 || len(lines) != 2 {
 		t.Fatalf("exit %d, %v, %s", code, lines, stderr)
 	}
@@ -215,7 +238,7 @@ func TestOPCUAWatchCount(t *testing.T) {
 	}
 	// A node the server refuses is reported Bad with its status code, and
 	// the watch ends with exit 1.
-	code, lines, stderr = tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "1", "ns=2;s=Nope:INT")
+	code, lines, stderr = tagctlConnected(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "watch", "-count", "1", "ns=2;s=Nope:INT")
 	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0]["error"].(string), "BadNodeIdUnknown") {
 		t.Fatalf("unknown node: exit %d, %v, %s", code, lines, stderr)
 	}
