@@ -25,7 +25,9 @@
 // and Start serves again on the same port with the same values, for
 // reconnect tests; RemoveNode (or a server built with another tag list)
 // makes a node disappear across such a restart. Blackhole keeps the
-// connections open but passes no bytes, a silent network loss.
+// connections open but passes no bytes, a silent network loss. Refuse
+// fails every call of a service (TranslateBrowsePaths,
+// CreateMonitoredItems) with a ServiceFault, as an overloaded server does.
 //
 // Beyond gopcua's server, uasim implements: Write (typed and
 // access-checked), TranslateBrowsePathsToNodeIDs, and
