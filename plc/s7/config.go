@@ -53,7 +53,9 @@ type Config struct {
 	Timeout        time.Duration `yaml:"timeout"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// Reconnect shapes the delays between connection attempts (defaults
-	// 100ms growing to 30s, with jitter).
+	// 100ms growing to 30s, with jitter): after a failed attempt, and
+	// after a connection lost within 30s of being made. A connection that
+	// lasted 30s is rebuilt at once and the delays start afresh.
 	Reconnect backoff.Config `yaml:"reconnect"`
 	// BreakerFailures is how many consecutive failed requests or
 	// connection attempts open the circuit breaker (default 5);

@@ -51,11 +51,20 @@
 // # Connections
 //
 // New (or plc.Open) returns at once and connects in the background; the
-// first read waits for the first attempt. A transport error or an unusable
-// answer drops the connection, which is rebuilt with exponential backoff
-// and jitter; meanwhile reads answer at once with Bad/comm-failure
-// samples. An idle connection is checked every second, so one the PLC or
-// a gateway closed is rebuilt before the next read needs it. A circuit breaker (github.com/sony/gobreaker/v2) opens after
+// first read waits for the first attempt. Failed connection attempts are
+// retried with exponential backoff and jitter (Config.Reconnect);
+// meanwhile reads answer at once with Bad/comm-failure samples. A
+// transport error or an unusable answer drops the connection. An idle
+// connection is checked every second, so one the PLC or a gateway closed
+// is rebuilt before the next read needs it. A connection that was up for
+// at least 30s is rebuilt at once and starts the backoff afresh; one
+// lost within 30s of being made is rebuilt only after the next backoff
+// delay, the attempt count growing on (logged as "s7 session ended soon
+// after it began" with lasted and retry_in), so that a PLC out of
+// connection resources, or a firewall that resets connections after the
+// handshake, is not redialled in a tight loop. A connection dropped
+// because a caller cancelled its request is rebuilt at once. A circuit
+// breaker (github.com/sony/gobreaker/v2) opens after
 // Config.BreakerFailures consecutive failures and lets one probe through
 // after Config.BreakerTimeout. Requests on one connection are serialized;
 // Config.Connections connections share the requests of a read.

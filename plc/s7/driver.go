@@ -190,50 +190,77 @@ type slot struct {
 	d  *Driver
 	id int
 
-	mu  sync.Mutex // serializes requests; guards c and ref
-	c   *isoConn
-	ref uint16
-	pdu atomic.Int32 // usable PDU size while connected, else 0
+	mu       sync.Mutex // serializes requests; guards c, ref and byCaller
+	c        *isoConn
+	ref      uint16
+	byCaller bool         // the last drop came from a caller cancelling its request
+	pdu      atomic.Int32 // usable PDU size while connected, else 0
 
 	kick      chan struct{} // the connection was lost: reconnect
 	first     chan struct{} // closed when the first attempt has ended
 	firstOnce sync.Once
 }
 
-// run keeps the connection up: connect, wait for its loss, reconnect with
-// backoff.
+// run keeps the connection up: connect, wait for its loss, reconnect.
+// Failed attempts are retried with backoff. A session that ended within
+// stableSession of its start (a PLC out of connection resources, or a
+// firewall that resets the connection after the handshake) is also
+// followed by a backoff delay, the attempt count growing on, so that
+// such a peer is not redialled in a tight loop; a session that lasted
+// starts the backoff afresh and is rebuilt at once, as is one a caller
+// ended by cancelling its request.
 func (s *slot) run(ctx context.Context) {
 	defer s.d.wg.Done()
 	attempt, connected := 0, false
+	next := func() time.Duration {
+		d := backoff.Delay(s.d.cfg.Reconnect, attempt, rand.Float64())
+		attempt++
+		return d
+	}
 	for {
 		err := s.dial(ctx)
 		s.firstOnce.Do(func() { close(s.first) })
 		if ctx.Err() != nil {
 			return
 		}
+		var delay time.Duration
 		if err == nil {
 			if connected {
 				s.d.m.reconnects.Inc()
 			}
-			connected, attempt = true, 0
+			connected = true
+			began := s.d.clk.Now()
 			s.d.log.Info("s7 connected", zap.Int("conn", s.id), zap.Int("pdu", int(s.pdu.Load())))
 			if !s.watch(ctx) {
 				return
 			}
-			continue
+			s.mu.Lock()
+			byCaller := s.byCaller
+			s.byCaller = false
+			s.mu.Unlock()
+			lasted := s.d.clk.Now().Sub(began)
+			switch {
+			case lasted >= stableSession:
+				attempt = 0
+				continue
+			case byCaller:
+				continue
+			}
+			delay = next()
+			s.d.log.Warn("s7 session ended soon after it began", zap.Int("conn", s.id), zap.Duration("lasted", lasted), zap.Duration("retry_in", delay))
+		} else {
+			delay = next()
+			s.d.log.Warn("s7 connect failed", zap.Int("conn", s.id), zap.Error(err), zap.Duration("retry_in", delay))
 		}
-		delay := backoff.Delay(s.d.cfg.Reconnect, attempt, rand.Float64())
-		attempt++
-		s.d.log.Warn("s7 connect failed", zap.Int("conn", s.id), zap.Error(err), zap.Duration("retry_in", delay))
-		t := s.d.clk.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, s.d.clk, delay) != nil {
 			return
-		case <-t.C():
 		}
 	}
 }
+
+// stableSession is how long a session must last for the reconnect
+// backoff to start afresh after it ends.
+const stableSession = 30 * time.Second
 
 // idleProbe is how often an idle connection is checked for a close by
 // the PLC.
@@ -257,7 +284,7 @@ func (s *slot) watch(ctx context.Context) bool {
 		if s.mu.TryLock() {
 			if c := s.c; c != nil && c.closedByPeer() {
 				s.d.log.Info("s7 connection closed by the PLC, reconnecting", zap.Int("conn", s.id))
-				s.dropLocked(c)
+				s.dropLocked(c, false)
 			}
 			s.mu.Unlock()
 		}
@@ -330,12 +357,12 @@ func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *
 		s.d.m.requests.WithLabelValues(op, "error").Inc()
 		if !isBreakerRefusal(err) {
 			// The answer may still come: the connection is out of step.
-			lvl := zap.WarnLevel
-			if errors.Is(err, context.Canceled) {
+			lvl, byCaller := zap.WarnLevel, errors.Is(err, context.Canceled)
+			if byCaller {
 				lvl = zap.DebugLevel // the caller's doing, not the PLC's
 			}
 			s.d.log.Log(lvl, "s7 request failed, reconnecting", zap.Int("conn", s.id), zap.Error(err))
-			s.dropLocked(h)
+			s.dropLocked(h, byCaller)
 		}
 		return nil, nil, fmt.Errorf("%w: %w", plc.ErrNotConnected, err)
 	}
@@ -349,17 +376,19 @@ func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *
 func (s *slot) drop(h *isoConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dropLocked(h)
+	s.dropLocked(h, false)
 }
 
-// dropLocked is drop with s.mu held. It does nothing if h is no longer
+// dropLocked is drop with s.mu held; byCaller says a caller's cancelled
+// request is the cause, not the PLC. It does nothing if h is no longer
 // the slot's connection.
-func (s *slot) dropLocked(h *isoConn) {
+func (s *slot) dropLocked(h *isoConn, byCaller bool) {
 	if s.c != h || h == nil {
 		return
 	}
 	_ = h.Close()
 	s.c = nil
+	s.byCaller = byCaller
 	s.pdu.Store(0)
 	select {
 	case s.kick <- struct{}{}:
