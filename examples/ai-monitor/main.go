@@ -72,6 +72,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer func() { _ = log.Sync() }()
+	// gopcua logs node-set loading and connection detail through the
+	// standard logger; that is debugging detail, not what an operator
+	// needs to see.
+	restoreStdLog, err := zap.RedirectStdLogAt(log.Named("stdlog"), zapcore.DebugLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "ai-monitor:", err)
+		return 1
+	}
+	defer restoreStdLog()
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)

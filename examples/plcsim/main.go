@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/plc"
@@ -75,6 +76,14 @@ func run(args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	// gopcua logs node-set loading and connection detail through the
+	// standard logger; that is debugging detail, not what an operator
+	// needs to see.
+	restoreStdLog, err := zap.RedirectStdLogAt(log.Named("stdlog"), zapcore.DebugLevel)
+	if err != nil {
+		return err
+	}
+	defer restoreStdLog()
 
 	cfg := sim.Config{Update: *update, Seed: *seed, NoOPCUA: *noUA}
 	cfg.S7.Addr = *s7Addr
