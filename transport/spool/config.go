@@ -17,7 +17,10 @@ const (
 	SyncBatch SyncPolicy = "batch"
 	// SyncInterval fsyncs in the background every Config.SyncInterval;
 	// Append returns once the records are written to the operating system,
-	// so they survive a crash of the process but not of the machine.
+	// so they survive a crash of the process but not of the machine. The
+	// cursor of acknowledged records is stored (fsynced) on the same
+	// ticks, so after a crash up to an interval's acknowledged records are
+	// delivered again.
 	SyncInterval SyncPolicy = "interval"
 )
 

@@ -49,10 +49,10 @@ func openCursor(fs fsys, path string) (*cursor, uint64, error) {
 	return c, acked, nil
 }
 
-// store writes acked into the older slot; sync also fsyncs it. A failed
-// store leaves the generation as it was, so the retry writes the same
-// slot again and the other one keeps the last stored cursor.
-func (c *cursor) store(acked uint64, sync bool) error {
+// store writes acked into the older slot and fsyncs it. A failed store
+// leaves the generation as it was, so the retry writes the same slot
+// again and the other one keeps the last stored cursor.
+func (c *cursor) store(acked uint64) error {
 	gen := c.gen + 1
 	binary.LittleEndian.PutUint64(c.buf[:8], gen)
 	binary.LittleEndian.PutUint64(c.buf[8:16], acked)
@@ -60,10 +60,8 @@ func (c *cursor) store(acked uint64, sync bool) error {
 	if _, err := c.f.WriteAt(c.buf[:], int64(gen%2)*cursorSlot); err != nil {
 		return &StorageError{"write", c.path, err}
 	}
-	if sync {
-		if err := c.f.Sync(); err != nil {
-			return &StorageError{"fsync", c.path, err}
-		}
+	if err := c.f.Sync(); err != nil {
+		return &StorageError{"fsync", c.path, err}
 	}
 	c.gen = gen
 	return nil

@@ -8,26 +8,29 @@
 // promises ("always": fsync per record, "batch": per Append call,
 // "interval": in the background). One Reader hands records out in order
 // and takes acknowledgements; the acknowledged position (the cursor) is
-// persisted (fsynced, except under "interval"), so after a crash reading
-// resumes after the last stored acknowledgement (at-least-once). Segments
-// holding only acknowledged records are deleted once the stored cursor
-// covers them. If the cursor file cannot be written, Ack returns a
-// *StorageError naming it and the segments stay: the next Ack, Append or
-// Close retries the store, and a restart before one succeeds delivers
-// those records again rather than counting them lost.
+// stored and fsynced (by Ack, or under "interval" every SyncInterval), so
+// after a crash or a power loss reading resumes after the last stored
+// acknowledgement (at-least-once). Segments holding only acknowledged
+// records are deleted once the stored cursor covers them, so a restart
+// never finds acknowledged records missing and counts them lost. If the
+// cursor file cannot be written, Ack returns a *StorageError naming it
+// (under "interval" the sync loop logs it) and the segments stay: the
+// next Ack (sync loop tick), Append or Close retries the store, and a
+// restart before one succeeds delivers those records again rather than
+// counting them lost.
 //
 // The directory's size is capped: at the cap Append blocks until space
 // is freed (honouring its context) or drops the oldest segments, counting
 // and logging every record dropped. A segment is dropped only after the
 // cursor past it is stored; while the cursor file cannot be written,
-// Append at the cap returns that error instead of dropping or waiting. Open recovers from crashes: a torn
-// record at the end of the last segment is truncated; a corrupt record
-// elsewhere is skipped and its bytes counted, never handed out; once the
-// reader has passed it, the records lost with it (the sequence numbers
-// missing) are counted too and leave the depth. A full or
-// read-only file system makes Append return a *StorageError matching
-// ErrNoSpace or ErrReadOnly, leaving what is stored intact; Append works
-// again once space returns.
+// Append at the cap returns that error instead of dropping or waiting.
+// Open recovers from crashes: a torn record at the end of the last
+// segment is truncated; a corrupt record elsewhere is skipped and its
+// bytes counted, never handed out; once the reader has passed it, the
+// records lost with it (the sequence numbers missing) are counted too and
+// leave the depth. A full or read-only file system makes Append return a
+// *StorageError matching ErrNoSpace or ErrReadOnly, leaving what is
+// stored intact; Append works again once space returns.
 //
 // The main calls:
 //
@@ -57,23 +60,28 @@
 // # Performance
 //
 // Measured with `go run ./transport/spool/cmd/spoolbench -dir /var/tmp
-// -drop-caches` on the development VM (2 cores, virtio disk), 200-byte
-// records, sync policy "batch" (one fsync per Append), against one write
-// and one fsync of the same payload bytes per batch in the same run:
+// -time 2s -recovery 0` on the development VM (2 cores, virtio disk,
+// shared: load average 2.8), 200-byte records, sync policy "batch" (one
+// fsync per Append), against one write and one fsync of the same payload
+// bytes per batch in the same run; the median of three runs per column:
 //
 //	| batch | spool records/s | spool MB/s | plain write+fsync MB/s | ratio |
 //	|------:|----------------:|-----------:|-----------------------:|------:|
-//	|     1 |           6 740 |       1.35 |                   1.52 |  0.89 |
-//	|    64 |         395 367 |      79.07 |                  68.84 |  1.15 |
-//	|  1024 |       2 347 488 |     469.50 |                 489.14 |  0.96 |
+//	|     1 |           5 386 |       1.08 |                   1.22 |  0.89 |
+//	|    64 |         310 770 |      62.15 |                  57.66 |  1.08 |
+//	|  1024 |       2 513 912 |     502.78 |                 385.95 |  1.30 |
 //
 // The spool costs a 28-byte header and a CRC per record; the fsync
 // dominates both columns, so the ratio is near 1 (target: at least 0.5 at
 // batch 64). The disk's fsync latency varies from run to run by tens of
-// percent; `go test -bench Append` gives the same comparison.
+// percent (single runs of the same build gave ratios from 0.35 to 2.02);
+// `go test -bench Append` gives the same comparison.
 //
 // Recovery (Open: verify every segment, truncate a torn tail, find the
 // first unacknowledged record) of a 1 GiB spool of 4.7 million 200-byte
 // records in 17 segments took 253 ms with the files in the page cache and
-// 437 ms after dropping it (target: under 2 s).
+// 437 ms after dropping it (target: under 2 s), measured with
+// `spoolbench -dir /var/tmp -drop-caches`. With `-recovery 256MiB` on the
+// shared VM, a spool of 1.18 million records in 5 segments opened in 64
+// to 68 ms with the files in the page cache.
 package spool

@@ -22,6 +22,9 @@ type faultFS struct {
 	create      error
 	cursorWrite error // WriteAt of the cursor file
 	cursorSync  error // Sync of the cursor file
+	// cursorSynced is the cursor file's content as of its last fsync (or
+	// its opening): what a power loss leaves of it.
+	cursorSynced []byte
 }
 
 func (f *faultFS) get(p *error) error {
@@ -49,9 +52,43 @@ func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (file, error
 	case strings.HasSuffix(name, segSuffix):
 		return &faultFile{file: fl, fs: f, write: &f.write, sync: &f.sync}, nil
 	case filepath.Base(name) == cursorName:
-		return &faultFile{file: fl, fs: f, write: &f.cursorWrite, sync: &f.cursorSync}, nil
+		ff := &faultFile{file: fl, fs: f, write: &f.cursorWrite, sync: &f.cursorSync, cursor: true}
+		ff.noteSynced()
+		return ff, nil
 	}
 	return fl, nil
+}
+
+// powerLoss copies dir as a power loss would leave it, and returns the
+// copy: the segment files as they are (their writes and deletions reached
+// the disk), the cursor file as of its last fsync (later writes to it are
+// lost). The spool in dir must be idle.
+func (f *faultFS) powerLoss(t *testing.T, dir string) string {
+	t.Helper()
+	img := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), segSuffix) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(img, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	cur := f.cursorSynced
+	f.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(img, cursorName), cur, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 // faultFile fails its writes and fsyncs with the errors its fields point
@@ -60,6 +97,17 @@ type faultFile struct {
 	file
 	fs          *faultFS
 	write, sync *error
+	cursor      bool // the cursor file: its fsyncs are noted in fs.cursorSynced
+}
+
+// noteSynced records the cursor file's content as what survives a power
+// loss.
+func (f *faultFile) noteSynced() {
+	b := make([]byte, 2*cursorSlot)
+	n, _ := f.file.ReadAt(b, 0)
+	f.fs.mu.Lock()
+	f.fs.cursorSynced = b[:n]
+	f.fs.mu.Unlock()
 }
 
 func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
@@ -74,7 +122,13 @@ func (f *faultFile) Sync() error {
 	if err := f.fs.get(f.sync); err != nil {
 		return err
 	}
-	return f.file.Sync()
+	if err := f.file.Sync(); err != nil {
+		return err
+	}
+	if f.cursor {
+		f.noteSynced()
+	}
+	return nil
 }
 
 func (f *faultFile) Truncate(n int64) error {

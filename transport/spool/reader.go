@@ -72,16 +72,21 @@ func (r *Reader) Next(ctx context.Context, max int) ([]Record, error) {
 }
 
 // Ack acknowledges every record up to and including seq: they will not be
-// read again, the cursor file is updated, and segments holding only
-// acknowledged records are deleted. Acknowledging a record below an
-// earlier ack is a no-op; one that was not handed out yet is ErrBadAck.
+// read again, the cursor file is updated (fsynced), and segments holding
+// only acknowledged records are deleted. Under the "interval" policy the
+// sync loop updates the cursor file and deletes the segments every
+// SyncInterval (and an Append at the cap and Close do at once), so after
+// a crash up to an interval's acknowledged records are read again.
+// Acknowledging a record below an earlier ack is a no-op; one that was
+// not handed out yet is ErrBadAck.
 //
 // If the cursor file cannot be updated, Ack returns a *StorageError
 // naming it (matching ErrNoSpace or ErrReadOnly where that is the cause).
 // The records stay acknowledged for this Spool, but their segments are
 // kept and, should the spool be reopened before a later store succeeds,
 // they are read again. The next Ack, even of the same seq, the next
-// Append and Close retry the store.
+// Append and Close retry the store. Under "interval" the sync loop logs
+// the error instead and retries on its next tick.
 func (r *Reader) Ack(seq uint64) error {
 	s := r.s
 	s.mu.Lock()
@@ -90,7 +95,7 @@ func (r *Reader) Ack(seq uint64) error {
 		return ErrClosed
 	}
 	if seq <= s.acked {
-		return s.storeAckLocked() // retries a failed store, if any
+		return s.ackStoreLocked() // retries a failed store, if any
 	}
 	if seq > s.rafter {
 		return fmt.Errorf("%w: %d (last read %d)", ErrBadAck, seq, s.rafter)
@@ -98,9 +103,18 @@ func (r *Reader) Ack(seq uint64) error {
 	s.acked = seq
 	s.dropOut(seq)
 	s.pruneLost()
-	err := s.storeAckLocked()
+	err := s.ackStoreLocked()
 	s.notify(&s.space)
 	return err
+}
+
+// ackStoreLocked stores the cursor for Ack, except under the "interval"
+// policy, where the sync loop stores it.
+func (s *Spool) ackStoreLocked() error {
+	if s.cfg.Sync == SyncInterval {
+		return nil
+	}
+	return s.storeAckLocked()
 }
 
 // Close releases the reader. Records handed out and not acknowledged are

@@ -86,7 +86,7 @@ type Spool struct {
 	act     *segment
 	nextSeq uint64
 	acked   uint64 // acknowledged by the reader
-	stored  uint64 // acknowledged in the cursor file: at most acked
+	stored  uint64 // acknowledged in the cursor file, fsynced: at most acked
 	cur     *cursor
 	closed  bool
 	space   chan struct{} // closed and replaced when space is freed
@@ -388,13 +388,13 @@ func (s *Spool) totalLocked() int64 {
 	return n
 }
 
-// storeLocked stores seq in the cursor file unless it holds seq or more
-// already. Under the "interval" policy the store is not fsynced.
+// storeLocked stores seq in the cursor file, fsynced, unless it holds seq
+// or more already.
 func (s *Spool) storeLocked(seq uint64) error {
 	if seq <= s.stored {
 		return nil
 	}
-	if err := s.cur.store(seq, s.cfg.Sync != SyncInterval); err != nil {
+	if err := s.cur.store(seq); err != nil {
 		return err
 	}
 	s.stored = seq
@@ -408,6 +408,11 @@ func (s *Spool) storeLocked(seq uint64) error {
 // and count them lost. After a failed store the segments stay, a restart
 // delivers their records again, and the next Ack, Append or Close
 // retries the store.
+//
+// The store is fsynced: a segment deleted after a cursor write that a
+// power loss undoes would be counted lost the same way. Under the
+// "interval" policy Ack leaves the store to the sync loop, so that the
+// cursor file costs one fsync per interval.
 func (s *Spool) storeAckLocked() error {
 	err := s.storeLocked(s.acked)
 	s.reclaimLocked()
@@ -602,7 +607,13 @@ func (s *Spool) makeRoom(ctx context.Context, need int64) error {
 		}
 		a := s.act
 		roll := a.size > 0 && a.size+need > s.cfg.SegmentBytes
-		cerr := s.storeAckLocked() // retries a failed store
+		var cerr error
+		if s.cfg.Sync != SyncInterval || (!roll && s.totalLocked()+need > s.cfg.MaxBytes) {
+			// retries a failed store; under "interval" the sync loop
+			// stores the cursor, and Append only at the cap, where it
+			// waits for the space the store frees
+			cerr = s.storeAckLocked()
+		}
 		if !roll && s.totalLocked()+need > s.cfg.MaxBytes {
 			switch {
 			case s.cfg.Full == FullDropOldest && len(s.segs) > 1:
@@ -651,7 +662,9 @@ func (s *Spool) makeRoom(ctx context.Context, need int64) error {
 	}
 }
 
-// syncLoop fsyncs the active segment every SyncInterval (interval policy).
+// syncLoop, under the interval policy, stores the cursor (fsynced) and
+// deletes the segments it covers, then fsyncs the active segment, every
+// SyncInterval.
 func (s *Spool) syncLoop() {
 	defer s.wg.Done()
 	t := s.clk.NewTicker(s.cfg.SyncInterval)
@@ -661,6 +674,11 @@ func (s *Spool) syncLoop() {
 		case <-s.stop:
 			return
 		case <-t.C():
+			s.mu.Lock()
+			if err := s.storeAckLocked(); err != nil {
+				s.log.Error("spool: storing the cursor", zap.Error(err))
+			}
+			s.mu.Unlock()
 			s.wmu <- struct{}{}
 			if s.dirty {
 				if err := s.wf.Sync(); err != nil {
@@ -675,9 +693,11 @@ func (s *Spool) syncLoop() {
 	}
 }
 
-// Close syncs what is written, retries a failed store of the cursor, and
-// closes the files. Unacknowledged records are read again after the next
-// Open. Blocked Appends and Reads return ErrClosed. Close is idempotent.
+// Close syncs what is written, stores the cursor if it is behind the
+// acknowledgements (under the "interval" policy, or after a failed
+// store), and closes the files. Unacknowledged records are read again
+// after the next Open. Blocked Appends and Reads return ErrClosed. Close
+// is idempotent.
 func (s *Spool) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -698,9 +718,6 @@ func (s *Spool) Close() error {
 		defer s.mu.Unlock()
 		if err := s.storeLocked(s.acked); err != nil && s.closeErr == nil {
 			s.closeErr = err
-		}
-		if err := s.cur.f.Sync(); err != nil && s.closeErr == nil {
-			s.closeErr = &StorageError{"fsync", s.cur.path, err}
 		}
 		s.release()
 	})
