@@ -59,8 +59,10 @@ type conn struct {
 	// resumePublish wakes uc's publish loop (see publishResumer); nil
 	// when it cannot.
 	resumePublish func()
-	lost          chan struct{}
-	lostOnce      sync.Once
+	// lim are the chunk sizes of multi-node calls on this session.
+	lim      limits
+	lost     chan struct{}
+	lostOnce sync.Once
 }
 
 func (c *conn) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
@@ -392,6 +394,12 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("opcua: connect to %s: %w", c.cfg.Endpoint, err)
 	}
 	c.log.Info("opcua: session activated", zap.String("policy", c.policy), zap.Stringer("mode", c.mode))
+	if cn.lim, err = c.readLimits(ctx, cn); err != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+		_ = uc.Close(cctx)
+		ccancel()
+		return nil, err
+	}
 	return cn, nil
 }
 
@@ -431,32 +439,31 @@ func (c *Client) Read(ctx context.Context, nodes []*ua.NodeID) ([]*ua.DataValue,
 	return c.ReadAttribute(ctx, ua.AttributeIDValue, nodes)
 }
 
-// readChunk is the most nodes one Read request carries; servers limit
-// MaxNodesPerRead, and a few hundred is within every common limit.
-const readChunk = 500
-
 // ReadAttribute reads one attribute of nodes, in requests of at most 500
-// nodes.
+// nodes, or the server's MaxNodesPerRead when lower.
 func (c *Client) ReadAttribute(ctx context.Context, attr ua.AttributeID, nodes []*ua.NodeID) ([]*ua.DataValue, error) {
 	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*ua.DataValue, 0, len(nodes))
-	for start := 0; start < len(nodes); start += readChunk {
-		chunk := nodes[start:min(start+readChunk, len(nodes))]
-		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: make([]*ua.ReadValueID, len(chunk))}
-		for i, n := range chunk {
+	err = inChunks(len(nodes), cn.lim.read, func(lo, hi int) error {
+		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: make([]*ua.ReadValueID, hi-lo)}
+		for i, n := range nodes[lo:hi] {
 			req.NodesToRead[i] = &ua.ReadValueID{NodeID: n, AttributeID: attr, DataEncoding: &ua.QualifiedName{}}
 		}
 		resp, err := cn.uc.Read(ctx, req)
 		if err != nil {
-			return nil, c.callError("read", cn, err)
+			return c.callError("read", cn, err)
 		}
-		if len(resp.Results) != len(chunk) {
-			return nil, fmt.Errorf("opcua: read: %d results for %d nodes", len(resp.Results), len(chunk))
+		if len(resp.Results) != hi-lo {
+			return fmt.Errorf("opcua: read: %d results for %d nodes", len(resp.Results), hi-lo)
 		}
 		out = append(out, resp.Results...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -486,33 +493,41 @@ type WriteValue struct {
 }
 
 // Write writes values to nodes' Value attributes, each as the OPC UA
-// type of its kind (see Variant), and returns the status code per value.
-// The error is non-nil only when the call failed as a whole.
+// type of its kind (see Variant), and returns the status code per value,
+// in requests of at most 500 values, or the server's MaxNodesPerWrite when
+// lower. The error is non-nil only when a request failed as a whole; the
+// results of the requests answered before it are returned with it (fewer
+// results than values: the rest were not written).
 func (c *Client) Write(ctx context.Context, values []WriteValue) ([]ua.StatusCode, error) {
 	cn, err := c.ready(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req := &ua.WriteRequest{NodesToWrite: make([]*ua.WriteValue, len(values))}
+	nodes := make([]*ua.WriteValue, len(values))
 	for i, w := range values {
 		v, err := Variant(w.Value)
 		if err != nil {
 			return nil, fmt.Errorf("opcua: write %s: %w", w.NodeID, err)
 		}
-		req.NodesToWrite[i] = &ua.WriteValue{
+		nodes[i] = &ua.WriteValue{
 			NodeID:      w.NodeID,
 			AttributeID: ua.AttributeIDValue,
 			Value:       &ua.DataValue{EncodingMask: ua.DataValueValue, Value: v},
 		}
 	}
-	resp, err := cn.uc.Write(ctx, req)
-	if err != nil {
-		return nil, c.callError("write", cn, err)
-	}
-	if len(resp.Results) != len(values) {
-		return nil, fmt.Errorf("opcua: write: %d results for %d values", len(resp.Results), len(values))
-	}
-	return resp.Results, nil
+	out := make([]ua.StatusCode, 0, len(values))
+	err = inChunks(len(nodes), cn.lim.write, func(lo, hi int) error {
+		resp, err := cn.uc.Write(ctx, &ua.WriteRequest{NodesToWrite: nodes[lo:hi]})
+		if err != nil {
+			return c.callError("write", cn, err)
+		}
+		if len(resp.Results) != hi-lo {
+			return fmt.Errorf("opcua: write: %d results for %d values", len(resp.Results), hi-lo)
+		}
+		out = append(out, resp.Results...)
+		return nil
+	})
+	return out, err
 }
 
 // Resolve returns the node id of an address, translating a browse path
@@ -528,7 +543,9 @@ func (c *Client) Resolve(ctx context.Context, a Address) (*ua.NodeID, error) {
 	return ids[0], nil
 }
 
-// resolve resolves addresses in one call, with a status per address.
+// resolve resolves addresses, with a status per address, in requests of
+// at most 500 browse paths, or the server's
+// MaxNodesPerTranslateBrowsePathsToNodeIds when lower.
 func (c *Client) resolve(ctx context.Context, as []Address) ([]*ua.NodeID, []ua.StatusCode, error) {
 	ids := make([]*ua.NodeID, len(as))
 	codes := make([]ua.StatusCode, len(as))
@@ -561,31 +578,37 @@ func (c *Client) resolve(ctx context.Context, as []Address) ([]*ua.NodeID, []ua.
 	if err != nil {
 		return nil, nil, err
 	}
-	var resp *ua.TranslateBrowsePathsToNodeIDsResponse
-	err = cn.uc.Send(ctx, &ua.TranslateBrowsePathsToNodeIDsRequest{BrowsePaths: paths}, func(v ua.Response) error {
-		r, ok := v.(*ua.TranslateBrowsePathsToNodeIDsResponse)
-		if !ok {
-			return fmt.Errorf("opcua: translate browse paths: unexpected response %T", v)
+	err = inChunks(len(paths), cn.lim.translate, func(lo, hi int) error {
+		var resp *ua.TranslateBrowsePathsToNodeIDsResponse
+		err := cn.uc.Send(ctx, &ua.TranslateBrowsePathsToNodeIDsRequest{BrowsePaths: paths[lo:hi]}, func(v ua.Response) error {
+			r, ok := v.(*ua.TranslateBrowsePathsToNodeIDsResponse)
+			if !ok {
+				return fmt.Errorf("opcua: translate browse paths: unexpected response %T", v)
+			}
+			resp = r
+			return nil
+		})
+		if err != nil {
+			return c.callError("translate browse paths", cn, err)
 		}
-		resp = r
+		if len(resp.Results) != hi-lo {
+			return fmt.Errorf("opcua: translate browse paths: %d results for %d paths", len(resp.Results), hi-lo)
+		}
+		for k, r := range resp.Results {
+			i := at[lo+k]
+			switch {
+			case r.StatusCode != ua.StatusOK:
+				codes[i] = r.StatusCode
+			case len(r.Targets) == 0 || r.Targets[0].TargetID == nil:
+				codes[i] = ua.StatusBadNoMatch
+			default:
+				ids[i] = r.Targets[0].TargetID.NodeID
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, c.callError("translate browse paths", cn, err)
-	}
-	if len(resp.Results) != len(paths) {
-		return nil, nil, fmt.Errorf("opcua: translate browse paths: %d results for %d paths", len(resp.Results), len(paths))
-	}
-	for k, r := range resp.Results {
-		i := at[k]
-		switch {
-		case r.StatusCode != ua.StatusOK:
-			codes[i] = r.StatusCode
-		case len(r.Targets) == 0 || r.Targets[0].TargetID == nil:
-			codes[i] = ua.StatusBadNoMatch
-		default:
-			ids[i] = r.Targets[0].TargetID.NodeID
-		}
+		return nil, nil, err
 	}
 	return ids, codes, nil
 }

@@ -66,6 +66,24 @@
 // while it has subscriptions, so such a stall lasts at most
 // Config.KeepAlive.
 //
+// # Operation limits
+//
+// Servers limit how many operations one call may carry (OPC UA Part 5,
+// Server.ServerCapabilities.OperationLimits). A call over a limit fails
+// as a whole with BadTooManyOperations, and since gopcua ends the
+// session on such a ServiceFault, it would fail again on every new
+// session. So on every new session, before subscriptions are restored,
+// the client reads MaxNodesPerRead, MaxNodesPerWrite,
+// MaxNodesPerTranslateBrowsePathsToNodeIds and MaxMonitoredItemsPerCall
+// in one Read and splits every multi-node call to fit: reads and writes
+// go in requests of at most 500 nodes, browse paths 500 per
+// TranslateBrowsePathsToNodeIds, monitored items 1000 per
+// CreateMonitoredItems, or the server's limit where it is lower (a
+// property that is missing, Bad or 0 sets none; the limits in force are
+// logged at Info once per session when the server sets any). Results
+// keep the callers' order and each item its own status code. Browse asks
+// for one node per call, so MaxNodesPerBrowse never binds.
+//
 // Connection states are logged (zap) and counted (Prometheus, through
 // WithRegisterer): kiln_opcua_connected, kiln_opcua_reconnects_total,
 // kiln_opcua_connect_failures_total,

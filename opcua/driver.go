@@ -245,7 +245,8 @@ func (d *Driver) Write(ctx context.Context, items []plc.WriteItem) []error {
 	res, err := d.c.Write(ctx, wv)
 	for k, i := range at {
 		switch {
-		case err != nil:
+		case k >= len(res):
+			// Not written: the request carrying it failed as a whole.
 			errs[i] = err
 		case res[k] != ua.StatusOK:
 			errs[i] = fmt.Errorf("opcua: write %s: %w", items[i].Tag.Name, res[k])

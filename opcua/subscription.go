@@ -261,9 +261,6 @@ func (s *Subscription) retry(ctx context.Context, cn *conn) {
 	}
 }
 
-// monitorChunk is how many items go into one CreateMonitoredItems call.
-const monitorChunk = 1000
-
 // sync makes sure the subscription exists on cn and every item is
 // monitored, reporting the ones that cannot be.
 func (s *Subscription) sync(ctx context.Context, cn *conn) error {
@@ -333,7 +330,7 @@ func (s *Subscription) sync(ctx context.Context, cn *conn) error {
 		}
 	}
 	for len(todo) > 0 {
-		n := min(len(todo), monitorChunk)
+		n := min(len(todo), max(1, cn.lim.monitor))
 		chunk := todo[:n]
 		todo = todo[n:]
 		reqs := make([]*ua.MonitoredItemCreateRequest, len(chunk))

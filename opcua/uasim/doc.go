@@ -29,8 +29,18 @@
 // fails every call of a service (TranslateBrowsePaths,
 // CreateMonitoredItems) with a ServiceFault, as an overloaded server does.
 //
-// Beyond gopcua's server, uasim implements: Write (typed and
-// access-checked), TranslateBrowsePathsToNodeIDs, and
+// Config.Limits sets the server's operation limits (MaxNodesPerRead,
+// MaxNodesPerWrite, MaxNodesPerTranslateBrowsePaths,
+// MaxMonitoredItemsPerCall; yaml limits: max_nodes_per_read, …; zero, the
+// default, is no limit). They are published in the standard
+// Server.ServerCapabilities.OperationLimits properties (0 when unset, in
+// place of the 32 gopcua's server publishes for reads without enforcing
+// it) and enforced: a Read, Write, TranslateBrowsePathsToNodeIds or
+// CreateMonitoredItems with more operations fails as a whole with
+// BadTooManyOperations, as real servers do.
+//
+// Beyond gopcua's server, uasim implements: Read (with the limit),
+// Write (typed and access-checked), TranslateBrowsePathsToNodeIDs, and
 // CreateMonitoredItems with a status per item (BadNodeIdUnknown for
 // unknown nodes; gopcua accepts any) and data change filters (absolute
 // deadband; percent deadband of the tag's scaling raw range or write

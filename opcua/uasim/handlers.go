@@ -17,15 +17,30 @@ import (
 )
 
 // register installs the services uasim implements itself in place of
-// gopcua's: Write (typed, access-checked, with the OnWrite hook),
-// TranslateBrowsePathsToNodeIDs (unsupported by gopcua), and
-// CreateMonitoredItems (gopcua accepts every item, even for unknown nodes,
-// and ignores filters).
+// gopcua's: Read (to enforce MaxNodesPerRead), Write (typed,
+// access-checked, with the OnWrite hook), TranslateBrowsePathsToNodeIDs
+// (unsupported by gopcua), and CreateMonitoredItems (gopcua accepts every
+// item, even for unknown nodes, and ignores filters). Each fails a call
+// over its operation limit as a whole.
 func (s *Server) register(srv *server.Server, tr *tree) {
+	l := s.cfg.Limits
+	srv.RegisterHandler(id.ReadRequest_Encoding_DefaultBinary, func(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+		req, ok := r.(*ua.ReadRequest)
+		if !ok {
+			return nil, ua.StatusBadRequestTypeInvalid
+		}
+		if err := tooMany(len(req.NodesToRead), l.MaxNodesPerRead); err != nil {
+			return nil, err
+		}
+		return readNodes(srv, req), nil
+	})
 	srv.RegisterHandler(id.WriteRequest_Encoding_DefaultBinary, func(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
 		req, ok := r.(*ua.WriteRequest)
 		if !ok {
 			return nil, ua.StatusBadRequestTypeInvalid
+		}
+		if err := tooMany(len(req.NodesToWrite), l.MaxNodesPerWrite); err != nil {
+			return nil, err
 		}
 		return s.write(srv, req), nil
 	})
@@ -35,6 +50,9 @@ func (s *Server) register(srv *server.Server, tr *tree) {
 			return nil, ua.StatusBadRequestTypeInvalid
 		}
 		if err := s.refusal(TranslateBrowsePaths); err != nil {
+			return nil, err
+		}
+		if err := tooMany(len(req.BrowsePaths), l.MaxNodesPerTranslateBrowsePaths); err != nil {
 			return nil, err
 		}
 		return translate(tr, req), nil
@@ -47,8 +65,30 @@ func (s *Server) register(srv *server.Server, tr *tree) {
 		if err := s.refusal(CreateMonitoredItems); err != nil {
 			return nil, err
 		}
+		if err := tooMany(len(req.ItemsToCreate), l.MaxMonitoredItemsPerCall); err != nil {
+			return nil, err
+		}
 		return s.createItems(srv, req)
 	})
+}
+
+// readNodes answers a Read from srv's namespaces, as gopcua's own Read
+// does.
+func readNodes(srv *server.Server, req *ua.ReadRequest) *ua.ReadResponse {
+	results := make([]*ua.DataValue, len(req.NodesToRead))
+	for i, rv := range req.NodesToRead {
+		if rv == nil || rv.NodeID == nil {
+			results[i] = &ua.DataValue{EncodingMask: ua.DataValueStatusCode | ua.DataValueServerTimestamp, Status: ua.StatusBadNodeIDInvalid, ServerTimestamp: time.Now()}
+			continue
+		}
+		ns, err := srv.Namespace(int(rv.NodeID.Namespace()))
+		if err != nil {
+			results[i] = &ua.DataValue{EncodingMask: ua.DataValueStatusCode | ua.DataValueServerTimestamp, Status: ua.StatusBadNodeIDUnknown, ServerTimestamp: time.Now()}
+			continue
+		}
+		results[i] = ns.Attribute(rv.NodeID, rv.AttributeID)
+	}
+	return &ua.ReadResponse{ResponseHeader: header(req.RequestHeader), Results: results, DiagnosticInfos: []*ua.DiagnosticInfo{}}
 }
 
 func header(req *ua.RequestHeader) *ua.ResponseHeader {

@@ -46,6 +46,27 @@ type Config struct {
 	Users map[string]string `yaml:"users"`
 	// NoAnonymous stops offering the Anonymous identity token.
 	NoAnonymous bool `yaml:"no_anonymous"`
+	// Limits are the server's operation limits (default none).
+	Limits Limits `yaml:"limits"`
+}
+
+// Limits are a server's operation limits (OPC UA Part 5,
+// Server.ServerCapabilities.OperationLimits): the most operations one
+// call of a service may carry. The server publishes them in its
+// OperationLimits properties and fails a call with more as a whole with
+// BadTooManyOperations (a ServiceFault), as real servers do. Zero means
+// no limit, published as 0.
+type Limits struct {
+	// MaxNodesPerRead limits the nodes of one Read.
+	MaxNodesPerRead uint32 `yaml:"max_nodes_per_read"`
+	// MaxNodesPerWrite limits the nodes of one Write.
+	MaxNodesPerWrite uint32 `yaml:"max_nodes_per_write"`
+	// MaxNodesPerTranslateBrowsePaths limits the browse paths of one
+	// TranslateBrowsePathsToNodeIds.
+	MaxNodesPerTranslateBrowsePaths uint32 `yaml:"max_nodes_per_translate_browse_paths"`
+	// MaxMonitoredItemsPerCall limits the items of one
+	// CreateMonitoredItems.
+	MaxMonitoredItemsPerCall uint32 `yaml:"max_monitored_items_per_call"`
 }
 
 // Validate reports the first bad field.
@@ -325,6 +346,7 @@ func (s *Server) Start(ctx context.Context) error {
 		opts = append(opts, server.EnableAuthMode(ua.UserTokenTypeUserName))
 	}
 	srv := server.New(opts...)
+	s.publishLimits(srv)
 	tr := s.build(srv)
 	s.register(srv, tr)
 	if err := s.registerActivate(srv); err != nil {

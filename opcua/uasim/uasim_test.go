@@ -7,6 +7,7 @@ import (
 	"time"
 
 	gopcua "github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/goleak"
 
@@ -240,5 +241,121 @@ func TestUsersPasswordsChecked(t *testing.T) {
 	}
 	if err := activate(t, open.Endpoint(), gopcua.AuthAnonymous(), ua.UserTokenTypeAnonymous); !errors.Is(err, ua.StatusBadIdentityTokenRejected) {
 		t.Errorf("anonymous with no_anonymous: %v", err)
+	}
+}
+
+// The server publishes Config.Limits in its OperationLimits properties
+// and fails a call over a limit as a whole with BadTooManyOperations,
+// while a call at the limit goes through.
+func TestOperationLimitsPublishedAndEnforced(t *testing.T) {
+	lim := uasim.Limits{MaxNodesPerRead: 5, MaxNodesPerWrite: 2, MaxNodesPerTranslateBrowsePaths: 3, MaxMonitoredItemsPerCall: 4}
+	s, err := uasim.New(uasim.Config{Limits: lim, Security: []string{"None"}}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Each call over a limit ends gopcua's session, so each case has a
+	// client of its own.
+	dial := func(t *testing.T) *gopcua.Client {
+		t.Helper()
+		c, err := gopcua.NewClient(s.Endpoint(), gopcua.SecurityMode(ua.MessageSecurityModeNone), gopcua.AutoReconnect(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		return c
+	}
+	temp := ua.MustParseNodeID(s.NodeID("Line1.Temp"))
+
+	props := []uint32{
+		id.Server_ServerCapabilities_OperationLimits_MaxNodesPerRead,
+		id.Server_ServerCapabilities_OperationLimits_MaxNodesPerWrite,
+		id.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIDs,
+		id.Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall,
+	}
+	req := &ua.ReadRequest{}
+	for _, p := range props {
+		req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, p), AttributeID: ua.AttributeIDValue})
+	}
+	resp, err := dial(t).Read(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []uint32{5, 2, 3, 4} {
+		if got, _ := resp.Results[i].Value.Value().(uint32); got != want || resp.Results[i].Status != ua.StatusOK {
+			t.Errorf("property %d = %v (%v), want %d", props[i], resp.Results[i].Value.Value(), resp.Results[i].Status, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		name  string
+		limit int
+		call  func(c *gopcua.Client, n int) error
+	}{
+		{"read", 5, func(c *gopcua.Client, n int) error {
+			req := &ua.ReadRequest{}
+			for range n {
+				req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: temp, AttributeID: ua.AttributeIDValue})
+			}
+			_, err := c.Read(ctx, req)
+			return err
+		}},
+		{"write", 2, func(c *gopcua.Client, n int) error {
+			req := &ua.WriteRequest{}
+			for range n {
+				req.NodesToWrite = append(req.NodesToWrite, &ua.WriteValue{
+					NodeID: ua.MustParseNodeID(s.NodeID("Line1.Mode")), AttributeID: ua.AttributeIDValue,
+					Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(int16(1))},
+				})
+			}
+			resp, err := c.Write(ctx, req)
+			if err == nil && resp.Results[n-1] != ua.StatusOK {
+				err = resp.Results[n-1]
+			}
+			return err
+		}},
+		{"translate browse paths", 3, func(c *gopcua.Client, n int) error {
+			req := &ua.TranslateBrowsePathsToNodeIDsRequest{}
+			for range n {
+				req.BrowsePaths = append(req.BrowsePaths, &ua.BrowsePath{
+					StartingNode: ua.NewNumericNodeID(0, id.ObjectsFolder),
+					RelativePath: &ua.RelativePath{Elements: []*ua.RelativePathElement{{
+						ReferenceTypeID: ua.NewNumericNodeID(0, id.HierarchicalReferences), IncludeSubtypes: true,
+						TargetName: &ua.QualifiedName{NamespaceIndex: 2, Name: "Line1"},
+					}}},
+				})
+			}
+			return c.Send(ctx, req, func(ua.Response) error { return nil })
+		}},
+		{"create monitored items", 4, func(c *gopcua.Client, n int) error {
+			sub, err := c.Subscribe(ctx, &gopcua.SubscriptionParameters{Interval: 50 * time.Millisecond}, make(chan *gopcua.PublishNotificationData, 16))
+			if err != nil {
+				return err
+			}
+			var items []*ua.MonitoredItemCreateRequest
+			for i := range n {
+				items = append(items, gopcua.NewMonitoredItemCreateRequestWithDefaults(temp, ua.AttributeIDValue, uint32(i+1)))
+			}
+			_, err = sub.Monitor(ctx, ua.TimestampsToReturnBoth, items...)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t)
+			if err := tc.call(c, tc.limit); err != nil {
+				t.Fatalf("%d operations, at the limit: %v", tc.limit, err)
+			}
+			if err := tc.call(c, tc.limit+1); !errors.Is(err, ua.StatusBadTooManyOperations) {
+				t.Fatalf("%d operations, over the limit: %v, want BadTooManyOperations", tc.limit+1, err)
+			}
+		})
 	}
 }
