@@ -76,7 +76,9 @@ type Audit struct {
 	ReadBack json.RawMessage `json:"read_back,omitempty"`
 	// Result is "ok" or the error's text; Code classifies refusals:
 	// "ok", "unauthorized", "expired", "unknown_tag", "read_only",
-	// "bad_value", "out_of_limits", "verify_failed", "device_error".
+	// "bad_value", "out_of_limits", "verify_failed", "device_error",
+	// "audit_unavailable" (refused before the device while the gateway
+	// cannot store audit records).
 	Result string `json:"result"`
 	Code   string `json:"code"`
 }

@@ -123,6 +123,14 @@ func TestSpoolDiskFull(t *testing.T) {
 		st := get()
 		return getJSON(t, base+"/healthz", nil) == http.StatusServiceUnavailable && st.Stats.SpoolFailures > 0 && st.Stats.SamplesHeld > 0
 	})
+	// A write now could not be audited: refused before the PLC.
+	writes := g.Plant().Writes()
+	if r := postWrite(t, base, "demo-token", "Kiln1.Zone1.Setpoint", 870); r.code != http.StatusServiceUnavailable || r.audit.Code != "audit_unavailable" {
+		t.Fatalf("write while the disk is full: %d %+v", r.code, r.audit)
+	}
+	if n := g.Plant().Writes(); n != writes {
+		t.Fatalf("the PLC took %d writes while the audit trail was unavailable", n-writes)
+	}
 	scans := func() (n uint64) {
 		for _, p := range get().Poller {
 			n += p.Scans
@@ -154,6 +162,9 @@ func TestSpoolDiskFull(t *testing.T) {
 		st := get()
 		return getJSON(t, base+"/healthz", nil) == http.StatusOK && st.Stats.SamplesHeld == 0
 	})
+	if r := postWrite(t, base, "demo-token", "Kiln1.Zone1.Setpoint", 870); r.code != http.StatusOK {
+		t.Fatalf("write with space again: %d %+v", r.code, r.audit)
+	}
 	spooled := get().Stats.SamplesSpooled
 	eventually(t, 20*time.Second, "new samples spooled", func() bool { return get().Stats.SamplesSpooled > spooled })
 	running()

@@ -22,7 +22,10 @@
 // /metrics show the samples held (kiln_gateway_samples_held). Past the
 // bound the oldest batches are dropped: every dropped sample is counted
 // (kiln_gateway_samples_dropped_total) and each drop is logged. When space
-// returns the backlog is written and the gateway is ready again. The
+// returns the backlog is written and the gateway is ready again. Writes
+// (HTTP and command topic) are refused meanwhile before they reach the
+// device, with code "audit_unavailable" (HTTP 503): their audit record
+// could not be kept. The
 // embedded store's consumer goes on as well: when the spool cannot write
 // its cursor file for an acknowledgement, that is logged and the cursor is
 // written with the next one (a restart meanwhile delivers the stored

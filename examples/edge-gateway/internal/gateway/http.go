@@ -154,6 +154,8 @@ var status = map[string]int{
 	"out_of_limits": http.StatusUnprocessableEntity,
 	"verify_failed": http.StatusBadGateway,
 	"device_error":  http.StatusBadGateway,
+
+	"audit_unavailable": http.StatusServiceUnavailable,
 }
 
 func (g *Gateway) handleWrite(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,10 @@ var (
 	errUnauthorized = errors.New("gateway: missing or invalid token")
 	// errExpired refuses a command older than writes.command_max_age.
 	errExpired = errors.New("gateway: command expired")
+	// errAuditUnavailable refuses a write, before it reaches the device,
+	// while the spool refuses appends (disk full, read-only): its audit
+	// record could not be kept.
+	errAuditUnavailable = errors.New("gateway: audit trail unavailable")
 )
 
 // Channels requests arrive on.
@@ -77,6 +81,11 @@ func (g *Gateway) writeChecked(ctx context.Context, channel, id, token, who, tag
 	if refused == nil && !g.checkToken(token) {
 		refused = errUnauthorized
 	}
+	if refused == nil {
+		if err := g.enc.healthy(); err != nil {
+			refused = fmt.Errorf("%w: the spool refuses appends: %v", errAuditUnavailable, err)
+		}
+	}
 	if refused != nil {
 		// Refused before the Writer: audit it here.
 		rec := plc.AuditRecord{Time: g.clk.Now(), Principal: plc.Principal{Who: who, Tenant: g.cfg.Tenant}, Tag: tag, Requested: string(value), Err: refused}
@@ -105,6 +114,8 @@ func code(err error) string {
 		return "unauthorized"
 	case errors.Is(err, errExpired):
 		return "expired"
+	case errors.Is(err, errAuditUnavailable):
+		return "audit_unavailable"
 	case errors.Is(err, plc.ErrUnknownTag):
 		return "unknown_tag"
 	case errors.Is(err, plc.ErrReadOnly):
