@@ -41,10 +41,13 @@
 // A [Poller] reads every scan group at its own rate, one Read per device
 // and group per tick, applies scaling and deadbands and reports by
 // exception (changes beyond the deadband, every quality change, a full
-// refresh every interval) to a [Sink] in batches. It implements
-// Serve(ctx) for a supervisor, skips and counts ticks that overrun, keeps
-// the latest value of every tag ([Poller.Latest], [Poller.Snapshot]) and
-// is a Prometheus collector:
+// refresh every interval) to a [Sink] in batches. Each device of a group
+// is scanned by a loop of its own on the group's rate grid, so a device
+// whose reads hang until their timeout delays only its own tags. The
+// Poller implements Serve(ctx) for a supervisor, skips and counts ticks
+// that overrun, keeps the latest value of every tag ([Poller.Latest],
+// [Poller.Snapshot]), counts per group and device ([Poller.Stats]) and is
+// a Prometheus collector:
 //
 //	p, err := plc.NewPoller(db, drivers, sink)
 //	reg.MustRegister(p)

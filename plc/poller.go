@@ -51,25 +51,33 @@ func WithPollerLogger(l *zap.Logger) PollerOption { return func(o *pollerOptions
 func WithPollerMaxBatch(n int) PollerOption { return func(o *pollerOptions) { o.maxBatch = n } }
 
 // Poller reads the tags of a point database group by group, each scan
-// group on its own goroutine at its own rate, and hands what changed to a
-// Sink in batches.
+// group at its own rate, and hands what changed to a Sink in batches.
 //
-// Each tick a group calls Reader.Read once per device with all of the
-// group's tags of that device (prepared once, in NewPoller), converts raw
-// values to engineering units (Tag.ToEngineering), and reports a sample
-// when it is the first of the tag, when its quality differs from the last
-// reported one, when its value moved more than the tag's deadband
-// (Tag.Band, against the last reported value; any change when there is
-// none), and for every tag on a full refresh (ScanGroup.RefreshInterval).
-// The reports of one tick go to the sink as one batch.
+// A scan group whose tags live on several devices is scanned per device:
+// each (group, device) part runs on its own goroutine on the group's
+// rate grid, so a device whose reads hang until their timeout (a PLC
+// behind a dead link) delays only its own tags, never the other devices'
+// tags of the group, nor other groups.
 //
-// A tick that comes while the group is still scanning (a slow device or a
-// slow sink) is skipped and counted as an overrun, never queued: after an
-// overrun the group resumes on its own rate's grid. A sink that blocks
-// blocks only its group; the time is counted. A Reader that panics (a
-// driver bug) costs only its own samples: for that tick they are Bad/not
-// read, the read counts as failed and the panic is logged with its stack;
-// the other devices and groups go on. Metrics are in Stats and,
+// Each tick a part calls Reader.Read once with all of the group's tags of
+// its device (prepared once, in NewPoller), converts raw values to
+// engineering units (Tag.ToEngineering), and reports a sample when it is
+// the first of the tag, when its quality differs from the last reported
+// one, when its value moved more than the tag's deadband (Tag.Band,
+// against the last reported value; any change when there is none), and
+// for every tag on a full refresh (ScanGroup.RefreshInterval). The
+// reports of one part's tick go to the sink as one batch (or several, see
+// WithPollerMaxBatch); the sink is called from several goroutines at once
+// and must be safe for that.
+//
+// A tick that comes while a part is still scanning (a slow device or a
+// slow sink) is skipped and counted as an overrun of that part, never
+// queued: after an overrun the part resumes on its group's rate grid. A
+// sink that blocks blocks only the part that called it; the time is
+// counted. A Reader that panics (a driver bug) costs only its own
+// samples: for that tick they are Bad/not read, the read counts as failed
+// and the panic is logged with its stack; the other devices and groups go
+// on. Metrics are in Stats (per group, with a per-device breakdown) and,
 // for Prometheus, in the Poller itself: it is a prometheus.Collector that
 // the caller registers.
 type Poller struct {
@@ -91,19 +99,32 @@ const (
 	maxTagsPerGroup = 1 << 24
 )
 
-// group is one scan group's state. Only its goroutine touches the fields
-// above mu; mu guards latest; the counters are atomic.
+// group is one scan group: its configuration and its parts, one per
+// device, in device order. Its tags are sorted by device, so each part's
+// tags are a contiguous range of them.
 type group struct {
 	name    string
 	rate    time.Duration
 	refresh time.Duration
 	tags    []*Tag // into the point database, shared
-	parts   []part
-	buf     [2][]Sample // read into buf[cur]; the other is latest
-	cur     int
-	last    []reported // last reported, per tag
-	out     []Sample   // the batch, reused
-	full    time.Time
+	parts   []*part
+}
+
+// part is the tags of one device within a group, scanned by a goroutine
+// of its own. Only that goroutine touches the fields above mu; mu guards
+// latest; the counters are atomic.
+type part struct {
+	g      *group
+	device string
+	reader Reader
+	off    int         // of tags[0] in g.tags
+	tags   []*Tag      // g.tags[off : off+len(tags)]
+	buf    [2][]Sample // read into buf[cur]; the other is latest
+	cur    int
+	last   []reported // last reported, per tag
+	out    []Sample   // the batch, reused
+	full   time.Time
+	failed bool // the last Read returned an error; for logging changes only
 
 	mu     sync.RWMutex
 	latest []Sample
@@ -118,14 +139,6 @@ type group struct {
 type reported struct {
 	value   Value
 	quality Quality
-}
-
-// part is the tags of one device within a group: buf[off:off+n].
-type part struct {
-	device string
-	reader Reader
-	off, n int
-	failed bool // the last Read returned an error; for logging changes only
 }
 
 // NewPoller prepares a poller for every tag of db, reading each through
@@ -202,25 +215,21 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 			return nil, fmt.Errorf("plc: NewPoller: scan group %q has %d tags, at most %d", name, len(tags), maxTagsPerGroup)
 		}
 		sort.SliceStable(tags, func(i, j int) bool { return tags[i].Device < tags[j].Device })
-		outCap := len(tags)
-		if p.maxBatch > 0 {
-			outCap = min(outCap, p.maxBatch)
-		}
 		g := &group{
 			name:    name,
 			rate:    max(sg.ScanRate(), MinRate),
 			refresh: sg.RefreshInterval(),
 			tags:    tags,
-			buf:     [2][]Sample{make([]Sample, len(tags)), make([]Sample, len(tags))},
-			last:    make([]reported, len(tags)),
-			out:     make([]Sample, 0, outCap),
 		}
+		// One allocation per array for the whole group; parts take
+		// capped ranges of them.
+		bufs := [2][]Sample{make([]Sample, len(tags)), make([]Sample, len(tags))}
+		last := make([]reported, len(tags))
 		for i, t := range tags {
-			g.buf[0][i].Tag = t.Name
-			g.buf[1][i].Tag = t.Name
+			bufs[0][i].Tag = t.Name
+			bufs[1][i].Tag = t.Name
 			p.index[t.Name] = uint32(gi)<<24 | uint32(i)
 		}
-		g.latest = g.buf[1]
 		for off := 0; off < len(tags); {
 			dev := tags[off].Device
 			n := 1
@@ -235,8 +244,21 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 			if err != nil {
 				return nil, fmt.Errorf("plc: prepare group %q on device %q: %w", name, dev, err)
 			}
-			g.parts = append(g.parts, part{device: dev, reader: r, off: off, n: n})
-			off += n
+			outCap := n
+			if p.maxBatch > 0 {
+				outCap = min(outCap, p.maxBatch)
+			}
+			end := off + n
+			pt := &part{
+				g: g, device: dev, reader: r, off: off,
+				tags: tags[off:end:end],
+				buf:  [2][]Sample{bufs[0][off:end:end], bufs[1][off:end:end]},
+				last: last[off:end:end],
+				out:  make([]Sample, 0, outCap),
+			}
+			pt.latest = pt.buf[1]
+			g.parts = append(g.parts, pt)
+			off = end
 		}
 		p.groups = append(p.groups, g)
 	}
@@ -245,8 +267,8 @@ func NewPoller(db *PointDB, drivers map[string]Driver, sink Sink, opts ...Poller
 
 // Serve polls until ctx is done, then returns ctx.Err(). It returns early
 // with an error when the sink fails (the error wraps the sink's), having
-// stopped every group. A Poller may be served again after Serve returns;
-// it then reports every tag anew on its first scan.
+// stopped every part of every group. A Poller may be served again after
+// Serve returns; it then reports every tag anew on its first scan.
 func (p *Poller) Serve(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return ErrPollerRunning
@@ -264,16 +286,19 @@ func (p *Poller) Serve(ctx context.Context) error {
 		errOnce  sync.Once
 		firstErr error
 	)
+	start := p.clk.Now() // every part's grid starts here
 	for _, g := range p.groups {
-		g.reset()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.run(ctx, g); err != nil && ctx.Err() == nil {
-				errOnce.Do(func() { firstErr = err })
-				cancel()
-			}
-		}()
+		for _, pt := range g.parts {
+			pt.reset()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.run(ctx, pt, start); err != nil && ctx.Err() == nil {
+					errOnce.Do(func() { firstErr = err })
+					cancel()
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	if firstErr != nil {
@@ -282,31 +307,32 @@ func (p *Poller) Serve(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (g *group) reset() {
-	clear(g.last)
-	g.full = time.Time{}
+func (pt *part) reset() {
+	clear(pt.last)
+	pt.full = time.Time{}
 }
 
-// run scans g at its rate until ctx is done or the sink fails.
-func (p *Poller) run(ctx context.Context, g *group) error {
+// run scans pt at its group's rate, on the grid that starts at next,
+// until ctx is done or the sink fails.
+func (p *Poller) run(ctx context.Context, pt *part, next time.Time) error {
+	rate := pt.g.rate
 	var timer clock.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	next := p.clk.Now()
 	for {
-		if err := p.scan(ctx, g); err != nil {
+		if err := p.scan(ctx, pt); err != nil {
 			return err
 		}
 		now := p.clk.Now()
-		next = next.Add(g.rate)
+		next = next.Add(rate)
 		if now.After(next) {
 			// Still scanning when ticks came: skip them, stay on the grid.
-			missed := (now.Sub(next)-1)/g.rate + 1
-			g.overruns.Add(uint64(missed))
-			next = next.Add(missed * g.rate)
+			missed := (now.Sub(next)-1)/rate + 1
+			pt.overruns.Add(uint64(missed))
+			next = next.Add(missed * rate)
 		}
 		if wait := next.Sub(now); wait > 0 {
 			if timer == nil {
@@ -325,45 +351,42 @@ func (p *Poller) run(ctx context.Context, g *group) error {
 	}
 }
 
-// scan reads the group once, reports what changed and publishes the
-// latest values. It allocates nothing when the drivers and sink do not.
-func (p *Poller) scan(ctx context.Context, g *group) error {
+// scan reads the part once, reports what changed and publishes the
+// latest values. It allocates nothing when the driver and sink do not.
+func (p *Poller) scan(ctx context.Context, pt *part) error {
+	g := pt.g
 	start := p.clk.Now()
-	buf := g.buf[g.cur]
-	for i := range g.parts {
-		pt := &g.parts[i]
-		out := buf[pt.off : pt.off+pt.n]
-		// The buffer holds the scan before last; a reader that fails
-		// without filling it must leave Bad/not read, never an old value.
-		clear(out)
-		err := safeRead(ctx, pt.reader, out)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			g.readErrors.Add(1)
-			if !pt.failed {
-				fields := []zap.Field{zap.String("group", g.name), zap.String("device", pt.device), zap.Error(err)}
-				if pe, ok := err.(*readPanic); ok {
-					fields = append(fields, zap.ByteString("stack", pe.stack))
-				}
-				p.log.Warn("read failed", fields...)
+	buf := pt.buf[pt.cur]
+	// The buffer holds the scan before last; a reader that fails without
+	// filling it must leave Bad/not read, never an old value.
+	clear(buf)
+	rerr := safeRead(ctx, pt.reader, buf)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if rerr != nil {
+		pt.readErrors.Add(1)
+		if !pt.failed {
+			fields := []zap.Field{zap.String("group", g.name), zap.String("device", pt.device), zap.Error(rerr)}
+			if pe, ok := rerr.(*readPanic); ok {
+				fields = append(fields, zap.ByteString("stack", pe.stack))
 			}
-		} else if pt.failed {
-			p.log.Info("read recovered", zap.String("group", g.name), zap.String("device", pt.device))
+			p.log.Warn("read failed", fields...)
 		}
-		pt.failed = err != nil
+	} else if pt.failed {
+		p.log.Info("read recovered", zap.String("group", g.name), zap.String("device", pt.device))
 	}
+	pt.failed = rerr != nil
 
-	full := g.refresh > 0 && !start.Before(g.full)
+	full := g.refresh > 0 && !start.Before(pt.full)
 	if full {
-		g.full = start.Add(g.refresh)
+		pt.full = start.Add(g.refresh)
 	}
-	out := g.out[:0]
+	out := pt.out[:0]
 	var err error
 	for i := range buf {
 		s := &buf[i]
-		t := g.tags[i]
+		t := pt.tags[i]
 		s.Tag = t.Name
 		if s.Time.IsZero() {
 			s.Time = start
@@ -371,47 +394,47 @@ func (p *Poller) scan(ctx context.Context, g *group) error {
 		if t.Scaling != nil {
 			s.Value = t.ToEngineering(s.Value)
 		}
-		if l := &g.last[i]; full || changed(l, s, t.Band()) {
+		if l := &pt.last[i]; full || changed(l, s, t.Band()) {
 			l.value, l.quality = s.Value, s.Quality
 			if err == nil { // after a failed batch the scan only updates latest
 				out = append(out, *s)
 				if len(out) == p.maxBatch {
-					err = p.emit(ctx, g, out)
+					err = p.emit(ctx, pt, out)
 					out = out[:0]
 				}
 			}
 		}
 	}
-	g.out = out[:0]
+	pt.out = out[:0]
 
-	g.mu.Lock()
-	g.latest = buf
-	g.mu.Unlock()
-	g.cur ^= 1
+	pt.mu.Lock()
+	pt.latest = buf
+	pt.mu.Unlock()
+	pt.cur ^= 1
 
-	g.read.Add(uint64(len(buf)))
+	pt.read.Add(uint64(len(buf)))
 	if len(out) > 0 && err == nil {
-		err = p.emit(ctx, g, out)
+		err = p.emit(ctx, pt, out)
 	}
 	end := p.clk.Now()
-	g.scans.Add(1)
-	g.lastScan.Store(start.UnixNano())
-	g.lastDur.Store(int64(end.Sub(start)))
+	pt.scans.Add(1)
+	pt.lastScan.Store(start.UnixNano())
+	pt.lastDur.Store(int64(end.Sub(start)))
 	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("plc: poller group %q: sink: %w", g.name, err)
+		return fmt.Errorf("plc: poller group %q device %q: sink: %w", g.name, pt.device, err)
 	}
 	return nil
 }
 
 // emit hands one batch to the sink and counts it.
-func (p *Poller) emit(ctx context.Context, g *group, batch []Sample) error {
-	g.emitted.Add(uint64(len(batch)))
+func (p *Poller) emit(ctx context.Context, pt *part, batch []Sample) error {
+	pt.emitted.Add(uint64(len(batch)))
 	t0 := p.clk.Now()
 	err := p.sink.WriteSamples(ctx, batch)
 	d := p.clk.Now().Sub(t0)
-	g.sinkBlocked.Add(int64(d))
-	if d > g.rate {
-		g.sinkSlow.Add(1)
+	pt.sinkBlocked.Add(int64(d))
+	if d > pt.g.rate {
+		pt.sinkSlow.Add(1)
 	}
 	return err
 }
@@ -472,19 +495,26 @@ func (p *Poller) Latest(name string) (s Sample, ok bool) {
 		return Sample{}, false
 	}
 	g := p.groups[slot>>24]
-	g.mu.RLock()
-	s = g.latest[slot&(maxTagsPerGroup-1)]
-	g.mu.RUnlock()
+	i := int(slot & (maxTagsPerGroup - 1))
+	// The parts are in tag order: find the first that ends after i.
+	k := sort.Search(len(g.parts), func(k int) bool { return g.parts[k].off+len(g.parts[k].tags) > i })
+	pt := g.parts[k]
+	pt.mu.RLock()
+	s = pt.latest[i-pt.off]
+	pt.mu.RUnlock()
 	return s, true
 }
 
 // Snapshot appends the latest sample of every tag to dst, group by group
-// in the order of Stats, and returns it; pass dst[:0] to reuse a slice.
+// in the order of Stats (within a group, device by device in the order of
+// GroupStats.Devices), and returns it; pass dst[:0] to reuse a slice.
 func (p *Poller) Snapshot(dst []Sample) []Sample {
 	for _, g := range p.groups {
-		g.mu.RLock()
-		dst = append(dst, g.latest...)
-		g.mu.RUnlock()
+		for _, pt := range g.parts {
+			pt.mu.RLock()
+			dst = append(dst, pt.latest...)
+			pt.mu.RUnlock()
+		}
 	}
 	return dst
 }
@@ -492,13 +522,16 @@ func (p *Poller) Snapshot(dst []Sample) []Sample {
 // Len returns the number of tags the poller reads.
 func (p *Poller) Len() int { return len(p.index) }
 
-// GroupStats are the counters of one scan group since NewPoller.
+// GroupStats are the counters of one scan group since NewPoller: the sums
+// of its devices' counters (Devices), since each device of a group is
+// scanned on its own.
 type GroupStats struct {
 	Group string
 	Rate  time.Duration
 	Tags  int
-	// Scans counts completed scans; Overruns counts ticks skipped because
-	// the previous scan (read plus sink) was still running.
+	// Scans counts completed scans, one per device of the group per
+	// tick; Overruns counts ticks the devices skipped because their
+	// previous scan (read plus sink) was still running.
 	Scans, Overruns uint64
 	// SamplesRead counts tag values read; SamplesEmitted those reported
 	// to the sink.
@@ -509,10 +542,29 @@ type GroupStats struct {
 	SinkSlow    uint64
 	// ReadErrors counts Reader.Read calls that failed as a whole.
 	ReadErrors uint64
-	// LastScan is when the last scan started (zero before the first);
-	// LastScanDuration how long it took, sink included.
+	// LastScan is when the latest scan of any device started (zero
+	// before the first); LastScanDuration is the longest of the devices'
+	// last completed scans, sink included. A device whose read hangs
+	// shows in neither until it returns: see its Overruns.
 	LastScan         time.Time
 	LastScanDuration time.Duration
+	// Devices breaks the counters down by device, in device name order.
+	Devices []DeviceStats
+}
+
+// DeviceStats are the counters of one device within a scan group; the
+// fields mean what GroupStats' fields of the same names do, for that
+// device's tags of the group alone.
+type DeviceStats struct {
+	Device                      string
+	Tags                        int
+	Scans, Overruns             uint64
+	SamplesRead, SamplesEmitted uint64
+	SinkBlocked                 time.Duration
+	SinkSlow                    uint64
+	ReadErrors                  uint64
+	LastScan                    time.Time
+	LastScanDuration            time.Duration
 }
 
 // Stats returns the counters of every scan group: declared groups in
@@ -520,17 +572,33 @@ type GroupStats struct {
 func (p *Poller) Stats() []GroupStats {
 	out := make([]GroupStats, len(p.groups))
 	for i, g := range p.groups {
-		out[i] = GroupStats{
-			Group: g.name, Rate: g.rate, Tags: len(g.tags),
-			Scans: g.scans.Load(), Overruns: g.overruns.Load(),
-			SamplesRead: g.read.Load(), SamplesEmitted: g.emitted.Load(),
-			SinkBlocked: time.Duration(g.sinkBlocked.Load()), SinkSlow: g.sinkSlow.Load(),
-			ReadErrors:       g.readErrors.Load(),
-			LastScanDuration: time.Duration(g.lastDur.Load()),
+		gs := GroupStats{Group: g.name, Rate: g.rate, Tags: len(g.tags), Devices: make([]DeviceStats, len(g.parts))}
+		for k, pt := range g.parts {
+			d := DeviceStats{
+				Device: pt.device, Tags: len(pt.tags),
+				Scans: pt.scans.Load(), Overruns: pt.overruns.Load(),
+				SamplesRead: pt.read.Load(), SamplesEmitted: pt.emitted.Load(),
+				SinkBlocked: time.Duration(pt.sinkBlocked.Load()), SinkSlow: pt.sinkSlow.Load(),
+				ReadErrors:       pt.readErrors.Load(),
+				LastScanDuration: time.Duration(pt.lastDur.Load()),
+			}
+			if ns := pt.lastScan.Load(); ns != 0 {
+				d.LastScan = time.Unix(0, ns)
+			}
+			gs.Devices[k] = d
+			gs.Scans += d.Scans
+			gs.Overruns += d.Overruns
+			gs.SamplesRead += d.SamplesRead
+			gs.SamplesEmitted += d.SamplesEmitted
+			gs.SinkBlocked += d.SinkBlocked
+			gs.SinkSlow += d.SinkSlow
+			gs.ReadErrors += d.ReadErrors
+			if d.LastScan.After(gs.LastScan) {
+				gs.LastScan = d.LastScan
+			}
+			gs.LastScanDuration = max(gs.LastScanDuration, d.LastScanDuration)
 		}
-		if ns := g.lastScan.Load(); ns != 0 {
-			out[i].LastScan = time.Unix(0, ns)
-		}
+		out[i] = gs
 	}
 	return out
 }

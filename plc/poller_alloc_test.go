@@ -28,13 +28,16 @@ func (r *countingReader) Read(_ context.Context, out []Sample) error {
 	return nil
 }
 
-// TestPollerScanDoesNotAllocate pins the hot path: a scan that reads,
-// scales, applies deadbands, reports every tag and publishes the latest
-// values makes no allocation.
+// TestPollerScanDoesNotAllocate pins the hot path: a scan of a device's
+// part of a group that reads, scales, applies deadbands, reports every tag
+// and publishes the latest values makes no allocation.
 func TestPollerScanDoesNotAllocate(t *testing.T) {
-	db := &PointDB{Devices: []Device{{Name: "d"}}}
+	db := &PointDB{Devices: []Device{{Name: "d"}, {Name: "e"}}}
 	for i := range 1000 {
-		tag := Tag{Name: "t" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Device: "d", Address: "x", Type: TypeInt}
+		tag := Tag{Name: "t" + strconv.Itoa(i), Device: "d", Address: "x", Type: TypeInt}
+		if i%3 == 0 {
+			tag.Device = "e"
+		}
 		if i%2 == 0 {
 			tag.Scaling = &Scaling{RawMin: 0, RawMax: 100, EngMin: 0, EngMax: 1}
 			tag.Deadband = Deadband{Mode: DeadbandAbsolute, Value: 0.001}
@@ -43,15 +46,20 @@ func TestPollerScanDoesNotAllocate(t *testing.T) {
 	}
 	var emitted int
 	sink := SinkFunc(func(_ context.Context, s []Sample) error { emitted += len(s); return nil })
-	p, err := NewPoller(db, map[string]Driver{"d": &countingDriver{}}, sink)
+	p, err := NewPoller(db, map[string]Driver{"d": &countingDriver{}, "e": &countingDriver{}}, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := p.groups[0]
+	parts := p.groups[0].parts
+	if len(parts) != 2 {
+		t.Fatalf("%d parts, want one per device", len(parts))
+	}
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := p.scan(ctx, g); err != nil {
-			t.Fatal(err)
+		for _, pt := range parts {
+			if err := p.scan(ctx, pt); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	if allocs != 0 {
@@ -83,10 +91,10 @@ func TestPollerMaxBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := cap(p.groups[0].out); c != 300 {
+	if c := cap(p.groups[0].parts[0].out); c != 300 {
 		t.Fatalf("batch buffer holds %d samples, want 300", c)
 	}
-	if err := p.scan(context.Background(), p.groups[0]); err != nil {
+	if err := p.scan(context.Background(), p.groups[0].parts[0]); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(sizes, []int{300, 300, 300, 100}) {

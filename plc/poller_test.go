@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,7 @@ type harness struct {
 	p    *plc.Poller
 	done chan error
 	stop context.CancelFunc
-	n    int // scan groups
+	n    int // scan loops: one per device of each scan group
 }
 
 func newHarness(t *testing.T, db *plc.PointDB, rec *recorder) *harness {
@@ -82,10 +83,20 @@ func newHarness(t *testing.T, db *plc.PointDB, rec *recorder) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, clk: clk, drv: drv, rec: rec, p: p, n: len(p.Stats())}
+	return &harness{t: t, clk: clk, drv: drv, rec: rec, p: p, n: loops(p)}
 }
 
-// start runs Serve and waits until every group has scanned once.
+// loops returns the number of scan loops of p, one per device of each
+// scan group: how many timers wait between ticks.
+func loops(p *plc.Poller) int {
+	n := 0
+	for _, s := range p.Stats() {
+		n += len(s.Devices)
+	}
+	return n
+}
+
+// start runs Serve and waits until every scan loop has scanned once.
 func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
@@ -100,7 +111,7 @@ func (h *harness) start() {
 	})
 }
 
-// tick advances the clock by d and waits until every group waits again,
+// tick advances the clock by d and waits until every loop waits again,
 // that is, until the scans due have run and reported.
 func (h *harness) tick(d time.Duration) {
 	h.clk.Advance(d)
@@ -139,6 +150,18 @@ func expectBatches(t *testing.T, got [][]plc.Sample, want ...string) {
 	s := summary(got)
 	if strings.Join(s, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("batches:\n%s\nwant:\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// expectBatchesAnyOrder is expectBatches for batches that come from
+// several devices' scan loops at once, in no set order.
+func expectBatchesAnyOrder(t *testing.T, got [][]plc.Sample, want ...string) {
+	t.Helper()
+	s := summary(got)
+	sort.Strings(s)
+	sort.Strings(want)
+	if strings.Join(s, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("batches (sorted):\n%s\nwant:\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -620,22 +643,136 @@ func TestPollerContainsAPanickingReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, clk: clk, drv: good, rec: rec, p: p, n: 1}
+	h := &harness{t: t, clk: clk, drv: good, rec: rec, p: p, n: 2}
 	h.start()
-	expectBatches(t, h.rec.take(), "A=0/good B=0/good")
+	expectBatchesAnyOrder(t, h.rec.take(), "A=0/good", "B=0/good")
 	panics.Store(true)
 	good.Set("B", plc.IntValue(plc.Int, 5))
 	h.tick(100 * time.Millisecond)
-	expectBatches(t, h.rec.take(), "A=<none>/not read B=5/good")
+	expectBatchesAnyOrder(t, h.rec.take(), "A=<none>/not read", "B=5/good")
 	panics.Store(false)
 	h.tick(100 * time.Millisecond)
 	expectBatches(t, h.rec.take(), "A=0/good")
-	if s := h.stats("fast"); s.ReadErrors != 1 || s.Scans != 3 {
-		t.Fatalf("stats = %+v, want one failed read in three scans", s)
+	s := h.stats("fast")
+	if s.ReadErrors != 1 || s.Scans != 6 || len(s.Devices) != 2 || s.Devices[0].Device != "d" || s.Devices[0].ReadErrors != 1 ||
+		s.Devices[0].Scans != 3 || s.Devices[1].ReadErrors != 0 || s.Devices[1].Scans != 3 {
+		t.Fatalf("stats = %+v, want one failed read of device d in three scans of each device", s)
 	}
 	es := logs.FilterMessage("read failed").All()
 	if len(es) != 1 || es[0].ContextMap()["device"] != "d" || !strings.Contains(es[0].ContextMap()["stack"].(string), "panicReader") ||
 		!strings.Contains(es[0].ContextMap()["error"].(string), "index out of range in a PDU parser") {
 		t.Fatalf("logs = %+v, want one warning naming the device, the panic and its stack", es)
+	}
+}
+
+// waitLoops waits until n scan loops wait on the fake clock. A loop that
+// never comes back (held up behind another device's hanging read) fails
+// the test after a generous guard instead of hanging it; nothing is timed.
+func waitLoops(t *testing.T, clk *clock.Fake, n int) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { clk.BlockUntil(n); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		for range n { // let the waiting goroutine go
+			tm := clk.NewTimer(time.Hour)
+			defer tm.Stop()
+		}
+		<-done
+		t.Fatalf("fewer than %d scan loops came back to wait for their next tick", n)
+	}
+}
+
+// A device whose reads hang (a PLC behind a dead link, until the driver's
+// timeout) delays only its own tags: the other device of the same scan
+// group goes on being scanned and reported at the group's rate, and the
+// hanging device's tags are reported once its read returns.
+func TestPollerHangingDeviceDoesNotDelayTheOthersInItsGroup(t *testing.T) {
+	groups := []plc.ScanGroup{{Name: "fast", Rate: 100 * time.Millisecond, FullRefresh: plc.NoFullRefresh}}
+	db := &plc.PointDB{
+		Devices: []plc.Device{{Name: "a", Driver: plctest.DriverName}, {Name: "b", Driver: plctest.DriverName}},
+		Groups:  groups,
+		Tags: []plc.Tag{
+			{Name: "A1", Device: "a", Address: "A1", Type: plc.TypeInt, Group: "fast"},
+			{Name: "A2", Device: "a", Address: "A2", Type: plc.TypeInt, Group: "fast"},
+			{Name: "B1", Device: "b", Address: "B1", Type: plc.TypeInt, Group: "fast"},
+		},
+	}
+	clk := clock.NewFake(t0)
+	devA, devB := plctest.New(plctest.WithNow(clk.Now)), plctest.New(plctest.WithNow(clk.Now))
+	rec := &recorder{}
+	p, err := plc.NewPoller(db, map[string]plc.Driver{"a": devA, "b": devB}, rec, plc.WithPollerClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clk: clk, drv: devB, rec: rec, p: p, n: loops(p)}
+	if h.n != 2 {
+		t.Fatalf("%d scan loops, want one per device", h.n)
+	}
+	h.start()
+	expectBatchesAnyOrder(t, h.rec.take(), "A1=0/good A2=0/good", "B1=0/good")
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	devA.SetReadHook(func(ctx context.Context) error {
+		select {
+		case entered <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	devA.Set("A1", plc.IntValue(plc.Int, 7))
+	devB.Set("B1", plc.IntValue(plc.Int, 1))
+	clk.Advance(100 * time.Millisecond) // t = 100 ms: a's read starts and hangs
+	<-entered
+	for k := int64(1); k <= 5; k++ { // t = 100 … 500 ms
+		if k > 1 {
+			devB.Set("B1", plc.IntValue(plc.Int, k))
+			clk.Advance(100 * time.Millisecond)
+		}
+		waitLoops(t, clk, 1) // b scanned, reported and waits for its next tick
+		expectBatches(t, h.rec.take(), "B1="+strconv.FormatInt(k, 10)+"/good")
+		s := h.stats("fast")
+		if a, b := s.Devices[0], s.Devices[1]; a.Device != "a" || a.Scans != 1 || b.Device != "b" || b.Scans != uint64(k)+1 ||
+			b.Overruns != 0 || !b.LastScan.Equal(t0.Add(time.Duration(k)*100*time.Millisecond)) {
+			t.Fatalf("at tick %d while a hangs: %+v", k, s.Devices)
+		}
+		if b, ok := p.Latest("B1"); !ok || b.Value.String() != strconv.FormatInt(k, 10) {
+			t.Fatalf("Latest(B1) = %+v at tick %d", b, k)
+		}
+	}
+
+	// a's read returns at 500 ms: its tags are reported, the ticks at
+	// 200, 300 and 400 ms it missed count as its overruns, and it scans
+	// again at once for the tick due at 500 ms.
+	devA.SetReadHook(nil)
+	close(release)
+	waitLoops(t, clk, 2)
+	expectBatches(t, h.rec.take(), "A1=7/good")
+	s := h.stats("fast")
+	if a := s.Devices[0]; a.Scans != 3 || a.Overruns != 3 || a.LastScanDuration != 0 || !a.LastScan.Equal(t0.Add(500*time.Millisecond)) {
+		t.Fatalf("a after its hanging read: %+v", a)
+	}
+	if s.Overruns != 3 || s.Scans != 9 || s.ReadErrors != 0 || s.SamplesEmitted != 3+5+1 {
+		t.Fatalf("group: %+v", s)
+	}
+	if a, _ := p.Latest("A1"); a.Value.String() != "7" || !a.Time.Equal(t0.Add(500*time.Millisecond)) {
+		t.Fatalf("Latest(A1) = %+v", a)
+	}
+
+	// Both devices are back in step on the group's grid.
+	devA.Set("A2", plc.IntValue(plc.Int, 2))
+	devB.Set("B1", plc.IntValue(plc.Int, 6))
+	h.tick(100 * time.Millisecond) // t = 600 ms
+	expectBatchesAnyOrder(t, h.rec.take(), "A2=2/good", "B1=6/good")
+	snap := p.Snapshot(nil)
+	if len(snap) != 3 || snap[0].Tag != "A1" || snap[1].Value.String() != "2" || snap[2].Value.String() != "6" {
+		t.Fatalf("Snapshot = %+v", snap)
 	}
 }
