@@ -43,11 +43,12 @@ func WithPollerClock(c clock.Clock) PollerOption { return func(o *pollerOptions)
 // WithPollerLogger sets the logger (default none).
 func WithPollerLogger(l *zap.Logger) PollerOption { return func(o *pollerOptions) { o.logger = l } }
 
-// WithPollerMaxBatch splits the reports of one tick into batches of at
-// most n samples, handed to the sink one after the other (default, and n
-// <= 0: one batch per tick). The poller then keeps a batch buffer of n
-// samples per group instead of one sample per tag, which matters for
-// large groups whose sink cuts batches of its own anyway.
+// WithPollerMaxBatch splits the reports of one device's tick in a scan
+// group into batches of at most n samples, handed to the sink one after
+// the other (default, and n <= 0: one batch per device and tick). The
+// poller then keeps a batch buffer of n samples per device of each group
+// instead of one sample per tag, which matters for large groups whose sink
+// cuts batches of its own anyway.
 func WithPollerMaxBatch(n int) PollerOption { return func(o *pollerOptions) { o.maxBatch = n } }
 
 // Poller reads the tags of a point database group by group, each scan
