@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,11 +98,31 @@ func TestEmbeddedDemo(t *testing.T) {
 			Name string
 			Up   bool
 		}
+		Poller []struct {
+			Group   string
+			Scans   uint64
+			Devices []struct {
+				Device string
+				Scans  uint64
+			}
+		}
 	}
 	getJSON(t, base+"/api/status", &st)
 	for _, d := range st.Devices {
 		if d.Up != (d.Name == "plant-opcua") {
 			t.Errorf("status: device %s up=%v", d.Name, d.Up)
+		}
+	}
+	// Each group is broken down by device, each scanning on its own.
+	for _, g := range st.Poller {
+		var names []string
+		var scans uint64
+		for _, d := range g.Devices {
+			names = append(names, d.Device)
+			scans += d.Scans
+		}
+		if !slices.Equal(names, []string{"plant-opcua", "plant-s7"}) || scans != g.Scans {
+			t.Errorf("status: group %s: devices %v with %d scans, group %d", g.Group, names, scans, g.Scans)
 		}
 	}
 	if err := plant.S7().Start(); err != nil {

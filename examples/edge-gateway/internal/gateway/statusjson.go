@@ -53,6 +53,19 @@ type groupStatus struct {
 	ReadErrors       uint64     `json:"read_errors"`
 	LastScan         *time.Time `json:"last_scan,omitempty"`
 	LastScanDuration string     `json:"last_scan_duration"`
+	// Devices breaks the group down by device: each scans on its own, so
+	// a device whose reads hang shows its overruns here.
+	Devices []deviceScanStatus `json:"devices"`
+}
+
+// deviceScanStatus is plc.DeviceStats as the API shows it.
+type deviceScanStatus struct {
+	Device           string `json:"device"`
+	Tags             int    `json:"tags"`
+	Scans            uint64 `json:"scans"`
+	Overruns         uint64 `json:"overruns"`
+	ReadErrors       uint64 `json:"read_errors"`
+	LastScanDuration string `json:"last_scan_duration"`
 }
 
 func newGroupStatus(list []plc.GroupStats) []groupStatus {
@@ -64,6 +77,11 @@ func newGroupStatus(list []plc.GroupStats) []groupStatus {
 		if !s.LastScan.IsZero() {
 			t := s.LastScan
 			out[i].LastScan = &t
+		}
+		out[i].Devices = make([]deviceScanStatus, len(s.Devices))
+		for k, d := range s.Devices {
+			out[i].Devices[k] = deviceScanStatus{Device: d.Device, Tags: d.Tags, Scans: d.Scans, Overruns: d.Overruns,
+				ReadErrors: d.ReadErrors, LastScanDuration: d.LastScanDuration.String()}
 		}
 	}
 	return out
