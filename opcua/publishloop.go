@@ -18,8 +18,9 @@ import (
 // stays up, reads work, and no notification ever arrives again. The
 // library offers no public way to see or undo this, so the client wakes
 // the loop itself on every keep-alive tick while it has subscriptions. A
-// wake-up of a running loop is ignored by it; the channel is buffered,
-// and a full one is left alone.
+// wake-up of a running loop is ignored by it. The channel holds two, and
+// gopcua's Subscribe waits for room in it, so a wake-up is only queued
+// into an empty channel: it never takes the last place.
 func publishResumer(uc *gopcua.Client) func() {
 	f := reflect.ValueOf(uc).Elem().FieldByName("resumech")
 	if !f.IsValid() || f.Type() != reflect.TypeFor[chan struct{}]() {
@@ -30,6 +31,9 @@ func publishResumer(uc *gopcua.Client) func() {
 		return nil
 	}
 	return func() {
+		if len(ch) > 0 {
+			return
+		}
 		select {
 		case ch <- struct{}{}:
 		default:
