@@ -31,6 +31,9 @@ type DriverSpec struct {
 	// type ("DB1.DBW4:INT"), into the tag's address and type; the error
 	// names what is wrong with it.
 	Resolve func(arg string) (address string, t plc.DataType, err error)
+	// Release, when not nil, is called when the command ends, to close
+	// what Resolve kept open between calls.
+	Release func()
 	// Watch, when not nil, replaces polling for "watch" on the driver's
 	// devices (named with -driver or from a point database): it prints a
 	// line per value or quality change of tags (named by Tag.Name) until
@@ -173,6 +176,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		spec, ok := drivers[*driver]
 		if !ok {
 			return cmd.Usagef("-driver %q: unknown driver (known: %s)", *driver, strings.Join(driverNames(), ", "))
+		}
+		if spec.Release != nil {
+			defer spec.Release()
 		}
 		if *endpoint == "" {
 			return cmd.Usagef("-endpoint is missing")

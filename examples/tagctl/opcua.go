@@ -27,6 +27,9 @@ var (
 	uaDepth    *int
 	// uaDevice is the device of -driver opcua, for Resolve.
 	uaDevice plc.Device
+	// uaTypes is the client Resolve learns data types with: opened by the
+	// first lookup, shared by the others, closed by uaRelease.
+	uaTypes *opcua.Client
 )
 
 func init() {
@@ -40,11 +43,10 @@ func init() {
 			uaUser = fs.String("username", "", "opcua: user name (default: anonymous)")
 			uaPassword = fs.String("password", "", "opcua: password of -username")
 		},
-		Device: uaDeviceFor,
-		Resolve: func(arg string) (string, plc.DataType, error) {
-			return uaResolve(arg)
-		},
-		Watch: uaWatch,
+		Device:  uaDeviceFor,
+		Resolve: uaResolve,
+		Release: uaRelease,
+		Watch:   uaWatch,
 	}
 	subcommands["browse"] = Subcommand{
 		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]",
@@ -92,17 +94,26 @@ func uaResolve(arg string) (string, plc.DataType, error) {
 	return addr, t, nil
 }
 
+// uaRelease closes the client of the data type lookups.
+func uaRelease() {
+	if uaTypes != nil {
+		_ = uaTypes.Close()
+		uaTypes = nil
+	}
+}
+
 // uaNodeType reads the data type of a node from the server.
 func uaNodeType(a opcua.Address) (plc.DataType, error) {
-	cfg, err := opcua.ConfigFromDevice(uaDevice)
-	if err != nil {
-		return plc.DataType{}, err
+	if uaTypes == nil {
+		cfg, err := opcua.ConfigFromDevice(uaDevice)
+		if err != nil {
+			return plc.DataType{}, err
+		}
+		if uaTypes, err = opcua.New(cfg); err != nil {
+			return plc.DataType{}, err
+		}
 	}
-	c, err := opcua.New(cfg)
-	if err != nil {
-		return plc.DataType{}, err
-	}
-	defer c.Close()
+	c := uaTypes
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id, err := c.Resolve(ctx, a)

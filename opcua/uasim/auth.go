@@ -49,7 +49,11 @@ func (s *Server) registerActivate(srv *server.Server) error {
 			s.log.Info("uasim: identity refused", zap.Error(code))
 			return nil, code
 		}
-		return ss.ActivateSession(sc, r, reqID)
+		resp, err := ss.ActivateSession(sc, r, reqID)
+		if err == nil {
+			s.sessions.Add(1)
+		}
+		return resp, err
 	})
 	return nil
 }

@@ -174,6 +174,7 @@ type Server struct {
 	last      map[uint32]sent // what each monitored item last reported
 	bands     sync.Map        // monitored item id → band
 	dropped   atomic.Uint64
+	sessions  atomic.Uint64
 	blackhole atomic.Bool
 	refused   [serviceCount]atomic.Uint32
 	lifeMu    sync.Mutex // serializes Start and Stop
@@ -260,6 +261,9 @@ func (s *Server) Endpoint() string {
 
 // Certificate returns the server's DER certificate.
 func (s *Server) Certificate() []byte { return s.cert }
+
+// Sessions returns how many sessions clients have activated since New.
+func (s *Server) Sessions() uint64 { return s.sessions.Load() }
 
 // Dropped returns how many change notifications were dropped because a
 // subscription did not take them within a second (its client gone).
