@@ -69,15 +69,39 @@ func pulsarFactories(b *pulsartest.Broker, replica int) (tenant.SubscriberFunc, 
 // and waits for every receipt.
 func publishAll(t *testing.T, b *pulsartest.Broker, producer, topic string, msgs []transport.Message) {
 	t.Helper()
+	p := newProducer(t, b, producer, topic)
+	defer p.Close()
+	publishWith(t, p, topic, msgs)
+}
+
+// newProducer returns a publisher of its own producer name on topic once
+// its producer exists. pulsar-client-go v0.19.0 races on a connection
+// that closes while a producer is being created on it (the race detector
+// reports it), so a test that drops the broker's connections creates its
+// producers first.
+func newProducer(t *testing.T, b *pulsartest.Broker, producer, topic string) *kpulsar.Publisher {
+	t.Helper()
 	p, err := kpulsar.NewPublisher(kpulsar.PublisherConfig{
 		Client: kpulsar.ClientConfig{URL: b.URL(), Retry: backoff.Config{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}},
 		Topic:  topic, ProducerName: producer,
 	})
 	if err != nil {
-		t.Error(err)
-		return
+		t.Fatal(err)
 	}
-	defer p.Close()
+	deadline := time.Now().Add(time.Minute)
+	for p.Health() != nil {
+		if time.Now().After(deadline) {
+			p.Close()
+			t.Fatalf("%s: no producer after a minute: %v", topic, p.Health())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return p
+}
+
+// publishWith publishes msgs through p and waits for every receipt.
+func publishWith(t *testing.T, p *kpulsar.Publisher, topic string, msgs []transport.Message) {
+	t.Helper()
 	var wg sync.WaitGroup
 	wg.Add(len(msgs))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -170,13 +194,16 @@ func TestTwoReplicasExactlyOnceFromPulsarToPostgres(t *testing.T) {
 				again = append(again, e2eBatch(tp.tenant, tp.ns, uint64(m+1), m*perMessage+50, perMessage))
 			}
 		}
+		gw, resend := newProducer(t, broker, "gw-"+tp.ns, topic), newProducer(t, broker, "gw-"+tp.ns+"-resend", topic)
 		pubs.Add(1)
 		go func() {
 			defer pubs.Done()
+			defer gw.Close()
+			defer resend.Close()
 			half := len(first) / 2
-			publishAll(t, broker, "gw-"+tp.ns, topic, first[:half])
-			publishAll(t, broker, "gw-"+tp.ns+"-resend", topic, again)
-			publishAll(t, broker, "gw-"+tp.ns, topic, first[half:])
+			publishWith(t, gw, topic, first[:half])
+			publishWith(t, resend, topic, again)
+			publishWith(t, gw, topic, first[half:])
 		}()
 	}
 	// Faults: a batch of globex's on acme's topic, two malformed messages
@@ -198,10 +225,6 @@ func TestTwoReplicasExactlyOnceFromPulsarToPostgres(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "a quarter written", func() bool { return count() >= 25_000 })
-	broker.DropConnections()
-	pubs.Wait()
-
 	dead := func(ten, reason string) float64 {
 		var n float64
 		for _, in := range replicas {
@@ -209,6 +232,14 @@ func TestTwoReplicasExactlyOnceFromPulsarToPostgres(t *testing.T) {
 		}
 		return n
 	}
+	// The dead-letter producers exist once their messages are counted:
+	// none is being created when the connections drop (see newProducer).
+	waitFor(t, "a quarter written, the dead letters moved", func() bool {
+		return count() >= 25_000 && dead("initech", ReasonMalformed) >= 2 && dead("acme", ReasonTenantMismatch) >= 1
+	})
+	broker.DropConnections()
+	pubs.Wait()
+
 	backlog := func() uint64 {
 		var n uint64
 		for _, tp := range e2eTopics {
