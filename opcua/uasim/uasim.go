@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopcua/opcua/server"
@@ -321,11 +322,43 @@ func (s *Server) Start(ctx context.Context) error {
 	addr = pub.Addr().String()
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	// gopcua listens on an internal port behind the relay (see proxy).
+	// gopcua listens on an internal port behind the relay (see proxy). It
+	// binds the port itself, so the port is picked free and may be taken
+	// by another process before gopcua binds it: then pick another.
+	var (
+		srv      *server.Server
+		tr       *tree
+		internal string
+		stop     func() bool
+		cancel   context.CancelFunc
+	)
+	for attempt := 1; ; attempt++ {
+		srv, tr, internal, stop, cancel, err = s.startInternal(ctx, host, p)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+			pub.Close()
+			return fmt.Errorf("uasim: start on %s: %w", addr, err)
+		}
+	}
+	px := newProxy(pub, internal, &s.blackhole)
+	s.mu.Lock()
+	s.addr = addr
+	s.srv, s.tree, s.running, s.proxy = srv, tr, true, px
+	s.cancel = func() { stop(); cancel() }
+	s.mu.Unlock()
+	s.log.Info("uasim started", zap.String("endpoint", "opc.tcp://"+addr), zap.Int("tags", len(s.order)))
+	return nil
+}
+
+// startInternal starts gopcua's server on a free internal port of host,
+// advertising the public port p as well, and returns it with its node
+// tree, its address, and how to stop it.
+func (s *Server) startInternal(ctx context.Context, host string, p int) (*server.Server, *tree, string, func() bool, context.CancelFunc, error) {
 	il, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		pub.Close()
-		return fmt.Errorf("uasim: listen %s: %w", host, err)
+		return nil, nil, "", nil, nil, err
 	}
 	internal := il.Addr().(*net.TCPAddr)
 	il.Close()
@@ -354,27 +387,17 @@ func (s *Server) Start(ctx context.Context) error {
 	tr := s.build(srv)
 	s.register(srv, tr)
 	if err := s.registerActivate(srv); err != nil {
-		pub.Close()
-		return err
+		return nil, nil, "", nil, nil, err
 	}
-
 	sctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(ctx, cancel)
 	if err := srv.Start(sctx); err != nil {
 		stop()
 		cancel()
 		srv.Close()
-		pub.Close()
-		return fmt.Errorf("uasim: start on %s: %w", addr, err)
+		return nil, nil, "", nil, nil, err
 	}
-	px := newProxy(pub, internal.String(), &s.blackhole)
-	s.mu.Lock()
-	s.addr = addr
-	s.srv, s.tree, s.running, s.proxy = srv, tr, true, px
-	s.cancel = func() { stop(); cancel() }
-	s.mu.Unlock()
-	s.log.Info("uasim started", zap.String("endpoint", "opc.tcp://"+addr), zap.Int("tags", len(s.order)))
-	return nil
+	return srv, tr, internal.String(), stop, cancel, nil
 }
 
 // Stop closes every connection and the listener. The server keeps its
