@@ -426,8 +426,13 @@ func (s *Server) Stop() error {
 	for _, id := range ids {
 		srv.SubscriptionService.DeleteSubscription(id)
 	}
-	cancel()
+	// Close before cancel: gopcua's channel goroutines hand each message
+	// they read to the server's loop, which stops with the context; one
+	// that read a last message after the loop stopped would wait for it
+	// forever. Close ends the channels and waits for them while the loop
+	// still takes their messages.
 	err := srv.Close()
+	cancel()
 	s.nmu.Lock()
 	clear(s.last)
 	s.bands.Clear()
