@@ -523,13 +523,10 @@ func (p *Poller) Snapshot(dst []Sample) []Sample {
 // Len returns the number of tags the poller reads.
 func (p *Poller) Len() int { return len(p.index) }
 
-// GroupStats are the counters of one scan group since NewPoller: the sums
-// of its devices' counters (Devices), since each device of a group is
-// scanned on its own.
-type GroupStats struct {
-	Group string
-	Rate  time.Duration
-	Tags  int
+// ScanCounters are the counters of a scan group, or of one device's tags
+// within it, since NewPoller.
+type ScanCounters struct {
+	Tags int
 	// Scans counts completed scans, one per device of the group per
 	// tick; Overruns counts ticks the devices skipped because their
 	// previous scan (read plus sink) was still running.
@@ -543,29 +540,45 @@ type GroupStats struct {
 	SinkSlow    uint64
 	// ReadErrors counts Reader.Read calls that failed as a whole.
 	ReadErrors uint64
-	// LastScan is when the latest scan of any device started (zero
-	// before the first); LastScanDuration is the longest of the devices'
-	// last completed scans, sink included. A device whose read hangs
-	// shows in neither until it returns: see its Overruns.
+	// LastScan is when the latest scan started (zero before the first);
+	// LastScanDuration how long the last completed scan took, sink
+	// included. For a group: the latest start of any device and the
+	// longest of the devices' last scans; a device whose read hangs shows
+	// in neither until it returns: see its Overruns.
 	LastScan         time.Time
 	LastScanDuration time.Duration
+}
+
+// add adds d's counters to c, as a group sums its devices'.
+func (c *ScanCounters) add(d ScanCounters) {
+	c.Tags += d.Tags
+	c.Scans += d.Scans
+	c.Overruns += d.Overruns
+	c.SamplesRead += d.SamplesRead
+	c.SamplesEmitted += d.SamplesEmitted
+	c.SinkBlocked += d.SinkBlocked
+	c.SinkSlow += d.SinkSlow
+	c.ReadErrors += d.ReadErrors
+	if d.LastScan.After(c.LastScan) {
+		c.LastScan = d.LastScan
+	}
+	c.LastScanDuration = max(c.LastScanDuration, d.LastScanDuration)
+}
+
+// GroupStats are the counters of one scan group: the sums of its
+// devices' counters, since each device of a group is scanned on its own.
+type GroupStats struct {
+	Group string
+	Rate  time.Duration
+	ScanCounters
 	// Devices breaks the counters down by device, in device name order.
 	Devices []DeviceStats
 }
 
-// DeviceStats are the counters of one device within a scan group; the
-// fields mean what GroupStats' fields of the same names do, for that
-// device's tags of the group alone.
+// DeviceStats are the counters of one device's tags within a scan group.
 type DeviceStats struct {
-	Device                      string
-	Tags                        int
-	Scans, Overruns             uint64
-	SamplesRead, SamplesEmitted uint64
-	SinkBlocked                 time.Duration
-	SinkSlow                    uint64
-	ReadErrors                  uint64
-	LastScan                    time.Time
-	LastScanDuration            time.Duration
+	Device string
+	ScanCounters
 }
 
 // Stats returns the counters of every scan group: declared groups in
@@ -573,10 +586,10 @@ type DeviceStats struct {
 func (p *Poller) Stats() []GroupStats {
 	out := make([]GroupStats, len(p.groups))
 	for i, g := range p.groups {
-		gs := GroupStats{Group: g.name, Rate: g.rate, Tags: len(g.tags), Devices: make([]DeviceStats, len(g.parts))}
+		gs := GroupStats{Group: g.name, Rate: g.rate, Devices: make([]DeviceStats, len(g.parts))}
 		for k, pt := range g.parts {
-			d := DeviceStats{
-				Device: pt.device, Tags: len(pt.tags),
+			d := ScanCounters{
+				Tags:  len(pt.tags),
 				Scans: pt.scans.Load(), Overruns: pt.overruns.Load(),
 				SamplesRead: pt.read.Load(), SamplesEmitted: pt.emitted.Load(),
 				SinkBlocked: time.Duration(pt.sinkBlocked.Load()), SinkSlow: pt.sinkSlow.Load(),
@@ -586,18 +599,8 @@ func (p *Poller) Stats() []GroupStats {
 			if ns := pt.lastScan.Load(); ns != 0 {
 				d.LastScan = time.Unix(0, ns)
 			}
-			gs.Devices[k] = d
-			gs.Scans += d.Scans
-			gs.Overruns += d.Overruns
-			gs.SamplesRead += d.SamplesRead
-			gs.SamplesEmitted += d.SamplesEmitted
-			gs.SinkBlocked += d.SinkBlocked
-			gs.SinkSlow += d.SinkSlow
-			gs.ReadErrors += d.ReadErrors
-			if d.LastScan.After(gs.LastScan) {
-				gs.LastScan = d.LastScan
-			}
-			gs.LastScanDuration = max(gs.LastScanDuration, d.LastScanDuration)
+			gs.Devices[k] = DeviceStats{Device: pt.device, ScanCounters: d}
+			gs.add(d)
 		}
 		out[i] = gs
 	}
