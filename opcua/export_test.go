@@ -1,10 +1,6 @@
 package opcua
 
-import (
-	"errors"
-	"reflect"
-	"unsafe"
-)
+import "errors"
 
 // PausePublishLoop queues a pause for the publish loop of c's current
 // gopcua client, as gopcua does itself when a Publish fails, so tests can
@@ -14,10 +10,10 @@ func PausePublishLoop(c *Client) error {
 	if err != nil {
 		return err
 	}
-	f := reflect.ValueOf(cn.uc).Elem().FieldByName("pausech")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[chan struct{}]() {
+	ch := loopChannel(cn.uc, "pausech")
+	if ch == nil {
 		return errors.New("gopcua client has no pausech")
 	}
-	*(*chan struct{})(unsafe.Pointer(f.UnsafeAddr())) <- struct{}{}
+	ch <- struct{}{}
 	return nil
 }

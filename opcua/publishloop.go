@@ -22,11 +22,7 @@ import (
 // gopcua's Subscribe waits for room in it, so a wake-up is only queued
 // into an empty channel: it never takes the last place.
 func publishResumer(uc *gopcua.Client) func() {
-	f := reflect.ValueOf(uc).Elem().FieldByName("resumech")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[chan struct{}]() {
-		return nil
-	}
-	ch := *(*chan struct{})(unsafe.Pointer(f.UnsafeAddr()))
+	ch := loopChannel(uc, "resumech")
 	if ch == nil {
 		return nil
 	}
@@ -39,4 +35,15 @@ func publishResumer(uc *gopcua.Client) func() {
 		default:
 		}
 	}
+}
+
+// loopChannel returns uc's unexported channel field name of the publish
+// loop ("resumech" or "pausech"), or nil when uc has no such field of
+// that type.
+func loopChannel(uc *gopcua.Client, name string) chan struct{} {
+	f := reflect.ValueOf(uc).Elem().FieldByName(name)
+	if !f.IsValid() || f.Type() != reflect.TypeFor[chan struct{}]() {
+		return nil
+	}
+	return *(*chan struct{})(unsafe.Pointer(f.UnsafeAddr()))
 }
