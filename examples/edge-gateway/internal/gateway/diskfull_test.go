@@ -41,6 +41,21 @@ func mountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
+// observedLogger returns a logger recording Info and above, and the
+// records, which are printed if the test fails.
+func observedLogger(t *testing.T) (*zap.Logger, *zapobserver.ObservedLogs) {
+	t.Helper()
+	core, logs := zapobserver.New(zap.InfoLevel)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("%s %s %s %v", e.Level, e.LoggerName, e.Message, e.ContextMap())
+			}
+		}
+	})
+	return zap.New(core), logs
+}
+
 // fill writes a ballast file until the file system is full.
 func fill(t *testing.T, path string) {
 	t.Helper()
@@ -70,22 +85,15 @@ func TestSpoolDiskFull(t *testing.T) {
 	mnt := mountTmpfs(t, "2m")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	core, logs := zapobserver.New(zap.InfoLevel)
+	log, logs := observedLogger(t)
 	cfg := config.Config{DataDir: t.TempDir(), HTTP: config.HTTP{Listen: "127.0.0.1:0"},
 		Spool: spool.Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 64 << 10, MaxBytes: 64 << 20}}
 	const backlog = 32 << 10
-	g, err := gateway.New(ctx, cfg, gateway.WithLogger(zap.New(core)), gateway.WithBacklogBytes(backlog))
+	g, err := gateway.New(ctx, cfg, gateway.WithLogger(log), gateway.WithBacklogBytes(backlog))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, e := range logs.All() {
-				t.Logf("%s %s %s %v", e.Level, e.LoggerName, e.Message, e.ContextMap())
-			}
-		}
-	})
 	gctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(gctx) }()
@@ -222,20 +230,13 @@ func TestSpoolCursorDiskFull(t *testing.T) {
 	ballast := filepath.Join(mnt, "ballast")
 	fill(t, ballast)
 
-	core, logs := zapobserver.New(zap.InfoLevel)
+	log, logs := observedLogger(t)
 	cfg := config.Config{DataDir: t.TempDir(), HTTP: config.HTTP{Listen: "127.0.0.1:0"}, Spool: scfg}
-	g, err := gateway.New(ctx, cfg, gateway.WithLogger(zap.New(core)))
+	g, err := gateway.New(ctx, cfg, gateway.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, e := range logs.All() {
-				t.Logf("%s %s %s %v", e.Level, e.LoggerName, e.Message, e.ContextMap())
-			}
-		}
-	})
 	gctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(gctx) }()
