@@ -9,7 +9,9 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/opcua"
@@ -54,6 +56,31 @@ func startSim(t *testing.T, cfg uasim.Config, tags []plc.Tag, opts ...uasim.Opti
 	}
 	t.Cleanup(func() { s.Stop() })
 	return s
+}
+
+// firstConnectError starts a client with cfg and returns the error of its
+// first failed connect attempt, as logged; the client must not have
+// connected by then.
+func firstConnectError(t *testing.T, cfg opcua.Config) string {
+	t.Helper()
+	core, logs := observer.New(zap.WarnLevel)
+	c, err := opcua.New(cfg, opcua.WithLogger(zap.New(core)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for logs.FilterMessage("opcua: connect failed").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed connect logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.State() == opcua.StateConnected {
+		t.Fatal("connected")
+	}
+	e, _ := logs.FilterMessage("opcua: connect failed").All()[0].ContextMap()["error"].(string)
+	return e
 }
 
 // fastBackoff reconnects quickly in tests.
