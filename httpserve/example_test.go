@@ -1,0 +1,39 @@
+package httpserve_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/kiln-iot/kiln/httpserve"
+)
+
+// A service binds its server, then serves until its context ends.
+func Example() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	srv, err := httpserve.Listen(httpserve.Config{Listen: "127.0.0.1:0"}, mux)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+
+	resp, err := http.Get(srv.URL() + "/healthz")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Print(string(body))
+	cancel()
+	fmt.Println("stopped:", <-done)
+	// Output:
+	// ok
+	// stopped: <nil>
+}
