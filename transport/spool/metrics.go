@@ -16,12 +16,13 @@ var (
 	descCorruptR  = prometheus.NewDesc("kiln_spool_corrupt_records_total", "Records lost to corruption (sequence numbers missing where the reader passed).", nil, nil)
 	descTruncated = prometheus.NewDesc("kiln_spool_truncated_bytes_total", "Torn-tail bytes truncated at open.", nil, nil)
 	descWriteErrs = prometheus.NewDesc("kiln_spool_write_errors_total", "Appends failed by the file system.", nil, nil)
+	descMaxBytes  = prometheus.NewDesc("kiln_spool_max_bytes", "The spool's size cap (Config.MaxBytes), for alerts on how full it is.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *Spool) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descBytes, descOldest, descSegments, descAppends, descAppendedB,
-		descFsyncs, descDropped, descDroppedB, descCorrupt, descCorruptR, descTruncated, descWriteErrs} {
+		descFsyncs, descDropped, descDroppedB, descCorrupt, descCorruptR, descTruncated, descWriteErrs, descMaxBytes} {
 		ch <- d
 	}
 }
@@ -41,6 +42,7 @@ func (s *Spool) Collect(ch chan<- prometheus.Metric) {
 	g(descBytes, float64(st.Bytes))
 	g(descOldest, age)
 	g(descSegments, float64(st.Segments))
+	g(descMaxBytes, float64(s.cfg.MaxBytes))
 	c(descAppends, st.Appended)
 	c(descAppendedB, st.AppendedBytes)
 	c(descFsyncs, st.Fsyncs)

@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,7 +190,11 @@ kiln_spool_fsyncs_total 7
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kiln_spool_depth_records", "kiln_spool_appended_records_total", "kiln_spool_fsyncs_total"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 13 {
+	maxWant := fmt.Sprintf("# HELP kiln_spool_max_bytes The spool's size cap (Config.MaxBytes), for alerts on how full it is.\n# TYPE kiln_spool_max_bytes gauge\nkiln_spool_max_bytes %d\n", s.cfg.MaxBytes)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(maxWant), "kiln_spool_max_bytes"); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 14 {
 		t.Fatalf("%d metrics, %v", n, err)
 	}
 }
