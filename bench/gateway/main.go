@@ -2,7 +2,7 @@
 // S7 PLC (plcsim) with N tags that all change every 100 ms, the edge
 // gateway as its own process (poller → spool → forwarder → Pulsar), the
 // in-process broker (pulsartest), and replicas of the cloud ingestor
-// (examples/cloud-ingestor/ingest) writing every sample to PostgreSQL
+// (package ingest) writing every sample to PostgreSQL
 // through pgstore. It prints a table: the samples/s offered and
 // sustained into PostgreSQL, the latency from the PLC change to the
 // committed row (p50, p99), and the gateway's RSS and CPU.
@@ -49,8 +49,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport/spool"
 )
@@ -65,7 +65,7 @@ func demoSetup(ctx context.Context, log *zap.Logger, stable time.Duration, stdou
 		return s, err
 	}
 	vars := map[string]string{"SELF": self, "S7": plant.S7Addr(), "HEALTH": health, "STABLE": stable.String()}
-	if s.cfg, err = monitor.Parse("demo.yaml", []byte(os.Expand(demoYAML, func(k string) string { return vars[k] }))); err != nil {
+	if s.cfg, err = failsafe.Parse("demo.yaml", []byte(os.Expand(demoYAML, func(k string) string { return vars[k] }))); err != nil {
 		return s, err
 	}
 
@@ -102,7 +102,7 @@ func printEvents(ctx context.Context, sub *spool.Subscriber, w io.Writer) {
 		if err != nil {
 			return
 		}
-		e, err := monitor.DecodeEvent(d.Message())
+		e, err := failsafe.DecodeEvent(d.Message())
 		_ = d.Ack()
 		if err != nil {
 			continue

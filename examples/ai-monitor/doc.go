@@ -11,16 +11,14 @@
 //	curl -s -X POST 127.0.0.1:8090/api/modules/drying/reset   # after it is declared failed
 //	curl -s 127.0.0.1:8090/metrics | grep kiln_ai_monitor
 //
-// With a configuration (see package
-// github.com/kiln-iot/kiln/examples/ai-monitor/monitor and demo.yaml for the
-// format) it watches real modules through the point database's PLCs:
+// With a configuration (see package github.com/kiln-iot/kiln/failsafe and
+// demo.yaml for the format) it watches real modules through the point database's PLCs:
 //
 //	ai-monitor -config /etc/kiln/ai-monitor.yaml
 //
 // The command only wires things up. The monitor itself (configuration,
 // supervision, fail-safe handover, API, metrics, events) is the importable
-// package examples/ai-monitor/monitor, so a service of one's own, with other
-// wiring, logging or an API mounted elsewhere, imports it rather than copying
-// it. The demo module lives in internal/demoai (run as "ai-monitor
-// demo-module").
+// package failsafe, so a service of one's own, with other wiring, logging or
+// an API mounted elsewhere, imports it rather than copying it. The demo
+// module is failsafe/modulesim (run as "ai-monitor demo-module").
 package main

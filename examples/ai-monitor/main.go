@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
+	"github.com/kiln-iot/kiln/failsafe"
+	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
 	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver
@@ -42,13 +42,13 @@ func main() {
 // 2 on bad usage or configuration.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "demo-module" {
-		return demoai.Main(args[1:], stdout, stderr)
+		return modulesim.Main(args[1:], stdout, stderr)
 	}
 	stdout = &syncWriter{w: stdout}
 	fs := flag.NewFlagSet("ai-monitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "configuration file; without it the demo runs")
-	listen := fs.String("listen", "", "HTTP listen address (default: the configuration's, or "+monitor.DefaultListen+")")
+	listen := fs.String("listen", "", "HTTP listen address (default: the configuration's, or "+failsafe.DefaultListen+")")
 	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
 	stable := fs.Duration("demo-stable", 10*time.Second, "demo: how long a module must be healthy to get control back")
 	debug := fs.Bool("debug", false, "log at debug level")
@@ -94,13 +94,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		s, err = fileSetup(*config, log)
 	}
 	if err != nil {
-		for _, ce := range monitor.ConfigErrors(err) {
+		for _, ce := range failsafe.ConfigErrors(err) {
 			fmt.Fprintln(stderr, ce)
 		}
 		for _, ce := range plc.ConfigErrors(err) {
 			fmt.Fprintln(stderr, ce)
 		}
-		if len(monitor.ConfigErrors(err)) == 0 && len(plc.ConfigErrors(err)) == 0 {
+		if len(failsafe.ConfigErrors(err)) == 0 && len(plc.ConfigErrors(err)) == 0 {
 			fmt.Fprintln(stderr, "ai-monitor:", err)
 		}
 		if s != nil {
@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // setup is what the monitor runs with; close releases it in reverse.
 type setup struct {
-	cfg        monitor.Config
+	cfg        failsafe.Config
 	db         *plc.PointDB
 	drivers    map[string]plc.Driver
 	events     transport.Publisher
@@ -139,7 +139,7 @@ func (s *setup) close() {
 // fileSetup loads a configuration and its point database and opens the
 // drivers and transports it names.
 func fileSetup(path string, log *zap.Logger) (*setup, error) {
-	cfg, err := monitor.Load(path)
+	cfg, err := failsafe.Load(path)
 	if err != nil {
 		return nil, err
 	}
@@ -216,18 +216,18 @@ func (s *setup) openSpool(sc spool.Config, log *zap.Logger) error {
 func serve(ctx context.Context, s *setup, log *zap.Logger, stdout io.Writer) error {
 	smet := supervise.NewMetrics()
 	s.reg.MustRegister(smet)
-	opts := []monitor.Option{monitor.WithLogger(log), monitor.WithEvents(s.events), monitor.WithSupervisorMetrics(smet)}
+	opts := []failsafe.Option{failsafe.WithLogger(log), failsafe.WithEvents(s.events), failsafe.WithSupervisorMetrics(smet)}
 	if s.heartbeats != nil {
-		opts = append(opts, monitor.WithHeartbeats(s.heartbeats))
+		opts = append(opts, failsafe.WithHeartbeats(s.heartbeats))
 	}
-	mon, err := monitor.New(s.cfg, s.db, s.drivers, opts...)
+	mon, err := failsafe.New(s.cfg, s.db, s.drivers, opts...)
 	if err != nil {
 		return err
 	}
 	s.reg.MustRegister(mon)
 	addr := s.cfg.Listen
 	if addr == "" {
-		addr = monitor.DefaultListen
+		addr = failsafe.DefaultListen
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/failsafe"
 )
 
 func TestMain(m *testing.M) {
@@ -82,7 +82,7 @@ func TestDemoRunsAndHandsControlToItsModules(t *testing.T) {
 		Tree struct {
 			Children []struct{ Name, State string }
 		}
-		Modules []monitor.ModuleStatus
+		Modules []failsafe.ModuleStatus
 	}
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()

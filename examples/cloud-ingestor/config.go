@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
+	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/store/sqlitestore"

@@ -39,7 +39,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
+	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/store/sqlitestore"

@@ -16,11 +16,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
-	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/pgstore"

@@ -1,4 +1,4 @@
-package monitor_test
+package failsafe_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -20,14 +20,14 @@ import (
 // parts: detection (kill → the monitor declares the module unhealthy)
 // and the verified write.
 //
-//	go test ./examples/ai-monitor/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x
+//	go test ./failsafe -run '^$' -bench DetectionToFailSafe -benchtime 100x
 func BenchmarkDetectionToFailSafe(b *testing.B) {
 	p := newPlant(b)
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := monitor.Parse("bench.yaml", []byte(`modules:
+	cfg, err := failsafe.Parse("bench.yaml", []byte(`modules:
   - name: tuner
     process:
       path: `+exe+`
@@ -43,7 +43,7 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mon, err := monitor.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv})
+	mon, err := failsafe.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			b.Fatal(err)
 		}
-		var ho monitor.Handover
+		var ho failsafe.Handover
 		benchWait(b, func() bool {
 			hs := mon.Handovers()
 			if len(hs) <= i || hs[i].CompletedAt.IsZero() {

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/cloud-ingestor/ingest"
+	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
 	"github.com/kiln-iot/kiln/tenant"

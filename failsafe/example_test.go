@@ -1,4 +1,4 @@
-package monitor_test
+package failsafe_test
 
 import (
 	"context"
@@ -9,20 +9,20 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 )
 
 // Configuration errors name the file, the line and the field.
 func ExampleParse() {
-	_, err := monitor.Parse("ai-monitor.yaml", []byte(`modules:
+	_, err := failsafe.Parse("ai-monitor.yaml", []byte(`modules:
   - name: vision
     service: {url: "http://10.0.0.7:8080/health"}
     heartbeat: {source: tag}
 `))
-	for _, e := range monitor.ConfigErrors(err) {
+	for _, e := range failsafe.ConfigErrors(err) {
 		fmt.Println(e)
 	}
 	// Output:
@@ -50,7 +50,7 @@ func Example() {
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
 	defer svc.Close()
 
-	cfg, err := monitor.Parse("ai-monitor.yaml", []byte(`modules:
+	cfg, err := failsafe.Parse("ai-monitor.yaml", []byte(`modules:
   - name: vision
     service: {url: "`+svc.URL+`"}
     liveness: {period: 1s, failure_threshold: 1}
@@ -62,13 +62,13 @@ func Example() {
 	}
 	clk := clock.NewFake(time.Now())
 	handedOver := make(chan struct{})
-	mon, err := monitor.New(cfg, db, map[string]plc.Driver{sim.DeviceS7: drv}, monitor.WithClock(clk),
-		monitor.WithEventHook(func(e monitor.Event) {
+	mon, err := failsafe.New(cfg, db, map[string]plc.Driver{sim.DeviceS7: drv}, failsafe.WithClock(clk),
+		failsafe.WithEventHook(func(e failsafe.Event) {
 			fmt.Println(e.Module, e.Kind, e.State)
 			switch e.Kind {
-			case monitor.EventUnhealthy:
+			case failsafe.EventUnhealthy:
 				status.Store(http.StatusOK) // repaired, for the restarted instance
-			case monitor.EventHandover:
+			case failsafe.EventHandover:
 				close(handedOver)
 			}
 		}))

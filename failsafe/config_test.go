@@ -1,11 +1,11 @@
-package monitor_test
+package failsafe_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
+	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -49,11 +49,11 @@ func TestParseErrorsNameFileLineAndField(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := monitor.Parse("m.yaml", []byte(c.yaml))
+			_, err := failsafe.Parse("m.yaml", []byte(c.yaml))
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, monitor.ErrConfig) || len(monitor.ConfigErrors(err)) == 0 {
+			if !errors.Is(err, failsafe.ErrConfig) || len(failsafe.ConfigErrors(err)) == 0 {
 				t.Errorf("error %v is not a *ConfigError", err)
 			}
 			if !strings.Contains(err.Error(), c.want) {
@@ -64,8 +64,8 @@ func TestParseErrorsNameFileLineAndField(t *testing.T) {
 }
 
 func TestParseReportsEveryProblem(t *testing.T) {
-	_, err := monitor.Parse("m.yaml", []byte("modules:\n  - name: \"\"\n    process: {path: x}\n  - name: b\n    process: {path: y}\n"))
-	if n := len(monitor.ConfigErrors(err)); n != 3 {
+	_, err := failsafe.Parse("m.yaml", []byte("modules:\n  - name: \"\"\n    process: {path: x}\n  - name: b\n    process: {path: y}\n"))
+	if n := len(failsafe.ConfigErrors(err)); n != 3 {
 		t.Errorf("%d errors, want 3 (a missing name, two missing fail-safe plans): %v", n, err)
 	}
 }
@@ -80,28 +80,28 @@ func TestCheckAgainstThePointDatabase(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg, err := monitor.Parse("m.yaml", []byte(c.yaml))
+			cfg, err := failsafe.Parse("m.yaml", []byte(c.yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = monitor.New(cfg, p.db, map[string]plc.Driver{"plant-s7": p.drv})
+			_, err = failsafe.New(cfg, p.db, map[string]plc.Driver{"plant-s7": p.drv})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v\nwant it to contain %q", err, c.want)
 			}
 		})
 	}
-	cfg, err := monitor.Parse("m.yaml", []byte(goodModule))
+	cfg, err := failsafe.Parse("m.yaml", []byte(goodModule))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := monitor.New(cfg, p.db, map[string]plc.Driver{"plant-s7": p.drv}); err != nil {
+	if _, err := failsafe.New(cfg, p.db, map[string]plc.Driver{"plant-s7": p.drv}); err != nil {
 		t.Errorf("good configuration refused: %v", err)
 	}
-	cfg, err = monitor.Parse("m.yaml", []byte(strings.Replace(goodModule, "source: tag, tag: AI.Heartbeat", "source: topic", 1)))
+	cfg, err = failsafe.Parse("m.yaml", []byte(strings.Replace(goodModule, "source: tag, tag: AI.Heartbeat", "source: topic", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := monitor.New(cfg, p.db, nil); err == nil || !strings.Contains(err.Error(), "m.yaml:4: modules[0].heartbeat.source: source topic needs a heartbeat subscription") {
+	if _, err := failsafe.New(cfg, p.db, nil); err == nil || !strings.Contains(err.Error(), "m.yaml:4: modules[0].heartbeat.source: source topic needs a heartbeat subscription") {
 		t.Errorf("topic heartbeat without a subscription: %v", err)
 	}
 }
@@ -112,8 +112,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("events: {spool: {dir: /tmp/x}}\nheartbeats: {client: {url: \"pulsar://x:6650\"}, topic: t, subscription: s}\nmodules: []\n"))
 	f.Add([]byte("modules: [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := monitor.Parse("f.yaml", data)
-		if err != nil && len(monitor.ConfigErrors(err)) == 0 {
+		_, err := failsafe.Parse("f.yaml", data)
+		if err != nil && len(failsafe.ConfigErrors(err)) == 0 {
 			t.Fatalf("error without location: %v", err)
 		}
 	})

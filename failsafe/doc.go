@@ -1,4 +1,4 @@
-// Package monitor supervises a plant's AI function modules (inference
+// Package failsafe supervises a plant's AI function modules (inference
 // services that read plant data and write optimized setpoints) and, when
 // one fails, makes the plant safe instead of only restarting the process:
 // it writes the module's fail-safe plan to the PLC through the checked
@@ -6,9 +6,9 @@
 // control back only after the module has been healthy for a stable
 // period.
 //
-//	cfg, err := monitor.Load("ai-monitor.yaml")     // file:line: field: errors
-//	mon, err := monitor.New(cfg, db, drivers,       // db: the point database, drivers by device
-//		monitor.WithLogger(log), monitor.WithEvents(pub))
+//	cfg, err := failsafe.Load("ai-monitor.yaml")     // file:line: field: errors
+//	mon, err := failsafe.New(cfg, db, drivers,       // db: the point database, drivers by device
+//		failsafe.WithLogger(log), failsafe.WithEvents(pub))
 //	reg.MustRegister(mon)                           // Prometheus
 //	http.Handle("/", mon.Handler())                 // the API
 //	err = mon.Serve(ctx)
@@ -134,7 +134,7 @@
 // cores. "detect" is the kill until the monitor declared the module
 // unhealthy, "write" the verified write of both tags:
 //
-//	$ go test ./examples/ai-monitor/monitor -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–8: -count 1 each
+//	$ go test ./failsafe -run '^$' -bench DetectionToFailSafe -benchtime 100x -count 3   # runs 4–8: -count 1 each
 //	load  run  total p50  total p99  total max  detect p50  detect p99  write p50  write p99
 //	0.9   1      0.39ms     1.09ms     1.12ms     0.24ms      0.46ms     0.16ms     0.74ms
 //	0.9   2      0.34ms     0.95ms     1.01ms     0.17ms      0.48ms     0.15ms     0.38ms
@@ -151,4 +151,4 @@
 // Process exits are seen when the kernel reaps the process, not by
 // polling, so detection needs no probe period; the hung-heartbeat and
 // liveness paths add their configured timeout and period on top.
-package monitor
+package failsafe

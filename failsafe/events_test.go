@@ -1,4 +1,4 @@
-package monitor_test
+package failsafe_test
 
 import (
 	"encoding/json"
@@ -7,19 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
+	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/transport"
 )
 
 func TestDecodeEventRoundTripAndBadPayload(t *testing.T) {
-	e := monitor.Event{Time: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC), Module: "tuner", Kind: monitor.EventHandover,
-		State: monitor.StateFailSafe, Reason: "heartbeat missed",
-		Handover: &monitor.Handover{Module: "tuner", Kind: monitor.KindFailSafe, Attempts: 1}}
+	e := failsafe.Event{Time: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC), Module: "tuner", Kind: failsafe.EventHandover,
+		State: failsafe.StateFailSafe, Reason: "heartbeat missed",
+		Handover: &failsafe.Handover{Module: "tuner", Kind: failsafe.KindFailSafe, Attempts: 1}}
 	msg := e.Message()
-	if msg.Key != "tuner" || msg.Properties["content-type"] != monitor.ContentType {
+	if msg.Key != "tuner" || msg.Properties["content-type"] != failsafe.ContentType {
 		t.Errorf("message key %q, properties %v", msg.Key, msg.Properties)
 	}
-	got, err := monitor.DecodeEvent(msg)
+	got, err := failsafe.DecodeEvent(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestDecodeEventRoundTripAndBadPayload(t *testing.T) {
 		t.Errorf("decoded %+v, want %+v", got, e)
 	}
 
-	_, err = monitor.DecodeEvent(transport.Message{Key: "tuner", Payload: []byte(`{"module": 7`)})
+	_, err = failsafe.DecodeEvent(transport.Message{Key: "tuner", Payload: []byte(`{"module": 7`)})
 	var syn *json.SyntaxError
 	if err == nil || !strings.Contains(err.Error(), `"tuner"`) || !errors.As(err, &syn) {
 		t.Errorf("error %v, want one naming the key and the JSON problem", err)
@@ -40,11 +40,11 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte{0xff, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := monitor.DecodeEvent(transport.Message{Key: "k", Payload: b})
+		e, err := failsafe.DecodeEvent(transport.Message{Key: "k", Payload: b})
 		if err != nil {
 			return
 		}
-		again, err := monitor.DecodeEvent(e.Message())
+		again, err := failsafe.DecodeEvent(e.Message())
 		if err != nil {
 			t.Fatalf("re-encoded event does not decode: %v", err)
 		}

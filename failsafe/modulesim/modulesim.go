@@ -1,4 +1,4 @@
-package demoai
+package modulesim
 
 import (
 	"context"

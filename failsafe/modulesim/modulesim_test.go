@@ -1,4 +1,4 @@
-package demoai_test
+package modulesim_test
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -36,7 +36,7 @@ func TestModuleBeatsWritesWhileEnabledAndCrashesOnRequest(t *testing.T) {
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- demoai.Main([]string{"-plc", p.S7Addr(), "-heartbeat", "DB10.DBD0", "-enable", "DB10.DBX4.0",
+		done <- modulesim.Main([]string{"-plc", p.S7Addr(), "-heartbeat", "DB10.DBD0", "-enable", "DB10.DBX4.0",
 			"-setpoint", "DB10.DBD8", "-base", "500", "-amp", "0", "-period", "10ms", "-fault-file", fault}, &out, &errOut)
 	}()
 	get := func(tag string) float64 {
@@ -77,7 +77,7 @@ func TestModuleBeatsWritesWhileEnabledAndCrashesOnRequest(t *testing.T) {
 
 // Main needs the PLC and the heartbeat tag.
 func ExampleMain() {
-	code := demoai.Main(nil, os.Stdout, os.Stdout)
+	code := modulesim.Main(nil, os.Stdout, os.Stdout)
 	fmt.Println("exit", code)
 	// Output:
 	// demo-module: -plc and -heartbeat are required

@@ -1,4 +1,4 @@
-package monitor
+package failsafe
 
 import "github.com/prometheus/client_golang/prometheus"
 

@@ -65,7 +65,7 @@
 // row. Three runs each, 2 shared cores (AMD EPYC, load average 7–8 from
 // other work), go1.26.8; broker, replicas and PostgreSQL on the same cores:
 //
-//	go test ./examples/cloud-ingestor/ingest -run '^$' -bench Ingest -benchtime 1000x -count 3
+//	go test ./ingest -run '^$' -bench Ingest -benchtime 1000x -count 3
 //
 //	| path     | run 1     | run 2     | run 3     |
 //	| -------- | --------: | --------: | --------: |

@@ -1,4 +1,4 @@
-package monitor_test
+package failsafe_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
+	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/transport"
@@ -36,7 +36,7 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 		audits = append(audits, r)
 		return nil
 	})
-	h := start(t, p, p.moduleYAML("tuner", ff, ""), monitor.WithEvents(pub), monitor.WithAudit(audit))
+	h := start(t, p, p.moduleYAML("tuner", ff, ""), failsafe.WithEvents(pub), failsafe.WithAudit(audit))
 	pid := h.running("tuner")
 	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 900)) // the module's doing
 	start := h.clk.Now()
@@ -44,7 +44,7 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	ho := h.handover("tuner", failsafe.KindFailSafe, 0)
 	p.assertFailSafe()
 	// The clock never moved: detection and the verified write needed no
 	// probe period at all.
@@ -59,7 +59,7 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 		return s.Running && s.PID != 0 && s.PID != pid && s.Starts == 2
 	})
 	s := h.module("tuner")
-	if s.State != monitor.StateFailSafe || s.LastFailure == nil || !contains(s.LastFailure.Reason, "killed") {
+	if s.State != failsafe.StateFailSafe || s.LastFailure == nil || !contains(s.LastFailure.Reason, "killed") {
 		t.Errorf("status = %+v, want fail_safe with the kill as last failure", s)
 	}
 	if got := metricValue(t, h.mon, "kiln_ai_monitor_handovers_total", "fail_safe", "tuner"); got != 1 {
@@ -72,22 +72,22 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	kinds := map[monitor.EventKind]bool{}
+	kinds := map[failsafe.EventKind]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for !kinds[monitor.EventHandover] {
+	for !kinds[failsafe.EventHandover] {
 		d, err := sub.Receive(ctx)
 		if err != nil {
 			t.Fatalf("receive events: %v (got %v)", err, kinds)
 		}
-		e, err := monitor.DecodeEvent(d.Message())
-		if err != nil || d.Message().Key != "tuner" || d.Message().Properties["content-type"] != monitor.ContentType {
+		e, err := failsafe.DecodeEvent(d.Message())
+		if err != nil || d.Message().Key != "tuner" || d.Message().Properties["content-type"] != failsafe.ContentType {
 			t.Fatalf("event %+v, %v", d.Message(), err)
 		}
 		kinds[e.Kind] = true
 		_ = d.Ack()
 	}
-	if !kinds[monitor.EventUnhealthy] {
+	if !kinds[failsafe.EventUnhealthy] {
 		t.Errorf("events %v: no unhealthy event before the handover", kinds)
 	}
 
@@ -115,24 +115,24 @@ func TestHandBackOnlyAfterTheStablePeriod(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	h.handover("tuner", monitor.KindFailSafe, 0)
+	h.handover("tuner", failsafe.KindFailSafe, 0)
 	waitFor(t, "the restarted module healthy", func() bool {
 		s := h.module("tuner")
-		return s.Healthy && s.PID != pid && s.State == monitor.StateFailSafe
+		return s.Healthy && s.PID != pid && s.State == failsafe.StateFailSafe
 	})
 	h.clk.Advance(10*time.Second - time.Millisecond)
 	time.Sleep(50 * time.Millisecond) // room for a wrong hand-back to show
-	if s := h.module("tuner"); s.State != monitor.StateFailSafe {
+	if s := h.module("tuner"); s.State != failsafe.StateFailSafe {
 		t.Fatalf("state %s before the stable period ended, want fail_safe", s.State)
 	}
 	p.assertFailSafe()
 
 	h.clk.Advance(time.Millisecond)
-	hb := h.handover("tuner", monitor.KindHandBack, 0)
+	hb := h.handover("tuner", failsafe.KindHandBack, 0)
 	if got := hb.DetectedAt.Sub(h.module("tuner").HealthySince); got != 10*time.Second {
 		t.Errorf("handed back %v after the module became healthy, want 10s", got)
 	}
-	waitFor(t, "state in_control", func() bool { return h.module("tuner").State == monitor.StateInControl })
+	waitFor(t, "state in_control", func() bool { return h.module("tuner").State == failsafe.StateInControl })
 	if !p.get("AI.Enable").Bool() {
 		t.Error("AI.Enable false after hand-back")
 	}
@@ -144,15 +144,15 @@ func TestFailureDuringStablePeriodRestartsIt(t *testing.T) {
 	pid := h.running("tuner")
 	h.clk.Advance(6 * time.Second) // healthy since start, not yet stable
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	h.handover("tuner", monitor.KindFailSafe, 0)
+	h.handover("tuner", failsafe.KindFailSafe, 0)
 	waitFor(t, "restarted and healthy", func() bool { s := h.module("tuner"); return s.Healthy && s.PID != pid })
 	h.clk.Advance(6 * time.Second) // 12s since start, 6s since the recovery
 	time.Sleep(50 * time.Millisecond)
-	if s := h.module("tuner"); s.State != monitor.StateFailSafe {
+	if s := h.module("tuner"); s.State != failsafe.StateFailSafe {
 		t.Fatalf("state %s 6s after recovery, want fail_safe", s.State)
 	}
 	h.clk.Advance(4 * time.Second)
-	h.handover("tuner", monitor.KindHandBack, 0)
+	h.handover("tuner", failsafe.KindHandBack, 0)
 }
 
 func TestHungModuleFailSafeAndRestart(t *testing.T) {
@@ -186,7 +186,7 @@ func TestHungModuleFailSafeAndRestart(t *testing.T) {
 	setFault(t, ff, "hang")
 	time.Sleep(100 * time.Millisecond) // the module stops counting
 	h.advanceUntil(t, "no handover 3s after the heartbeat stopped", 30, 100*time.Millisecond, 5*time.Millisecond, func() bool { return len(h.mon.Handovers()) > 0 })
-	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	ho := h.handover("tuner", failsafe.KindFailSafe, 0)
 	if ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
 	}
@@ -215,7 +215,7 @@ func TestOutOfEnvelopeSetpointFailsSafe(t *testing.T) {
 	setFault(t, ff, "bad")
 	waitFor(t, "the bad setpoint in the PLC", func() bool { return p.get("AI.Setpoint").Float() > 900 })
 	h.clk.Advance(100 * time.Millisecond)
-	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	ho := h.handover("tuner", failsafe.KindFailSafe, 0)
 	if !contains(ho.Reason, "AI.Setpoint") || !contains(ho.Reason, "outside [800, 900]") {
 		t.Errorf("reason %q, want the setpoint outside its envelope", ho.Reason)
 	}
@@ -231,7 +231,7 @@ func TestIntensityExceededStaysFailedUntilReset(t *testing.T) {
 	setFault(t, ff, "crash")
 	h := start(t, p, p.moduleYAML("tuner", ff, `    restart: {intensity: 2, period: 1m, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
 `))
-	h.advanceUntil(t, "module never declared failed", 3000, 100*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailed })
+	h.advanceUntil(t, "module never declared failed", 3000, 100*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailed })
 	p.assertFailSafe()
 	child := h.mon.Tree().Children[0]
 	if child.State != supervise.StateFailed {
@@ -245,7 +245,7 @@ func TestIntensityExceededStaysFailedUntilReset(t *testing.T) {
 		h.clk.Advance(time.Second)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if s := h.module("tuner"); s.Starts != starts || s.Running || s.State != monitor.StateFailed {
+	if s := h.module("tuner"); s.Starts != starts || s.Running || s.State != failsafe.StateFailed {
 		t.Fatalf("failed module came back by itself: %+v", s)
 	}
 	p.assertFailSafe()
@@ -256,10 +256,10 @@ func TestIntensityExceededStaysFailedUntilReset(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("reset: %d %v", code, body)
 	}
-	waitFor(t, "the reset module healthy", func() bool { s := h.module("tuner"); return s.Healthy && s.State == monitor.StateFailSafe })
+	waitFor(t, "the reset module healthy", func() bool { s := h.module("tuner"); return s.Healthy && s.State == failsafe.StateFailSafe })
 	p.assertFailSafe()
 	h.clk.Advance(10 * time.Second)
-	h.handover("tuner", monitor.KindHandBack, 0)
+	h.handover("tuner", failsafe.KindHandBack, 0)
 	if !p.get("AI.Enable").Bool() {
 		t.Error("AI.Enable false after the hand-back")
 	}
@@ -277,7 +277,7 @@ func TestPLCUnreachableDuringHandoverRetriesAndAlarms(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	waitFor(t, "the alarm", func() bool { s := h.module("tuner"); return s.Alarm && s.State == monitor.StateHandingOver })
+	waitFor(t, "the alarm", func() bool { s := h.module("tuner"); return s.Alarm && s.State == failsafe.StateHandingOver })
 	if got := metricValue(t, h.mon, "kiln_ai_monitor_alarm", "tuner"); got != 1 {
 		t.Errorf("alarm gauge = %v, want 1", got)
 	}
@@ -291,7 +291,7 @@ func TestPLCUnreachableDuringHandoverRetriesAndAlarms(t *testing.T) {
 	if err := p.sim.S7().Start(); err != nil {
 		t.Fatal(err)
 	}
-	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailSafe })
+	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailSafe })
 	s := h.module("tuner")
 	if s.Alarm || s.LastHandover.CompletedAt.IsZero() || s.LastHandover.Attempts < 3 {
 		t.Errorf("status %+v, want the alarm cleared and the handover completed after retries", s)
@@ -339,7 +339,7 @@ func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
       write: [{tag: AI.Enable, value: false}, {tag: AI.Setpoint, value: 850}]
       hand_back: {stable: 5s, manual_only: true, write: [{tag: AI.Enable, value: true}]}
 `
-	h := start(t, p, cfg, monitor.WithHeartbeats(sub))
+	h := start(t, p, cfg, failsafe.WithHeartbeats(sub))
 	// beatAndWait gives a heartbeat and waits for the monitor to see it.
 	beatAndWait := func() {
 		t.Helper()
@@ -354,17 +354,17 @@ func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
 		beatAndWait()
 	}
 	time.Sleep(50 * time.Millisecond)
-	if s := h.module("vision"); s.State != monitor.StateStarting {
+	if s := h.module("vision"); s.State != failsafe.StateStarting {
 		t.Fatalf("manual-only module in state %s without an operator, want starting", s.State)
 	}
 	code, body := h.post("/api/modules/vision/hand-back")
-	if code != http.StatusOK || body["state"] != string(monitor.StateInControl) {
+	if code != http.StatusOK || body["state"] != string(failsafe.StateInControl) {
 		t.Fatalf("hand-back: %d %v", code, body)
 	}
 
 	// No more heartbeats: the watchdog fires.
 	h.advanceUntil(t, "no handover after the heartbeats stopped", 100, 500*time.Millisecond, 5*time.Millisecond, func() bool { return len(h.mon.Handovers()) >= 2 })
-	if ho := h.handover("vision", monitor.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
+	if ho := h.handover("vision", failsafe.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
 	}
 	p.assertFailSafe()
@@ -378,7 +378,7 @@ func TestServiceModuleLivenessAndTopicHeartbeat(t *testing.T) {
 	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 870))
 	status.Store(http.StatusInternalServerError)
 	h.advanceUntil(t, "no handover after the liveness probe failed", 100, 500*time.Millisecond, 5*time.Millisecond, func() bool { return len(h.mon.Handovers()) >= 3 })
-	if ho := h.handover("vision", monitor.KindFailSafe, 1); !contains(ho.Reason, "liveness probe failed") || !contains(ho.Reason, "status 500") {
+	if ho := h.handover("vision", failsafe.KindFailSafe, 1); !contains(ho.Reason, "liveness probe failed") || !contains(ho.Reason, "status 500") {
 		t.Errorf("reason %q, want the failed liveness probe", ho.Reason)
 	}
 	p.assertFailSafe()
@@ -416,20 +416,20 @@ func TestReadinessHoldsHandBackAndHTTPHeartbeat(t *testing.T) {
 		step()
 	}
 	s := h.module("vision")
-	if s.Heartbeat.LastBeat.IsZero() || s.Ready || s.State != monitor.StateStarting || s.Healthy {
+	if s.Heartbeat.LastBeat.IsZero() || s.Ready || s.State != failsafe.StateStarting || s.Healthy {
 		t.Fatalf("status %+v: want beating, not ready, no hand-back", s)
 	}
 	if p.get("AI.Enable").Bool() {
 		t.Fatal("control handed to a module that is not ready")
 	}
 	ready.Store(http.StatusOK)
-	for i := 0; h.module("vision").State != monitor.StateInControl; i++ {
+	for i := 0; h.module("vision").State != failsafe.StateInControl; i++ {
 		if i > 10 {
 			t.Fatalf("no hand-back 10s after the module became ready: %+v", h.module("vision"))
 		}
 		step()
 	}
-	hb := h.handover("vision", monitor.KindHandBack, 0)
+	hb := h.handover("vision", failsafe.KindHandBack, 0)
 	if got := hb.DetectedAt.Sub(h.module("vision").HealthySince); got != 5*time.Second {
 		t.Errorf("handed back %v after the module became ready, want 5s", got)
 	}
@@ -468,17 +468,17 @@ func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
 		h.clk.Advance(time.Second)
 		time.Sleep(20 * time.Millisecond)
 	}
-	if s := h.module("tuner"); s.State != monitor.StateHandingOver || s.Starts != 1 || !s.Alarm {
+	if s := h.module("tuner"); s.State != failsafe.StateHandingOver || s.Starts != 1 || !s.Alarm {
 		t.Fatalf("status %+v: want still handing over, 1 start, alarm up (the outage restarted the module)", s)
 	}
 	if err := p.sim.S7().Start(); err != nil {
 		t.Fatal(err)
 	}
 	live.Store(true)
-	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailSafe })
+	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailSafe })
 	p.assertFailSafe()
 	waitFor(t, "the restarted module", func() bool { s := h.module("tuner"); return s.Running && s.PID != 0 && s.PID != pid })
-	if s := h.module("tuner"); s.Starts != 2 || s.State == monitor.StateFailed {
+	if s := h.module("tuner"); s.Starts != 2 || s.State == failsafe.StateFailed {
 		t.Fatalf("status %+v: want 2 starts, not failed", s)
 	}
 	// The liveness probe still judges the running module.
@@ -496,7 +496,7 @@ func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
 	}
 	waitFor(t, "the fail-safe after the liveness failure", func() bool {
 		ho := h.module("tuner").LastHandover
-		return ho.Kind == monitor.KindFailSafe && contains(ho.Reason, "liveness") && !ho.CompletedAt.IsZero()
+		return ho.Kind == failsafe.KindFailSafe && contains(ho.Reason, "liveness") && !ho.CompletedAt.IsZero()
 	})
 }
 
@@ -522,12 +522,12 @@ func TestNoHandBackToAModuleWhoseHeartbeatStopped(t *testing.T) {
 	// One jump across the stable period: the stable timer and the
 	// watchdog come due together, in either order.
 	h.clk.Advance(10 * time.Second)
-	ho := h.handover("tuner", monitor.KindFailSafe, 0)
+	ho := h.handover("tuner", failsafe.KindFailSafe, 0)
 	if ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
 	}
 	for _, ho := range h.mon.Handovers() {
-		if ho.Kind == monitor.KindHandBack {
+		if ho.Kind == failsafe.KindHandBack {
 			t.Errorf("control handed to a module whose heartbeat had stopped: %+v", ho)
 		}
 	}
@@ -574,7 +574,7 @@ func TestHeartbeatTagDuringPLCOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.advanceUntil(t, "hung module not caught after the PLC came back", 300, 100*time.Millisecond, 10*time.Millisecond, func() bool { return len(h.mon.Handovers()) > 0 })
-	if ho := h.handover("tuner", monitor.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
+	if ho := h.handover("tuner", failsafe.KindFailSafe, 0); ho.Reason != "heartbeat missed" {
 		t.Errorf("reason %q, want heartbeat missed", ho.Reason)
 	}
 	p.assertFailSafe()
@@ -615,13 +615,13 @@ func TestNoOperatorHandBackBeforeFailSafeVerified(t *testing.T) {
 	if code != http.StatusConflict || !contains(fmt.Sprint(body["error"]), "not yet verified") {
 		t.Fatalf("hand-back during the outage: %d %v, want 409 naming the unverified fail-safe plan", code, body)
 	}
-	if s := h.module("tuner"); s.State != monitor.StateHandingOver || s.PID == pid {
+	if s := h.module("tuner"); s.State != failsafe.StateHandingOver || s.PID == pid {
 		t.Fatalf("status %+v: want still handing over, the old process gone", s)
 	}
 	if err := p.sim.S7().Start(); err != nil {
 		t.Fatal(err)
 	}
-	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == monitor.StateFailSafe })
+	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailSafe })
 	p.assertFailSafe()
 	if code, body := h.post("/api/modules/tuner/hand-back"); code != http.StatusOK {
 		t.Fatalf("hand-back after the fail-safe: %d %v", code, body)

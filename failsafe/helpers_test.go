@@ -1,4 +1,4 @@
-package monitor_test
+package failsafe_test
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ import (
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/examples/ai-monitor/internal/demoai"
-	"github.com/kiln-iot/kiln/examples/ai-monitor/monitor"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/failsafe"
+	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 )
@@ -34,7 +34,7 @@ const moduleEnv = "KILN_AI_DEMO_MODULE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(moduleEnv) == "1" {
-		os.Exit(demoai.Main(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(modulesim.Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -127,21 +127,21 @@ type harness struct {
 	t    *testing.T
 	p    *plant
 	clk  *clock.Fake
-	mon  *monitor.Monitor
+	mon  *failsafe.Monitor
 	api  *httptest.Server
 	stop func()
 	pids map[int]bool
 }
 
-func start(t *testing.T, p *plant, modulesYAML string, opts ...monitor.Option) *harness {
+func start(t *testing.T, p *plant, modulesYAML string, opts ...failsafe.Option) *harness {
 	t.Helper()
-	cfg, err := monitor.Parse("monitor.yaml", []byte("modules:"+modulesYAML))
+	cfg, err := failsafe.Parse("monitor.yaml", []byte("modules:"+modulesYAML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	clk := clock.NewFake(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
-	opts = append([]monitor.Option{monitor.WithClock(clk), monitor.WithLogger(zaptest.NewLogger(t))}, opts...)
-	mon, err := monitor.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv}, opts...)
+	opts = append([]failsafe.Option{failsafe.WithClock(clk), failsafe.WithLogger(zaptest.NewLogger(t))}, opts...)
+	mon, err := failsafe.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func setFault(t *testing.T, path, fault string) {
 	}
 }
 
-func (h *harness) module(name string) monitor.ModuleStatus {
+func (h *harness) module(name string) failsafe.ModuleStatus {
 	h.t.Helper()
 	s, err := h.mon.Module(name)
 	if err != nil {
@@ -230,9 +230,9 @@ func (h *harness) running(name string) int {
 
 // lastHandover waits for a completed handover of kind after n earlier
 // handovers of the module.
-func (h *harness) handover(name, kind string, after int) monitor.Handover {
+func (h *harness) handover(name, kind string, after int) failsafe.Handover {
 	h.t.Helper()
-	var got monitor.Handover
+	var got failsafe.Handover
 	waitFor(h.t, fmt.Sprintf("%s %s handover #%d", name, kind, after+1), func() bool {
 		n := 0
 		for _, ho := range h.mon.Handovers() {
@@ -280,7 +280,7 @@ func (p *plant) assertFailSafe() {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // metricValue reads one sample of a monitor metric by its label values.
-func metricValue(t *testing.T, mon *monitor.Monitor, name string, labels ...string) float64 {
+func metricValue(t *testing.T, mon *failsafe.Monitor, name string, labels ...string) float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(mon)
