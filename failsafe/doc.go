@@ -6,6 +6,14 @@
 // control back only after the module has been healthy for a stable
 // period.
 //
+// The package is named for what it guarantees, not for the kind of module
+// it watches: any program that writes setpoints (an AI optimizer, a
+// vendor's model server, a script) gets the same fail-safe handover, and
+// restarting alone is what supervise already does. It sits above supervise
+// (the module trees), plc (the checked writes) and transport (status
+// events), and nothing in kiln but the ai-monitor command imports it. The
+// stand-in module of its tests and of the demo is failsafe/modulesim.
+//
 //	cfg, err := failsafe.Load("ai-monitor.yaml")     // file:line: field: errors
 //	mon, err := failsafe.New(cfg, db, drivers,       // db: the point database, drivers by device
 //		failsafe.WithLogger(log), failsafe.WithEvents(pub))

@@ -2,7 +2,6 @@ package modulesim_test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,13 +72,4 @@ func TestModuleBeatsWritesWhileEnabledAndCrashesOnRequest(t *testing.T) {
 	if !strings.Contains(errOut.String(), "simulated crash") {
 		t.Errorf("stderr %q", errOut.String())
 	}
-}
-
-// Main needs the PLC and the heartbeat tag.
-func ExampleMain() {
-	code := modulesim.Main(nil, os.Stdout, os.Stdout)
-	fmt.Println("exit", code)
-	// Output:
-	// demo-module: -plc and -heartbeat are required
-	// exit 2
 }
