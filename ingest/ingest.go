@@ -21,8 +21,8 @@ var (
 	// ErrDraining is Health's answer while Serve writes what it holds
 	// before returning.
 	ErrDraining = errors.New("ingest: draining")
-	// ErrServing is returned by a second call of Serve.
-	ErrServing = errors.New("ingest: Serve already called")
+	// ErrServing is returned by a call of Serve while another runs.
+	ErrServing = errors.New("ingest: already serving")
 )
 
 // Dead-letter reasons, the reason label of kiln_ingest_dead_letters_total
@@ -133,10 +133,11 @@ func (in *Ingestor) Topics() []string {
 // receiving, writes and acknowledges the batches it holds (within
 // DrainTimeout), closes the subscribers and returns nil. It returns an
 // error without serving when a subscriber cannot be opened. Serve may be
-// called once.
+// called again once it returned (a supervisor's restart): it subscribes
+// afresh, and the metrics go on counting.
 func (in *Ingestor) Serve(ctx context.Context) error {
 	in.mu.Lock()
-	if in.state != idle {
+	if in.state == serving || in.state == draining {
 		in.mu.Unlock()
 		return ErrServing
 	}

@@ -11,8 +11,12 @@
 // Settings come from a YAML file (errors name its line and field), each
 // overridable by a flag of the same path. It serves /healthz (200 while
 // every topic is subscribed and the store takes writes, 503 otherwise)
-// and /metrics (Prometheus) on http.listen. On SIGTERM or SIGINT it stops
-// receiving, writes and acknowledges what it holds, and exits 0.
+// and /metrics (Prometheus) on http.listen. Its parts (the ingestor, the
+// HTTP server, the store's maintenance) run on a supervise tree: a part
+// that fails is restarted, and one failing more than 5 times in 30s stops
+// the service with its error (exit 1). On SIGTERM or SIGINT it stops
+// receiving, writes and acknowledges what it holds, and exits 0 (1 when a
+// part did not stop in time).
 //
 // The work is done by package ingest; this command only wires it to
 // Pulsar (transport/pulsar), the store and the tenant registry.
@@ -24,12 +28,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -39,10 +41,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
+	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/tenant"
 	"github.com/kiln-iot/kiln/transport"
 	kpulsar "github.com/kiln-iot/kiln/transport/pulsar"
@@ -143,7 +147,8 @@ Flags:
 	}
 
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(in, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	smetrics := supervise.NewMetrics()
+	metrics.MustRegister(in, smetrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -153,44 +158,58 @@ Flags:
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	hcfg := httpserve.Config{Listen: cfg.HTTP.Listen}
+	hlog := log.Named("http")
+	srv, err := httpserve.Listen(hcfg, mux, httpserve.WithLogger(hlog))
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http: serving failed", zap.Error(err))
-		}
-	}()
-	log.Info("http: listening", zap.String("addr", ln.Addr().String()))
+	defer func() { _ = srv.Close() }()
 
-	// Store maintenance (partitions, retention) runs until the ingestor
-	// has drained.
-	mctx, stopMaintenance := context.WithCancel(context.WithoutCancel(ctx))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := st.Serve(mctx); err != nil && mctx.Err() == nil {
-			log.Error("store maintenance stopped", zap.Error(err))
+	tree, err := supervise.New(supervise.Config{Name: "cloud-ingestor"},
+		supervise.WithLogger(log.Named("supervise")), supervise.WithMetrics(smetrics))
+	if err != nil {
+		return err
+	}
+	for _, spec := range specs(cfg, st, in, srv, func() (*httpserve.Server, error) {
+		return httpserve.Listen(hcfg, mux, httpserve.WithLogger(hlog))
+	}) {
+		if err := tree.Add(ctx, spec); err != nil {
+			return err
 		}
-	}()
-
+	}
 	log.Info("ingesting", zap.Strings("topics", in.Topics()), zap.String("subscription", cfg.Pulsar.Subscription))
-	serveErr := in.Serve(ctx)
-	stopMaintenance()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = srv.Shutdown(sctx)
-	cancel()
-	wg.Wait()
-	if serveErr != nil {
-		return serveErr
+	if err := tree.Serve(ctx); err != nil {
+		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// specs lists the service's supervised children in start order; they stop
+// in reverse. So on SIGTERM the ingestor drains first (writes and
+// acknowledges what it holds) while /healthz and /metrics still answer and
+// the store's maintenance still runs; then the HTTP server stops, then the
+// maintenance. Each child's Shutdown covers its own graceful stop, so a
+// child left behind (supervise.ErrStopTimeout) means a real hang. The HTTP
+// server bound at startup serves first; a restart binds again with listen.
+func specs(cfg Config, st servingStore, in *ingest.Ingestor, srv *httpserve.Server, listen func() (*httpserve.Server, error)) []supervise.Spec {
+	drain := cfg.Ingest.DrainTimeout
+	if drain == 0 {
+		drain = ingest.DefaultDrainTimeout
+	}
+	bound := srv
+	return []supervise.Spec{
+		{Name: "store-maintenance", New: func() (supervise.Service, error) { return supervise.ServiceFunc(st.Serve), nil }},
+		{Name: "http", Shutdown: httpserve.DefaultShutdownTimeout + 5*time.Second, New: func() (supervise.Service, error) {
+			if s := bound; s != nil {
+				bound = nil
+				return s, nil
+			}
+			return listen()
+		}},
+		{Name: "ingest", Shutdown: drain + 5*time.Second, New: func() (supervise.Service, error) { return in, nil }},
+	}
 }
 
 // servingStore is a store with background maintenance.

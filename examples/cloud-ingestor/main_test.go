@@ -194,9 +194,9 @@ func (p *plant) start() *child {
 			c.mu.Lock()
 			c.log = append(c.log, line)
 			c.mu.Unlock()
-			var e struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "http: listening" {
-				c.addr <- e.Addr
+			var e struct{ Msg, URL string }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "http: serving" {
+				c.addr <- e.URL
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -228,7 +228,7 @@ func (c *child) logText() string {
 func (c *child) url(path string) string {
 	a := <-c.addr
 	c.addr <- a
-	return "http://" + a + path
+	return a + path
 }
 
 func (c *child) get(path string) (int, string) {
