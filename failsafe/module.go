@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -319,9 +321,21 @@ func (mod *module) event(e supervise.Event) {
 	}
 }
 
-// exitReason says why a run that ended with err lost control.
+// exitReason says why a run that ended with err lost control. A
+// process's reason is its exit status or start failure without the
+// program's path (the module is named beside it, and a path such as a go
+// build cache's is noise to an operator); the full error stays in Err.
 func (mod *module) exitReason(err error) string {
+	var exit *exec.ExitError
+	var notFound *exec.Error
+	var path *fs.PathError
 	switch {
+	case errors.As(err, &exit):
+		return "process ended: " + exit.Error()
+	case errors.As(err, &notFound):
+		return "process did not start: " + notFound.Err.Error()
+	case errors.As(err, &path):
+		return "process did not start: " + path.Err.Error()
 	case err != nil:
 		return err.Error()
 	case mod.cfg.Process != nil:
@@ -460,7 +474,9 @@ func (mod *module) handle(ctx context.Context, s sig) {
 		mod.mu.Lock()
 		mod.failed, mod.running = true, false
 		reason := "restart intensity exceeded"
-		if s.err != nil {
+		if esc := (*supervise.EscalationError)(nil); errors.As(s.err, &esc) {
+			reason = fmt.Sprintf("more than %d restarts in %v, the last after: %s", esc.Restarts, esc.Period, mod.exitReason(esc.Err))
+		} else if s.err != nil {
 			reason = s.err.Error()
 		}
 		mod.lastFailure = &Failure{Time: now, Reason: reason}

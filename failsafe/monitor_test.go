@@ -51,8 +51,8 @@ func TestKilledModuleIsRestartedAndFailSafeWrittenAtOnce(t *testing.T) {
 	if !ho.DetectedAt.Equal(start) || !ho.CompletedAt.Equal(start) {
 		t.Errorf("handover detected %v, completed %v; want both at %v (no probe period passed)", ho.DetectedAt, ho.CompletedAt, start)
 	}
-	if !contains(ho.Reason, "signal: killed") || ho.Attempts != 1 {
-		t.Errorf("handover = %+v, want reason naming the kill and 1 attempt", ho)
+	if ho.Reason != "process ended: signal: killed" || ho.Attempts != 1 {
+		t.Errorf("handover = %+v, want reason naming the kill (not the program's path) and 1 attempt", ho)
 	}
 	waitFor(t, "a new process", func() bool {
 		s := h.module("tuner")

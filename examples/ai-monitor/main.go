@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/failsafe/modulesim"
+	"github.com/kiln-iot/kiln/httpserve"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
 	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver
@@ -39,8 +39,9 @@ func main() {
 }
 
 // run is the command: exit status 0 after a clean stop, 1 on a failure,
-// 2 on bad usage or configuration.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// 2 on bad usage or configuration. logOpts are added to the logger's
+// options (tests observe the log with them).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, logOpts ...zap.Option) int {
 	if len(args) > 0 && args[0] == "demo-module" {
 		return modulesim.Main(args[1:], stdout, stderr)
 	}
@@ -63,14 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *debug {
 		level = zapcore.DebugLevel
 	}
-	lcfg := zap.NewDevelopmentConfig()
-	lcfg.Level = zap.NewAtomicLevelAt(level)
-	lcfg.OutputPaths, lcfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-	log, err := lcfg.Build()
-	if err != nil {
-		fmt.Fprintln(stderr, "ai-monitor:", err)
-		return 1
-	}
+	log := newLogger(level, stderr, logOpts...)
 	defer func() { _ = log.Sync() }()
 	// gopcua logs node-set loading and connection detail through the
 	// standard logger; that is debugging detail, not what an operator
@@ -117,6 +111,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newLogger is the command's log: readable lines on w, with a stack
+// trace only from DPanic up, on the bugs. The monitor's WARN lines (a
+// module unhealthy, the PLC given control) and its operational errors (a
+// fail-safe write that failed) are expected events of a plant, and a Go
+// stack says nothing about them.
+func newLogger(level zapcore.Level, w io.Writer, opts ...zap.Option) *zap.Logger {
+	sink := zapcore.Lock(zapcore.AddSync(w))
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), sink, level)
+	return zap.New(core, append([]zap.Option{zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel), zap.ErrorOutput(sink)}, opts...)...)
 }
 
 // setup is what the monitor runs with; close releases it in reverse.
@@ -229,26 +234,25 @@ func serve(ctx context.Context, s *setup, log *zap.Logger, stdout io.Writer) err
 	if addr == "" {
 		addr = failsafe.DefaultListen
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/", mon.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(stdout, "ai-monitor: API on http://%s/api/status, metrics on http://%s/metrics\n", ln.Addr(), ln.Addr())
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- srv.Serve(ln) }()
-
-	err = mon.Serve(ctx)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	if herr := <-httpDone; herr != nil && !errors.Is(herr, http.ErrServerClosed) {
-		err = errors.Join(err, herr)
+	srv, err := httpserve.Listen(httpserve.Config{Listen: addr}, mux, httpserve.WithLogger(log.Named("http")))
+	if err != nil {
+		return err
 	}
-	return err
+	defer func() { _ = srv.Close() }()
+	fmt.Fprintf(stdout, "ai-monitor: API on %s/api/status, metrics on %s/metrics\n", srv.URL(), srv.URL())
+
+	// The API answers until the monitor has stopped its modules and
+	// written their fail-safe plans.
+	hctx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(hctx) }()
+	err = mon.Serve(ctx)
+	stopHTTP()
+	return errors.Join(err, <-httpDone)
 }
 
 // syncWriter serialises the writes of the demo's event printer and the

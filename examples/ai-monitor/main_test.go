@@ -126,7 +126,10 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 	}
 }
 
-func TestConfigFileAgainstAPlant(t *testing.T) {
+// plantDir starts a simulated PLC with the tag AI.Enable and writes its
+// point database as plant.yaml into a new directory.
+func plantDir(t *testing.T) (string, *sim.Plant) {
+	t.Helper()
 	list, err := sim.ParseTagList("tags.yaml", []byte("tags:\n  - {name: AI.Enable, address: DB10.DBX0.0, type: BOOL, access: rw, initial: \"true\"}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +138,7 @@ func TestConfigFileAgainstAPlant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer plant.Close()
+	t.Cleanup(func() { _ = plant.Close() })
 	db, err := plant.PointDB()
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +151,11 @@ func TestConfigFileAgainstAPlant(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "plant.yaml"), pdb.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, plant
+}
+
+func TestConfigFileAgainstAPlant(t *testing.T) {
+	dir, plant := plantDir(t)
 	cfg := `listen: 127.0.0.1:0
 points: [plant.yaml]
 modules:
