@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 )
@@ -31,7 +30,7 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
   - name: tuner
     process:
       path: `+exe+`
-      args: [-plc, "`+p.sim.S7Addr()+`", -heartbeat, DB10.DBD0, -enable, DB10.DBX4.0, -setpoint, DB10.DBD8, -period, 20ms]
+      args: [-plc, "`+p.srv.Addr()+`", -heartbeat, DB10.DBD0, -enable, DB10.DBX4.0, -setpoint, DB10.DBD8, -period, 20ms]
       env: [`+moduleEnv+`=1]
     restart: {intensity: 100000, period: 1s, stable_after: 1ms, backoff: {initial: 1ms, max: 1ms}}
     fail_safe:
@@ -43,7 +42,7 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mon, err := failsafe.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv})
+	mon, err := failsafe.New(cfg, p.db, map[string]plc.Driver{device: p.drv})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,10 +66,10 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
 			return s.Running && pid != 0 && pid != lastPID
 		})
 		lastPID = pid
-		if err := p.sim.Set("AI.Enable", plc.BoolValue(true)); err != nil {
+		if err := p.srv.Store(p.addrs["AI.Enable"], plc.BoolValue(true)); err != nil {
 			b.Fatal(err)
 		}
-		if err := p.sim.Set("AI.Setpoint", plc.FloatValue(plc.Real, 900)); err != nil {
+		if err := p.srv.Store(p.addrs["AI.Setpoint"], plc.FloatValue(plc.Real, 900)); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -88,7 +87,7 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
 			return true
 		})
 		b.StopTimer()
-		if v, _ := p.sim.Get("AI.Enable"); v.Bool() {
+		if v, _ := p.srv.Load(p.addrs["AI.Enable"]); v.Bool() {
 			b.Fatalf("kill %d: AI.Enable still true after the handover", i)
 		}
 		total = append(total, ho.CompletedAt.Sub(t0))

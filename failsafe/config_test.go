@@ -84,7 +84,7 @@ func TestCheckAgainstThePointDatabase(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = failsafe.New(cfg, p.db, map[string]plc.Driver{"plant-s7": p.drv})
+			_, err = failsafe.New(cfg, p.db, map[string]plc.Driver{device: p.drv})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v\nwant it to contain %q", err, c.want)
 			}
@@ -94,7 +94,7 @@ func TestCheckAgainstThePointDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := failsafe.New(cfg, p.db, map[string]plc.Driver{"plant-s7": p.drv}); err != nil {
+	if _, err := failsafe.New(cfg, p.db, map[string]plc.Driver{device: p.drv}); err != nil {
 		t.Errorf("good configuration refused: %v", err)
 	}
 	cfg, err = failsafe.Parse("m.yaml", []byte(strings.Replace(goodModule, "source: tag, tag: AI.Heartbeat", "source: topic", 1)))

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
+	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
 
 // Configuration errors name the file, the line and the field.
@@ -33,16 +33,20 @@ func ExampleParse() {
 // An HTTP service the monitor only probes stops answering: its liveness
 // probe fails and the monitor writes the fail-safe plan to the PLC.
 func Example() {
-	list, _ := sim.ParseTagList("tags.yaml", []byte(`tags:
-  - {name: AI.Vision.Enable, address: DB10.DBX0.0, type: BOOL, access: rw, initial: "true"}
-`))
-	plant, err := sim.New(sim.Config{NoOPCUA: true}, list) // the simulated PLC
+	plant, err := s7sim.New(s7sim.Config{}) // a simulated S7 PLC on 127.0.0.1
 	if err != nil {
 		panic(err)
 	}
 	defer plant.Close()
-	db, _ := plant.PointDB()
-	drv, _ := s7.New(plant.S7Addr(), s7.Config{})
+	db := &plc.PointDB{} // as plc.Load reads it from a file
+	if err := db.AddYAML("points.yaml", []byte(`devices: [{name: plc1, driver: s7, endpoint: "`+plant.Addr()+`"}]
+tags: [{name: AI.Vision.Enable, device: plc1, address: DB10.DBX0.0, type: BOOL, access: rw}]
+`)); err != nil {
+		panic(err)
+	}
+	enable, _ := s7.ParseAddress("DB10.DBX0.0", plc.TypeBool)
+	_ = plant.Store(enable, plc.BoolValue(true)) // the module has control
+	drv, _ := s7.New(plant.Addr(), s7.Config{})
 	defer drv.Close()
 
 	var status atomic.Int32
@@ -62,7 +66,7 @@ func Example() {
 	}
 	clk := clock.NewFake(time.Now())
 	handedOver := make(chan struct{})
-	mon, err := failsafe.New(cfg, db, map[string]plc.Driver{sim.DeviceS7: drv}, failsafe.WithClock(clk),
+	mon, err := failsafe.New(cfg, db, map[string]plc.Driver{"plc1": drv}, failsafe.WithClock(clk),
 		failsafe.WithEventHook(func(e failsafe.Event) {
 			fmt.Println(e.Module, e.Kind, e.State)
 			switch e.Kind {
@@ -89,7 +93,7 @@ func Example() {
 		}
 		break
 	}
-	v, _ := plant.Get("AI.Vision.Enable")
+	v, _ := plant.Load(enable)
 	fmt.Println("AI.Vision.Enable:", v)
 	cancel()
 	fmt.Println("Serve:", <-done)

@@ -21,11 +21,11 @@ import (
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
+	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
 
 // The test binary is also the demo AI module: the monitor runs it with
@@ -39,37 +39,51 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const testTags = `
+// device is the simulated PLC's name in the point database.
+const device = "plc1"
+
+const testPoints = `
+devices:
+  - {name: plc1, driver: s7, endpoint: "%s"}
 tags:
-  - {name: AI.Heartbeat, address: DB10.DBD0, type: DINT, access: rw}
-  - {name: AI.Enable, address: DB10.DBX4.0, type: BOOL, access: rw, initial: "true"}
-  - {name: AI.Setpoint, address: DB10.DBD8, type: REAL, access: rw, min: 0, max: 1200, initial: "850"}
+  - {name: AI.Heartbeat, device: plc1, address: DB10.DBD0, type: DINT, access: rw}
+  - {name: AI.Enable, device: plc1, address: DB10.DBX4.0, type: BOOL, access: rw}
+  - {name: AI.Setpoint, device: plc1, address: DB10.DBD8, type: REAL, access: rw, min: 0, max: 1200}
 `
 
-// plant is a simulated PLC with the AI tags, and a driver to it.
+// plant is a simulated PLC with the AI tags, its point database and a
+// driver to it.
 type plant struct {
-	t   testing.TB
-	sim *sim.Plant
-	db  *plc.PointDB
-	drv *s7.Driver
+	t     testing.TB
+	srv   *s7sim.Server
+	db    *plc.PointDB
+	drv   *s7.Driver
+	addrs map[string]s7.Address
 }
 
 func newPlant(t testing.TB) *plant {
 	t.Helper()
-	list, err := sim.ParseTagList("tags.yaml", []byte(testTags))
+	srv, err := s7sim.New(s7sim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := sim.New(sim.Config{NoOPCUA: true}, list)
-	if err != nil {
+	t.Cleanup(func() { _ = srv.Close() })
+	db := &plc.PointDB{}
+	if err := db.AddYAML("points.yaml", []byte(fmt.Sprintf(testPoints, srv.Addr()))); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close() })
-	db, err := p.PointDB()
-	if err != nil {
+	if err := db.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	drv, err := s7.New(p.S7Addr(), s7.Config{
+	p := &plant{t: t, srv: srv, db: db, addrs: map[string]s7.Address{}}
+	for _, tag := range db.Tags {
+		if p.addrs[tag.Name], err = s7.ParseAddress(tag.Address, tag.Type); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.set("AI.Enable", plc.BoolValue(true))
+	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 850))
+	p.drv, err = s7.New(srv.Addr(), s7.Config{
 		Timeout: time.Second, ConnectTimeout: time.Second,
 		Reconnect:      backoff.Config{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
 		BreakerTimeout: 50 * time.Millisecond,
@@ -77,22 +91,25 @@ func newPlant(t testing.TB) *plant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = drv.Close() })
-	return &plant{t: t, sim: p, db: db, drv: drv}
+	t.Cleanup(func() { _ = p.drv.Close() })
+	return p
 }
 
+// get reads a tag from the PLC's memory (also while it is stopped).
 func (p *plant) get(tag string) plc.Value {
 	p.t.Helper()
-	v, err := p.sim.Get(tag)
+	v, err := p.srv.Load(p.addrs[tag])
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	return v
 }
 
+// set stores a tag into the PLC's memory, as the module or the process
+// would.
 func (p *plant) set(tag string, v plc.Value) {
 	p.t.Helper()
-	if err := p.sim.Set(tag, v); err != nil {
+	if err := p.srv.Store(p.addrs[tag], v); err != nil {
 		p.t.Fatal(err)
 	}
 }
@@ -119,7 +136,7 @@ func (p *plant) moduleYAML(name, faultFile, extra string) string {
         stable: 10s
         write:
           - {tag: AI.Enable, value: true}
-%s`, name, exe, p.sim.S7Addr(), faultFile, moduleEnv, extra)
+%s`, name, exe, p.srv.Addr(), faultFile, moduleEnv, extra)
 }
 
 // harness runs a monitor on a fake clock.
@@ -141,7 +158,7 @@ func start(t *testing.T, p *plant, modulesYAML string, opts ...failsafe.Option) 
 	}
 	clk := clock.NewFake(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 	opts = append([]failsafe.Option{failsafe.WithClock(clk), failsafe.WithLogger(zaptest.NewLogger(t))}, opts...)
-	mon, err := failsafe.New(cfg, p.db, map[string]plc.Driver{sim.DeviceS7: p.drv}, opts...)
+	mon, err := failsafe.New(cfg, p.db, map[string]plc.Driver{device: p.drv}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

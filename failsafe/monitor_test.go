@@ -273,7 +273,7 @@ func TestPLCUnreachableDuringHandoverRetriesAndAlarms(t *testing.T) {
 	h := start(t, p, p.moduleYAML("tuner", faultFile(t), ""))
 	pid := h.running("tuner")
 	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 910))
-	if err := p.sim.S7().Stop(); err != nil {
+	if err := p.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -288,7 +288,7 @@ func TestPLCUnreachableDuringHandoverRetriesAndAlarms(t *testing.T) {
 	if s := h.module("tuner"); !s.Alarm || s.LastHandover.Attempts < 2 {
 		t.Fatalf("status %+v, want the alarm up after several attempts", s)
 	}
-	if err := p.sim.S7().Start(); err != nil {
+	if err := p.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailSafe })
@@ -458,7 +458,7 @@ func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
     restart: {intensity: 2, period: 1h, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
 `))
 	pid := h.running("tuner")
-	if err := p.sim.S7().Stop(); err != nil {
+	if err := p.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	live.Store(false) // the module's health endpoint went with it
@@ -471,7 +471,7 @@ func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
 	if s := h.module("tuner"); s.State != failsafe.StateHandingOver || s.Starts != 1 || !s.Alarm {
 		t.Fatalf("status %+v: want still handing over, 1 start, alarm up (the outage restarted the module)", s)
 	}
-	if err := p.sim.S7().Start(); err != nil {
+	if err := p.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	live.Store(true)
@@ -559,7 +559,7 @@ func TestHeartbeatTagDuringPLCOutage(t *testing.T) {
 		}
 		step()
 	}
-	if err := p.sim.S7().Stop(); err != nil {
+	if err := p.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	for range 30 { // three heartbeat timeouts without a readable tag
@@ -570,7 +570,7 @@ func TestHeartbeatTagDuringPLCOutage(t *testing.T) {
 	}
 	setFault(t, ff, "hang")
 	time.Sleep(100 * time.Millisecond) // the module stops counting
-	if err := p.sim.S7().Start(); err != nil {
+	if err := p.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	h.advanceUntil(t, "hung module not caught after the PLC came back", 300, 100*time.Millisecond, 10*time.Millisecond, func() bool { return len(h.mon.Handovers()) > 0 })
@@ -596,7 +596,7 @@ func TestNoOperatorHandBackBeforeFailSafeVerified(t *testing.T) {
 	h := start(t, p, p.moduleYAML("tuner", faultFile(t), `    liveness: {url: "`+hs.URL+`", period: 1s, failure_threshold: 1}
 `))
 	pid := h.running("tuner")
-	if err := p.sim.S7().Stop(); err != nil {
+	if err := p.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	live.Store(false)
@@ -618,7 +618,7 @@ func TestNoOperatorHandBackBeforeFailSafeVerified(t *testing.T) {
 	if s := h.module("tuner"); s.State != failsafe.StateHandingOver || s.PID == pid {
 		t.Fatalf("status %+v: want still handing over, the old process gone", s)
 	}
-	if err := p.sim.S7().Start(); err != nil {
+	if err := p.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	h.advanceUntil(t, "fail-safe never written after the PLC came back", 1000, 200*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailSafe })

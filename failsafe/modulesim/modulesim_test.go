@@ -10,36 +10,44 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/s7"
+	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestModuleBeatsWritesWhileEnabledAndCrashesOnRequest(t *testing.T) {
-	list, err := sim.ParseTagList("tags.yaml", []byte(`tags:
-  - {name: HB, address: DB10.DBD0, type: DINT, access: rw}
-  - {name: EN, address: DB10.DBX4.0, type: BOOL, access: rw}
-  - {name: SP, address: DB10.DBD8, type: REAL, access: rw, initial: "1"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := sim.New(sim.Config{NoOPCUA: true}, list)
+	p, err := s7sim.New(s7sim.Config{}) // the PLC
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	addr := func(s string, typ plc.DataType) s7.Address {
+		a, err := s7.ParseAddress(s, typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	tags := map[string]s7.Address{
+		"HB": addr("DB10.DBD0", plc.TypeDInt),
+		"EN": addr("DB10.DBX4.0", plc.TypeBool),
+		"SP": addr("DB10.DBD8", plc.TypeReal),
+	}
+	if err := p.Store(tags["SP"], plc.FloatValue(plc.Real, 1)); err != nil {
+		t.Fatal(err)
+	}
 	fault := filepath.Join(t.TempDir(), "fault")
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- modulesim.Main([]string{"-plc", p.S7Addr(), "-heartbeat", "DB10.DBD0", "-enable", "DB10.DBX4.0",
+		done <- modulesim.Main([]string{"-plc", p.Addr(), "-heartbeat", "DB10.DBD0", "-enable", "DB10.DBX4.0",
 			"-setpoint", "DB10.DBD8", "-base", "500", "-amp", "0", "-period", "10ms", "-fault-file", fault}, &out, &errOut)
 	}()
 	get := func(tag string) float64 {
-		v, err := p.Get(tag)
+		v, err := p.Load(tags[tag])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +67,7 @@ func TestModuleBeatsWritesWhileEnabledAndCrashesOnRequest(t *testing.T) {
 	if sp := get("SP"); sp != 1 {
 		t.Fatalf("setpoint %v written while not enabled", sp)
 	}
-	if err := p.Set("EN", plc.BoolValue(true)); err != nil {
+	if err := p.Store(tags["EN"], plc.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("the setpoint written once enabled", func() bool { return get("SP") == 500 })
