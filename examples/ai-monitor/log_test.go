@@ -35,7 +35,7 @@ points: [plant.yaml]
 modules:
   - name: crasher
     process: {path: "` + self + `", args: [demo-module]}
-    restart: {intensity: 2, period: 1m, backoff: {initial: 50ms, max: 100ms}}
+    restart: {intensity: 2, period: 1m}
     fail_safe:
       write: [{tag: AI.Enable, value: false}]
 `
