@@ -412,6 +412,11 @@ func TestReadinessHoldsHandBackAndHTTPHeartbeat(t *testing.T) {
 		waitFor(t, "a heartbeat probe", func() bool { return !h.module("vision").Heartbeat.LastCheck.Before(now) })
 	}
 	waitFor(t, "the service running", func() bool { return h.module("vision").Running })
+	// The watches start after the service runs: their tickers may not
+	// exist yet, and a second advanced before that is lost to them. Move
+	// the clock in small steps until the heartbeat has been probed once.
+	h.advanceUntil(t, "no heartbeat probe in 60 s of the monitor's time", 600, 100*time.Millisecond, 10*time.Millisecond,
+		func() bool { return !h.module("vision").Heartbeat.LastCheck.IsZero() })
 	for range 8 {
 		step()
 	}
