@@ -11,8 +11,10 @@ import (
 
 // connState is what the server knows of one connection.
 type connState struct {
-	connected bool // COTP connection confirmed
-	pdu       int  // negotiated PDU size, 0 before setup communication
+	connected bool   // COTP connection confirmed
+	pdu       int    // negotiated PDU size, 0 before setup communication
+	remote    string // the client's address
+	tsap      uint16 // the client's TSAP, from its connection request
 }
 
 // COTP TPDU codes.
@@ -83,6 +85,7 @@ func (s *Server) connect(st *connState, cotp []byte) ([]byte, bool) {
 		return dr, true
 	}
 	st.connected = true
+	st.tsap = binary.BigEndian.Uint16(srcTSAP)
 	cc := []byte{3, 0, 0, 22, 17, cotpCC, srcRef[0], srcRef[1], 0, 1, 0,
 		0xC0, 1, tpdu, 0xC1, 2, srcTSAP[0], srcTSAP[1], 0xC2, 2, dstTSAP[0], dstTSAP[1]}
 	return cc, false
@@ -137,7 +140,7 @@ func (s *Server) job(st *connState, pdu []byte) ([]byte, bool) {
 	if j.Func == wire.FuncRead {
 		resp = s.read(j)
 	} else {
-		resp = s.write(j)
+		resp = s.write(st, j)
 	}
 	if len(resp) > st.pdu {
 		s.violations.Add(1)
@@ -205,7 +208,7 @@ func (s *Server) read(j wire.Job) []byte {
 	return wire.AckData(j.Ref, 0, 0, []byte{wire.FuncRead, byte(len(j.Items))}, data)
 }
 
-func (s *Server) write(j wire.Job) []byte {
+func (s *Server) write(st *connState, j wire.Job) []byte {
 	codes := make([]byte, len(j.Items))
 	var events []WriteEvent
 	s.mu.Lock()
@@ -222,13 +225,16 @@ func (s *Server) write(j wire.Job) []byte {
 		if code != wire.RCSuccess {
 			continue
 		}
-		ev := WriteEvent{Area: s7.Area(it.Area), DB: dbOf(s7.Area(it.Area), int(it.DB)), Offset: it.Start, Length: len(m), Bit: -1}
+		s.writeSeq++
+		ev := WriteEvent{Area: s7.Area(it.Area), DB: dbOf(s7.Area(it.Area), int(it.DB)), Offset: it.Start, Length: len(m), Bit: -1,
+			Client: st.remote, ClientTSAP: st.tsap, Seq: s.writeSeq}
 		if it.TS == wire.TSBit {
 			m[0] = m[0]&^(1<<it.Bit) | d[0]<<it.Bit
 			ev.Bit = it.Bit
 		} else {
 			copy(m, d)
 		}
+		ev.Data = append([]byte(nil), m...)
 		events = append(events, ev)
 	}
 	s.mu.Unlock()

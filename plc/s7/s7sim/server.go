@@ -123,6 +123,16 @@ type WriteEvent struct {
 	Length int
 	// Bit is the bit a bit write set, -1 for byte writes.
 	Bit int
+	// Data is the memory written, after the write (for a bit write, the
+	// whole byte).
+	Data []byte
+	// Client is the writing connection's remote address and ClientTSAP
+	// the TSAP it connected from, so a test can tell who wrote.
+	Client     string
+	ClientTSAP uint16
+	// Seq orders the writes of all connections as the memory saw them
+	// (from 1); callbacks of different connections may run out of order.
+	Seq uint64
 }
 
 // Option sets a code-only setting of New.
@@ -146,7 +156,8 @@ type Server struct {
 	log     *zap.Logger
 	onWrite func(WriteEvent)
 
-	mu       sync.RWMutex // guards mem and itemErrs
+	mu       sync.RWMutex // guards mem, itemErrs and writeSeq
+	writeSeq uint64
 	mem      map[memKey][]byte
 	itemErrs map[memKey]map[int]byte // byte offset → return code
 
@@ -460,7 +471,7 @@ func (s *Server) serve(c net.Conn, stop chan struct{}) {
 		s.lmu.Unlock()
 	}()
 	r := bufio.NewReader(c)
-	st := &connState{}
+	st := &connState{remote: c.RemoteAddr().String()}
 	buf := make([]byte, maxFrame)
 	for {
 		if _, err := io.ReadFull(r, buf[:4]); err != nil {

@@ -71,8 +71,13 @@ func TestGos7ReadWriteRoundTrip(t *testing.T) {
 		t.Errorf("memory % x", got)
 	}
 	mu.Lock()
-	if len(events) != 1 || events[0] != (WriteEvent{Area: s7.AreaDB, DB: 1, Offset: 10, Length: 4, Bit: -1}) {
-		t.Errorf("write events %+v", events)
+	if len(events) != 1 {
+		t.Fatalf("write events %+v", events)
+	}
+	ev := events[0]
+	if ev.Area != s7.AreaDB || ev.DB != 1 || ev.Offset != 10 || ev.Length != 4 || ev.Bit != -1 ||
+		!bytes.Equal(ev.Data, []byte{1, 2, 3, 4}) || ev.Seq != 1 || ev.Client == "" || ev.ClientTSAP == 0 {
+		t.Errorf("write event %+v", ev)
 	}
 	mu.Unlock()
 	if err := c.AGWriteMB(3, 1, []byte{0x5A}); err != nil {
