@@ -1,13 +1,12 @@
 package edge
 
 import (
-	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/transport/sparkplug"
+	"github.com/kiln-iot/kiln/transport/sparkplug/internal/mqttconn"
 )
 
 // Defaults of Config.
@@ -56,15 +55,7 @@ type Config struct {
 // Validate reports every bad field as a *config.FieldError.
 func (c Config) Validate() error {
 	var p config.Problems
-	if len(c.Servers) == 0 {
-		p.Add("servers", "is required: at least one broker such as tcp://127.0.0.1:1883")
-	}
-	for i, s := range c.Servers {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "mqtt" && u.Scheme != "mqtts") {
-			p.Add(fmt.Sprintf("servers[%d]", i), "%q is not a broker address such as tcp://host:1883 or ssl://host:8883", s)
-		}
-	}
+	mqttconn.CheckServers(&p, c.Servers)
 	for _, f := range []struct{ path, kind, v string }{{"group_id", "group", c.GroupID}, {"edge_node_id", "node", c.NodeID}} {
 		if err := sparkplug.CheckID(f.kind, f.v); err != nil {
 			p.Add(f.path, "%s", err.(*sparkplug.TopicError).Reason)

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/sparkplug"
+	"github.com/kiln-iot/kiln/transport/sparkplug/internal/mqttconn"
 	"github.com/kiln-iot/kiln/transport/sparkplug/spb"
 	"github.com/kiln-iot/kiln/transport/wire"
 )
@@ -259,18 +260,12 @@ func (n *Node) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := mqtt.NewClientOptions().AddBroker(server).SetClientID(n.cfg.ClientID).
-		SetUsername(n.cfg.Username).SetPassword(n.cfg.Password).SetCleanSession(true).
-		SetKeepAlive(n.cfg.KeepAlive).SetConnectTimeout(n.cfg.ConnectTimeout).
-		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true).
-		SetBinaryWill(n.topic(sparkplug.NDEATH), will, 1, false).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+	opts := mqttconn.Options(mqttconn.Params{Server: server, ClientID: n.cfg.ClientID, Username: n.cfg.Username, Password: n.cfg.Password,
+		TLS: tlsCfg, KeepAlive: n.cfg.KeepAlive, ConnectTimeout: n.cfg.ConnectTimeout, WillTopic: n.topic(sparkplug.NDEATH), Will: will,
+		OnLost: func(err error) {
 			n.log.Warn("sparkplug: connection lost", zap.String("server", server), zap.Error(err))
 			n.signal(evLost)
-		})
-	if tlsCfg != nil {
-		opts.SetTLSConfig(tlsCfg)
-	}
+		}})
 	client := mqtt.NewClient(opts)
 	// Every new MQTT CONNECT takes the next bdSeq (Sparkplug 3.0), whether
 	// it succeeds or not, so a will left by an earlier attempt never
@@ -279,7 +274,7 @@ func (n *Node) session(ctx context.Context) error {
 	n.bdSeq = (n.bdSeq + 1) % 256
 	n.mu.Unlock()
 	tok := client.Connect()
-	if err := waitToken(ctx, tok, n.cfg.ConnectTimeout+5*time.Second); err != nil {
+	if err := mqttconn.Wait(ctx, tok, n.cfg.ConnectTimeout+5*time.Second); err != nil {
 		client.Disconnect(0)
 		return fmt.Errorf("sparkplug: connect %s: %w", server, err)
 	}
@@ -291,7 +286,7 @@ func (n *Node) session(ctx context.Context) error {
 	if n.cfg.PrimaryHost != "" {
 		subs[sparkplug.StateTopic(n.cfg.PrimaryHost).String()] = 1
 	}
-	if err := waitToken(ctx, client.SubscribeMultiple(subs, n.onMessage), 20*time.Second); err != nil {
+	if err := mqttconn.Wait(ctx, client.SubscribeMultiple(subs, n.onMessage), 20*time.Second); err != nil {
 		client.Disconnect(0)
 		return fmt.Errorf("sparkplug: subscribe on %s: %w", server, err)
 	}
@@ -647,27 +642,14 @@ func (n *Node) send(ctx context.Context, fn func(pub func(string, *spb.Payload) 
 		return err
 	}
 	for _, t := range toks {
-		if err := waitToken(ctx, t, 30*time.Second); err != nil {
+		if err := mqttconn.Wait(ctx, t, 30*time.Second); err != nil {
 			return fmt.Errorf("sparkplug: publish: %w", err)
 		}
 	}
-	if err := waitToken(ctx, client.Unsubscribe(n.topic(sparkplug.NCMD)+"/kiln-barrier"), 30*time.Second); err != nil {
+	if err := mqttconn.Wait(ctx, client.Unsubscribe(n.topic(sparkplug.NCMD)+"/kiln-barrier"), 30*time.Second); err != nil {
 		return fmt.Errorf("sparkplug: broker did not confirm: %w", err)
 	}
 	return nil
-}
-
-func waitToken(ctx context.Context, t mqtt.Token, limit time.Duration) error {
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return errors.New("no answer within " + limit.String())
-	}
 }
 
 // onMessage handles NCMD, DCMD and the primary host's STATE. It runs on

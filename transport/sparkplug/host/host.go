@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport/sparkplug"
+	"github.com/kiln-iot/kiln/transport/sparkplug/internal/mqttconn"
 	"github.com/kiln-iot/kiln/transport/sparkplug/spb"
 )
 
@@ -66,14 +66,7 @@ type Config struct {
 // Validate reports every bad field as a *config.FieldError.
 func (c Config) Validate() error {
 	var p config.Problems
-	if len(c.Servers) == 0 {
-		p.Add("servers", "is required: at least one broker such as tcp://127.0.0.1:1883")
-	}
-	for i, s := range c.Servers {
-		if u, err := url.Parse(s); err != nil || u.Host == "" {
-			p.Add(fmt.Sprintf("servers[%d]", i), "%q is not a broker address such as tcp://host:1883", s)
-		}
-	}
+	mqttconn.CheckServers(&p, c.Servers)
 	if err := sparkplug.CheckID("host", c.HostID); err != nil {
 		p.Add("host_id", "%s", err.(*sparkplug.TopicError).Reason)
 	}
@@ -277,22 +270,17 @@ func (h *Host) session(ctx context.Context, server string) error {
 		return err
 	}
 	lost := make(chan error, 1)
-	opts := mqtt.NewClientOptions().AddBroker(server).SetClientID(h.cfg.ClientID).
-		SetUsername(h.cfg.Username).SetPassword(h.cfg.Password).SetCleanSession(true).
-		SetKeepAlive(h.cfg.KeepAlive).SetConnectTimeout(h.cfg.ConnectTimeout).
-		SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(true).
-		SetBinaryWill(stateTopic, sparkplug.EncodeState(sparkplug.State{Online: false, Timestamp: ts}), 1, true).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+	opts := mqttconn.Options(mqttconn.Params{Server: server, ClientID: h.cfg.ClientID, Username: h.cfg.Username, Password: h.cfg.Password,
+		TLS: tlsCfg, KeepAlive: h.cfg.KeepAlive, ConnectTimeout: h.cfg.ConnectTimeout,
+		WillTopic: stateTopic, Will: sparkplug.EncodeState(sparkplug.State{Online: false, Timestamp: ts}), WillRetained: true,
+		OnLost: func(err error) {
 			select {
 			case lost <- err:
 			default:
 			}
-		})
-	if tlsCfg != nil {
-		opts.SetTLSConfig(tlsCfg)
-	}
+		}})
 	client := mqtt.NewClient(opts)
-	if err := wait(ctx, client.Connect(), h.cfg.ConnectTimeout+5*time.Second); err != nil {
+	if err := mqttconn.Wait(ctx, client.Connect(), h.cfg.ConnectTimeout+5*time.Second); err != nil {
 		client.Disconnect(0)
 		return fmt.Errorf("sparkplug host: connect %s: %w", server, err)
 	}
@@ -302,7 +290,7 @@ func (h *Host) session(ctx context.Context, server string) error {
 	}
 	// Messages go to one goroutine in arrival order; paho's own goroutine
 	// only queues them.
-	if err := wait(ctx, client.SubscribeMultiple(subs, func(_ mqtt.Client, m mqtt.Message) {
+	if err := mqttconn.Wait(ctx, client.SubscribeMultiple(subs, func(_ mqtt.Client, m mqtt.Message) {
 		select {
 		case h.in <- m:
 		case <-ctx.Done():
@@ -313,7 +301,7 @@ func (h *Host) session(ctx context.Context, server string) error {
 	}
 	// STATE online only after the subscriptions, so no birth prompted by it
 	// is missed (Sparkplug 3.0).
-	if err := wait(ctx, client.Publish(stateTopic, 1, true, sparkplug.EncodeState(sparkplug.State{Online: true, Timestamp: ts})), 20*time.Second); err != nil {
+	if err := mqttconn.Wait(ctx, client.Publish(stateTopic, 1, true, sparkplug.EncodeState(sparkplug.State{Online: true, Timestamp: ts})), 20*time.Second); err != nil {
 		client.Disconnect(0)
 		return fmt.Errorf("sparkplug host: STATE: %w", err)
 	}
@@ -334,19 +322,6 @@ func (h *Host) session(ctx context.Context, server string) error {
 	case err := <-lost:
 		client.Disconnect(0)
 		return fmt.Errorf("connection lost: %w", err)
-	}
-}
-
-func wait(ctx context.Context, t mqtt.Token, limit time.Duration) error {
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return errors.New("no answer within " + limit.String())
 	}
 }
 
@@ -599,7 +574,7 @@ func (h *Host) Write(ctx context.Context, group, node, metric string, v plc.Valu
 	if device != "" {
 		topic = sparkplug.DeviceTopic(group, sparkplug.DCMD, node, device)
 	}
-	return wait(ctx, client.Publish(topic.String(), 0, false, data), 20*time.Second)
+	return mqttconn.Wait(ctx, client.Publish(topic.String(), 0, false, data), 20*time.Second)
 }
 
 // Nodes returns what the host knows of every node, ordered by group and
