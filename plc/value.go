@@ -455,11 +455,15 @@ func parseInteger(s string, signed bool) (Value, string) {
 	return FloatValue(LReal, f), ""
 }
 
-// ParseJSONValue decodes one JSON value as a value of type t: true/false
-// for BOOL, a number for the numeric kinds (64-bit integers exactly; a
-// quoted number is accepted too, as JavaScript clients send them), a
-// string for STRING and RFC 3339 DATETIME, base64 text for BYTESTRING.
-// The result is range-checked like Convert.
+// ParseJSONValue decodes one JSON value as a value of type t, strictly
+// typed: true/false for BOOL and for BOOL only, a number for the numeric
+// kinds (64-bit integers exactly; a quoted number is accepted too, as
+// JavaScript clients send them), a string for STRING and RFC 3339
+// DATETIME, base64 text for BYTESTRING. Anything else (true for a REAL, 1
+// for a BOOL, 5 for a STRING) is a *ConversionError saying what was given
+// for what. The result is range-checked like Convert. Every API that
+// takes a tag's value as JSON (the gateway's, the console's, the command
+// topic's) decodes it with this function.
 func ParseJSONValue(data []byte, t DataType) (Value, error) {
 	bad := func(reason string) (Value, error) {
 		return Value{}, &ConversionError{Value: StringValue(string(data)), To: t, Reason: reason}
@@ -475,9 +479,12 @@ func ParseJSONValue(data []byte, t DataType) (Value, error) {
 	}
 	switch x := raw.(type) {
 	case bool:
-		return Convert(BoolValue(x), t)
+		if t.Kind != Bool {
+			return bad("a boolean for a " + t.Kind.String())
+		}
+		return BoolValue(x), nil
 	case json.Number:
-		if t.Kind == String || t.Kind == ByteString || t.Kind == DateTime {
+		if t.Kind == Bool || t.Kind == String || t.Kind == ByteString || t.Kind == DateTime {
 			return bad("a number for a " + t.Kind.String())
 		}
 		return ParseValue(string(x), t)

@@ -282,13 +282,19 @@ func TestParseJSONValue(t *testing.T) {
 		reason string
 	}{
 		{"true", TypeBool, BoolValue(true), ""},
-		{"1", TypeBool, BoolValue(true), ""},
+		{"false", TypeBool, BoolValue(false), ""},
+		{"1", TypeBool, Value{}, "a number for a BOOL"},
 		{`"true"`, TypeBool, Value{}, "a string for a BOOL"},
 		{"9007199254740993", TypeLInt, IntValue(LInt, 9007199254740993), ""}, // beyond float64's exact range
 		{`"42"`, TypeInt, IntValue(Int, 42), ""},
 		{"42.5", TypeInt, Value{}, "not a whole number"},
 		{"21.5", TypeReal, FloatValue(Real, 21.5), ""},
-		{"true", TypeLReal, FloatValue(LReal, 1), ""},
+		{"true", TypeLReal, Value{}, "a boolean for a LREAL"},
+		{"true", TypeReal, Value{}, "a boolean for a REAL"},
+		{"false", TypeInt, Value{}, "a boolean for a INT"},
+		{"true", StringType(10), Value{}, "a boolean for a STRING"},
+		{`"21.5"`, TypeReal, FloatValue(Real, 21.5), ""},
+		{`"abc"`, TypeReal, Value{}, "not a number"},
 		{`"hello"`, StringType(10), StringValue("hello"), ""},
 		{"5", StringType(10), Value{}, "a number for a STRING"},
 		{`"AQI="`, DataType{Kind: ByteString}, BytesValue([]byte{1, 2}), ""},
