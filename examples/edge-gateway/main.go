@@ -11,6 +11,14 @@
 //
 // -h documents every flag and configuration field.
 //
+// The demo plant links the simulators (s7sim, and gopcua's server through
+// uasim). A production build leaves them out:
+//
+//	go build -tags nodemo -o edge-gateway ./examples/edge-gateway
+//
+// Such a binary refuses a configuration that asks for the demo (no
+// devices, no tag files, or demo: on) and says so.
+//
 // Memory: the gateway sets the Go runtime's soft memory limit itself, from
 // its tag count: 24 MiB plus 1,000 bytes per tag, at least 64 MiB (about
 // 119 MiB at 100,000 tags, whose live heap is about 90 MiB), which keeps its
@@ -83,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer restoreStdLog()
 
-	g, err := gateway.New(ctx, cfg, gateway.WithLogger(log))
+	g, err := gateway.New(ctx, cfg, append(withDemo(), gateway.WithLogger(log))...)
 	if err != nil {
 		if errs := plc.ConfigErrors(err); len(errs) > 0 {
 			for _, e := range errs {

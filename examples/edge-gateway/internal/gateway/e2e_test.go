@@ -16,7 +16,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
-	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
@@ -26,6 +25,7 @@ import (
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/tenant"
 	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
 	"github.com/kiln-iot/kiln/transport/pulsartest"
@@ -401,7 +401,7 @@ func TestEndToEnd(t *testing.T) {
 	defer pub.Close()
 	send := func(req command.Request, age time.Duration) {
 		t.Helper()
-		m, err := command.RequestMessage(req)
+		m, err := command.RequestMessage(req, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

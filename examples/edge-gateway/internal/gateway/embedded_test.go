@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/demo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
+	"github.com/kiln-iot/kiln/transport/command"
 )
 
 // TestEmbeddedDemo runs the default configuration (the demo plant, the
@@ -27,7 +29,7 @@ func TestEmbeddedDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	g, err := gateway.New(ctx, config.Config{DataDir: dir, HTTP: config.HTTP{Listen: "127.0.0.1:0"}})
+	g, err := gateway.New(ctx, config.Config{DataDir: dir, HTTP: config.HTTP{Listen: "127.0.0.1:0"}}, gateway.WithPlant(demo.Plant))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestEmbeddedDemo(t *testing.T) {
 	eventually(t, 20*time.Second, "every tag good", allGood)
 
 	// A write through the embedded path; refusals stay off the PLC.
-	plant := g.Plant()
+	plant := g.Plant().(*sim.Plant)
 	writes := plant.Writes()
 	if r := postWrite(t, base, "demo-token", "Kiln1.Recipe", "TILE-GREY-02"); r.code != http.StatusOK {
 		t.Fatalf("write: %d %+v", r.code, r.audit)

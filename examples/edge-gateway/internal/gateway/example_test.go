@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/demo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 )
 
@@ -20,7 +21,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g, err := gateway.New(ctx, config.Config{DataDir: dir, HTTP: config.HTTP{Listen: "127.0.0.1:0"}})
+	g, err := gateway.New(ctx, config.Config{DataDir: dir, HTTP: config.HTTP{Listen: "127.0.0.1:0"}}, gateway.WithPlant(demo.Plant))
 	if err != nil {
 		fmt.Println(err)
 		return

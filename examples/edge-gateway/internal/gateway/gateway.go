@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,14 +14,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/clock"
+	kconfig "github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
-	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
 	"github.com/kiln-iot/kiln/supervise"
+	"github.com/kiln-iot/kiln/tenant"
+	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/batcher"
+	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
+	"github.com/kiln-iot/kiln/transport/route"
 	"github.com/kiln-iot/kiln/transport/spool"
 )
 
@@ -36,6 +40,33 @@ func WithLogger(l *zap.Logger) Option { return func(g *Gateway) { g.log = l } }
 // WithClock sets the clock for ages and audit times (default the system
 // clock).
 func WithClock(c clock.Clock) Option { return func(g *Gateway) { g.clk = c } }
+
+// Plant is a simulated plant the gateway runs in-process and reads in
+// demo mode (examples/plcsim/sim's Plant is one). The gateway package does
+// not link a simulator itself: the demo build of the command passes one
+// with WithPlant, a production build none.
+type Plant interface {
+	// PointDB returns the plant's devices, groups and tags.
+	PointDB() (*plc.PointDB, error)
+	// Serve runs the plant until ctx is done.
+	Serve(ctx context.Context) error
+	// Close stops the plant's servers.
+	Close() error
+	// S7Addr and OPCUAEndpoint are where its simulated PLC and OPC UA
+	// server listen.
+	S7Addr() string
+	OPCUAEndpoint() string
+}
+
+// ErrNoDemo is returned by New when the configuration asks for the demo
+// plant but none was given with WithPlant (a production build).
+var ErrNoDemo = errors.New("gateway: this build has no demo plant: configure devices and tag_files, or set demo: off")
+
+// WithPlant makes the demo plant, when the configuration runs the demo,
+// with newPlant, which gets the plant's logger.
+func WithPlant(newPlant func(log *zap.Logger) (Plant, error)) Option {
+	return func(g *Gateway) { g.newPlant = newPlant }
+}
 
 // WithBacklogBytes bounds the encoded batches held in memory while the
 // spool refuses appends (default 32 MiB); beyond it the oldest are
@@ -59,16 +90,17 @@ type Gateway struct {
 	reg     *prometheus.Registry
 	backlog int // bytes; 0 for the default
 
-	plant   *sim.Plant
-	db      *plc.PointDB
-	drivers map[string]plc.Driver
-	poller  *plc.Poller
-	subs    []subscription
-	pushed  *latest
-	sp      *spool.Spool
-	enc     *encoder
-	writer  *plc.Writer
-	audits  *auditLog
+	newPlant func(*zap.Logger) (Plant, error)
+	plant    Plant
+	db       *plc.PointDB
+	drivers  map[string]plc.Driver
+	poller   *plc.Poller
+	subs     []subscription
+	pushed   *latest
+	sp       *spool.Spool
+	enc      *batcher.Batcher
+	writer   *plc.Writer
+	audits   *auditLog
 
 	store *sqlitestore.Store
 	pub   *pulsar.Publisher // the data topic
@@ -78,8 +110,7 @@ type Gateway struct {
 	cmdSub atomic.Pointer[pulsar.Subscriber]
 
 	sup      *supervise.Supervisor
-	ln       net.Listener
-	srv      *http.Server
+	http     *httpserve.Server
 	metrics  *metrics
 	started  time.Time
 	closeMu  sync.Mutex
@@ -95,6 +126,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
+	if err := checkTopics(cfg); err != nil {
+		return nil, err
+	}
 	g := &Gateway{cfg: cfg, log: zap.NewNop(), reg: prometheus.NewRegistry(), drivers: map[string]plc.Driver{}}
 	for _, o := range opts {
 		o(g)
@@ -111,7 +145,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if cfg.DemoEnabled() {
-		if g.plant, err = sim.New(sim.Config{}, sim.KilnLine(), sim.WithLogger(g.log.Named("plant"))); err != nil {
+		if g.newPlant == nil {
+			return nil, ErrNoDemo
+		}
+		if g.plant, err = g.newPlant(g.log.Named("plant")); err != nil {
 			return nil, err
 		}
 	}
@@ -138,12 +175,12 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		return nil, err
 	}
 	g.reg.MustRegister(g.sp)
-	g.enc = newEncoder(g.sp, cfg.ID, cfg.Tenant, g.clk, g.log.Named("encoder"))
-	if g.backlog > 0 {
-		g.enc.maxBacklog = g.backlog
+	if g.enc, err = batcher.New(g.sp, batcher.Config{Source: cfg.ID, Tenant: cfg.Tenant, BacklogBytes: g.backlog},
+		batcher.WithClock(g.clk), batcher.WithLogger(g.log.Named("batcher"))); err != nil {
+		return nil, err
 	}
 	g.pushed = newLatest()
-	if g.poller, err = plc.NewPoller(pollDB, g.drivers, g.enc, plc.WithPollerLogger(g.log.Named("poller")), plc.WithPollerMaxBatch(maxBatch)); err != nil {
+	if g.poller, err = plc.NewPoller(pollDB, g.drivers, g.enc, plc.WithPollerLogger(g.log.Named("poller")), plc.WithPollerMaxBatch(g.enc.MaxBatch())); err != nil {
 		return nil, err
 	}
 	g.reg.MustRegister(g.poller)
@@ -167,7 +204,11 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		if g.apub, err = pulsar.NewPublisher(acfg, pulsar.WithLogger(g.log.Named("pulsar-audit"))); err != nil {
 			return nil, err
 		}
-		if g.fwd, err = forward.New(g.sp, &router{batches: g.pub, audits: g.apub}, cfg.Transport.Forward, forward.WithLogger(g.log.Named("forward")), forward.WithName(cfg.ID)); err != nil {
+		// Batches to the data topic, audit records (and anything else) to
+		// the audit topic, so an ingestor of the data topic sees batches
+		// only.
+		isBatch := func(m transport.Message) bool { return command.Kind(m) == command.KindBatch }
+		if g.fwd, err = forward.New(g.sp, route.New(g.apub, route.Route{Match: isBatch, To: g.pub}), cfg.Transport.Forward, forward.WithLogger(g.log.Named("forward")), forward.WithName(cfg.ID)); err != nil {
 			return nil, err
 		}
 		g.reg.MustRegister(g.fwd)
@@ -181,12 +222,37 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 	g.metrics = newMetrics(g)
 	g.reg.MustRegister(g.metrics)
 
-	if g.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+	if g.http, err = httpserve.Listen(httpserve.Config{Listen: cfg.HTTP.Listen}, g.Handler(), httpserve.WithLogger(g.log.Named("http"))); err != nil {
+		return nil, kconfig.Prefix("http", err)
 	}
-	g.srv = &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ok = true
 	return g, nil
+}
+
+// checkTopics refuses Pulsar topics of another tenant than the gateway's:
+// its batches name its tenant, and an ingestor dead-letters every batch
+// whose tenant is not its topic's.
+func checkTopics(cfg config.Config) error {
+	if cfg.Transport.Kind != config.TransportPulsar {
+		return nil
+	}
+	var p kconfig.Problems
+	check := func(path, topic string) {
+		if topic == "" || topic == "off" {
+			return
+		}
+		tp, err := tenant.ParseTopic(topic)
+		switch {
+		case err != nil:
+			p.Add(path, "%v", err)
+		case tp.Tenant != cfg.Tenant:
+			p.Add(path, "topic %q belongs to tenant %q, but the gateway's tenant is %q: every batch would be dead-lettered by the ingestor", topic, tp.Tenant, cfg.Tenant)
+		}
+	}
+	check("transport.pulsar.topic", cfg.Transport.Pulsar.Topic)
+	check("transport.command_topic", cfg.Transport.CommandTopic)
+	check("transport.audit_topic", cfg.Transport.AuditTopic)
+	return p.Err()
 }
 
 // pointDB builds the point database: the demo plant's, or the configured
@@ -270,10 +336,10 @@ func (g *Gateway) splitSubscriptions() (*plc.PointDB, error) {
 }
 
 // Addr returns the HTTP API's address.
-func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+func (g *Gateway) Addr() string { return g.http.Addr().String() }
 
 // Plant returns the in-process demo plant, or nil.
-func (g *Gateway) Plant() *sim.Plant { return g.plant }
+func (g *Gateway) Plant() Plant { return g.plant }
 
 // PointDB returns the gateway's point database.
 func (g *Gateway) PointDB() *plc.PointDB { return g.db }
@@ -305,8 +371,9 @@ type Stats struct {
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
-	return Stats{SamplesSpooled: g.enc.samples.Load(), MessagesSpooled: g.enc.messages.Load(),
-		SpoolFailures: g.enc.failures.Load(), SamplesHeld: g.enc.held.Load(), SamplesDropped: g.enc.dropped.Load(),
+	st := g.enc.Stats()
+	return Stats{SamplesSpooled: st.SamplesSpooled, MessagesSpooled: st.MessagesSpooled,
+		SpoolFailures: st.Failures, SamplesHeld: st.SamplesHeld, SamplesDropped: st.SamplesDropped,
 		Writes: g.audits.counts()}
 }
 
@@ -321,19 +388,17 @@ func (g *Gateway) ForwarderStatus() (st forward.Status, ok bool) {
 
 // Serve runs the gateway's supervisor tree until ctx is done, then stops
 // in reverse order (HTTP, polling and subscriptions, the uplink, which
-// waits for in-flight confirmations) and returns nil, or the tree's error.
+// waits for in-flight confirmations) and returns nil; or the tree's
+// error: one wrapping supervise.ErrStopTimeout names the children that
+// did not stop in time and were left behind, an *supervise.EscalationError
+// says the tree gave up.
 func (g *Gateway) Serve(ctx context.Context) error {
-	specs := g.specs()
-	for _, s := range specs {
+	for _, s := range g.specs() {
 		if err := g.sup.Add(ctx, s); err != nil {
 			return err
 		}
 	}
-	err := g.sup.Serve(ctx)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return g.sup.Serve(ctx)
 }
 
 // service adapts a run function that returns when ctx is done to a
@@ -373,9 +438,12 @@ func (g *Gateway) specs() []supervise.Spec {
 		})})
 	}
 	specs = append(specs,
-		supervise.Spec{Name: "spool-retry", New: service(g.enc.serve)},
+		supervise.Spec{Name: "spool-retry", New: service(g.enc.Serve)},
 		supervise.Spec{Name: "poller", New: service(g.poller.Serve)},
-		supervise.Spec{Name: "http", New: service(g.serveHTTP)})
+		// httpserve reports requests that outlived its shutdown timeout
+		// (ErrShutdownTimeout) after ctx is done: not swallowed by service.
+		supervise.Spec{Name: "http", Shutdown: httpserve.DefaultShutdownTimeout + 5*time.Second,
+			New: func() (supervise.Service, error) { return g.http, nil }})
 	return specs
 }
 
@@ -406,23 +474,6 @@ func (g *Gateway) runSubscription(ctx context.Context, s subscription) error {
 	return sub.Close()
 }
 
-// serveHTTP serves the API on the listener opened by New until ctx is
-// done, then shuts the server down gracefully.
-func (g *Gateway) serveHTTP(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- g.srv.Serve(g.ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = g.srv.Shutdown(sctx)
-		<-errc
-		return nil
-	}
-}
-
 // Close releases everything New opened: the HTTP listener, the drivers,
 // the uplink, the store, the spool and the plant. It is idempotent.
 func (g *Gateway) Close() error {
@@ -433,8 +484,8 @@ func (g *Gateway) Close() error {
 	}
 	g.closed = true
 	var errs []error
-	if g.ln != nil {
-		_ = g.ln.Close() // already closed by a served HTTP server
+	if g.http != nil {
+		_ = g.http.Close() // already stopped by a served HTTP server
 	}
 	for name, d := range g.drivers {
 		if err := d.Close(); err != nil {

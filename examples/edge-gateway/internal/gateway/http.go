@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/pprof"
@@ -11,9 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
+	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/forward"
 )
 
@@ -145,29 +146,52 @@ type writeBody struct {
 
 // status maps a write's result code to an HTTP status.
 var status = map[string]int{
-	"ok":            http.StatusOK,
-	"unauthorized":  http.StatusUnauthorized,
-	"expired":       http.StatusRequestTimeout,
-	"unknown_tag":   http.StatusNotFound,
-	"read_only":     http.StatusForbidden,
-	"bad_value":     http.StatusBadRequest,
-	"out_of_limits": http.StatusUnprocessableEntity,
-	"verify_failed": http.StatusBadGateway,
-	"device_error":  http.StatusBadGateway,
+	command.CodeOK:           http.StatusOK,
+	command.CodeUnauthorized: http.StatusUnauthorized,
+	command.CodeExpired:      http.StatusRequestTimeout,
+	command.CodeUnknownTag:   http.StatusNotFound,
+	command.CodeReadOnly:     http.StatusForbidden,
+	command.CodeBadValue:     http.StatusBadRequest,
+	command.CodeOutOfLimits:  http.StatusUnprocessableEntity,
+	command.CodeVerifyFailed: http.StatusBadGateway,
+	command.CodeDeviceError:  http.StatusBadGateway,
 
-	"audit_unavailable": http.StatusServiceUnavailable,
+	command.CodeAuditUnavailable: http.StatusServiceUnavailable,
+}
+
+// decodeWriteBody reads a write request's body: one JSON object of at
+// most maxWriteBody bytes, nothing after it. It returns the HTTP status
+// and message of a refusal, or 0.
+func decodeWriteBody(w http.ResponseWriter, r *http.Request, body *writeBody) (int, string) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxWriteBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(body)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = terr
+			if terr == nil {
+				return http.StatusBadRequest, fmt.Sprintf("body: data after the JSON object at byte %d: send one {\"value\": …}", dec.InputOffset())
+			}
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than the limit of %d bytes", tooLarge.Limit)
+	default:
+		return http.StatusBadRequest, "body: want {\"value\": …}: " + err.Error()
+	}
+	if len(body.Value) == 0 {
+		return http.StatusBadRequest, "body: missing value"
+	}
+	return 0, ""
 }
 
 func (g *Gateway) handleWrite(w http.ResponseWriter, r *http.Request) {
 	var body writeBody
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxWriteBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{"body: want {\"value\": …}: " + err.Error()})
-		return
-	}
-	if len(body.Value) == 0 {
-		writeJSON(w, http.StatusBadRequest, apiError{"body: missing value"})
+	if code, msg := decodeWriteBody(w, r, &body); code != 0 {
+		writeJSON(w, code, apiError{msg})
 		return
 	}
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -238,7 +262,7 @@ func (g *Gateway) commandsSubscribed() bool {
 // appends and at least one device reads good.
 func (g *Gateway) ready() (bool, []string) {
 	var problems []string
-	if err := g.enc.healthy(); err != nil {
+	if err := g.enc.Health(); err != nil {
 		problems = append(problems, "spool: "+err.Error())
 	}
 	up := false
@@ -252,7 +276,7 @@ func (g *Gateway) ready() (bool, []string) {
 	if !up {
 		problems = append(problems, "no device up")
 	}
-	return g.enc.healthy() == nil && up, problems
+	return g.enc.Health() == nil && up, problems
 }
 
 func (g *Gateway) handleHealth(w http.ResponseWriter, _ *http.Request) {

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/spool"
 	"github.com/kiln-iot/kiln/transport/wire"
 )

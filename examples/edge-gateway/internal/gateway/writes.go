@@ -12,9 +12,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/command"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport"
+	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/pulsar"
 )
 
@@ -82,7 +82,7 @@ func (g *Gateway) writeChecked(ctx context.Context, channel, id, token, who, tag
 		refused = errUnauthorized
 	}
 	if refused == nil {
-		if err := g.enc.healthy(); err != nil {
+		if err := g.enc.Health(); err != nil {
 			refused = fmt.Errorf("%w: the spool refuses appends: %v", errAuditUnavailable, err)
 		}
 	}
@@ -109,29 +109,29 @@ func code(err error) string {
 	)
 	switch {
 	case err == nil:
-		return "ok"
+		return command.CodeOK
 	case errors.Is(err, errUnauthorized):
-		return "unauthorized"
+		return command.CodeUnauthorized
 	case errors.Is(err, errExpired):
-		return "expired"
+		return command.CodeExpired
 	case errors.Is(err, errAuditUnavailable):
-		return "audit_unavailable"
+		return command.CodeAuditUnavailable
 	case errors.Is(err, plc.ErrUnknownTag):
-		return "unknown_tag"
+		return command.CodeUnknownTag
 	case errors.Is(err, plc.ErrReadOnly):
-		return "read_only"
+		return command.CodeReadOnly
 	case errors.As(err, &ce):
-		return "bad_value"
+		return command.CodeBadValue
 	case errors.As(err, &le):
-		return "out_of_limits"
+		return command.CodeOutOfLimits
 	case errors.Is(err, plc.ErrVerifyMismatch):
-		return "verify_failed"
+		return command.CodeVerifyFailed
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return "bad_value"
+		return command.CodeBadValue
 	}
-	return "device_error"
+	return command.CodeDeviceError
 }
 
 // auditLog is the Writer's audit sink: it spools every record as a
@@ -194,7 +194,7 @@ func (a *auditLog) WriteAudit(ctx context.Context, rec plc.AuditRecord) error {
 	if err != nil {
 		return err
 	}
-	return g.enc.appendMessage(ctx, msg)
+	return g.enc.AppendMessage(ctx, msg)
 }
 
 // list returns the recent audit records, oldest first, of one tag or all.
