@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gopcua "github.com/gopcua/opcua"
@@ -95,6 +96,7 @@ type Client struct {
 	// calls made right after New wait for it instead of failing at once.
 	tried     chan struct{}
 	triedOnce sync.Once
+	connErr   atomic.Pointer[error] // the last connect failure, nil once connected
 }
 
 // New validates cfg and returns a client that connects in the background
@@ -241,6 +243,26 @@ func (c *Client) current() (*conn, error) {
 	return c.cur, nil
 }
 
+// noteConnect keeps the cause of a failed connection attempt for
+// ConnectionError, and clears it on success.
+func (c *Client) noteConnect(err error) {
+	if err != nil && c.ctx.Err() == nil {
+		c.connErr.Store(&err)
+	} else if err == nil {
+		c.connErr.Store(nil)
+	}
+}
+
+// ConnectionError returns the cause of the last failed connection
+// attempt (endpoint unreachable, security refused, session not
+// activated) while the client is not connected, nil once it is.
+func (c *Client) ConnectionError() error {
+	if p := c.connErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // run owns the connection for the client's lifetime.
 func (c *Client) run() {
 	defer c.wg.Done()
@@ -250,6 +272,7 @@ func (c *Client) run() {
 	for c.ctx.Err() == nil {
 		c.setState(StateConnecting, nil)
 		cn, err := c.connect(c.ctx)
+		c.noteConnect(err)
 		if err != nil {
 			c.triedOnce.Do(func() { close(c.tried) })
 			if c.ctx.Err() != nil {

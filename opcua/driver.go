@@ -99,6 +99,10 @@ func (d *Driver) Client() *Client { return d.c }
 // Close closes the client.
 func (d *Driver) Close() error { return d.c.Close() }
 
+// ConnectionError implements plc.ConnectionReporter (see
+// Client.ConnectionError).
+func (d *Driver) ConnectionError() error { return d.c.ConnectionError() }
+
 // Prepare parses the tags' addresses for repeated reads. A tag with a bad
 // address reads Bad/config error.
 func (d *Driver) Prepare(tags []plc.Tag) (plc.Reader, error) {

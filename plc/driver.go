@@ -30,6 +30,16 @@ type Driver interface {
 	Close() error
 }
 
+// ConnectionReporter is implemented by drivers that can say why their
+// device is unreachable: what a Bad sample's ReasonCommFailure does not
+// tell (connection refused, rack and slot refused by the PLC, an
+// untrusted certificate), for status pages and health checks.
+type ConnectionReporter interface {
+	// ConnectionError returns the cause of the last failed connection
+	// attempt while the device is not connected, nil once it is.
+	ConnectionError() error
+}
+
 // Reader reads a prepared set of tags.
 type Reader interface {
 	// Read reads every prepared tag once and fills out, which has one

@@ -86,7 +86,8 @@ type Driver struct {
 	wg        sync.WaitGroup
 	closed    atomic.Bool
 	closeOnce sync.Once
-	next      atomic.Uint32 // round-robin slot choice
+	next      atomic.Uint32         // round-robin slot choice
+	connErr   atomic.Pointer[error] // the last connect failure, nil once connected
 }
 
 // New returns a driver for the PLC at endpoint (host or host:port, port
@@ -172,6 +173,16 @@ func (d *Driver) Close() error {
 
 // BreakerState returns the circuit breaker's state.
 func (d *Driver) BreakerState() gobreaker.State { return d.cb.State() }
+
+// ConnectionError implements plc.ConnectionReporter: the cause of the
+// last failed connection attempt (matching ErrRefused when the PLC
+// refused rack, slot or TSAPs), nil once a connection is up.
+func (d *Driver) ConnectionError() error {
+	if p := d.connErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // PDUSize returns the PDU size negotiated with the PLC (at most
 // Config.PDUSize) on a live connection, 0 when none is up. Requests and
@@ -303,8 +314,13 @@ func (s *slot) dial(ctx context.Context) error {
 		return nil, err
 	})
 	if err != nil {
-		return fmt.Errorf("s7: connect %s: %w", s.d.endpoint, err)
+		err = fmt.Errorf("s7: connect %s: %w", s.d.endpoint, err)
+		if !errors.Is(err, gobreaker.ErrOpenState) { // keep the cause, not the breaker's refusal
+			s.d.connErr.Store(&err)
+		}
+		return err
 	}
+	s.d.connErr.Store(nil)
 	s.mu.Lock()
 	s.c = c
 	s.pdu.Store(int32(c.pdu))

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/demo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/pulsar"
 )
@@ -157,3 +161,77 @@ func TestTopicOfAnotherTenantRefused(t *testing.T) {
 	}
 }
 
+// TestHealthNamesTheDeviceConnectionError: /healthz and /api/status say
+// why a device is down (its port refuses, the PLC refuses rack and
+// slot), not only that its tags are bad.
+func TestHealthNamesTheDeviceConnectionError(t *testing.T) {
+	srv, err := s7sim.New(s7sim.Config{Slot: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+
+	dir := t.TempDir()
+	tags := filepath.Join(dir, "tags.yaml")
+	if err := os.WriteFile(tags, []byte("tags:\n"+
+		"  - {name: A.Temp, device: refused, address: DB1.DBD0, type: REAL}\n"+
+		"  - {name: B.Temp, device: wrongslot, address: DB1.DBD0, type: REAL}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{DataDir: dir, Demo: config.DemoOff, HTTP: config.HTTP{Listen: "127.0.0.1:0"},
+		Devices: []config.Device{
+			{Name: "refused", Driver: "s7", Endpoint: closed},
+			{Name: "wrongslot", Driver: "s7", Endpoint: srv.Addr(), Options: map[string]string{"slot": "3"}},
+		},
+		TagFiles: []string{tags}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	g, err := gateway.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(gctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	base := "http://" + g.Addr()
+	var health struct{ Problems []string }
+	has := func(list []string, a, b string) bool {
+		for _, p := range list {
+			if strings.Contains(p, a) && strings.Contains(p, b) {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, 30*time.Second, "healthz naming both causes", func() bool {
+		health.Problems = nil
+		code := getJSON(t, base+"/healthz", &health)
+		return code == http.StatusServiceUnavailable && has(health.Problems, "device refused down", "connection refused") &&
+			has(health.Problems, "device wrongslot down", "check rack, slot and TSAPs")
+	})
+	var st struct {
+		Devices []struct {
+			Name            string `json:"name"`
+			ConnectionError string `json:"connection_error"`
+		}
+	}
+	getJSON(t, base+"/api/status", &st)
+	for _, d := range st.Devices {
+		if d.ConnectionError == "" {
+			t.Errorf("/api/status: device %s has no connection_error", d.Name)
+		}
+	}
+}

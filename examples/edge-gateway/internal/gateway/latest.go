@@ -50,8 +50,12 @@ type deviceState struct {
 	Up       bool   `json:"up"`
 	Tags     int    `json:"tags"`
 	Good     int    `json:"good"`
-	// Problem is the quality of a bad tag, when there is one.
+	// Problem is the quality of a bad tag, when there is one, followed by
+	// the connection's error while the device is down and its driver
+	// says why (connection refused, rack and slot refused by the PLC).
 	Problem string `json:"problem,omitempty"`
+	// ConnectionError is that error alone.
+	ConnectionError string `json:"connection_error,omitempty"`
 }
 
 // devices returns every device's state: up when at least one of its tags
@@ -72,6 +76,21 @@ func (g *Gateway) devices() []deviceState {
 			ds.Up = true
 		} else if ds.Problem == "" {
 			ds.Problem = s.Quality.String()
+		}
+	}
+	for i := range out {
+		ds := &out[i]
+		cr, ok := g.drivers[ds.Name].(plc.ConnectionReporter)
+		if !ok || ds.Up {
+			continue
+		}
+		if err := cr.ConnectionError(); err != nil {
+			ds.ConnectionError = err.Error()
+			if ds.Problem == "" {
+				ds.Problem = ds.ConnectionError
+			} else {
+				ds.Problem += ": " + ds.ConnectionError
+			}
 		}
 	}
 	return out
