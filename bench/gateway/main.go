@@ -123,8 +123,8 @@ func run(ns []int, target float64, warmup, duration time.Duration, conns int) er
 	}
 	defer os.RemoveAll(work)
 	bin := filepath.Join(work, "edge-gateway")
-	fmt.Fprintln(os.Stderr, "building the edge gateway …")
-	if out, err := exec.Command("go", "build", "-o", bin, "./examples/edge-gateway").CombinedOutput(); err != nil {
+	fmt.Fprintln(os.Stderr, "building the edge gateway (production build, -tags nodemo) …")
+	if out, err := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./examples/edge-gateway").CombinedOutput(); err != nil {
 		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
 	}
 	cluster, err := pgtest.Start(ctx, pgtest.Options{})
