@@ -221,7 +221,8 @@ func (a *auditLog) counts() map[string]uint64 {
 }
 
 // runCommands takes write requests from the command topic until ctx is
-// done. The answer to each is its audit record, spooled to the data topic.
+// done. The answer to each is its audit record, spooled and forwarded to
+// the audit topic (see transport/command).
 func (g *Gateway) runCommands(ctx context.Context) error {
 	sub, err := pulsar.NewSubscriber(pulsar.SubscriberConfig{
 		Client:       g.cfg.Transport.Pulsar.Client,
