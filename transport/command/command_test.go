@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -209,4 +210,29 @@ func FuzzDecodeAudit(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", a, back, err)
 		}
 	})
+}
+
+func TestCodeOf(t *testing.T) {
+	lim := 100.0
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, command.CodeOK},
+		{fmt.Errorf("gateway: %w", command.ErrUnauthorized), command.CodeUnauthorized},
+		{command.ErrExpired, command.CodeExpired},
+		{fmt.Errorf("%w: disk full", command.ErrAuditUnavailable), command.CodeAuditUnavailable},
+		{fmt.Errorf("%w %q", plc.ErrUnknownTag, "x"), command.CodeUnknownTag},
+		{plc.ErrReadOnly, command.CodeReadOnly},
+		{&plc.ConversionError{Value: plc.BoolValue(true), To: plc.TypeReal, Reason: "a boolean for a REAL"}, command.CodeBadValue},
+		{json.Unmarshal([]byte("{"), new(any)), command.CodeBadValue},
+		{&plc.LimitError{Tag: "x", Value: 200, Max: &lim}, command.CodeOutOfLimits},
+		{plc.ErrVerifyMismatch, command.CodeVerifyFailed},
+		{errors.New("s7: connection reset"), command.CodeDeviceError},
+	}
+	for _, tt := range tests {
+		if got := command.CodeOf(tt.err); got != tt.want {
+			t.Errorf("CodeOf(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
 }

@@ -26,6 +26,10 @@
 //		rec, err := command.DecodeAudit(m) // rec.RequestID == "r-1", rec.Code == command.CodeOK
 //	}
 //
+// CodeOf classifies a write's outcome (plc.Writer's errors and this
+// package's refusals, ErrUnauthorized, ErrExpired, ErrAuditUnavailable)
+// as the Code of its audit record, for every service that writes.
+//
 // Decoders never panic: a payload that is not one JSON object with the
 // required fields is a *DecodeError (matching ErrMalformed) naming the
 // byte offset where known.

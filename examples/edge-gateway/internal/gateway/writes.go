@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -16,19 +15,6 @@ import (
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/pulsar"
-)
-
-// Refusals of the gateway's own, before the Writer's checks.
-var (
-	// errUnauthorized refuses a request without the gateway's token or
-	// for another tenant.
-	errUnauthorized = errors.New("gateway: missing or invalid token")
-	// errExpired refuses a command older than writes.command_max_age.
-	errExpired = errors.New("gateway: command expired")
-	// errAuditUnavailable refuses a write, before it reaches the device,
-	// while the spool refuses appends (disk full, read-only): its audit
-	// record could not be kept.
-	errAuditUnavailable = errors.New("gateway: audit trail unavailable")
 )
 
 // Channels requests arrive on.
@@ -59,7 +45,7 @@ func (g *Gateway) checkToken(tok string) bool {
 func (g *Gateway) authorize(ctx context.Context, _ *plc.Tag) error {
 	p, ok := plc.PrincipalFrom(ctx)
 	if !ok || p.Tenant != g.cfg.Tenant {
-		return errUnauthorized
+		return command.ErrUnauthorized
 	}
 	return nil
 }
@@ -79,11 +65,11 @@ func (g *Gateway) writeChecked(ctx context.Context, channel, id, token, who, tag
 		who = channel
 	}
 	if refused == nil && !g.checkToken(token) {
-		refused = errUnauthorized
+		refused = command.ErrUnauthorized
 	}
 	if refused == nil {
 		if err := g.enc.Health(); err != nil {
-			refused = fmt.Errorf("%w: the spool refuses appends: %v", errAuditUnavailable, err)
+			refused = fmt.Errorf("%w: the spool refuses appends: %v", command.ErrAuditUnavailable, err)
 		}
 	}
 	if refused != nil {
@@ -95,43 +81,10 @@ func (g *Gateway) writeChecked(ctx context.Context, channel, id, token, who, tag
 	ctx = plc.WithPrincipal(context.WithValue(ctx, requestKey{}, req), plc.Principal{Who: who, Tenant: g.cfg.Tenant})
 	err := g.writer.WriteJSON(ctx, tag, value)
 	if req.audit == nil { // the Writer always audits; this guards a bug there
-		a := command.Audit{Gateway: g.cfg.ID, Tenant: g.cfg.Tenant, Tag: tag, Result: fmt.Sprint(err), Code: code(err)}
+		a := command.Audit{Gateway: g.cfg.ID, Tenant: g.cfg.Tenant, Tag: tag, Result: fmt.Sprint(err), Code: command.CodeOf(err)}
 		return a
 	}
 	return *req.audit
-}
-
-// code classifies a write's result.
-func code(err error) string {
-	var (
-		ce *plc.ConversionError
-		le *plc.LimitError
-	)
-	switch {
-	case err == nil:
-		return command.CodeOK
-	case errors.Is(err, errUnauthorized):
-		return command.CodeUnauthorized
-	case errors.Is(err, errExpired):
-		return command.CodeExpired
-	case errors.Is(err, errAuditUnavailable):
-		return command.CodeAuditUnavailable
-	case errors.Is(err, plc.ErrUnknownTag):
-		return command.CodeUnknownTag
-	case errors.Is(err, plc.ErrReadOnly):
-		return command.CodeReadOnly
-	case errors.As(err, &ce):
-		return command.CodeBadValue
-	case errors.As(err, &le):
-		return command.CodeOutOfLimits
-	case errors.Is(err, plc.ErrVerifyMismatch):
-		return command.CodeVerifyFailed
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return command.CodeBadValue
-	}
-	return command.CodeDeviceError
 }
 
 // auditLog is the Writer's audit sink: it spools every record as a
@@ -171,7 +124,7 @@ func (a *auditLog) WriteAudit(ctx context.Context, rec plc.AuditRecord) error {
 		RequestID: rq.id, Gateway: g.cfg.ID, Tenant: g.cfg.Tenant, Who: rec.Principal.Who, Channel: rq.channel,
 		Time: rec.Time, Tag: rec.Tag, Requested: rec.Requested,
 		Old: jsonValue(rec.Old), New: jsonValue(rec.New), ReadBack: jsonValue(rec.ReadBack),
-		Result: rec.Result(), Code: code(rec.Err),
+		Result: rec.Result(), Code: command.CodeOf(rec.Err),
 	}
 	if rec2.Requested == "" && rec.New.IsValid() {
 		rec2.Requested = rec.New.String()
@@ -246,7 +199,7 @@ func (g *Gateway) runCommands(ctx context.Context) error {
 		}
 		var refused error
 		if age := g.clk.Now().Sub(m.EventTime); !m.EventTime.IsZero() && age > g.cfg.Writes.CommandMaxAge {
-			refused = fmt.Errorf("%w: sent %v ago, more than %v", errExpired, age.Round(time.Second), g.cfg.Writes.CommandMaxAge)
+			refused = fmt.Errorf("%w: sent %v ago, more than %v", command.ErrExpired, age.Round(time.Second), g.cfg.Writes.CommandMaxAge)
 		}
 		g.writeChecked(ctx, channelCommand, req.ID, req.Token, req.Who, req.Tag, req.Value, refused)
 		return nil
