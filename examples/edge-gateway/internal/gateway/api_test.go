@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,5 +234,19 @@ func TestHealthNamesTheDeviceConnectionError(t *testing.T) {
 		if d.ConnectionError == "" {
 			t.Errorf("/api/status: device %s has no connection_error", d.Name)
 		}
+	}
+}
+
+// TestListenAddressTaken: the HTTP address in use is an error of New
+// naming the setting, before anything is served.
+func TestListenAddressTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = gateway.New(context.Background(), config.Config{DataDir: t.TempDir(), HTTP: config.HTTP{Listen: ln.Addr().String()}}, gateway.WithPlant(demo.Plant))
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "http.listen: ") {
+		t.Fatalf("New = %v, want http.listen: … address already in use", err)
 	}
 }

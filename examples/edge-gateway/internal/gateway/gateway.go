@@ -223,7 +223,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 	g.reg.MustRegister(g.metrics)
 
 	if g.http, err = httpserve.Listen(httpserve.Config{Listen: cfg.HTTP.Listen}, g.Handler(), httpserve.WithLogger(g.log.Named("http"))); err != nil {
-		return nil, kconfig.Prefix("http", err)
+		if errors.Is(err, kconfig.ErrInvalid) {
+			return nil, kconfig.Prefix("http", err)
+		}
+		return nil, fmt.Errorf("http.listen: %w", err) // the address is taken or not ours
 	}
 	ok = true
 	return g, nil
