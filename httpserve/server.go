@@ -22,8 +22,10 @@ const (
 )
 
 var (
-	// ErrServing is returned by a second call of Serve.
+	// ErrServing is returned by Serve while another Serve runs.
 	ErrServing = errors.New("httpserve: already serving")
+	// ErrClosed is returned by Serve after Close.
+	ErrClosed = errors.New("httpserve: closed")
 	// ErrShutdownTimeout is returned by Serve when requests were still in
 	// flight at the end of Config.ShutdownTimeout; their connections were
 	// closed.
@@ -73,16 +75,22 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 // WithTLS serves HTTPS with cfg (its certificates set).
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
-// Server is a bound HTTP server. Make one with Listen.
+// Server is a bound HTTP server. Make one with Listen. Serve may be
+// called again after it returned (a supervisor restarting it): it binds
+// the same address again.
 type Server struct {
 	cfg  Config
 	log  *zap.Logger
-	ln   net.Listener
-	srv  *http.Server
-	tls  bool
-	mu   sync.Mutex
-	used bool // Serve was called, or Close before it
-	done chan struct{}
+	h    http.Handler
+	tls  *tls.Config
+	addr net.Addr // the address bound first, kept across restarts
+
+	mu      sync.Mutex
+	ln      net.Listener // bound and not yet served; nil once a Serve ended
+	srv     *http.Server
+	serving bool
+	closed  bool
+	done    chan struct{} // closed when the running Serve returns
 }
 
 // Listen validates cfg and binds its address, serving h once Serve is
@@ -105,26 +113,18 @@ func Listen(cfg Config, h http.Handler, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpserve: listen on %s: %w", cfg.Listen, err)
 	}
-	s := &Server{
-		cfg:  cfg,
-		log:  o.log,
-		ln:   ln,
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: cfg.ReadHeaderTimeout, TLSConfig: o.tls, ErrorLog: zap.NewStdLog(o.log.Named("http"))},
-		tls:  o.tls != nil,
-		done: make(chan struct{}),
-	}
-	return s, nil
+	return &Server{cfg: cfg, log: o.log, h: h, tls: o.tls, addr: ln.Addr(), ln: ln}, nil
 }
 
 // Addr returns the bound address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.addr }
 
 // URL returns the server's base URL, such as "http://127.0.0.1:8080".
 func (s *Server) URL() string {
-	if s.tls {
-		return "https://" + s.ln.Addr().String()
+	if s.tls != nil {
+		return "https://" + s.addr.String()
 	}
-	return "http://" + s.ln.Addr().String()
+	return "http://" + s.addr.String()
 }
 
 // Serve serves until ctx ends, then shuts down gracefully. It returns nil
@@ -132,34 +132,56 @@ func (s *Server) URL() string {
 // Config.ShutdownTimeout, or the error that stopped serving.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
-	if s.used {
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.serving:
 		s.mu.Unlock()
 		return ErrServing
 	}
-	s.used = true
+	ln := s.ln
+	if ln == nil { // a restart: the last Serve's shutdown closed the listener
+		var err error
+		if ln, err = net.Listen("tcp", s.addr.String()); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("httpserve: listen on %s again: %w", s.addr, err)
+		}
+	}
+	srv := &http.Server{Handler: s.h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, TLSConfig: s.tls, ErrorLog: zap.NewStdLog(s.log.Named("http"))}
+	s.ln, s.srv, s.serving, s.done = ln, srv, true, make(chan struct{})
+	done := s.done
 	s.mu.Unlock()
-	defer close(s.done)
+	defer func() {
+		s.mu.Lock()
+		s.ln, s.serving = nil, false
+		s.mu.Unlock()
+		close(done)
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
-		if s.tls {
-			errc <- s.srv.ServeTLS(s.ln, "", "")
+		if s.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
-			errc <- s.srv.Serve(s.ln)
+			errc <- srv.Serve(ln)
 		}
 	}()
 	s.log.Info("http: serving", zap.String("url", s.URL()))
 	select {
 	case err := <-errc:
-		return fmt.Errorf("httpserve: serving %s: %w", s.cfg.Listen, err)
+		if errors.Is(err, http.ErrServerClosed) {
+			return ErrClosed // Close ended it
+		}
+		return fmt.Errorf("httpserve: serving %s: %w", s.addr, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err := s.srv.Shutdown(sctx)
+	err := srv.Shutdown(sctx)
 	<-errc
 	if err != nil {
-		_ = s.srv.Close()
+		_ = srv.Close()
 		s.log.Warn("http: requests still in flight at shutdown timeout", zap.Duration("timeout", s.cfg.ShutdownTimeout))
 		return ErrShutdownTimeout
 	}
@@ -167,17 +189,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the server at once: its listener and every connection. It
-// waits for a running Serve to return, and is idempotent.
+// Close closes the server at once: its listener and every connection,
+// and waits for a running Serve to return. Serve fails with ErrClosed
+// afterwards. It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	serving := s.used
-	s.used = true
+	s.closed = true
+	ln, srv, done, serving := s.ln, s.srv, s.done, s.serving
 	s.mu.Unlock()
-	_ = s.srv.Close()
-	_ = s.ln.Close()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	if ln != nil {
+		_ = ln.Close()
+	}
 	if serving {
-		<-s.done
+		<-done
 	}
 	return nil
 }

@@ -116,7 +116,69 @@ func TestCloseBeforeServeReleasesThePort(t *testing.T) {
 		t.Fatalf("port not released: %v", err)
 	}
 	_ = again.Close()
-	if err := srv.Serve(context.Background()); !errors.Is(err, ErrServing) {
-		t.Errorf("Serve after Close = %v, want ErrServing", err)
+	if err := srv.Serve(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Serve after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A supervisor restarts a child by serving it again: the server binds its
+// address again, the same port even when it was picked by port 0.
+func TestServeAgainAfterItReturnedServesTheSameAddress(t *testing.T) {
+	srv, err := Listen(Config{Listen: "127.0.0.1:0"}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	url := srv.URL()
+	for round := 0; round < 3; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ctx) }()
+		var resp *http.Response
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if resp, err = http.Get(url); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		resp.Body.Close()
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatalf("round %d: Serve = %v", round, err)
+		}
+		if srv.URL() != url {
+			t.Fatalf("round %d: URL %s, was %s", round, srv.URL(), url)
+		}
+	}
+}
+
+func TestCloseEndsARunningServe(t *testing.T) {
+	srv, err := Listen(Config{Listen: "127.0.0.1:0"}, http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(context.Background()) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(srv.URL())
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = srv.Close()
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Errorf("Serve ended by Close = %v, want ErrClosed", err)
 	}
 }

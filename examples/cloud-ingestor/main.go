@@ -171,9 +171,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	for _, spec := range specs(cfg, st, in, srv, func() (*httpserve.Server, error) {
-		return httpserve.Listen(hcfg, mux, httpserve.WithLogger(hlog))
-	}) {
+	for _, spec := range specs(cfg, st, in, srv) {
 		if err := tree.Add(ctx, spec); err != nil {
 			return err
 		}
@@ -193,21 +191,15 @@ Flags:
 // maintenance. Each child's Shutdown covers its own graceful stop, so a
 // child left behind (supervise.ErrStopTimeout) means a real hang. The HTTP
 // server bound at startup serves first; a restart binds again with listen.
-func specs(cfg Config, st servingStore, in *ingest.Ingestor, srv *httpserve.Server, listen func() (*httpserve.Server, error)) []supervise.Spec {
+func specs(cfg Config, st servingStore, in *ingest.Ingestor, srv *httpserve.Server) []supervise.Spec {
 	drain := cfg.Ingest.DrainTimeout
 	if drain == 0 {
 		drain = ingest.DefaultDrainTimeout
 	}
-	bound := srv
 	return []supervise.Spec{
 		{Name: "store-maintenance", New: func() (supervise.Service, error) { return supervise.ServiceFunc(st.Serve), nil }},
-		{Name: "http", Shutdown: httpserve.DefaultShutdownTimeout + 5*time.Second, New: func() (supervise.Service, error) {
-			if s := bound; s != nil {
-				bound = nil
-				return s, nil
-			}
-			return listen()
-		}},
+		// A restart serves the same server again, on the same address.
+		{Name: "http", Shutdown: httpserve.DefaultShutdownTimeout + 5*time.Second, New: func() (supervise.Service, error) { return srv, nil }},
 		{Name: "ingest", Shutdown: drain + 5*time.Second, New: func() (supervise.Service, error) { return in, nil }},
 	}
 }

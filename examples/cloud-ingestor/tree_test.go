@@ -92,7 +92,7 @@ func newTreeRig(t *testing.T, cfg Config) *treeRig {
 	if r.tree, err = supervise.New(supervise.Config{Name: "cloud-ingestor"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, spec := range specs(cfg, r.st, r.in, srv, func() (*httpserve.Server, error) { return httpserve.Listen(hcfg, http.NotFoundHandler()) }) {
+	for _, spec := range specs(cfg, r.st, r.in, srv) {
 		if err := r.tree.Add(context.Background(), spec); err != nil {
 			t.Fatal(err)
 		}
