@@ -21,6 +21,21 @@
 //	res, err := s.Write(ctx, "acme", samples) // res.Inserted, res.Duplicates, res.Expired
 //	latest, err := s.Latest(ctx, "acme")
 //	page, err := s.Range(ctx, "acme", "Line1.Temp", from, to, 1000)
+//	now, err := s.LatestOf(ctx, "acme", []string{"Line1.Temp", "Line1.Run"})
+//	trend, err := s.Aggregate(ctx, "acme", store.AggregateQuery{
+//		Tag: "Line1.Temp", From: from, To: to, Buckets: 1000, // one per pixel
+//	})
+//
+// # Trend queries
+//
+// Aggregate cuts a time range into N buckets and returns, per bucket, the
+// sample count, whether any sample was bad, and over the numeric samples
+// of usable quality the min/max envelope (so a 1000-pixel chart of a year
+// of 1 Hz data still shows every spike), first, last, mean and the
+// time-weighted mean of the value held as a step function (see Bucket).
+// Both backends read the tag's samples in time order and fold them in one
+// pass (store/internal/agg); storetest checks the result against a
+// brute-force computation over random data.
 //
 // Tenant-scoped use (quotas, a fixed tenant) goes through tenant.Store.
 //

@@ -45,3 +45,43 @@ func Example() {
 	// Line1.Run true good 08:00:00
 	// Line1.Temp 72 good 08:00:01
 }
+
+// A trend of one tag: four buckets of ten seconds.
+func ExampleReader_Aggregate() {
+	dir, _ := os.MkdirTemp("", "kiln-example")
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: filepath.Join(dir, "samples.db")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+
+	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	var batch []plc.Sample
+	for i := range 40 {
+		q := plc.Good
+		if i == 25 {
+			q = plc.Bad(plc.ReasonCommFailure, "timeout")
+		}
+		batch = append(batch, plc.Sample{Tag: "Line1.Temp", Value: plc.FloatValue(plc.LReal, float64(i%7)), Quality: q, Time: t0.Add(time.Duration(i) * time.Second)})
+	}
+	if _, err := s.Write(ctx, "acme", batch); err != nil {
+		fmt.Println(err)
+		return
+	}
+	buckets, err := s.Aggregate(ctx, "acme", store.AggregateQuery{Tag: "Line1.Temp", From: t0, To: t0.Add(40 * time.Second), Buckets: 4})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, b := range buckets {
+		fmt.Printf("%s n=%d bad=%v min=%g max=%g mean=%.2f\n", b.From.Format(time.TimeOnly), b.Count, b.Bad, b.Min, b.Max, b.Mean)
+	}
+	// Output:
+	// 08:00:00 n=10 bad=false min=0 max=6 mean=2.40
+	// 08:00:10 n=10 bad=false min=0 max=6 mean=3.30
+	// 08:00:20 n=10 bad=true min=0 max=6 mean=2.67
+	// 08:00:30 n=10 bad=false min=0 max=6 mean=3.00
+}

@@ -29,6 +29,8 @@ type Store interface {
 	// oldest first. To page on, call again with from set to the last
 	// sample's Time plus Resolution.
 	Range(ctx context.Context, tenant, tag string, from, to time.Time, limit int) ([]plc.Sample, error)
+	// Reader has the trend queries: LatestOf and Aggregate.
+	Reader
 	// Tags returns the names of tenant's tags that have stored samples, in
 	// order.
 	Tags(ctx context.Context, tenant string) ([]string, error)

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/internal/agg"
 	"github.com/kiln-iot/kiln/store/internal/codec"
 	"github.com/kiln-iot/kiln/store/internal/maintain"
 	"github.com/kiln-iot/kiln/store/internal/tagcache"
@@ -561,6 +562,72 @@ func scanSample(r pgx.CollectableRow) (plc.Sample, error) {
 	smp.Time = smp.Time.UTC()
 	smp.Quality.Status, smp.Quality.Reason, smp.Quality.Code = plc.Status(status), plc.Reason(reason), uint32(code)
 	return smp, nil
+}
+
+// LatestOf implements store.Reader.
+func (s *Store) LatestOf(ctx context.Context, tenant string, tags []string) ([]plc.Sample, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckLatestOf(tenant, tags); err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	return s.query(ctx, tenant, "latest", selectLatestOf, tenant, tags)
+}
+
+// Aggregate implements store.Reader: the tag's samples in the range, and
+// the one before it, are read in time order and folded as they come.
+func (s *Store) Aggregate(ctx context.Context, tenant string, q store.AggregateQuery) ([]store.Bucket, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckAggregate(tenant, q); err != nil {
+		return nil, err
+	}
+	f := agg.New(q)
+	from, to := f.Range()
+	err := s.inTenant(ctx, tenant, pgx.ReadOnly, func(tx pgx.Tx) error {
+		var (
+			kind, status int16
+			ival         *int64
+			fval         *float64
+			ts           time.Time
+		)
+		point := func() agg.Point {
+			var num int64
+			switch {
+			case fval != nil:
+				num = codec.Bits(*fval)
+			case ival != nil:
+				num = *ival
+			}
+			return agg.Of(kind, num, plc.Status(status), ts.UnixMicro())
+		}
+		dst := []any{&kind, &ival, &fval, &status, &ts}
+		lo, hi := time.UnixMicro(from), time.UnixMicro(to)
+		switch err := tx.QueryRow(ctx, selectPrior, tenant, q.Tag, lo).Scan(dst...); {
+		case err == nil:
+			f.Prior(point())
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		rows, err := tx.Query(ctx, selectAggregate, tenant, q.Tag, lo, hi)
+		if err != nil {
+			return err
+		}
+		_, err = pgx.ForEachRow(rows, dst, func() error {
+			f.Add(point())
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: aggregate for %s: %w", tenant, err)
+	}
+	return f.Buckets(), nil
 }
 
 // Tags implements store.Store.

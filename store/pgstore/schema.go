@@ -106,6 +106,16 @@ const (
 	selectLatest  = `SELECT ` + sampleColumns + ` FROM kiln_tags t
 		CROSS JOIN LATERAL (SELECT * FROM kiln_samples s WHERE s.tenant = t.tenant AND s.tag = t.tag ORDER BY s.ts DESC LIMIT 1) s
 		WHERE t.tenant = $1 ORDER BY t.tag COLLATE "C"`
+	selectLatestOf = `SELECT ` + sampleColumns + ` FROM (SELECT DISTINCT unnest($2::text[]) AS tag) t
+		CROSS JOIN LATERAL (SELECT * FROM kiln_samples s WHERE s.tenant = $1 AND s.tag = t.tag ORDER BY s.ts DESC LIMIT 1) s
+		ORDER BY t.tag COLLATE "C"`
+	// Aggregate reads the last sample before the range, then the range
+	// in time order.
+	aggregateColumns = `s.kind, s.ival, s.fval, s.q_status, s.ts`
+	selectPrior      = `SELECT ` + aggregateColumns + ` FROM kiln_samples s
+		WHERE s.tenant = $1 AND s.tag = $2 AND s.ts < $3 ORDER BY s.ts DESC LIMIT 1`
+	selectAggregate = `SELECT ` + aggregateColumns + ` FROM kiln_samples s
+		WHERE s.tenant = $1 AND s.tag = $2 AND s.ts >= $3 AND s.ts < $4 ORDER BY s.ts`
 	selectRange = `SELECT ` + sampleColumns + ` FROM kiln_samples s
 		WHERE s.tenant = $1 AND s.tag = $2 AND s.ts >= $3 AND s.ts < $4 ORDER BY s.ts LIMIT $5`
 	selectTags = `SELECT tag FROM kiln_tags t WHERE t.tenant = $1

@@ -3,9 +3,11 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/internal/agg"
 	"github.com/kiln-iot/kiln/store/internal/codec"
 	"github.com/kiln-iot/kiln/store/internal/maintain"
 	"github.com/kiln-iot/kiln/store/internal/tagcache"
@@ -311,6 +314,74 @@ func (s *Store) Range(ctx context.Context, tenant, tag string, from, to time.Tim
 		return nil, fmt.Errorf("sqlitestore: range: %w", err)
 	}
 	return scanSamples(rows)
+}
+
+// LatestOf implements store.Reader.
+func (s *Store) LatestOf(ctx context.Context, tenant string, tags []string) ([]plc.Sample, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckLatestOf(tenant, tags); err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(tags)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: latest: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT s.tag, s.ts, s.kind, s.num, s.str, s.q_status, s.q_reason, s.q_code, s.q_detail
+		FROM (SELECT DISTINCT value AS tag FROM json_each(?)) t JOIN kiln_samples s ON s.tenant = ? AND s.tag = t.tag
+		AND s.ts = (SELECT max(m.ts) FROM kiln_samples m WHERE m.tenant = s.tenant AND m.tag = t.tag)`, string(list), tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: latest: %w", err)
+	}
+	out, err := scanSamples(rows)
+	sort.Slice(out, func(i, j int) bool { return out[i].Tag < out[j].Tag })
+	return out, err
+}
+
+// Aggregate implements store.Reader.
+func (s *Store) Aggregate(ctx context.Context, tenant string, q store.AggregateQuery) ([]store.Bucket, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckAggregate(tenant, q); err != nil {
+		return nil, err
+	}
+	f := agg.New(q)
+	from, to := f.Range()
+	var (
+		kind   int16
+		num    sql.NullInt64
+		status uint8
+		ts     int64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT kind, num, q_status, ts FROM kiln_samples
+		WHERE tenant = ? AND tag = ? AND ts < ? ORDER BY ts DESC LIMIT 1`, tenant, q.Tag, from).Scan(&kind, &num, &status, &ts)
+	switch {
+	case err == nil:
+		f.Prior(agg.Of(kind, num.Int64, plc.Status(status), ts))
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, num, q_status, ts FROM kiln_samples
+		WHERE tenant = ? AND tag = ? AND ts >= ? AND ts < ? ORDER BY ts`, tenant, q.Tag, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		if err := rows.Scan(&kind, &num, &status, &ts); err != nil {
+			return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
+		}
+		f.Add(agg.Of(kind, num.Int64, plc.Status(status), ts))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
+	}
+	return f.Buckets(), nil
 }
 
 // Tags implements store.Store.
