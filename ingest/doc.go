@@ -18,9 +18,11 @@
 //   - the samples of good messages are batched per topic until
 //     MaxBatchSamples or MaxBatchDelay, written in one transaction through
 //     the tenant-scoped tenant.Store, and the messages acknowledged only
-//     after the commit. Redelivered and repeated samples are skipped by
-//     the store's (tenant, tag, time) key, so at-least-once delivery ends
-//     as one row per sample.
+//     after the commit. Each message is one store.Batch named by its
+//     (source, epoch, seq): the store records it in the same
+//     transaction and skips a batch already recorded, and repeated
+//     samples are skipped by the store's (tenant, tag, time) key, so
+//     at-least-once delivery ends as one row per sample.
 //
 // A failing store is retried with backoff while the messages stay
 // unacknowledged (Health reports it); a batch the store refuses for good

@@ -190,8 +190,10 @@ func TestTwoReplicasExactlyOnceFromPulsarToPostgres(t *testing.T) {
 				again = append(again, msg)
 			}
 			if m%25 == 7 && (m+1)*perMessage < tp.samples {
-				// overlaps the end of this batch and the start of the next
-				again = append(again, e2eBatch(tp.tenant, tp.ns, uint64(m+1), m*perMessage+50, perMessage))
+				// a batch of its own (the source sent these samples
+				// again, re-batched) overlapping the end of this batch
+				// and the start of the next
+				again = append(again, e2eBatch(tp.tenant, tp.ns, 1<<32+uint64(m+1), m*perMessage+50, perMessage))
 			}
 		}
 		gw, resend := newProducer(t, broker, "gw-"+tp.ns, topic), newProducer(t, broker, "gw-"+tp.ns+"-resend", topic)

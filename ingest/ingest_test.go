@@ -136,7 +136,7 @@ func (s *spools) drain(topic string) []transport.Message {
 // batchMsg encodes n samples of tenant: tags prefix+"0".., times from
 // first on, one millisecond apart.
 func batchMsg(ten, prefix string, seq uint64, first, n int) transport.Message {
-	b := &wire.Batch{Source: "gw-" + ten, Tenant: ten, Seq: seq}
+	b := &wire.Batch{Source: "gw-" + ten + "-" + prefix, Tenant: ten, Seq: seq}
 	for i := first; i < first+n; i++ {
 		b.Samples = append(b.Samples, plc.Sample{
 			Tag:     fmt.Sprintf("%s%d", prefix, i%3),
@@ -425,7 +425,7 @@ type flaky struct {
 
 var errConnLost = errors.New("conn lost")
 
-func (f *flaky) Write(ctx context.Context, ten string, s []plc.Sample) (store.WriteResult, error) {
+func (f *flaky) WriteBatches(ctx context.Context, ten string, bs []store.Batch) (store.WriteResult, error) {
 	f.mu.Lock()
 	fail := f.n > 0
 	if fail {
@@ -435,7 +435,7 @@ func (f *flaky) Write(ctx context.Context, ten string, s []plc.Sample) (store.Wr
 	if fail {
 		return store.WriteResult{}, fmt.Errorf("write: %w", errConnLost)
 	}
-	return f.Store.Write(ctx, ten, s)
+	return f.Store.WriteBatches(ctx, ten, bs)
 }
 
 func TestStoreFailuresAreRetriedAndNothingAckedBefore(t *testing.T) {

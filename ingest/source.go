@@ -53,7 +53,10 @@ type batch struct {
 
 type held struct {
 	d        transport.Delivery
-	from, to int       // the message's samples in batch.samples
+	from, to int    // the message's samples in batch.samples
+	source   string // the message's batch identity
+	epoch    uint64
+	seq      uint64
 	event    time.Time // the message's event time, for lag
 	settled  bool      // acknowledged or dead-lettered
 }
@@ -200,7 +203,7 @@ func (s *source) take(ctx context.Context, d transport.Delivery) {
 	}
 	from := len(s.b.samples)
 	s.b.samples = append(s.b.samples, b.Samples...)
-	s.b.held = append(s.b.held, held{d: d, from: from, to: len(s.b.samples), event: m.EventTime})
+	s.b.held = append(s.b.held, held{d: d, from: from, to: len(s.b.samples), source: b.Source, epoch: b.Epoch, seq: b.Seq, event: m.EventTime})
 	s.in.m.pending.WithLabelValues(s.t.ID()).Inc()
 	clear(b.Samples) // drop references to the payload's strings
 }
@@ -306,23 +309,31 @@ func (s *source) flush(ctx context.Context) bool {
 	return ok
 }
 
-// write stores samples, the samples of hs, retrying while the store
-// fails, and settles hs: acknowledged after the commit, or, when the
+// write stores the samples of hs (their spans of samples) as one batch
+// each, retrying while the store fails, and settles hs: acknowledged after the commit, or, when the
 // store refuses the samples for good, each message written on its own
 // and the ones refused dead-lettered. It reports false when ctx ended
 // first.
 func (s *source) write(ctx context.Context, hs []held, samples []plc.Sample) bool {
 	id := s.t.ID()
+	var batches []store.Batch
+	n := 0
+	for i := range hs {
+		if h := &hs[i]; !h.settled {
+			batches = append(batches, store.Batch{Source: h.source, Epoch: h.epoch, Seq: h.seq, Samples: samples[h.from:h.to]})
+			n += h.to - h.from
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		start := s.in.o.clock.Now()
-		res, err := s.st.Write(ctx, samples)
+		res, err := s.st.WriteBatches(ctx, batches)
 		if err == nil {
 			s.setErr(&s.writeErr, nil)
 			now := s.in.o.clock.Now()
 			s.in.m.batchSeconds.WithLabelValues(id).Observe(now.Sub(start).Seconds())
-			s.in.m.batchSamples.Observe(float64(len(samples)))
+			s.in.m.batchSamples.Observe(float64(n))
 			s.in.m.rows.WithLabelValues(id).Add(float64(res.Inserted))
-			s.in.m.duplicates.WithLabelValues(id).Add(float64(res.Duplicates))
+			s.in.m.duplicates.WithLabelValues(id).Add(float64(res.Duplicates + res.Redelivered))
 			s.in.m.expired.WithLabelValues(id).Add(float64(res.Expired))
 			var oldest time.Time
 			for i := range hs {
@@ -362,7 +373,7 @@ func (s *source) write(ctx context.Context, hs []held, samples []plc.Sample) boo
 		default:
 			s.setErr(&s.writeErr, err)
 			s.in.m.writeErrors.WithLabelValues(id).Inc()
-			s.log.Warn("ingest: write failed; retrying", zap.Int("attempt", attempt), zap.Int("samples", len(samples)), zap.Error(err))
+			s.log.Warn("ingest: write failed; retrying", zap.Int("attempt", attempt), zap.Int("samples", n), zap.Error(err))
 			if backoff.Sleep(ctx, s.in.o.clock, backoff.Delay(s.cfg.Retry, attempt, rand.Float64())) != nil {
 				return false
 			}
@@ -388,8 +399,7 @@ func (s *source) reject(ctx context.Context, hs []held, samples []plc.Sample, ca
 	}
 	s.log.Info("ingest: batch refused; writing its messages one by one", zap.Int("messages", len(open)), zap.Error(cause))
 	for _, i := range open {
-		h := &hs[i]
-		if !s.write(ctx, hs[i:i+1], samples[h.from:h.to]) {
+		if !s.write(ctx, hs[i:i+1], samples) {
 			return false
 		}
 	}
@@ -400,5 +410,5 @@ func (s *source) reject(ctx context.Context, hs []held, samples []plc.Sample, ca
 func permanent(err error) bool {
 	var se *store.SampleError
 	var qe *tenant.QuotaError
-	return errors.As(err, &se) || errors.Is(err, store.ErrNoTenant) || errors.As(err, &qe) && qe.RetryAfter <= 0
+	return errors.As(err, &se) || errors.Is(err, store.ErrNoTenant) || errors.Is(err, store.ErrSource) || errors.As(err, &qe) && qe.RetryAfter <= 0
 }

@@ -13,12 +13,29 @@
 // Both keep the same contract, checked by the storetest suite: values come
 // back with their exact kind and bits (64-bit integers, NaN, -0, strings,
 // byte strings), with their quality and their source time at microsecond
-// Resolution; a batch is written whole or not at all; and a (tenant, tag,
-// source time) is stored once however often it is written, so
-// at-least-once delivery upstream ends as exactly one row.
+// Resolution; a write is stored whole or not at all; a Batch named by
+// (Source, Epoch, Seq) is recorded in the transaction that stores it and
+// skipped whole when it comes again, in any order, from any number of
+// writers at once; and a (tenant, tag, source time) is stored once however
+// often it is written, so at-least-once delivery upstream ends as exactly
+// one row.
+//
+// # Batch identity and epochs
+//
+// A source numbers its batches with Seq, increasing; Epoch names one run
+// of that numbering. Whenever a source may number again from an old or
+// unknown point (a restart without its state, a fresh spool, a clock set
+// back), it must pick a new Epoch; the edge gateway picks a random one at
+// every start, and sends it in the wire batch (transport/wire, field 5).
+// Since the store skips exact identities only, never "everything below a
+// high-water mark", batches arriving out of order are all written, and a
+// gateway restarted with a reset sequence loses nothing: its batches are
+// new by their epoch, while the old epoch's batches still in its spool
+// keep their identity and are skipped if already stored.
 //
 //	var s store.Store = pg // or an *sqlitestore.Store
-//	res, err := s.Write(ctx, "acme", samples) // res.Inserted, res.Duplicates, res.Expired
+//	res, err := s.WriteBatches(ctx, "acme", []store.Batch{{Source: "gw-1", Epoch: epoch, Seq: seq, Samples: samples}})
+//	// res.Inserted, res.Duplicates, res.Expired, res.Redelivered
 //	latest, err := s.Latest(ctx, "acme")
 //	page, err := s.Range(ctx, "acme", "Line1.Temp", from, to, 1000)
 //	now, err := s.LatestOf(ctx, "acme", []string{"Line1.Temp", "Line1.Run"})

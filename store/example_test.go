@@ -12,7 +12,8 @@ import (
 	"github.com/kiln-iot/kiln/store/sqlitestore"
 )
 
-// Writing the same batch twice stores it once.
+// Writing the same batch twice stores it once: the second time it is
+// known by its identity and skipped whole.
 func Example() {
 	dir, _ := os.MkdirTemp("", "kiln-example")
 	defer os.RemoveAll(dir)
@@ -31,8 +32,9 @@ func Example() {
 		{Tag: "Line1.Temp", Value: plc.FloatValue(plc.Real, 72), Quality: plc.Good, Time: t0.Add(time.Second)},
 		{Tag: "Line1.Run", Value: plc.BoolValue(true), Quality: plc.Good, Time: t0},
 	}
-	first, _ := s.Write(ctx, "acme", batch)
-	again, _ := s.Write(ctx, "acme", batch)
+	b := store.Batch{Source: "gw-hamburg-01", Epoch: 0x5eed, Seq: 1, Samples: batch}
+	first, _ := s.WriteBatches(ctx, "acme", []store.Batch{b})
+	again, _ := s.WriteBatches(ctx, "acme", []store.Batch{b})
 	fmt.Printf("first: %+v\nagain: %+v\n", first, again)
 
 	latest, _ := s.Latest(ctx, "acme")
@@ -40,8 +42,8 @@ func Example() {
 		fmt.Println(smp.Tag, smp.Value, smp.Quality, smp.Time.Format(time.TimeOnly))
 	}
 	// Output:
-	// first: {Inserted:3 Duplicates:0 Expired:0}
-	// again: {Inserted:0 Duplicates:3 Expired:0}
+	// first: {Inserted:3 Duplicates:0 Expired:0 Redelivered:0}
+	// again: {Inserted:0 Duplicates:0 Expired:0 Redelivered:3}
 	// Line1.Run true good 08:00:00
 	// Line1.Temp 72 good 08:00:01
 }

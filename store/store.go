@@ -22,6 +22,14 @@ type Store interface {
 	// than the retention horizon are skipped too. Invalid samples fail the
 	// whole batch with a *SampleError.
 	Write(ctx context.Context, tenant string, samples []plc.Sample) (WriteResult, error)
+	// WriteBatches stores batches for tenant in one transaction, like
+	// Write, and records the identity (Source, Epoch, Seq) of each batch
+	// that has a Source in the same transaction; a batch whose identity
+	// is already recorded is skipped whole (counted in Redelivered), so
+	// redelivery of a committed batch, to this process or to another one
+	// writing the same database at the same time, adds nothing. Batches
+	// without a Source are written as Write writes samples.
+	WriteBatches(ctx context.Context, tenant string, batches []Batch) (WriteResult, error)
 	// Latest returns the newest sample of each of tenant's tags, by tag
 	// name.
 	Latest(ctx context.Context, tenant string) ([]plc.Sample, error)
@@ -38,6 +46,29 @@ type Store interface {
 	Close() error
 }
 
+// Batch is one batch of samples as a source sent it.
+//
+// (Source, Epoch, Seq) names the batch: Source is the gateway, Seq
+// increases with every batch it sends, and Epoch names one run of Seq. A
+// source must pick a new Epoch whenever Seq may start over or repeat
+// (a restart without its old state, a fresh spool, a clock set back);
+// the gateway picks a random one at every start. Batches of one source
+// may arrive in any order and any number of times: every identity is
+// written once, whatever the order, so a gateway restarted with a reset
+// sequence loses nothing (its new epoch makes its batches new) and
+// duplicates nothing (its old batches keep their identity in its spool).
+type Batch struct {
+	// Source identifies the sender; empty means the batch has no
+	// identity and is not recorded.
+	Source string
+	// Epoch names one run of Seq of the source.
+	Epoch uint64
+	// Seq is the batch's number in its epoch.
+	Seq uint64
+	// Samples are the batch's samples.
+	Samples []plc.Sample
+}
+
 // WriteResult counts what a Write did with its samples.
 type WriteResult struct {
 	// Inserted samples are new rows.
@@ -46,6 +77,9 @@ type WriteResult struct {
 	Duplicates int
 	// Expired samples were older than the retention horizon and dropped.
 	Expired int
+	// Redelivered samples belong to batches already recorded; their
+	// batches were skipped whole.
+	Redelivered int
 }
 
 // Resolution is the precision of stored times: source times are truncated
@@ -66,6 +100,9 @@ var (
 	ErrNoTag = errors.New("store: missing tag")
 	// ErrLimit is returned by Range for a limit outside 1..MaxRangeLimit.
 	ErrLimit = errors.New("store: range limit must be between 1 and 100000")
+	// ErrSource is returned for a batch source longer than 255 bytes or
+	// with control characters.
+	ErrSource = errors.New("store: malformed batch source")
 	// ErrBypassesRLS is returned by pgstore when its database role is a
 	// superuser or has BYPASSRLS, so row-level security could not keep
 	// tenants apart.
@@ -92,7 +129,29 @@ func (e *SampleError) Error() string {
 const (
 	maxTenantLen = 255
 	maxTagLen    = 1024
+	maxSourceLen = 255
 )
+
+// CheckBatches validates batches like CheckSamples, with a sample's Index
+// counted over all batches in order, and checks each Source.
+func CheckBatches(batches []Batch) error {
+	n := 0
+	for i := range batches {
+		b := &batches[i]
+		if len(b.Source) > maxSourceLen || !printable(b.Source) {
+			return fmt.Errorf("%w: batch %d: %q", ErrSource, i, b.Source)
+		}
+		if err := CheckSamples(b.Samples); err != nil {
+			var se *SampleError
+			if errors.As(err, &se) {
+				se.Index += n
+			}
+			return err
+		}
+		n += len(b.Samples)
+	}
+	return nil
+}
 
 // CheckTenant returns ErrNoTenant unless tenant is non-empty text of at
 // most 255 bytes without control characters. The tenant package applies

@@ -42,14 +42,45 @@ func (s *Store) Write(ctx context.Context, samples []plc.Sample) (store.WriteRes
 		return store.WriteResult{}, err
 	}
 	res, err := s.s.Write(ctx, s.t.id, samples)
-	if err == nil && newTags != nil {
-		s.mu.Lock()
-		for tag := range newTags {
-			s.known[tag] = struct{}{}
-		}
-		s.mu.Unlock()
-	}
+	s.remember(err, newTags)
 	return res, err
+}
+
+// WriteBatches stores batches as the tenant (see store.Store), held to
+// the quotas as Write is, counting every sample of the batches.
+func (s *Store) WriteBatches(ctx context.Context, batches []store.Batch) (store.WriteResult, error) {
+	var all []plc.Sample
+	if s.t.quotas.Tags != 0 {
+		for i := range batches {
+			all = append(all, batches[i].Samples...)
+		}
+	}
+	newTags, err := s.checkTags(ctx, all)
+	if err != nil {
+		return store.WriteResult{}, err
+	}
+	n := 0
+	for i := range batches {
+		n += len(batches[i].Samples)
+	}
+	if err := s.t.AllowWrite(n); err != nil {
+		return store.WriteResult{}, err
+	}
+	res, err := s.s.WriteBatches(ctx, s.t.id, batches)
+	s.remember(err, newTags)
+	return res, err
+}
+
+// remember adds the tags of a successful write to the known ones.
+func (s *Store) remember(err error, newTags map[string]struct{}) {
+	if err != nil || newTags == nil {
+		return
+	}
+	s.mu.Lock()
+	for tag := range newTags {
+		s.known[tag] = struct{}{}
+	}
+	s.mu.Unlock()
 }
 
 // WriteSamples implements plc.Sink, so a poller or subscription can feed

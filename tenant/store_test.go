@@ -66,6 +66,9 @@ func scopedStoreSuite(t *testing.T, s store.Store) {
 	if _, err := acme.Write(ctx, extra); !errors.As(err, &qe) || qe.Quota != "tags" {
 		t.Fatalf("fourth tag: %v, want a tags QuotaError", err)
 	}
+	if _, err := acme.WriteBatches(ctx, []store.Batch{{Source: "gw", Seq: 1, Samples: extra}}); !errors.As(err, &qe) || qe.Quota != "tags" {
+		t.Fatalf("fourth tag in a batch: %v, want a tags QuotaError", err)
+	}
 	if got, _ := acme.Range(ctx, "tag0", storetest.T0.Add(time.Hour), storetest.T0.Add(2*time.Hour), 10); len(got) != 0 {
 		t.Fatalf("refused batch wrote %v", got)
 	}

@@ -19,16 +19,23 @@
 // needs first. Retention drops whole partitions once they are entirely
 // older than Retention; samples older than that are not written.
 //
-// Writes. A batch is COPYed into the connection's temporary staging table
-// (made once per connection, emptied at every commit) and moved with a
-// plain INSERT inside a savepoint; only if that meets a unique violation
+// Writes. WriteBatches first inserts the identities (source, epoch, seq)
+// of its batches into kiln_batches (INSERT … ON CONFLICT DO NOTHING
+// RETURNING, one small index entry per batch): those returned are new,
+// the others were committed before and are skipped whole; an identity
+// that another writer's open transaction holds waits for that
+// transaction and is skipped if it commits. The samples of the new
+// batches are COPYed into the connection's temporary staging table (made
+// once per connection, emptied at every commit) and moved with a plain
+// INSERT inside a savepoint; only if that meets a unique violation
 // (23505) does it go back to the savepoint and use INSERT … ON CONFLICT DO
-// NOTHING on the primary key (tenant, tag, ts), the only index, whose
-// column order also serves per-tag range reads. All of it is one
-// transaction: duplicates from redelivery are skipped, nothing is half-committed when the connection drops, and a
-// retry is safe. (COPY cannot go straight into the table: it cannot skip
-// conflicts, and PostgreSQL refuses COPY FROM into a table whose
-// row-level security applies.)
+// NOTHING on the primary key (tenant, tag, ts), whose column order also
+// serves per-tag range reads. All of it is one transaction: a batch is
+// recorded if and only if its rows are committed, nothing is
+// half-committed when the connection drops, and a retry is safe. (COPY
+// cannot go straight into the table: it cannot skip conflicts, and
+// PostgreSQL refuses COPY FROM into a table whose row-level security
+// applies.)
 //
 // Tenants. Every transaction sets kiln.tenant with set_config(…, true),
 // and row-level security, FORCEd so it binds the owning role too and

@@ -350,56 +350,130 @@ func (s *Store) inTenant(ctx context.Context, tenant string, mode pgx.TxAccessMo
 	})
 }
 
-// Write implements store.Store: the batch is copied into the
-// connection's staging table and moved into the partitioned table,
-// skipping keys already stored, all in one transaction under the tenant's
-// row-level-security setting.
+// Write implements store.Store, as WriteBatches of one batch without
+// identity.
 func (s *Store) Write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
+	return s.WriteBatches(ctx, tenant, []store.Batch{{Samples: samples}})
+}
+
+// WriteBatches implements store.Store: the identities of the batches are
+// inserted into kiln_batches first, skipping those already there (an
+// identity committed meanwhile by another writer waits for that
+// transaction and is then skipped too); the samples of the new batches
+// are copied into the connection's staging table and moved into the
+// partitioned table, skipping keys already stored; all in one
+// transaction under the tenant's row-level-security setting.
+func (s *Store) WriteBatches(ctx context.Context, tenant string, batches []store.Batch) (store.WriteResult, error) {
 	if s.closed.Load() {
 		return store.WriteResult{}, store.ErrClosed
 	}
 	if err := store.CheckTenant(tenant); err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := store.CheckSamples(samples); err != nil {
+	if err := store.CheckBatches(batches); err != nil {
 		return store.WriteResult{}, err
 	}
-	if len(samples) == 0 {
+	n := 0
+	for i := range batches {
+		n += len(batches[i].Samples)
+	}
+	if n == 0 {
 		return store.WriteResult{}, nil
 	}
-	res, err := s.write(ctx, tenant, samples)
+	res, err := s.write(ctx, tenant, batches)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23514" {
 		// No partition for a row: another process dropped one this
 		// process still knew. Forget what we knew and try once more.
 		s.parts.reset()
-		res, err = s.write(ctx, tenant, samples)
+		res, err = s.write(ctx, tenant, batches)
 	}
 	if err != nil {
-		return store.WriteResult{}, fmt.Errorf("pgstore: write %d samples for %s: %w", len(samples), tenant, err)
+		return store.WriteResult{}, fmt.Errorf("pgstore: write %d samples for %s: %w", n, tenant, err)
 	}
 	return res, nil
 }
 
-func (s *Store) write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
+// identity is a batch's (source, epoch, seq).
+type identity struct {
+	source     string
+	epoch, seq uint64
+}
+
+func (s *Store) write(ctx context.Context, tenant string, batches []store.Batch) (store.WriteResult, error) {
 	var res store.WriteResult
 	h := s.horizon()
 	hMicro := int64(-1 << 63)
 	if !h.IsZero() {
 		hMicro = store.Truncate(h).UnixMicro()
 	}
-	for i := range samples {
-		ts := store.Truncate(samples[i].Time)
-		if m := ts.UnixMicro(); m >= hMicro && !s.parts.covers(m) {
-			if err := s.ensure(ctx, ts); err != nil {
-				return res, err
+	var newTags []string
+	for _, b := range batches {
+		for i := range b.Samples {
+			ts := store.Truncate(b.Samples[i].Time)
+			if m := ts.UnixMicro(); m >= hMicro && !s.parts.covers(m) {
+				if err := s.ensure(ctx, ts); err != nil {
+					return res, err
+				}
 			}
 		}
+		newTags = append(newTags, s.tags.Missing(tenant, b.Samples)...)
 	}
-	newTags := s.tags.Missing(tenant, samples)
-	src := &stageSource{samples: samples, horizon: hMicro, row: make([]any, len(stageColumns))}
+	// The identities to record, each once: a repeat within the call is
+	// a redelivery like any other.
+	var (
+		sources      []string
+		epochs, seqs []int64
+		sizes        []int32
+		first        = map[identity]int{}
+	)
+	for i, b := range batches {
+		if b.Source == "" {
+			continue
+		}
+		id := identity{b.Source, b.Epoch, b.Seq}
+		if _, ok := first[id]; ok {
+			continue
+		}
+		first[id] = i
+		sources, epochs, seqs, sizes = append(sources, b.Source), append(epochs, int64(b.Epoch)), append(seqs, int64(b.Seq)), append(sizes, int32(len(b.Samples)))
+	}
 	err := s.inTenant(ctx, tenant, pgx.ReadWrite, func(tx pgx.Tx) error {
 		pid := tx.Conn().PgConn().PID()
+		res = store.WriteResult{}
+		keep := make([]bool, len(batches))
+		for i, b := range batches {
+			keep[i] = b.Source == ""
+		}
+		if len(sources) > 0 {
+			rows, err := tx.Query(ctx, recordBatches, tenant, sources, epochs, seqs, sizes, s.opts.clock.Now())
+			if err != nil {
+				return err
+			}
+			var id identity
+			var epoch, seq int64
+			_, err = pgx.ForEachRow(rows, []any{&id.source, &epoch, &seq}, func() error {
+				id.epoch, id.seq = uint64(epoch), uint64(seq)
+				keep[first[id]] = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		src := &stageSource{horizon: hMicro, row: make([]any, len(stageColumns))}
+		total := 0
+		for i, b := range batches {
+			if !keep[i] {
+				res.Redelivered += len(b.Samples)
+				continue
+			}
+			src.batches = append(src.batches, b.Samples)
+			total += len(b.Samples)
+		}
+		if total == 0 {
+			return nil
+		}
 		copied, err := tx.CopyFrom(ctx, pgx.Identifier{"kiln_stage"}, stageColumns, src)
 		if err != nil {
 			return err
@@ -417,7 +491,7 @@ func (s *Store) write(ctx context.Context, tenant string, samples []plc.Sample) 
 		s.runHook("inserted", pid)
 		res.Inserted = int(inserted)
 		res.Duplicates = int(copied) - res.Inserted
-		res.Expired = len(samples) - int(copied)
+		res.Expired = total - int(copied)
 		return nil
 	})
 	if err != nil {
@@ -459,17 +533,22 @@ func (s *Store) runHook(stage string, pid uint32) {
 	}
 }
 
-// stageSource feeds samples to COPY, skipping expired ones.
+// stageSource feeds the samples of batches to COPY, skipping expired
+// ones.
 type stageSource struct {
-	samples []plc.Sample
+	batches [][]plc.Sample
 	horizon int64 // Unix µs
-	i       int
+	b, i    int
 	row     []any // reused: pgx encodes each row before asking for the next
 }
 
 func (s *stageSource) Next() bool {
-	for s.i < len(s.samples) {
-		smp := &s.samples[s.i]
+	for s.b < len(s.batches) {
+		if s.i == len(s.batches[s.b]) {
+			s.b, s.i = s.b+1, 0
+			continue
+		}
+		smp := &s.batches[s.b][s.i]
 		s.i++
 		ts := store.Truncate(smp.Time)
 		if ts.UnixMicro() < s.horizon {

@@ -146,7 +146,7 @@ func testRowLevelSecurity(t *testing.T, cfg Config, separateOwner bool) {
 	ctx := context.Background()
 	s := open(t, cfg, WithClock(clock.NewFake(storetest.T0)))
 	for _, tenant := range []string{"acme", "globex"} {
-		if _, err := s.Write(ctx, tenant, storetest.Samples(40, 4)); err != nil {
+		if _, err := s.WriteBatches(ctx, tenant, storetest.Batches(storetest.Samples(40, 4), 10, 1, 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,6 +204,8 @@ func testRowLevelSecurity(t *testing.T, cfg Config, separateOwner bool) {
 			"SELECT count(*) FROM " + part,
 			"INSERT INTO " + part + " VALUES ('acme', 'x', " + ts + ", 1, 1, NULL, NULL, 2, 1, 0, '')",
 			"DELETE FROM kiln_partitions",
+			"DELETE FROM kiln_batches",
+			"UPDATE kiln_batches SET seq = 0",
 			"SELECT kiln_ensure_partition(now() + interval '400 days', 86400)",
 		} {
 			refusedAs("acme", sql)
@@ -233,6 +235,15 @@ func testRowLevelSecurity(t *testing.T, cfg Config, separateOwner bool) {
 	if n := countAs("acme", "SELECT count(*) FROM kiln_tags WHERE tenant = 'globex'"); n != 0 {
 		t.Errorf("acme sees %d of globex's tags", n)
 	}
+	if n := countAs("acme", "SELECT count(*) FROM kiln_batches"); n != 4 {
+		t.Errorf("acme sees %d batch records, want its 4", n)
+	}
+	if n := countAs("", "SELECT count(*) FROM kiln_batches"); n != 0 {
+		t.Errorf("without a tenant the role sees %d batch records", n)
+	}
+	// A record forged for another tenant would make its next batch be
+	// skipped: refused.
+	refusedAs("acme", "INSERT INTO kiln_batches VALUES ('globex', 'gw-1', 1, 99, 1, now())")
 	refusedAs("acme", "INSERT INTO kiln_samples VALUES ('globex', 'x', "+ts+", 1, 1, NULL, NULL, 2, 1, 0, '')")
 	refusedAs("acme", "UPDATE kiln_samples SET tenant = 'globex' WHERE tenant = 'acme'")
 	refusedAs("acme", "INSERT INTO kiln_tags VALUES ('globex', 'x')")
@@ -294,18 +305,20 @@ func testConnectionLoss(t *testing.T, config func(*testing.T, pgtest.DB) Config,
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	batch := storetest.Samples(5000, 50)
-	if _, err := s.Write(ctx, "acme", batch); err == nil {
+	// Batches with identities: their records die with the transaction,
+	// so the retry of the same batches writes them.
+	batch := storetest.Batches(storetest.Samples(5000, 50), 1000, 9, 1)
+	if _, err := s.WriteBatches(ctx, "acme", batch); err == nil {
 		t.Fatal("write whose connection was terminated succeeded")
 	}
 	if killed != 1 {
 		t.Fatalf("hook ran %d times", killed)
 	}
 	var n int
-	if err := admin.QueryRow(ctx, "SELECT count(*) FROM kiln_samples").Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d rows left by the failed write, %v; want 0", n, err)
+	if err := admin.QueryRow(ctx, "SELECT (SELECT count(*) FROM kiln_samples) + (SELECT count(*) FROM kiln_batches)").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows and batch records left by the failed write, %v; want 0", n, err)
 	}
-	res, err := s.Write(ctx, "acme", batch)
+	res, err := s.WriteBatches(ctx, "acme", batch)
 	if err != nil || res.Inserted != 5000 {
 		t.Fatalf("retry: %+v, %v; want 5000 inserted", res, err)
 	}

@@ -86,6 +86,19 @@ var migrations = []string{
 			$q$` + tenantCheck + `$q$, $q$` + tenantCheck + `$q$);
 		INSERT INTO kiln_partitions VALUES (pname, p_lo, p_hi);
 	END $$;`,
+	// 2: the batches written, by identity, for exactly-once per batch.
+	`CREATE TABLE kiln_batches (
+		tenant    text NOT NULL CHECK (tenant <> ''),
+		source    text NOT NULL,
+		epoch     bigint NOT NULL, -- uint64 bits
+		seq       bigint NOT NULL, -- uint64 bits
+		samples   int NOT NULL,
+		committed timestamptz NOT NULL,
+		PRIMARY KEY (tenant, source, epoch, seq)
+	);
+	ALTER TABLE kiln_batches ENABLE ROW LEVEL SECURITY;
+	ALTER TABLE kiln_batches FORCE ROW LEVEL SECURITY;
+	CREATE POLICY kiln_tenant ON kiln_batches USING (` + tenantCheck + `) WITH CHECK (` + tenantCheck + `);`,
 }
 
 // createStage makes the connection's staging table; ON COMMIT DELETE ROWS
@@ -100,6 +113,11 @@ var stageColumns = []string{"tag", "ts", "kind", "ival", "fval", "sval", "q_stat
 const (
 	insertFromStage = `INSERT INTO kiln_samples (tenant, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail)
 		SELECT $1, tag, ts, kind, ival, fval, sval, q_status, q_reason, q_code, q_detail FROM kiln_stage`
+	// recordBatches inserts the identities not yet recorded and returns
+	// them; one recorded by a transaction still open waits for it.
+	recordBatches = `INSERT INTO kiln_batches (tenant, source, epoch, seq, samples, committed)
+		SELECT $1, b.* , $6 FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::int[]) b
+		ON CONFLICT DO NOTHING RETURNING source, epoch, seq`
 	insertTags = `INSERT INTO kiln_tags (tenant, tag) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`
 
 	sampleColumns = `s.tag, s.ts, s.kind, s.ival, s.fval, s.sval, s.q_status, s.q_reason, s.q_code, s.q_detail`
@@ -135,8 +153,8 @@ func grant(ctx context.Context, admin *pgxpool.Pool, app string) error {
 			return err
 		}
 		for _, q := range []string{
-			"REVOKE ALL ON kiln_samples, kiln_tags, kiln_partitions, kiln_schema_migrations FROM " + role,
-			"GRANT SELECT, INSERT ON kiln_samples, kiln_tags TO " + role,
+			"REVOKE ALL ON kiln_samples, kiln_tags, kiln_batches, kiln_partitions, kiln_schema_migrations FROM " + role,
+			"GRANT SELECT, INSERT ON kiln_samples, kiln_tags, kiln_batches TO " + role,
 			"GRANT USAGE ON SCHEMA " + pgx.Identifier{schema}.Sanitize() + " TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, q); err != nil {

@@ -135,6 +135,16 @@ var migrations = []string{
 		tag TEXT NOT NULL,
 		PRIMARY KEY (tenant, tag)
 	) WITHOUT ROWID;`,
+	// 2: the batches written, by identity, for exactly-once per batch.
+	`CREATE TABLE kiln_batches (
+		tenant TEXT NOT NULL,
+		source TEXT NOT NULL,
+		epoch INTEGER NOT NULL,   -- uint64 bits
+		seq INTEGER NOT NULL,     -- uint64 bits
+		samples INTEGER NOT NULL,
+		committed INTEGER NOT NULL, -- Unix microseconds
+		PRIMARY KEY (tenant, source, epoch, seq)
+	) WITHOUT ROWID;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -186,6 +196,13 @@ func (s *Store) horizon() int64 {
 
 // Write implements store.Store.
 func (s *Store) Write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
+	return s.WriteBatches(ctx, tenant, []store.Batch{{Samples: samples}})
+}
+
+// WriteBatches implements store.Store: each batch with a Source is
+// recorded in kiln_batches in the transaction that writes its samples,
+// and skipped when its record is there already.
+func (s *Store) WriteBatches(ctx context.Context, tenant string, batches []store.Batch) (store.WriteResult, error) {
 	var res store.WriteResult
 	if s.closed.Load() {
 		return res, store.ErrClosed
@@ -193,47 +210,72 @@ func (s *Store) Write(ctx context.Context, tenant string, samples []plc.Sample) 
 	if err := store.CheckTenant(tenant); err != nil {
 		return res, err
 	}
-	if err := store.CheckSamples(samples); err != nil {
+	if err := store.CheckBatches(batches); err != nil {
 		return res, err
 	}
-	if len(samples) == 0 {
+	n := 0
+	for i := range batches {
+		n += len(batches[i].Samples)
+	}
+	if n == 0 {
 		return res, nil
 	}
-	newTags := s.tags.Missing(tenant, samples)
+	var newTags []string
+	for i := range batches {
+		newTags = append(newTags, s.tags.Missing(tenant, batches[i].Samples)...)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("sqlitestore: write: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	rec, err := tx.PrepareContext(ctx, `INSERT INTO kiln_batches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return res, fmt.Errorf("sqlitestore: write: %w", err)
+	}
+	defer func() { _ = rec.Close() }()
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO kiln_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return res, fmt.Errorf("sqlitestore: write: %w", err)
 	}
 	defer func() { _ = ins.Close() }()
 	horizon := s.horizon()
-	for i := range samples {
-		smp := &samples[i]
-		ts := store.Truncate(smp.Time).UnixMicro()
-		if ts < horizon {
-			res.Expired++
-			continue
+	now := s.opts.clock.Now().UnixMicro()
+	for _, b := range batches {
+		if b.Source != "" {
+			r, err := rec.ExecContext(ctx, tenant, b.Source, int64(b.Epoch), int64(b.Seq), len(b.Samples), now)
+			if err != nil {
+				return store.WriteResult{}, fmt.Errorf("sqlitestore: record batch %s/%d/%d: %w", b.Source, b.Epoch, b.Seq, err)
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				res.Redelivered += len(b.Samples)
+				continue
+			}
 		}
-		kind, num, str, isStr := codec.Split(smp.Value)
-		var numArg, strArg any
-		if isStr {
-			strArg = []byte(str)
-		} else if codec.HasNum(kind) {
-			numArg = num
-		}
-		r, err := ins.ExecContext(ctx, tenant, smp.Tag, ts, kind, numArg, strArg,
-			int64(smp.Quality.Status), int64(smp.Quality.Reason), int64(smp.Quality.Code), smp.Quality.Detail)
-		if err != nil {
-			return store.WriteResult{}, fmt.Errorf("sqlitestore: write sample %d: %w", i, err)
-		}
-		if n, _ := r.RowsAffected(); n == 1 {
-			res.Inserted++
-		} else {
-			res.Duplicates++
+		for i := range b.Samples {
+			smp := &b.Samples[i]
+			ts := store.Truncate(smp.Time).UnixMicro()
+			if ts < horizon {
+				res.Expired++
+				continue
+			}
+			kind, num, str, isStr := codec.Split(smp.Value)
+			var numArg, strArg any
+			if isStr {
+				strArg = []byte(str)
+			} else if codec.HasNum(kind) {
+				numArg = num
+			}
+			r, err := ins.ExecContext(ctx, tenant, smp.Tag, ts, kind, numArg, strArg,
+				int64(smp.Quality.Status), int64(smp.Quality.Reason), int64(smp.Quality.Code), smp.Quality.Detail)
+			if err != nil {
+				return store.WriteResult{}, fmt.Errorf("sqlitestore: write sample %d: %w", i, err)
+			}
+			if n, _ := r.RowsAffected(); n == 1 {
+				res.Inserted++
+			} else {
+				res.Duplicates++
+			}
 		}
 	}
 	for _, tag := range newTags {

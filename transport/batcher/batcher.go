@@ -130,6 +130,7 @@ type Batcher struct {
 
 	mu           sync.Mutex
 	seq          uint64
+	epoch        uint64   // this run's sequence: a new one at every start
 	buf          []byte   // the last batch's payload, reused
 	recBufs      [][]byte // the last call's spool records, reused
 	backlog      []pending
@@ -166,8 +167,10 @@ func New(sp *spool.Spool, cfg Config, opts ...Option) (*Batcher, error) {
 	}
 	b.clk = clock.Or(b.clk)
 	// Sequence numbers start at the clock so they keep increasing across
-	// restarts without persisting them.
+	// restarts without persisting them; a random epoch per start keeps
+	// (source, epoch, seq) unique even when the clock was set back.
 	b.seq = uint64(b.clk.Now().UnixNano())
+	b.epoch = newEpoch()
 	return b, nil
 }
 
@@ -190,7 +193,7 @@ func (b *Batcher) WriteSamples(ctx context.Context, samples []plc.Sample) error 
 	for i, start := 0, 0; start < len(samples); i, start = i+1, start+b.cfg.MaxBatch {
 		end := min(start+b.cfg.MaxBatch, len(samples))
 		b.seq++
-		msg := wire.ToMessage(&wire.Batch{Source: b.cfg.Source, Tenant: b.cfg.Tenant, Seq: b.seq, Samples: samples[start:end]}, b.buf)
+		msg := wire.ToMessage(&wire.Batch{Source: b.cfg.Source, Tenant: b.cfg.Tenant, Seq: b.seq, Epoch: b.epoch, Samples: samples[start:end]}, b.buf)
 		b.buf = msg.Payload[:0]
 		if i == len(b.recBufs) {
 			b.recBufs = append(b.recBufs, nil)
@@ -389,4 +392,13 @@ func (b *Batcher) Health() error {
 func (b *Batcher) Stats() Stats {
 	return Stats{SamplesSpooled: b.samples.Load(), MessagesSpooled: b.messages.Load(), Failures: b.failures.Load(),
 		SamplesHeld: b.held.Load(), BytesHeld: b.heldB.Load(), SamplesDropped: b.dropped.Load()}
+}
+
+// newEpoch returns a random, non-zero epoch.
+func newEpoch() uint64 {
+	for {
+		if e := rand.Uint64(); e != 0 {
+			return e
+		}
+	}
 }

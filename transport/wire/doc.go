@@ -3,9 +3,13 @@
 // kiln/v1/batch.proto (message kiln.v1.Batch), content type
 // "application/x-kiln-batch+protobuf; v=1".
 //
-// A batch carries its source (the gateway id), tenant and a per-source
-// sequence number that increases with every batch, so a receiver of an
-// at-least-once stream can drop repeats; each sample carries its tag,
+// A batch carries its source (the gateway id), tenant, a per-source
+// sequence number that increases with every batch and the epoch of that
+// sequence (a random number the source picks whenever its sequence may
+// start over), so (source, epoch, sequence) names one batch and a
+// receiver of an at-least-once stream can drop repeats. The epoch (field
+// 5) was added to version 1 compatibly: older readers skip it and older
+// sources send none, which reads as epoch 0. Each sample carries its tag,
 // typed value (every plc kind; 64-bit integers exact), quality (status,
 // reason, device code and detail) and source time.
 //
@@ -21,7 +25,7 @@
 // samples of mixed kinds, 5 KB): AppendBatch 7.9 µs (631 MB/s, 0
 // allocations), Decode 10.5 µs (472 MB/s, 1 allocation).
 //
-//	msg := wire.ToMessage(&wire.Batch{Source: "gw-1", Tenant: "acme", Seq: seq, Samples: samples}, buf)
+//	msg := wire.ToMessage(&wire.Batch{Source: "gw-1", Tenant: "acme", Seq: seq, Epoch: epoch, Samples: samples}, buf)
 //	...
 //	var b wire.Batch
 //	err := wire.FromMessage(msg, &b) // checks the content type's version

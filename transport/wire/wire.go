@@ -37,7 +37,11 @@ type Batch struct {
 	// Tenant is the customer the samples belong to.
 	Tenant string
 	// Seq increases with every batch of a source.
-	Seq     uint64
+	Seq uint64
+	// Epoch names one run of Seq: a source picks a new random epoch
+	// whenever its sequence may start over, so (Source, Epoch, Seq)
+	// names one batch. 0 is what sources that predate the field send.
+	Epoch   uint64
 	Samples []plc.Sample
 }
 
@@ -59,6 +63,7 @@ const (
 	fBatchTenant  = 2
 	fBatchSeq     = 3
 	fBatchSamples = 4
+	fBatchEpoch   = 5
 
 	fSampleTag     = 1
 	fSampleKind    = 2
@@ -124,6 +129,10 @@ func AppendBatch(dst []byte, b *Batch) []byte {
 	if b.Seq != 0 {
 		dst = protowire.AppendTag(dst, fBatchSeq, protowire.VarintType)
 		dst = protowire.AppendVarint(dst, b.Seq)
+	}
+	if b.Epoch != 0 {
+		dst = protowire.AppendTag(dst, fBatchEpoch, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, b.Epoch)
 	}
 	for i := range b.Samples {
 		dst = protowire.AppendTag(dst, fBatchSamples, protowire.BytesType)
@@ -341,6 +350,10 @@ func Decode(data []byte, b *Batch) error {
 			b.Tenant = whole[at : at+len(v)]
 		case fBatchSeq:
 			if b.Seq, err = d.varint("sequence", typ); err != nil {
+				return err
+			}
+		case fBatchEpoch:
+			if b.Epoch, err = d.fixed64("epoch", typ); err != nil {
 				return err
 			}
 		case fBatchSamples:

@@ -33,7 +33,7 @@ func everyKind() *Batch {
 		plc.UintValue(plc.ULInt, math.MaxUint64-1), plc.FloatValue(plc.LReal, math.Pi), plc.FloatValue(plc.LReal, math.Copysign(0, -1)),
 		plc.StringValue("Grüße, Ofen 3"), plc.StringValue(""), plc.TimeValue(t0), plc.BytesValue([]byte{0, 1, 2, 0xFF}),
 	}
-	b := &Batch{Source: "gw-hamburg-01", Tenant: "acme", Seq: 1 << 40}
+	b := &Batch{Source: "gw-hamburg-01", Tenant: "acme", Seq: 1 << 40, Epoch: 0xfeedface_cafebeef}
 	for i, v := range vals {
 		q := []plc.Quality{good, bad, unc, {}}[i%4]
 		b.Samples = append(b.Samples, plc.Sample{Tag: "line1.tag" + v.Kind().String(), Value: v, Quality: q, Time: t0.Add(time.Duration(i) * time.Millisecond)})
@@ -45,7 +45,7 @@ func everyKind() *Batch {
 
 func sameBatch(t *testing.T, got, want *Batch) {
 	t.Helper()
-	if got.Source != want.Source || got.Tenant != want.Tenant || got.Seq != want.Seq || len(got.Samples) != len(want.Samples) {
+	if got.Source != want.Source || got.Tenant != want.Tenant || got.Seq != want.Seq || got.Epoch != want.Epoch || len(got.Samples) != len(want.Samples) {
 		t.Fatalf("batch header: got %q %q %d (%d samples), want %q %q %d (%d)", got.Source, got.Tenant, got.Seq, len(got.Samples), want.Source, want.Tenant, want.Seq, len(want.Samples))
 	}
 	for i := range want.Samples {
@@ -83,7 +83,7 @@ func TestConformsToGeneratedSchema(t *testing.T) {
 	if err := proto.Unmarshal(AppendBatch(nil, want), &pb); err != nil {
 		t.Fatal(err)
 	}
-	if pb.GetSource() != want.Source || pb.GetTenant() != want.Tenant || pb.GetSequence() != want.Seq || len(pb.GetSamples()) != len(want.Samples) {
+	if pb.GetSource() != want.Source || pb.GetTenant() != want.Tenant || pb.GetSequence() != want.Seq || pb.GetEpoch() != want.Epoch || len(pb.GetSamples()) != len(want.Samples) {
 		t.Fatalf("generated types read %v", &pb)
 	}
 	lint := pb.GetSamples()[17]

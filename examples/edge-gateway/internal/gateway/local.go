@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/command"
 	"github.com/kiln-iot/kiln/transport/spool"
@@ -82,7 +83,7 @@ func (g *Gateway) storeLocal(ctx context.Context, m transport.Message, b *wire.B
 			g.log.Error("embedded store: undecodable batch dropped", zap.Error(err))
 			return nil
 		}
-		_, err := g.store.Write(ctx, b.Tenant, b.Samples)
+		_, err := g.store.WriteBatches(ctx, b.Tenant, []store.Batch{{Source: b.Source, Epoch: b.Epoch, Seq: b.Seq, Samples: b.Samples}})
 		return err
 	case command.KindAudit:
 		a, err := command.DecodeAudit(m)

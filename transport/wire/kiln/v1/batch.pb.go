@@ -250,8 +250,14 @@ type Batch struct {
 	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// sequence increases by at least one with every batch of a source, so
 	// a receiver can drop repeats of an at-least-once delivery.
-	Sequence      uint64    `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Samples       []*Sample `protobuf:"bytes,4,rep,name=samples,proto3" json:"samples,omitempty"`
+	Sequence uint64    `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Samples  []*Sample `protobuf:"bytes,4,rep,name=samples,proto3" json:"samples,omitempty"`
+	// epoch names one run of a source's sequence: a source picks a new,
+	// random epoch whenever its sequence may start over (a restart, a fresh
+	// spool), so (source, epoch, sequence) names one batch for good.
+	// Added in version 1 without a change of content type: readers that
+	// predate it ignore it, and its absence (0) is an epoch of its own.
+	Epoch         uint64 `protobuf:"fixed64,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +318,13 @@ func (x *Batch) GetSamples() []*Sample {
 		return x.Samples
 	}
 	return nil
+}
+
+func (x *Batch) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 // Sample is one reading of one tag.
@@ -610,12 +623,13 @@ var File_kiln_v1_batch_proto protoreflect.FileDescriptor
 
 const file_kiln_v1_batch_proto_rawDesc = "" +
 	"\n" +
-	"\x13kiln/v1/batch.proto\x12\akiln.v1\"~\n" +
+	"\x13kiln/v1/batch.proto\x12\akiln.v1\"\x94\x01\n" +
 	"\x05Batch\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12)\n" +
-	"\asamples\x18\x04 \x03(\v2\x0f.kiln.v1.SampleR\asamples\"\xaa\x03\n" +
+	"\asamples\x18\x04 \x03(\v2\x0f.kiln.v1.SampleR\asamples\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\x06R\x05epoch\"\xaa\x03\n" +
 	"\x06Sample\x12\x10\n" +
 	"\x03tag\x18\x01 \x01(\tR\x03tag\x12!\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\r.kiln.v1.KindR\x04kind\x12\x1f\n" +
