@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/internal/agg"
@@ -58,31 +59,36 @@ type Config struct {
 	MaxConns int32 `yaml:"max_conns"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field as a *config.FieldError named by its
+// YAML path (dsn, partition_period, …).
 func (c Config) Validate() error {
-	switch {
-	case c.DSN == "":
-		return errors.New("pgstore: Config.DSN: required")
-	case c.PartitionPeriod != 0 && (c.PartitionPeriod < time.Minute || c.PartitionPeriod%time.Second != 0):
-		return fmt.Errorf("pgstore: Config.PartitionPeriod: %v is not whole seconds of at least 1m", c.PartitionPeriod)
-	case c.PartitionsAhead < 0:
-		return fmt.Errorf("pgstore: Config.PartitionsAhead: negative (%d)", c.PartitionsAhead)
-	case c.Retention < 0:
-		return fmt.Errorf("pgstore: Config.Retention: negative (%v)", c.Retention)
-	case c.MaintenanceInterval < 0:
-		return fmt.Errorf("pgstore: Config.MaintenanceInterval: negative (%v)", c.MaintenanceInterval)
-	case c.MaxConns < 0:
-		return fmt.Errorf("pgstore: Config.MaxConns: negative (%d)", c.MaxConns)
-	}
-	if _, err := pgxpool.ParseConfig(c.DSN); err != nil {
-		return fmt.Errorf("pgstore: Config.DSN: %w", err)
+	var p config.Problems
+	if c.DSN == "" {
+		p.Add("dsn", "is required (a PostgreSQL URL or key=value connection string)")
+	} else if _, err := pgxpool.ParseConfig(c.DSN); err != nil {
+		p.Add("dsn", "%w", err)
 	}
 	if c.OwnerDSN != "" {
 		if _, err := pgxpool.ParseConfig(c.OwnerDSN); err != nil {
-			return fmt.Errorf("pgstore: Config.OwnerDSN: %w", err)
+			p.Add("owner_dsn", "%w", err)
 		}
 	}
-	return nil
+	if c.PartitionPeriod != 0 && (c.PartitionPeriod < time.Minute || c.PartitionPeriod%time.Second != 0) {
+		p.Add("partition_period", "%s is not whole seconds of at least 1m", c.PartitionPeriod)
+	}
+	if c.PartitionsAhead < 0 {
+		p.Add("partitions_ahead", "%d is negative", c.PartitionsAhead)
+	}
+	if c.Retention < 0 {
+		p.Add("retention", "%s is negative", c.Retention)
+	}
+	if c.MaintenanceInterval < 0 {
+		p.Add("maintenance_interval", "%s is negative", c.MaintenanceInterval)
+	}
+	if c.MaxConns < 0 {
+		p.Add("max_conns", "%d is negative", c.MaxConns)
+	}
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
@@ -410,21 +411,26 @@ func TestPartitionPeriodChangeClipsToNeighbours(t *testing.T) {
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	bad := []Config{
-		{},
-		{DSN: "postgres://x/y", PartitionPeriod: time.Second},
-		{DSN: "postgres://x/y", PartitionPeriod: 90500 * time.Millisecond},
-		{DSN: "postgres://x/y", PartitionsAhead: -1},
-		{DSN: "postgres://x/y", Retention: -1},
-		{DSN: "postgres://x/y", MaintenanceInterval: -1},
-		{DSN: "postgres://x/y", MaxConns: -1},
-		{DSN: "postgres://x:notaport/y"},
-		{DSN: "postgres://x/y", OwnerDSN: "postgres://x:notaport/y"},
+func TestConfigValidateNamesEveryBadFieldByYAMLPath(t *testing.T) {
+	cases := []struct {
+		c     Config
+		paths string
+	}{
+		{Config{}, "[dsn]"},
+		{Config{DSN: "postgres://x/y", PartitionPeriod: time.Second}, "[partition_period]"},
+		{Config{DSN: "postgres://x/y", PartitionPeriod: 90500 * time.Millisecond}, "[partition_period]"},
+		{Config{DSN: "postgres://x:notaport/y", OwnerDSN: "postgres://x:notaport/y"}, "[dsn owner_dsn]"},
+		{Config{DSN: "postgres://x/y", PartitionsAhead: -1, Retention: -1, MaintenanceInterval: -1, MaxConns: -1},
+			"[partitions_ahead retention maintenance_interval max_conns]"},
 	}
-	for _, c := range bad {
-		if err := c.Validate(); err == nil {
-			t.Errorf("Validate(%+v) = nil", c)
+	for _, tc := range cases {
+		err := tc.c.Validate()
+		var paths []string
+		for _, fe := range config.List(err) {
+			paths = append(paths, fe.Path)
+		}
+		if fmt.Sprint(paths) != tc.paths || !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("Validate(%+v) = %v; want problems at %s", tc.c, err, tc.paths)
 		}
 	}
 	if err := (Config{DSN: "postgres://u@127.0.0.1/db"}).Validate(); err != nil {

@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/internal/agg"
@@ -40,19 +41,23 @@ type Config struct {
 	BusyTimeout time.Duration `yaml:"busy_timeout"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field as a *config.FieldError named by its
+// YAML path (path, retention, …).
 func (c Config) Validate() error {
-	switch {
-	case c.Path == "":
-		return errors.New("sqlitestore: Config.Path: required")
-	case c.Retention < 0:
-		return fmt.Errorf("sqlitestore: Config.Retention: negative (%v)", c.Retention)
-	case c.MaintenanceInterval < 0:
-		return fmt.Errorf("sqlitestore: Config.MaintenanceInterval: negative (%v)", c.MaintenanceInterval)
-	case c.BusyTimeout < 0:
-		return fmt.Errorf("sqlitestore: Config.BusyTimeout: negative (%v)", c.BusyTimeout)
+	var p config.Problems
+	if c.Path == "" {
+		p.Add("path", "is required (the database file)")
 	}
-	return nil
+	if c.Retention < 0 {
+		p.Add("retention", "%s is negative", c.Retention)
+	}
+	if c.MaintenanceInterval < 0 {
+		p.Add("maintenance_interval", "%s is negative", c.MaintenanceInterval)
+	}
+	if c.BusyTimeout < 0 {
+		p.Add("busy_timeout", "%s is negative", c.BusyTimeout)
+	}
+	return p.Err()
 }
 
 // Option sets a code-only setting.

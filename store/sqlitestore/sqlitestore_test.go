@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/storetest"
@@ -113,11 +115,17 @@ func TestServeRunsMaintenanceUntilCancelled(t *testing.T) {
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	for _, c := range []Config{{}, {Path: "x", Retention: -1}, {Path: "x", MaintenanceInterval: -1}, {Path: "x", BusyTimeout: -1}} {
-		if err := c.Validate(); err == nil {
-			t.Errorf("Validate(%+v) = nil", c)
-		}
+func TestConfigValidateNamesEveryBadFieldByYAMLPath(t *testing.T) {
+	err := Config{Retention: -1, MaintenanceInterval: -1, BusyTimeout: -1}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if fmt.Sprint(paths) != "[path retention maintenance_interval busy_timeout]" || !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("Validate = %v; want a problem at each of path, retention, maintenance_interval, busy_timeout", err)
+	}
+	if err := (Config{Path: "x"}).Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
 	}
 	if _, err := Open(context.Background(), Config{}); err == nil {
 		t.Error("Open without a path succeeded")
