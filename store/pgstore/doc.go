@@ -37,6 +37,24 @@
 // PostgreSQL refuses COPY FROM into a table whose row-level security
 // applies.)
 //
+// The view kiln_samples_view decodes the samples for people, under the
+// same row-level security (it is a security_invoker view):
+//
+//	$ psql "$DSN" -c "SET kiln.tenant = 'acme'" -c "SELECT time, tag, kind, value_text, value_number, quality, reason, detail
+//	      FROM kiln_samples_view WHERE tag = 'Line1.Temp' AND time > now() - interval '1 hour' ORDER BY time"
+//
+// Its columns: tenant, tag, time (timestamptz), kind (BOOL, INT, LREAL,
+// …), value_number (float8 for BOOL, the integer kinds and the floats,
+// NaN included; NULL for text, bytes and DATETIME), value_text (every
+// value as text: 64-bit integers exactly, unsigned ones too, BYTESTRING
+// as hex, DATETIME as ISO 8601 with nanoseconds), quality (good,
+// uncertain, bad), reason, code and detail. Filter on tag and time: they
+// reach the table's key.
+//
+// Upgrades. A database made by an older version is migrated in place on
+// Open: version 2 adds kiln_batches, version 3 the view; the samples are
+// not rewritten.
+//
 // Tenants. Every transaction sets kiln.tenant with set_config(…, true),
 // and row-level security, FORCEd so it binds the owning role too and
 // enabled on each partition as well as on the parent, lets it see and

@@ -6,6 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store/internal/codec"
 )
 
 // Advisory lock keys, so concurrent processes migrate and create or drop
@@ -99,6 +102,29 @@ var migrations = []string{
 	ALTER TABLE kiln_batches ENABLE ROW LEVEL SECURITY;
 	ALTER TABLE kiln_batches FORCE ROW LEVEL SECURITY;
 	CREATE POLICY kiln_tenant ON kiln_batches USING (` + tenantCheck + `) WITH CHECK (` + tenantCheck + `);`,
+	// 3: the samples decoded for people. security_invoker: the caller's
+	// row-level security applies, as on the table.
+	`CREATE VIEW kiln_samples_view WITH (security_invoker = true) AS SELECT
+		tenant, tag, ts AS time,
+		` + codec.KindName("kind") + ` AS kind,
+		CASE
+			WHEN kind IN ` + codec.Kinds(plc.Kind.IsFloat) + ` THEN fval
+			WHEN kind IN ` + codec.Kinds(plc.Kind.IsUnsigned) + ` AND ival < 0 THEN (ival::numeric + 18446744073709551616)::float8
+			WHEN kind IN ` + codec.Kinds(func(k plc.Kind) bool { return k == plc.Bool || k.IsInteger() }) + ` THEN ival::float8
+		END AS value_number,
+		CASE
+			WHEN kind = ` + fmt.Sprint(int(plc.String)) + ` THEN convert_from(sval, 'UTF8')
+			WHEN kind = ` + fmt.Sprint(int(plc.ByteString)) + ` THEN encode(sval, 'hex')
+			WHEN kind = ` + fmt.Sprint(int(plc.Bool)) + ` THEN (ival <> 0)::text
+			WHEN kind = ` + fmt.Sprint(int(plc.DateTime)) + ` THEN to_char(to_timestamp(div(ival, 1000000000)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || '.' || lpad(mod(ival, 1000000000)::text, 9, '0') || 'Z'
+			WHEN kind IN ` + codec.Kinds(plc.Kind.IsFloat) + ` THEN fval::text
+			WHEN kind IN ` + codec.Kinds(plc.Kind.IsUnsigned) + ` AND ival < 0 THEN (ival::numeric + 18446744073709551616)::text
+			ELSE ival::text
+		END AS value_text,
+		` + codec.StatusName("q_status") + ` AS quality,
+		` + codec.ReasonName("q_reason") + ` AS reason,
+		q_code AS code, q_detail AS detail
+	FROM kiln_samples;`,
 }
 
 // createStage makes the connection's staging table; ON COMMIT DELETE ROWS
@@ -153,8 +179,9 @@ func grant(ctx context.Context, admin *pgxpool.Pool, app string) error {
 			return err
 		}
 		for _, q := range []string{
-			"REVOKE ALL ON kiln_samples, kiln_tags, kiln_batches, kiln_partitions, kiln_schema_migrations FROM " + role,
+			"REVOKE ALL ON kiln_samples, kiln_tags, kiln_batches, kiln_samples_view, kiln_partitions, kiln_schema_migrations FROM " + role,
 			"GRANT SELECT, INSERT ON kiln_samples, kiln_tags, kiln_batches TO " + role,
+			"GRANT SELECT ON kiln_samples_view TO " + role,
 			"GRANT USAGE ON SCHEMA " + pgx.Identifier{schema}.Sanitize() + " TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, q); err != nil {

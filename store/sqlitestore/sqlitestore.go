@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"sync"
@@ -120,9 +121,17 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// migrations are applied in order; each entry is one schema version.
-var migrations = []string{
-	`CREATE TABLE kiln_samples (
+// migration is one schema version: SQL, then an optional step in Go in
+// the same transaction.
+type migration struct {
+	sql  string
+	step func(context.Context, *sql.Tx) error
+}
+
+// migrations are applied in order; entry i is schema version i+1. Never
+// edit an entry: append a new one.
+var migrations = []migration{
+	{sql: `CREATE TABLE kiln_samples (
 		tenant TEXT NOT NULL,
 		tag TEXT NOT NULL,
 		ts INTEGER NOT NULL, -- Unix microseconds
@@ -139,9 +148,9 @@ var migrations = []string{
 		tenant TEXT NOT NULL,
 		tag TEXT NOT NULL,
 		PRIMARY KEY (tenant, tag)
-	) WITHOUT ROWID;`,
+	) WITHOUT ROWID;`},
 	// 2: the batches written, by identity, for exactly-once per batch.
-	`CREATE TABLE kiln_batches (
+	{sql: `CREATE TABLE kiln_batches (
 		tenant TEXT NOT NULL,
 		source TEXT NOT NULL,
 		epoch INTEGER NOT NULL,   -- uint64 bits
@@ -149,8 +158,104 @@ var migrations = []string{
 		samples INTEGER NOT NULL,
 		committed INTEGER NOT NULL, -- Unix microseconds
 		PRIMARY KEY (tenant, source, epoch, seq)
-	) WITHOUT ROWID;`,
+	) WITHOUT ROWID;`},
+	// 3: REAL and LREAL values in a REAL column, readable by sqlite3 and
+	// the decoded view; num keeps a float's bits only where REAL cannot
+	// hold it faithfully (NaN, -0).
+	{sql: `ALTER TABLE kiln_samples ADD COLUMN fval REAL;` + createView, step: floatsToReal},
 }
+
+// floatsToReal moves the floats that versions 1 and 2 kept as bits in
+// num into fval.
+func floatsToReal(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT tenant, tag, ts, kind, num FROM kiln_samples WHERE kind IN "+codec.Kinds(plc.Kind.IsFloat))
+	if err != nil {
+		return err
+	}
+	type row struct {
+		tenant, tag string
+		ts          int64
+		kind        int16
+		num         int64
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.tenant, &r.tag, &r.ts, &r.kind, &r.num); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	up, err := tx.PrepareContext(ctx, "UPDATE kiln_samples SET num = ?, fval = ? WHERE tenant = ? AND tag = ? AND ts = ?")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = up.Close() }()
+	for _, r := range all {
+		num, fval := numArgs(r.kind, r.num)
+		if _, err := up.ExecContext(ctx, num, fval, r.tenant, r.tag, r.ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// numArgs returns the num and fval columns of a numeric value in storage
+// form.
+func numArgs(kind int16, num int64) (numArg, fvalArg any) {
+	if !codec.IsFloat(kind) {
+		return num, nil
+	}
+	f := codec.Float(num)
+	switch {
+	case math.IsNaN(f):
+		return num, nil
+	case f == 0 && math.Signbit(f):
+		return num, 0.0
+	}
+	return nil, f
+}
+
+// numOf returns the storage-form number of a row: a float's bits from
+// num where it kept them, else from fval.
+func numOf(kind int16, num sql.NullInt64, fval sql.NullFloat64) int64 {
+	if codec.IsFloat(kind) && !num.Valid {
+		return codec.Bits(fval.Float64)
+	}
+	return num.Int64
+}
+
+// createView makes kiln_samples_view, the samples decoded for people.
+var createView = `
+CREATE VIEW kiln_samples_view AS SELECT
+	tenant, tag,
+	strftime('%Y-%m-%dT%H:%M:%S', ts / 1000000, 'unixepoch') || printf('.%06dZ', ts % 1000000) AS time,
+	ts AS time_us,
+	` + codec.KindName("kind") + ` AS kind,
+	CASE
+		WHEN kind IN ` + codec.Kinds(plc.Kind.IsFloat) + ` THEN fval
+		WHEN kind IN ` + codec.Kinds(plc.Kind.IsUnsigned) + ` AND num < 0 THEN num + 18446744073709551616.0
+		WHEN kind IN ` + codec.Kinds(func(k plc.Kind) bool { return k == plc.Bool || k.IsInteger() }) + ` THEN num
+	END AS value_number,
+	CASE
+		WHEN kind = ` + fmt.Sprint(int(plc.String)) + ` THEN CAST(str AS TEXT)
+		WHEN kind = ` + fmt.Sprint(int(plc.ByteString)) + ` THEN hex(str)
+		WHEN kind = ` + fmt.Sprint(int(plc.Bool)) + ` THEN CASE num WHEN 0 THEN 'false' ELSE 'true' END
+		WHEN kind = ` + fmt.Sprint(int(plc.DateTime)) + ` THEN strftime('%Y-%m-%dT%H:%M:%S', num / 1000000000, 'unixepoch') || printf('.%09dZ', num % 1000000000)
+		WHEN kind IN ` + codec.Kinds(plc.Kind.IsFloat) + ` THEN CASE WHEN fval IS NULL THEN 'NaN' WHEN num IS NOT NULL THEN '-0.0' ELSE CAST(fval AS TEXT) END
+		-- an unsigned value of 2^63 or more, exactly: u = 2h + b, u/10 = h/5
+		WHEN kind IN ` + codec.Kinds(plc.Kind.IsUnsigned) + ` AND num < 0
+			THEN CAST(((num >> 1) & 9223372036854775807) / 5 AS TEXT) || CAST(2 * (((num >> 1) & 9223372036854775807) % 5) + (num & 1) AS TEXT)
+		ELSE CAST(num AS TEXT)
+	END AS value_text,
+	` + codec.StatusName("q_status") + ` AS quality,
+	` + codec.ReasonName("q_reason") + ` AS reason,
+	q_code AS code, q_detail AS detail
+FROM kiln_samples;`
 
 func (s *Store) migrate(ctx context.Context) error {
 	var mode string
@@ -177,8 +282,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlitestore: %s has schema version %d, newer than this library's %d", s.cfg.Path, version, len(migrations))
 	}
 	for v := version + 1; v <= len(migrations); v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+		m := migrations[v-1]
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("sqlitestore: migration %d: %w", v, err)
+		}
+		if m.step != nil {
+			if err := m.step(ctx, tx); err != nil {
+				return fmt.Errorf("sqlitestore: migration %d: %w", v, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO kiln_schema_migrations VALUES (?, ?)", v, s.opts.clock.Now().Unix()); err != nil {
 			return fmt.Errorf("sqlitestore: migration %d: %w", v, err)
@@ -239,7 +350,8 @@ func (s *Store) WriteBatches(ctx context.Context, tenant string, batches []store
 		return res, fmt.Errorf("sqlitestore: write: %w", err)
 	}
 	defer func() { _ = rec.Close() }()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO kiln_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO kiln_samples (tenant, tag, ts, kind, num, fval, str, q_status, q_reason, q_code, q_detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return res, fmt.Errorf("sqlitestore: write: %w", err)
 	}
@@ -265,13 +377,13 @@ func (s *Store) WriteBatches(ctx context.Context, tenant string, batches []store
 				continue
 			}
 			kind, num, str, isStr := codec.Split(smp.Value)
-			var numArg, strArg any
+			var numArg, fvalArg, strArg any
 			if isStr {
 				strArg = []byte(str)
 			} else if codec.HasNum(kind) {
-				numArg = num
+				numArg, fvalArg = numArgs(kind, num)
 			}
-			r, err := ins.ExecContext(ctx, tenant, smp.Tag, ts, kind, numArg, strArg,
+			r, err := ins.ExecContext(ctx, tenant, smp.Tag, ts, kind, numArg, fvalArg, strArg,
 				int64(smp.Quality.Status), int64(smp.Quality.Reason), int64(smp.Quality.Code), smp.Quality.Detail)
 			if err != nil {
 				return store.WriteResult{}, fmt.Errorf("sqlitestore: write sample %d: %w", i, err)
@@ -295,7 +407,7 @@ func (s *Store) WriteBatches(ctx context.Context, tenant string, batches []store
 	return res, nil
 }
 
-const columns = "tag, ts, kind, num, str, q_status, q_reason, q_code, q_detail"
+const columns = "tag, ts, kind, num, fval, str, q_status, q_reason, q_code, q_detail"
 
 func scanSamples(rows *sql.Rows) ([]plc.Sample, error) {
 	defer func() { _ = rows.Close() }()
@@ -306,14 +418,15 @@ func scanSamples(rows *sql.Rows) ([]plc.Sample, error) {
 			ts             int64
 			kind           int16
 			num            sql.NullInt64
+			fval           sql.NullFloat64
 			str            []byte
 			status, reason uint8
 			code           uint32
 		)
-		if err := rows.Scan(&smp.Tag, &ts, &kind, &num, &str, &status, &reason, &code, &smp.Quality.Detail); err != nil {
+		if err := rows.Scan(&smp.Tag, &ts, &kind, &num, &fval, &str, &status, &reason, &code, &smp.Quality.Detail); err != nil {
 			return nil, fmt.Errorf("sqlitestore: read: %w", err)
 		}
-		v, err := codec.Join(kind, num.Int64, str)
+		v, err := codec.Join(kind, numOf(kind, num, fval), str)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: tag %q at %d: %w", smp.Tag, ts, err)
 		}
@@ -336,7 +449,7 @@ func (s *Store) Latest(ctx context.Context, tenant string) ([]plc.Sample, error)
 	if err := store.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT s.tag, s.ts, s.kind, s.num, s.str, s.q_status, s.q_reason, s.q_code, s.q_detail
+	rows, err := s.db.QueryContext(ctx, `SELECT s.tag, s.ts, s.kind, s.num, s.fval, s.str, s.q_status, s.q_reason, s.q_code, s.q_detail
 		FROM kiln_tags t JOIN kiln_samples s ON s.tenant = t.tenant AND s.tag = t.tag
 		AND s.ts = (SELECT max(m.ts) FROM kiln_samples m WHERE m.tenant = t.tenant AND m.tag = t.tag)
 		WHERE t.tenant = ? ORDER BY t.tag`, tenant)
@@ -378,7 +491,7 @@ func (s *Store) LatestOf(ctx context.Context, tenant string, tags []string) ([]p
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: latest: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT s.tag, s.ts, s.kind, s.num, s.str, s.q_status, s.q_reason, s.q_code, s.q_detail
+	rows, err := s.db.QueryContext(ctx, `SELECT s.tag, s.ts, s.kind, s.num, s.fval, s.str, s.q_status, s.q_reason, s.q_code, s.q_detail
 		FROM (SELECT DISTINCT value AS tag FROM json_each(?)) t JOIN kiln_samples s ON s.tenant = ? AND s.tag = t.tag
 		AND s.ts = (SELECT max(m.ts) FROM kiln_samples m WHERE m.tenant = s.tenant AND m.tag = t.tag)`, string(list), tenant)
 	if err != nil {
@@ -402,28 +515,29 @@ func (s *Store) Aggregate(ctx context.Context, tenant string, q store.AggregateQ
 	var (
 		kind   int16
 		num    sql.NullInt64
+		fval   sql.NullFloat64
 		status uint8
 		ts     int64
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT kind, num, q_status, ts FROM kiln_samples
-		WHERE tenant = ? AND tag = ? AND ts < ? ORDER BY ts DESC LIMIT 1`, tenant, q.Tag, from).Scan(&kind, &num, &status, &ts)
+	err := s.db.QueryRowContext(ctx, `SELECT kind, num, fval, q_status, ts FROM kiln_samples
+		WHERE tenant = ? AND tag = ? AND ts < ? ORDER BY ts DESC LIMIT 1`, tenant, q.Tag, from).Scan(&kind, &num, &fval, &status, &ts)
 	switch {
 	case err == nil:
-		f.Prior(agg.Of(kind, num.Int64, plc.Status(status), ts))
+		f.Prior(agg.Of(kind, numOf(kind, num, fval), plc.Status(status), ts))
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, num, q_status, ts FROM kiln_samples
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, num, fval, q_status, ts FROM kiln_samples
 		WHERE tenant = ? AND tag = ? AND ts >= ? AND ts < ? ORDER BY ts`, tenant, q.Tag, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
 	for rows.Next() {
-		if err := rows.Scan(&kind, &num, &status, &ts); err != nil {
+		if err := rows.Scan(&kind, &num, &fval, &status, &ts); err != nil {
 			return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
 		}
-		f.Add(agg.Of(kind, num.Int64, plc.Status(status), ts))
+		f.Add(agg.Of(kind, numOf(kind, num, fval), plc.Status(status), ts))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: aggregate: %w", err)
