@@ -37,8 +37,8 @@ func (s *orderStore) note(e string) {
 	s.mu.Unlock()
 }
 
-func (s *orderStore) Write(ctx context.Context, ten string, samples []plc.Sample) (store.WriteResult, error) {
-	r, err := s.servingStore.Write(ctx, ten, samples)
+func (s *orderStore) WriteBatches(ctx context.Context, ten string, batches []store.Batch) (store.WriteResult, error) {
+	r, err := s.servingStore.WriteBatches(ctx, ten, batches)
 	s.note("write")
 	return r, err
 }

@@ -283,8 +283,9 @@ func (s *Store) horizon() time.Time {
 	return s.opts.clock.Now().Add(-s.cfg.Retention)
 }
 
-// Maintain creates the partitions ahead and drops those whose samples are
-// all older than Retention. It returns the names of dropped partitions.
+// Maintain creates the partitions ahead, drops those whose samples are
+// all older than Retention and deletes the batch records committed before
+// then. It returns the names of dropped partitions.
 func (s *Store) Maintain(ctx context.Context) ([]string, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -318,7 +319,13 @@ func (s *Store) Maintain(ctx context.Context) ([]string, error) {
 			}
 		}
 		dropped = names
-		return nil
+		// Batch records older than the retention: their samples are
+		// expired, so a late redelivery writes nothing anyway.
+		if _, err := tx.Exec(ctx, "SELECT set_config('kiln.prune', 'on', true)"); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM kiln_batches WHERE committed < $1", h)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: retention: %w", err)

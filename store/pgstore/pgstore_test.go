@@ -377,6 +377,23 @@ func testRetention(t *testing.T, config func(*testing.T, pgtest.DB) Config) {
 	if _, err := connect(t, db.AdminDSN).Exec(ctx, "SELECT 1 FROM kiln_samples_20261129t000000"); err == nil {
 		t.Fatal("dropped partition still exists")
 	}
+	// Batch records go with the retention too: a batch redelivered after
+	// its record was deleted holds only expired samples.
+	b := storetest.Batches([]plc.Sample{at(12, "c"), at(13, "c")}, 2, 1, 1)
+	if res, err := s.WriteBatches(ctx, "acme", b); err != nil || res.Inserted != 2 {
+		t.Fatalf("batch of days 12 and 13: %+v, %v", res, err)
+	}
+	clk.Advance(8 * day) // horizon: day 14
+	if _, err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var records int
+	if err := connect(t, db.AdminDSN).QueryRow(ctx, "SELECT count(*) FROM kiln_batches").Scan(&records); err != nil || records != 0 {
+		t.Fatalf("%d batch records after retention, %v; want 0", records, err)
+	}
+	if res, err := s.WriteBatches(ctx, "acme", b); err != nil || res.Inserted != 0 || res.Expired != 2 {
+		t.Fatalf("the batch redelivered after retention: %+v, %v; want 2 expired", res, err)
+	}
 }
 
 func TestPartitionPeriodChangeClipsToNeighbours(t *testing.T) {

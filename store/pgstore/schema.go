@@ -101,7 +101,15 @@ var migrations = []string{
 	);
 	ALTER TABLE kiln_batches ENABLE ROW LEVEL SECURITY;
 	ALTER TABLE kiln_batches FORCE ROW LEVEL SECURITY;
-	CREATE POLICY kiln_tenant ON kiln_batches USING (` + tenantCheck + `) WITH CHECK (` + tenantCheck + `);`,
+	CREATE POLICY kiln_tenant ON kiln_batches USING (` + tenantCheck + `) WITH CHECK (` + tenantCheck + `);
+	-- Maintenance, as the owning role (the one migrating), deletes
+	-- expired records of every tenant: it must see them to delete them.
+	-- The policies name that role only; a separate app role has no DELETE
+	-- privilege and still sees its tenant's records only.
+	DO $$ BEGIN
+		EXECUTE format('CREATE POLICY kiln_prune_select ON kiln_batches FOR SELECT TO %I USING (current_setting(''kiln.prune'', true) = ''on'')', current_user);
+		EXECUTE format('CREATE POLICY kiln_prune_delete ON kiln_batches FOR DELETE TO %I USING (current_setting(''kiln.prune'', true) = ''on'')', current_user);
+	END $$;`,
 	// 3: the samples decoded for people. security_invoker: the caller's
 	// row-level security applies, as on the table.
 	`CREATE VIEW kiln_samples_view WITH (security_invoker = true) AS SELECT

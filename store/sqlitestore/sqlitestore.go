@@ -573,8 +573,8 @@ func (s *Store) Tags(ctx context.Context, tenant string) ([]string, error) {
 	return out, nil
 }
 
-// Maintain deletes samples older than the retention horizon and returns
-// how many. Without retention it does nothing.
+// Maintain deletes samples older than the retention horizon, and the
+// batch records committed before it, and returns how many samples. Without retention it does nothing.
 func (s *Store) Maintain(ctx context.Context) (int64, error) {
 	if s.closed.Load() {
 		return 0, store.ErrClosed
@@ -614,6 +614,11 @@ func (s *Store) Maintain(ctx context.Context) (int64, error) {
 		}
 		n, _ := r.RowsAffected()
 		total += n
+	}
+	// Batch records older than the retention: their samples are expired,
+	// so a late redelivery writes nothing anyway.
+	if _, err := tx.ExecContext(ctx, "DELETE FROM kiln_batches WHERE committed < ?", horizon); err != nil {
+		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("sqlitestore: retention: %w", err)

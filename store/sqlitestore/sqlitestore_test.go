@@ -81,6 +81,23 @@ func TestRetention(t *testing.T) {
 	if err != nil || len(tags) != 1 || tags[0] != "a" {
 		t.Fatalf("tags after retention = %v, %v", tags, err)
 	}
+	// Batch records go with the retention too: a batch redelivered after
+	// its record was deleted holds only expired samples.
+	b := storetest.Batches([]plc.Sample{day(12, "c"), day(13, "c")}, 2, 1, 1)
+	if res, err := s.WriteBatches(ctx, "acme", b); err != nil || res.Inserted != 2 {
+		t.Fatalf("batch of days 12 and 13: %+v, %v", res, err)
+	}
+	clk.Advance(8 * 24 * time.Hour) // horizon: day 14
+	if _, err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var records int
+	if err := s.db.QueryRow("SELECT count(*) FROM kiln_batches").Scan(&records); err != nil || records != 0 {
+		t.Fatalf("%d batch records after retention, %v; want 0", records, err)
+	}
+	if res, err := s.WriteBatches(ctx, "acme", b); err != nil || res.Inserted != 0 || res.Expired != 2 {
+		t.Fatalf("the batch redelivered after retention: %+v, %v; want 2 expired", res, err)
+	}
 }
 
 func TestServeRunsMaintenanceUntilCancelled(t *testing.T) {
