@@ -25,7 +25,21 @@ func main() {
 	insertRows := flag.Int("insert-rows", 1000, "rows per multi-row INSERT")
 	tags := flag.Int("tags", 1000, "distinct tags")
 	rounds := flag.Int("rounds", 3, "rounds; the table shows the median")
+	queries := flag.Bool("queries", false, "measure the trend queries instead of writes")
+	runs := flag.Int("runs", 100, "runs per query with -queries")
+	others := flag.Int("others", 100_000, "other tags with -queries")
 	flag.Parse()
+	if *queries {
+		if *runs < 1 || *others < 1000 {
+			fmt.Fprintln(os.Stderr, "storebench: -runs must be positive and -others at least 1000")
+			os.Exit(2)
+		}
+		if err := runQueries(*runs, *others); err != nil {
+			fmt.Fprintln(os.Stderr, "storebench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *n < 1 || *batch < 1 || *insertRows < 1 || *insertRows*11 > 65535 || *tags < 1 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "storebench: -n, -batch, -tags and -rounds must be positive; -insert-rows 1..5957")
 		os.Exit(2)
