@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,7 @@ type Cluster struct {
 	stop     chan struct{} // closed to ask the server goroutine to shut down
 	exited   chan struct{} // closed when the postmaster has exited
 	waitErr  error         // the postmaster's exit status, valid after exited
+	pid      atomic.Int32  // the postmaster's, once started
 	mu       sync.Mutex
 	dbSeq    int
 }
@@ -59,6 +61,72 @@ type Cluster struct {
 // Start initialises and starts a new cluster. It returns ErrNotInstalled
 // when the server binaries are missing. The caller must call Stop.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	env, err := newServerDir()
+	if err != nil {
+		return nil, err
+	}
+	initdb := exec.CommandContext(ctx, filepath.Join(env.bin, "initdb"),
+		"-D", env.data, "-U", Superuser, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: env.cred, Pdeathsig: syscall.SIGKILL}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(env.dir)
+		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+	}
+	return env.start(ctx, opts)
+}
+
+// StartStandby starts a streaming-replication standby of c: a copy made
+// with pg_basebackup -R (so it follows c) running as a server of its own
+// on another port, read-only until Promote. opts.Settings apply to it.
+// The caller must call Stop.
+func (c *Cluster) StartStandby(ctx context.Context, opts Options) (*Cluster, error) {
+	env, err := newServerDir()
+	if err != nil {
+		return nil, err
+	}
+	backup := exec.CommandContext(ctx, filepath.Join(env.bin, "pg_basebackup"),
+		"-D", env.data, "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", Superuser, "-R", "-X", "stream", "--no-sync")
+	backup.SysProcAttr = &syscall.SysProcAttr{Credential: env.cred, Pdeathsig: syscall.SIGKILL}
+	if out, err := backup.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(env.dir)
+		return nil, fmt.Errorf("pgtest: pg_basebackup: %w\n%s", err, out)
+	}
+	return env.start(ctx, opts)
+}
+
+// Promote makes a standby the primary and waits until it accepts writes.
+func (c *Cluster) Promote(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtest: promote: %w", err)
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil || !ok {
+		return fmt.Errorf("pgtest: promote: %v (promoted: %v)", err, ok)
+	}
+	return nil
+}
+
+// Crash kills the server and its backends at once (SIGKILL), as a power
+// cut would, and waits for the postmaster to exit. Stop still removes
+// its directory.
+func (c *Cluster) Crash() {
+	if p := c.pid.Load(); p > 0 {
+		_ = syscall.Kill(-int(p), syscall.SIGKILL)
+	}
+	<-c.exited
+}
+
+// serverDir is a new cluster's directory, before its server runs.
+type serverDir struct {
+	bin, dir, data string
+	cred           *syscall.Credential
+}
+
+// newServerDir makes the directory of a new cluster, owned by the user
+// the server runs as.
+func newServerDir() (*serverDir, error) {
 	bin, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -76,33 +144,30 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = os.RemoveAll(dir)
-		}
-	}()
+	fail := func(err error) (*serverDir, error) {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return fail(fmt.Errorf("pgtest: %w", err))
 	}
 	if cred != nil {
 		if err := os.Chmod(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("pgtest: %w", err)
+			return fail(fmt.Errorf("pgtest: %w", err))
 		}
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, fmt.Errorf("pgtest: chown %s to the postgres user: %w", dir, err)
+			return fail(fmt.Errorf("pgtest: chown %s to the postgres user: %w", dir, err))
 		}
 	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
-		"-D", data, "-U", Superuser, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
-	}
+	return &serverDir{bin: bin, dir: dir, data: filepath.Join(dir, "data"), cred: cred}, nil
+}
+
+// start runs the server of the directory; on failure it removes the
+// directory.
+func (e *serverDir) start(ctx context.Context, opts Options) (*Cluster, error) {
 	settings := map[string]string{
 		"listen_addresses":        "127.0.0.1",
-		"unix_socket_directories": dir,
+		"unix_socket_directories": e.dir,
 		"fsync":                   "off",
 		"synchronous_commit":      "off",
 		"full_page_writes":        "off",
@@ -118,20 +183,21 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			return nil, err
+			lastErr = err
+			break
 		}
 		settings["port"] = strconv.Itoa(port)
-		c := &Cluster{dir: dir, port: port, stop: make(chan struct{}), exited: make(chan struct{})}
-		if err := c.run(ctx, bin, data, cred, settings); err != nil {
+		c := &Cluster{dir: e.dir, port: port, stop: make(chan struct{}), exited: make(chan struct{})}
+		if err := c.run(ctx, e.bin, e.data, e.cred, settings); err != nil {
 			lastErr = err
 			if ctx.Err() != nil {
 				break
 			}
 			continue
 		}
-		ok = true
 		return c, nil
 	}
+	_ = os.RemoveAll(e.dir)
 	return nil, lastErr
 }
 
@@ -167,6 +233,7 @@ func (c *Cluster) run(ctx context.Context, bin, data string, cred *syscall.Crede
 			close(c.exited)
 			return
 		}
+		c.pid.Store(int32(cmd.Process.Pid))
 		started <- nil
 		waited := make(chan error, 1)
 		go func() { waited <- cmd.Wait() }()

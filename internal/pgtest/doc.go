@@ -24,6 +24,17 @@
 // for it, so a test binary that is killed takes its servers with it, and
 // Start removes directories left behind by test binaries that died.
 //
+// For replication tests, StartStandby makes a streaming standby of a
+// cluster (pg_basebackup -R), Crash kills a server and its backends at
+// once, and Promote turns a standby into the primary:
+//
+//	primary, _ := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{
+//		"synchronous_commit": "on", "synchronous_standby_names": "*"}})
+//	standby, _ := primary.StartStandby(ctx, pgtest.Options{})
+//	...
+//	primary.Crash()
+//	err := standby.Promote(ctx)
+//
 // The server binaries are looked up in $KILN_PG_BIN, then
 // /usr/lib/postgresql/<newest>/bin, /usr/local/pgsql/bin and $PATH. When
 // they are missing, NewDB skips the test, or fails it with installation

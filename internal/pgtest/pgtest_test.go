@@ -236,3 +236,49 @@ func TestFindBinariesHonoursKilnPGBin(t *testing.T) {
 		t.Fatalf("findBinaries = %q, %v; want %q", got, err, dir)
 	}
 }
+
+func TestStandbyFollowsThePrimaryAndTakesOverWhenPromoted(t *testing.T) {
+	ctx := context.Background()
+	primary, err := Start(ctx, Options{Settings: map[string]string{"synchronous_commit": "on", "synchronous_standby_names": "*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Stop()
+	standby, err := primary.StartStandby(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Stop()
+	conn, err := pgx.Connect(ctx, primary.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Synchronous: the commit returns once the standby has the row.
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	sconn, err := pgx.Connect(ctx, standby.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sconn.Close(ctx)
+	var n int
+	var inRecovery bool
+	if err := sconn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM t").Scan(&n, &inRecovery); err != nil || n != 2 || !inRecovery {
+		t.Fatalf("standby: %d rows, in recovery %v, %v; want 2 rows, a standby", n, inRecovery, err)
+	}
+	if _, err := sconn.Exec(ctx, "INSERT INTO t VALUES (3)"); err == nil {
+		t.Fatal("the standby accepted a write")
+	}
+	primary.Crash()
+	if err := standby.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sconn.Exec(ctx, "INSERT INTO t VALUES (3)"); err != nil {
+		t.Fatalf("write on the promoted standby: %v", err)
+	}
+	if err := sconn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM t").Scan(&n, &inRecovery); err != nil || n != 3 || inRecovery {
+		t.Fatalf("promoted: %d rows, in recovery %v, %v; want 3 rows, a primary", n, inRecovery, err)
+	}
+}

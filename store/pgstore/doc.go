@@ -55,6 +55,41 @@
 // Open: version 2 adds kiln_batches, version 3 the view; the samples are
 // not rewritten.
 //
+// High availability. DSN may name several hosts, as libpq and pgx accept
+// them; with target_session_attrs=read-write the pool connects to
+// whichever of them is the primary:
+//
+//	postgres://kiln_app@db-a:5432,db-b:5432/kiln?target_session_attrs=read-write
+//
+// Run the standby with synchronous replication (synchronous_commit on,
+// synchronous_standby_names naming it) so a commit the store reports is
+// on both servers. When the primary dies, writes fail until the standby
+// is promoted (by an operator, Patroni or the like); connections then go
+// to it, and the caller's retry (the ingestor retries with backoff, its
+// messages unacknowledged) writes the batches again: those whose commit
+// reached the standby before the crash are skipped by their batch
+// identity, the others are written, so nothing is lost or stored twice.
+// Tested with a real primary and standby (pg_basebackup, crash
+// mid-transaction, promote).
+//
+// Outgrowing one server. One PostgreSQL primary takes every tenant's
+// writes; when that is not enough, the schema is ready to be split by
+// tenant, since every table's rows and every query carry the tenant and
+// no query crosses tenants:
+//
+//   - partition per tenant: make kiln_samples LIST-partitioned by tenant,
+//     each tenant's partition RANGE-partitioned by time as today, so a
+//     large tenant's data, vacuum and retention are its own and can move
+//     to its own tablespace;
+//   - distribute by tenant (Citus or a similar extension): declare
+//     kiln_samples, kiln_tags and kiln_batches distributed on tenant and
+//     co-located, so a write transaction (one tenant's batch records,
+//     rows and tags) and every query run on one worker node; the
+//     coordinator only routes;
+//   - or, simplest, shard by tenant across independent databases: give
+//     each ingestor replica set its tenants' DSN; nothing in the store
+//     assumes one database holds all tenants.
+//
 // Tenants. Every transaction sets kiln.tenant with set_config(…, true),
 // and row-level security, FORCEd so it binds the owning role too and
 // enabled on each partition as well as on the parent, lets it see and
