@@ -148,7 +148,7 @@ Flags:
 
 	metrics := prometheus.NewRegistry()
 	smetrics := supervise.NewMetrics()
-	metrics.MustRegister(in, smetrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(in, st, smetrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -207,6 +207,7 @@ func specs(cfg Config, st servingStore, in *ingest.Ingestor, srv *httpserve.Serv
 // servingStore is a store with background maintenance.
 type servingStore interface {
 	store.Store
+	prometheus.Collector // maintenance metrics
 	Serve(ctx context.Context) error
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/clock"
@@ -124,14 +125,15 @@ func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
 // Store is a store.Store in PostgreSQL.
 type Store struct {
-	cfg    Config
-	opts   options
-	pool   *pgxpool.Pool // reads and writes samples
-	admin  *pgxpool.Pool // migrates and maintains partitions: pool, or the OwnerDSN's pool
-	tags   tagcache.Cache
-	parts  spans
-	closed atomic.Bool
-	once   sync.Once
+	cfg     Config
+	opts    options
+	pool    *pgxpool.Pool // reads and writes samples
+	admin   *pgxpool.Pool // migrates and maintains partitions: pool, or the OwnerDSN's pool
+	tags    tagcache.Cache
+	parts   spans
+	metrics *maintain.Metrics
+	closed  atomic.Bool
+	once    sync.Once
 
 	// hook, when set by tests, runs at the named stages of a write with
 	// the backend's process id.
@@ -167,7 +169,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	s := &Store{cfg: cfg, opts: o, pool: pool, admin: pool}
+	s := &Store{cfg: cfg, opts: o, pool: pool, admin: pool, metrics: maintain.NewMetrics("pgstore")}
 	if cfg.OwnerDSN != "" {
 		acfg, err := pgxpool.ParseConfig(cfg.OwnerDSN)
 		if err != nil {
@@ -286,10 +288,12 @@ func (s *Store) horizon() time.Time {
 // Maintain creates the partitions ahead, drops those whose samples are
 // all older than Retention and deletes the batch records committed before
 // then. It returns the names of dropped partitions.
-func (s *Store) Maintain(ctx context.Context) ([]string, error) {
+func (s *Store) Maintain(ctx context.Context) (dropped []string, err error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
+	start := s.opts.clock.Now()
+	defer func() { s.metrics.Run(start, s.opts.clock.Now(), err) }()
 	if err := s.createAhead(ctx); err != nil {
 		return nil, err
 	}
@@ -297,8 +301,8 @@ func (s *Store) Maintain(ctx context.Context) ([]string, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
-	var dropped []string
-	err := pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
+	var records int64
+	err = pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", partitionLock); err != nil {
 			return err
 		}
@@ -324,15 +328,27 @@ func (s *Store) Maintain(ctx context.Context) ([]string, error) {
 		if _, err := tx.Exec(ctx, "SELECT set_config('kiln.prune', 'on', true)"); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM kiln_batches WHERE committed < $1", h)
+		tag, err := tx.Exec(ctx, "DELETE FROM kiln_batches WHERE committed < $1", h)
+		records = tag.RowsAffected()
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: retention: %w", err)
 	}
+	s.metrics.Removed("partitions", int64(len(dropped)))
+	s.metrics.Removed("batch_records", records)
 	s.parts.dropBefore(h.UnixMicro())
 	return dropped, nil
 }
+
+// Describe implements prometheus.Collector: the maintenance metrics
+// (kiln_store_maintenance_runs_total, kiln_store_maintenance_seconds,
+// kiln_store_maintenance_last_success_timestamp_seconds,
+// kiln_store_retention_removed_total), for the caller to register.
+func (s *Store) Describe(ch chan<- *prometheus.Desc) { s.metrics.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (s *Store) Collect(ch chan<- prometheus.Metric) { s.metrics.Collect(ch) }
 
 // Serve runs Maintain every Config.MaintenanceInterval until ctx ends,
 // logging failures; it returns nil when ctx ends.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/clock"
@@ -18,6 +19,7 @@ import (
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/internal/metrictest"
 	"github.com/kiln-iot/kiln/store/storetest"
 )
 
@@ -393,6 +395,14 @@ func testRetention(t *testing.T, config func(*testing.T, pgtest.DB) Config) {
 	}
 	if res, err := s.WriteBatches(ctx, "acme", b); err != nil || res.Inserted != 0 || res.Expired != 2 {
 		t.Fatalf("the batch redelivered after retention: %+v, %v; want 2 expired", res, err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	if n := metrictest.Value(t, reg, "kiln_store_retention_removed_total", "what", "batch_records"); n != 1 {
+		t.Errorf("batch records removed: metric %v, want 1", n)
+	}
+	if n := metrictest.Value(t, reg, "kiln_store_maintenance_runs_total", "result", "ok"); n != 2 {
+		t.Errorf("maintenance runs: metric %v, want 2", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -77,13 +78,14 @@ func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
 // Store is a store.Store in an SQLite file.
 type Store struct {
-	cfg    Config
-	opts   options
-	db     *sql.DB
-	tags   tagcache.Cache
-	closed atomic.Bool
-	once   sync.Once
-	err    error
+	cfg     Config
+	opts    options
+	db      *sql.DB
+	tags    tagcache.Cache
+	metrics *maintain.Metrics
+	closed  atomic.Bool
+	once    sync.Once
+	err     error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -113,7 +115,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, opts: o, db: db}
+	s := &Store{cfg: cfg, opts: o, db: db, metrics: maintain.NewMetrics("sqlitestore")}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -575,10 +577,12 @@ func (s *Store) Tags(ctx context.Context, tenant string) ([]string, error) {
 
 // Maintain deletes samples older than the retention horizon, and the
 // batch records committed before it, and returns how many samples. Without retention it does nothing.
-func (s *Store) Maintain(ctx context.Context) (int64, error) {
+func (s *Store) Maintain(ctx context.Context) (deleted int64, err error) {
 	if s.closed.Load() {
 		return 0, store.ErrClosed
 	}
+	start := s.opts.clock.Now()
+	defer func() { s.metrics.Run(start, s.opts.clock.Now(), err) }()
 	if s.cfg.Retention == 0 {
 		return 0, nil
 	}
@@ -617,14 +621,27 @@ func (s *Store) Maintain(ctx context.Context) (int64, error) {
 	}
 	// Batch records older than the retention: their samples are expired,
 	// so a late redelivery writes nothing anyway.
-	if _, err := tx.ExecContext(ctx, "DELETE FROM kiln_batches WHERE committed < ?", horizon); err != nil {
+	r, err := tx.ExecContext(ctx, "DELETE FROM kiln_batches WHERE committed < ?", horizon)
+	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
 	}
+	records, _ := r.RowsAffected()
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("sqlitestore: retention: %w", err)
 	}
+	s.metrics.Removed("samples", total)
+	s.metrics.Removed("batch_records", records)
 	return total, nil
 }
+
+// Describe implements prometheus.Collector: the maintenance metrics
+// (kiln_store_maintenance_runs_total, kiln_store_maintenance_seconds,
+// kiln_store_maintenance_last_success_timestamp_seconds,
+// kiln_store_retention_removed_total), for the caller to register.
+func (s *Store) Describe(ch chan<- *prometheus.Desc) { s.metrics.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (s *Store) Collect(ch chan<- prometheus.Metric) { s.metrics.Collect(ch) }
 
 // Serve runs Maintain every Config.MaintenanceInterval until ctx ends,
 // logging failures; it returns nil when ctx ends.

@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
+	"github.com/kiln-iot/kiln/store/internal/metrictest"
 	"github.com/kiln-iot/kiln/store/storetest"
 )
 
@@ -97,6 +99,14 @@ func TestRetention(t *testing.T) {
 	}
 	if res, err := s.WriteBatches(ctx, "acme", b); err != nil || res.Inserted != 0 || res.Expired != 2 {
 		t.Fatalf("the batch redelivered after retention: %+v, %v; want 2 expired", res, err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	if n := metrictest.Value(t, reg, "kiln_store_retention_removed_total", "what", "batch_records"); n != 1 {
+		t.Errorf("batch records removed: metric %v, want 1", n)
+	}
+	if n := metrictest.Value(t, reg, "kiln_store_maintenance_runs_total", "result", "ok"); n != 2 {
+		t.Errorf("maintenance runs: metric %v, want 2", n)
 	}
 }
 

@@ -195,6 +195,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		if g.store, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: cfg.Store.Path, Retention: cfg.Store.Retention}, sqlitestore.WithLogger(g.log.Named("store"))); err != nil {
 			return nil, err
 		}
+		g.reg.MustRegister(g.store)
 	case config.TransportPulsar:
 		if g.pub, err = pulsar.NewPublisher(cfg.Transport.Pulsar, pulsar.WithLogger(g.log.Named("pulsar"))); err != nil {
 			return nil, err
