@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/pgstore"
 )
 
@@ -153,10 +154,11 @@ func round(ctx context.Context, c *pgtest.Cluster, samples []plc.Sample, t0 time
 		return nil, err
 	}
 	defer s.Close()
-	for _, name := range []string{"(a) kiln pgstore.Write: COPY → staging → INSERT, idempotent", "(a') pgstore.Write of the same samples again: all duplicates"} {
+	for _, name := range []string{"(a) kiln pgstore.WriteBatches: batch record, COPY → staging → INSERT", "(a') the same batches again: skipped by their batch records"} {
 		start := time.Now()
 		for i := 0; i < n; i += batch {
-			if _, err := s.Write(ctx, "acme", samples[i:min(i+batch, n)]); err != nil {
+			b := store.Batch{Source: "gw-1", Epoch: 1, Seq: uint64(i/batch + 1), Samples: samples[i:min(i+batch, n)]}
+			if _, err := s.WriteBatches(ctx, "acme", []store.Batch{b}); err != nil {
 				return nil, err
 			}
 		}
