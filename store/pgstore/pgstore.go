@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -698,19 +699,20 @@ func (s *Store) Aggregate(ctx context.Context, tenant string, q store.AggregateQ
 	f := agg.New(q)
 	from, to := f.Range()
 	err := s.inTenant(ctx, tenant, pgx.ReadOnly, func(tx pgx.Tx) error {
+		// Value types, not pointers: no allocation per row.
 		var (
 			kind, status int16
-			ival         *int64
-			fval         *float64
+			ival         pgtype.Int8
+			fval         pgtype.Float8
 			ts           time.Time
 		)
 		point := func() agg.Point {
 			var num int64
 			switch {
-			case fval != nil:
-				num = codec.Bits(*fval)
-			case ival != nil:
-				num = *ival
+			case fval.Valid:
+				num = codec.Bits(fval.Float64)
+			case ival.Valid:
+				num = ival.Int64
 			}
 			return agg.Of(kind, num, plc.Status(status), ts.UnixMicro())
 		}
