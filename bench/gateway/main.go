@@ -554,16 +554,18 @@ func readFile(p string) string {
 }
 
 // measuringStore is the store the ingestors write to: after each committed
-// Write it hands the samples to after.
+// WriteBatches it hands the samples of each batch to after.
 type measuringStore struct {
 	store.Store
 	after func([]plc.Sample)
 }
 
-func (m *measuringStore) Write(ctx context.Context, tenant string, samples []plc.Sample) (store.WriteResult, error) {
-	r, err := m.Store.Write(ctx, tenant, samples)
+func (m *measuringStore) WriteBatches(ctx context.Context, tenant string, batches []store.Batch) (store.WriteResult, error) {
+	r, err := m.Store.WriteBatches(ctx, tenant, batches)
 	if err == nil {
-		m.after(samples)
+		for _, b := range batches {
+			m.after(b.Samples)
+		}
 	}
 	return r, err
 }
