@@ -66,7 +66,7 @@ func TestParseAddressErrors(t *testing.T) {
 		{"", plc.DataType{}, defaults, 0},
 		{"XR100", plc.DataType{}, defaults, 0},
 		{"HR", plc.DataType{}, defaults, 2},
-		{"HR0", plc.DataType{}, defaults, 2},                            // 1-based
+		{"HR0", plc.DataType{}, defaults, 2},                             // 1-based
 		{"HR65536", plc.DataType{}, AddressDefaults{ZeroBased: true}, 2}, // past the last register
 		{"4001", plc.DataType{}, defaults, 0},
 		{"50001", plc.DataType{}, defaults, 0},
