@@ -1,0 +1,86 @@
+package modbus
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// metrics are one driver's Prometheus collectors, labelled with its
+// device name.
+type metrics struct {
+	requests   *prometheus.CounterVec   // op, result
+	rtt        *prometheus.HistogramVec // op
+	exceptions *prometheus.CounterVec   // code
+	reconnects prometheus.Collector
+	breaker    prometheus.Gauge
+	inFlight   prometheus.Gauge
+}
+
+func newMetrics(device string, reconnects func() float64) *metrics {
+	cl := prometheus.Labels{"device": device}
+	return &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_modbus_requests_total", Help: "Modbus requests sent, by operation (read, write) and result (ok, exception, error).", ConstLabels: cl,
+		}, []string{"op", "result"}),
+		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kiln_modbus_round_trip_seconds", Help: "Modbus request round-trip time.", ConstLabels: cl,
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 15),
+		}, []string{"op"}),
+		exceptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_modbus_exceptions_total", Help: "Exception answers, by exception code.", ConstLabels: cl,
+		}, []string{"code"}),
+		reconnects: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kiln_modbus_reconnects_total", Help: "Connections re-established after a loss.", ConstLabels: cl,
+		}, reconnects),
+		breaker: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kiln_modbus_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ConstLabels: cl,
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kiln_modbus_in_flight", Help: "Requests waiting for their answers.", ConstLabels: cl,
+		}),
+	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.rtt, m.exceptions, m.reconnects, m.breaker, m.inFlight}
+}
+
+// register registers the collectors, undoing the registration on error.
+func (m *metrics) register(r prometheus.Registerer) error {
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
+		if err := r.Register(c); err != nil {
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return fmt.Errorf("modbus: register metrics: %w", err)
+		}
+		done = append(done, c)
+	}
+	return nil
+}
+
+func (m *metrics) unregister(r prometheus.Registerer) {
+	for _, c := range m.collectors() {
+		r.Unregister(c)
+	}
+}
+
+func (m *metrics) setBreaker(s gobreaker.State) {
+	switch s {
+	case gobreaker.StateClosed:
+		m.breaker.Set(0)
+	case gobreaker.StateHalfOpen:
+		m.breaker.Set(1)
+	default:
+		m.breaker.Set(2)
+	}
+}
+
+// isBreakerRefusal reports whether err is the breaker refusing a call.
+func isBreakerRefusal(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
