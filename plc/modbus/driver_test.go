@@ -100,8 +100,8 @@ var typedCases = []struct {
 	{"HR13:REAL:DCBA", plc.FloatValue(plc.Real, 0.125)},
 	{"HR20:LREAL", plc.FloatValue(plc.LReal, 3.141592653589793)},
 	{"HR24:LREAL:CDAB", plc.FloatValue(plc.LReal, -2.718281828)},
-	{"HR28:LINT:DCBA", plc.IntValue(plc.LInt, -1 << 40)},
-	{"HR32:LINT:BADC", plc.IntValue(plc.LInt, 1<<50 + 3)},
+	{"HR28:LINT:DCBA", plc.IntValue(plc.LInt, -1<<40)},
+	{"HR32:LINT:BADC", plc.IntValue(plc.LInt, 1<<50+3)},
 	{"HR40:STRING[10]", plc.StringValue("kiln line")},
 	{"HR50:STRING[7]:BADC", plc.StringValue("pump 3")},
 	{"HR60.0", plc.BoolValue(true)},
@@ -268,7 +268,7 @@ func TestWrites(t *testing.T) {
 			{Tag: tag("str", "HR20:STRING[6]"), Value: plc.StringValue("abc")},
 			{Tag: tag("ir", "IR1"), Value: plc.UintValue(plc.UInt, 1)},
 			{Tag: tag("bit", "HR10.0"), Value: plc.BoolValue(true)},
-			{Tag: tag("big", "HR6:INT"), Value: plc.IntValue(plc.DInt, 1 << 20)},
+			{Tag: tag("big", "HR6:INT"), Value: plc.IntValue(plc.DInt, 1<<20)},
 		}
 		errs := d.Write(context.Background(), items)
 		for i := range 4 {
