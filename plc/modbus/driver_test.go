@@ -477,3 +477,10 @@ func TestOpenThroughThePointDatabaseRegistration(t *testing.T) {
 		t.Errorf("bad option: %v", err)
 	}
 }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	return testutil.ToFloat64(metric(t, reg, name))
+}
