@@ -1,6 +1,3 @@
-// Package wire encodes and decodes Modbus application PDUs and frames
-// them for TCP (MBAP header) and RTU (unit id and CRC-16). The driver and
-// the simulator share it; it knows nothing of tags.
 package wire
 
 import (
@@ -181,7 +178,7 @@ func RTU(unit byte, pdu []byte) []byte {
 // (server side) else an answer; RTU frames carry no length, so it is
 // derived from the function code.
 func ReadRTU(r io.Reader, request bool) (unit byte, pdu []byte, err error) {
-	f := make([]byte, 3, 260)
+	f := make([]byte, 3, 7+255+2) // the longest: a FC15/16 request with 255 data bytes
 	if _, err := io.ReadFull(r, f); err != nil {
 		return 0, nil, err
 	}
