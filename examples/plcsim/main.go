@@ -1,7 +1,8 @@
-// Command plcsim runs kiln's simulated plant: a tag list served over S7 and
-// OPC UA at once from the same memory, with signal generators moving the
-// process values. Without flags it serves the demo kiln line on
-// 127.0.0.1:1102 (S7) and opc.tcp://127.0.0.1:4840 (OPC UA).
+// Command plcsim runs kiln's simulated plant: a tag list served over S7,
+// OPC UA and Modbus TCP at once from the same memory, with signal
+// generators moving the process values. Without flags it serves the demo
+// kiln line on 127.0.0.1:1102 (S7), opc.tcp://127.0.0.1:4840 (OPC UA) and
+// 127.0.0.1:1502 (Modbus TCP: data block n is unit n's holding registers).
 //
 //	go run ./examples/plcsim                        # the demo kiln line
 //	go run ./examples/plcsim -tags my-plant.yaml -pointdb plant-db.yaml
@@ -40,14 +41,16 @@ func run(args []string) error {
 	tags := fs.String("tags", "", "tag list file (YAML, see package sim); default: the demo kiln line")
 	s7Addr := fs.String("s7", "127.0.0.1:1102", "S7 listen address (host:port)")
 	uaAddr := fs.String("opcua", "127.0.0.1:4840", "OPC UA listen address (host:port)")
-	noUA := fs.Bool("no-opcua", false, "serve S7 only")
+	noUA := fs.Bool("no-opcua", false, "serve no OPC UA")
+	mbAddr := fs.String("modbus", "127.0.0.1:1502", "Modbus TCP listen address (host:port)")
+	noMB := fs.Bool("no-modbus", false, "serve no Modbus TCP")
 	update := fs.Duration("update", sim.DefaultUpdate, "signal update period")
 	seed := fs.Uint64("seed", 1, "seed of noise and random walks")
 	pointdb := fs.String("pointdb", "", "write a gateway point database (plc.Load format) for this plant to this file")
 	printTags := fs.Bool("print-tags", false, "print the demo tag list and exit")
 	debug := fs.Bool("debug", false, "log at debug level")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: plcsim [flags]\n\nServes a simulated plant over S7 and OPC UA from one memory.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: plcsim [flags]\n\nServes a simulated plant over S7, OPC UA and Modbus TCP from one memory.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +88,8 @@ func run(args []string) error {
 	}
 	defer restoreStdLog()
 
-	cfg := sim.Config{Update: *update, Seed: *seed, NoOPCUA: *noUA}
+	cfg := sim.Config{Update: *update, Seed: *seed, NoOPCUA: *noUA, NoModbus: *noMB}
+	cfg.Modbus.Addr = *mbAddr
 	cfg.S7.Addr = *s7Addr
 	cfg.OPCUA.Addr = *uaAddr
 	p, err := sim.New(cfg, list, sim.WithLogger(log))
@@ -112,7 +116,7 @@ func run(args []string) error {
 		log.Info("point database written", zap.String("file", *pointdb))
 	}
 	log.Info("plant running", zap.Int("tags", len(list.Tags)), zap.String("s7", p.S7Addr()),
-		zap.String("opcua", p.OPCUAEndpoint()), zap.Duration("update", *update))
+		zap.String("opcua", p.OPCUAEndpoint()), zap.String("modbus", p.ModbusAddr()), zap.Duration("update", *update))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := p.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {

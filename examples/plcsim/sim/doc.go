@@ -1,6 +1,9 @@
 // Package sim is kiln's simulated plant: one tag list in one memory, served
-// over S7 (plc/s7/s7sim) and OPC UA (opcua/uasim) at once, so a value a
-// client writes over one protocol reads back over the other. Signal
+// over S7 (plc/s7/s7sim), OPC UA (opcua/uasim) and Modbus TCP
+// (plc/modbus/modbussim) at once, so a value a client writes over one
+// protocol reads back over the others. Over Modbus, data block n is unit
+// n and its bytes are the holding registers (ModbusAddress gives a tag's
+// Modbus address: DB1.DBD20 is 1!HR11:REAL). Signal
 // generators (constant, sine, ramp, random walk, square, counter; offset,
 // amplitude, period, noise) move the process values; the other tags hold
 // what is written to them.

@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/opcua/uasim"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/modbus/modbussim"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
@@ -38,6 +39,11 @@ type Config struct {
 	// NoOPCUA serves S7 only, for large tag lists where an OPC UA address
 	// space would only cost memory.
 	NoOPCUA bool `yaml:"no_opcua"`
+	// Modbus configures the Modbus TCP server (default address
+	// 127.0.0.1:0), which serves the S7 data blocks as holding registers
+	// (see ModbusAddress); NoModbus turns it off.
+	Modbus   modbussim.Config `yaml:"modbus"`
+	NoModbus bool             `yaml:"no_modbus"`
 	// Update is the period of the signal generators (default 100ms).
 	Update time.Duration `yaml:"update"`
 	// Seed seeds the noise and random walks, so runs repeat.
@@ -54,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.OPCUA.Validate(); err != nil {
 		return fmt.Errorf("sim: config opcua: %w", err)
+	}
+	if err := c.Modbus.Validate(); err != nil {
+		return fmt.Errorf("sim: config modbus: %w", err)
 	}
 	return nil
 }
@@ -80,6 +89,7 @@ type Plant struct {
 
 	s7 *s7sim.Server
 	ua *uasim.Server
+	mb *modbussim.Server
 
 	tags   []plc.Tag // raw type, scaling; Address is the S7 address
 	byName map[string]int
@@ -179,6 +189,14 @@ func New(cfg Config, list *TagList, opts ...Option) (*Plant, error) {
 		}
 		p.ua = ua
 	}
+	if !cfg.NoModbus {
+		mb, err := modbussim.New(cfg.Modbus, modbussim.WithLogger(p.log.Named("modbus")), modbussim.WithStore(modbusStore{p}))
+		if err != nil {
+			_ = p.Close()
+			return nil, fmt.Errorf("sim: modbus server: %w", err)
+		}
+		p.mb = mb
+	}
 	for i := range list.Tags {
 		t := &list.Tags[i]
 		switch {
@@ -194,6 +212,19 @@ func New(cfg Config, list *TagList, opts ...Option) (*Plant, error) {
 	}
 	return p, nil
 }
+
+// ModbusAddr returns the Modbus TCP server's host:port, "" when the plant
+// serves no Modbus.
+func (p *Plant) ModbusAddr() string {
+	if p.mb == nil {
+		return ""
+	}
+	return p.mb.Addr()
+}
+
+// Modbus returns the Modbus server (nil with NoModbus), for fault
+// injection.
+func (p *Plant) Modbus() *modbussim.Server { return p.mb }
 
 // S7Addr returns the S7 server's host:port.
 func (p *Plant) S7Addr() string { return p.s7.Addr() }
@@ -365,6 +396,9 @@ func (p *Plant) Close() error {
 		var errs []error
 		if p.ua != nil {
 			errs = append(errs, p.ua.Close())
+		}
+		if p.mb != nil {
+			errs = append(errs, p.mb.Close())
 		}
 		errs = append(errs, p.s7.Close())
 		err = errors.Join(errs...)

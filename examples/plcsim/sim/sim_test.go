@@ -14,7 +14,8 @@ import (
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
-	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver
+	"github.com/kiln-iot/kiln/plc/modbus"
+	"github.com/kiln-iot/kiln/plc/s7" // also registers the "s7" driver
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -309,4 +310,49 @@ func FuzzParseTagList(f *testing.F) {
 			t.Fatalf("PointDB of a valid tag list: unlocated error %v", err)
 		}
 	})
+}
+
+func TestModbusServesTheSameMemory(t *testing.T) {
+	p, _ := newPlant(t)
+	db, drivers := openDrivers(t, p)
+	mb, err := modbus.New(p.ModbusAddr(), modbus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	ua := drivers[sim.DeviceOPCUA]
+	served := 0
+	for _, lt := range p.TagList().Tags {
+		tg, _ := db.Tag(lt.Name)
+		a, err := s7.ParseAddress(lt.Address, tg.Type)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, ok := sim.ModbusAddress(a)
+		if !ok {
+			continue
+		}
+		served++
+		want, err := p.Get(lt.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readOver(t, mb, as(*tg, "modbus", addr))
+		viaUA := readOver(t, ua, as(*tg, sim.DeviceOPCUA, "ns=2;s="+lt.Name))
+		if !got.Equal(want) || !viaUA.Equal(want) {
+			t.Errorf("%s: %v over Modbus (%s), %v over OPC UA, %v in S7 memory", lt.Name, got, addr, viaUA, want)
+		}
+	}
+	if served < 10 {
+		t.Fatalf("only %d tags served over Modbus", served)
+	}
+	// A Modbus write reads back over S7 and OPC UA.
+	sp, _ := db.Tag("Kiln1.Zone1.Setpoint")
+	writeOver(t, mb, as(*sp, "modbus", "1!HR11:REAL"), plc.FloatValue(plc.Real, 911.5))
+	if got := readOver(t, ua, as(*sp, sim.DeviceOPCUA, "ns=2;s=Kiln1.Zone1.Setpoint")); got.Float() != 911.5 {
+		t.Errorf("Modbus write of 911.5 reads %v over OPC UA", got)
+	}
+	if got := readOver(t, drivers[sim.DeviceS7], as(*sp, sim.DeviceS7, "DB1.DBD20")); got.Float() != 911.5 {
+		t.Errorf("Modbus write of 911.5 reads %v over S7", got)
+	}
 }

@@ -91,6 +91,19 @@ func WithLogger(l *zap.Logger) Option { return func(s *Server) { s.log = l } }
 // goroutine.
 func WithOnWrite(fn func(WriteEvent)) Option { return func(s *Server) { s.onWrite = fn } }
 
+// Store is a memory for holding registers that lives outside the
+// server (the simulated plant's S7 memory, for one): with WithStore the
+// server reads and writes holding registers through it, and keeps the
+// other tables itself. An error answers the request with exception 0x02
+// (illegal data address).
+type Store interface {
+	ReadHolding(unit uint8, reg, n int) ([]uint16, error)
+	WriteHolding(unit uint8, reg int, vals []uint16) error
+}
+
+// WithStore serves holding registers from st.
+func WithStore(st Store) Option { return func(s *Server) { s.store = st } }
+
 type faultKey struct {
 	unit  uint8
 	table modbus.Table
@@ -108,6 +121,7 @@ type Server struct {
 	log     *zap.Logger
 	onWrite func(WriteEvent)
 	units   map[uint8]bool
+	store   Store
 
 	mu     sync.Mutex // guards mem and faults
 	mem    map[uint8]*unitMem
@@ -289,6 +303,9 @@ func (s *Server) Registers(unit uint8, t modbus.Table, reg, n int) ([]uint16, er
 	if t.IsBits() || reg < 0 || n < 0 || reg+n > s.cfg.Size {
 		return nil, ErrAddress
 	}
+	if t == modbus.HoldingRegisters && s.store != nil {
+		return s.store.ReadHolding(unit, reg, n)
+	}
 	return append([]uint16(nil), s.unit(unit).registers(t)[reg:reg+n]...), nil
 }
 
@@ -298,6 +315,9 @@ func (s *Server) SetRegisters(unit uint8, t modbus.Table, reg int, vals ...uint1
 	defer s.mu.Unlock()
 	if t.IsBits() || reg < 0 || reg+len(vals) > s.cfg.Size {
 		return ErrAddress
+	}
+	if t == modbus.HoldingRegisters && s.store != nil {
+		return s.store.WriteHolding(unit, reg, vals)
 	}
 	copy(s.unit(unit).registers(t)[reg:], vals)
 	return nil
@@ -357,14 +377,11 @@ func (s *Server) Store(a modbus.Address, v plc.Value) error {
 		if err != nil {
 			return err
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if int(a.Register) >= s.cfg.Size {
-			return ErrAddress
+		r, err := s.Registers(a.Unit, a.Table, int(a.Register), 1)
+		if err != nil {
+			return err
 		}
-		r := s.unit(a.Unit).registers(a.Table)
-		r[a.Register] = a.SetBit(r[a.Register], b.Bool())
-		return nil
+		return s.SetRegisters(a.Unit, a.Table, int(a.Register), a.SetBit(r[0], b.Bool()))
 	}
 	raw, err := a.Encode(v)
 	if err != nil {
@@ -578,11 +595,19 @@ func (s *Server) handle(unit uint8, pdu []byte, stop chan struct{}, tcp bool) (r
 			s.mu.Unlock()
 			return exc(IllegalDataValue)
 		}
-		regs := m.registers(table)
+		regs := m.registers(table)[addr:]
+		if table == modbus.HoldingRegisters && s.store != nil {
+			s.mu.Unlock()
+			var err error
+			if regs, err = s.store.ReadHolding(unit, addr, qty); err != nil {
+				return exc(IllegalDataAddress)
+			}
+			s.mu.Lock()
+		}
 		out := make([]byte, 2+2*qty)
 		out[0], out[1] = fc, byte(2*qty)
 		for i := range qty {
-			binary.BigEndian.PutUint16(out[2+2*i:], regs[addr+i])
+			binary.BigEndian.PutUint16(out[2+2*i:], regs[i])
 		}
 		s.mu.Unlock()
 		return out, true
@@ -594,7 +619,10 @@ func (s *Server) handle(unit uint8, pdu []byte, stop chan struct{}, tcp bool) (r
 		}
 		m.bitTable(table)[addr] = v == 0xFF00
 	case wire.FCWriteSingleRegister:
-		m.registers(table)[addr] = binary.BigEndian.Uint16(pdu[3:])
+		if err := s.writeRegs(m, unit, addr, []uint16{binary.BigEndian.Uint16(pdu[3:])}); err != nil {
+			s.mu.Unlock()
+			return exc(IllegalDataAddress)
+		}
 	case wire.FCWriteMultipleCoils:
 		if len(pdu) < 6 || qty < 1 || qty > wire.MaxWriteBits || int(pdu[5]) != (qty+7)/8 || len(pdu) != 6+(qty+7)/8 {
 			s.mu.Unlock()
@@ -609,9 +637,13 @@ func (s *Server) handle(unit uint8, pdu []byte, stop chan struct{}, tcp bool) (r
 			s.mu.Unlock()
 			return exc(IllegalDataValue)
 		}
-		regs := m.registers(table)
-		for i := range qty {
-			regs[addr+i] = binary.BigEndian.Uint16(pdu[6+2*i:])
+		vals := make([]uint16, qty)
+		for i := range vals {
+			vals[i] = binary.BigEndian.Uint16(pdu[6+2*i:])
+		}
+		if err := s.writeRegs(m, unit, addr, vals); err != nil {
+			s.mu.Unlock()
+			return exc(IllegalDataAddress)
 		}
 	}
 	s.mu.Unlock()
@@ -619,6 +651,16 @@ func (s *Server) handle(unit uint8, pdu []byte, stop chan struct{}, tcp bool) (r
 		s.onWrite(WriteEvent{Unit: unit, Table: table, Register: uint16(addr), Count: qty})
 	}
 	return append([]byte(nil), pdu[:5]...), true
+}
+
+// writeRegs stores holding registers, in the Store when there is one
+// (called with s.mu held, which the Store does not need).
+func (s *Server) writeRegs(m *unitMem, unit uint8, addr int, vals []uint16) error {
+	if s.store != nil {
+		return s.store.WriteHolding(unit, addr, vals)
+	}
+	copy(m.registers(modbus.HoldingRegisters)[addr:], vals)
+	return nil
 }
 
 // fault returns the fault of the first faulty item in [addr, addr+qty),
