@@ -4,13 +4,17 @@
 //	tagctl -driver s7 -endpoint HOST[:PORT] [-rack 0 -slot 1] read ADDR[:TYPE]...
 //	tagctl -driver s7 -endpoint HOST[:PORT] write ADDR[:TYPE]=VALUE... [-verify]
 //	tagctl -driver s7 -endpoint HOST[:PORT] watch [-interval 500ms] [-count N] ADDR[:TYPE]...
+//	tagctl -driver modbus -endpoint HOST[:PORT] [-unit 1 -byte-order ABCD] read|write|watch ADDR[:TYPE][:ORDER][=VALUE]...
 //	tagctl -driver opcua -endpoint opc.tcp://HOST:PORT[/PATH] read|write|watch NODE[:TYPE][=VALUE]...
 //	tagctl -tags FILE[,FILE] -device NAME read|write|watch TAGNAME[=VALUE]...
 //
 // The S7 port defaults to 102 and a type to the address's width (X BOOL,
 // B BYTE, W WORD, D DWORD). Driver s7 also takes -conn-type (pg, op,
 // basic), -remote-tsap and -local-tsap (HH.LL or 0xHHLL) and -pdu (the
-// PDU size to propose). It prints one JSON object per line and tag:
+// PDU size to propose). Driver modbus reads addresses such as 40001,
+// 3!HR100:REAL:CDAB, HR7.3 and CO12 (see package plc/modbus), port 502 by
+// default, and takes -mode (tcp, rtu with a serial device as the
+// endpoint, rtuovertcp), -unit, -byte-order and -zero-based. It prints one JSON object per line and tag:
 //
 //	{"tag":"DB1.DBW4:INT","value":-12,"quality":"good","error":null,"ts":"2026-11-25T22:00:00.123456789Z"}
 //
@@ -34,6 +38,7 @@
 // while the server is unreachable, good ones once it is back; -count N
 // stops after N lines. It adds
 //
+//	tagctl -driver modbus -endpoint HOST[:PORT] [-unit 1 -byte-order ABCD] read|write|watch ADDR[:TYPE][:ORDER][=VALUE]...
 //	tagctl -driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]
 //
 // printing one JSON object per node: nodeid, browse_name, class, type and

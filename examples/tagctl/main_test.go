@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/modbus/modbussim"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
 
@@ -132,7 +133,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "read", "DB1.DBW4:REAL"}, `"DB1.DBW4:REAL"`},
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "read"}, "at least one"},
 		{[]string{"-driver", "s7", "read", "MW0"}, "-endpoint"},
-		{[]string{"-driver", "modbus", "-endpoint", "x", "read", "MW0"}, `"modbus"`},
+		{[]string{"-driver", "profibus", "-endpoint", "x", "read", "MW0"}, `"profibus"`},
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "frobnicate", "MW0"}, `"frobnicate"`},
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "write", "MW0"}, `"MW0"`},
 		{[]string{"-driver", "s7", "-endpoint", srv.Addr(), "-bogus", "read", "MW0"}, "bogus"},
@@ -433,5 +434,36 @@ func TestS7TSAPFlags(t *testing.T) {
 	}
 	if code, _, stderr := tagctl(t, "-driver", "s7", "-endpoint", srv.Addr(), "-local-tsap", "zz", "read", "MW0"); code != 2 || !strings.Contains(stderr, "local_tsap") {
 		t.Errorf("bad TSAP: exit %d, %q", code, stderr)
+	}
+}
+
+func TestModbusReadAndWrite(t *testing.T) {
+	srv, err := modbussim.New(modbussim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_ = srv.Set("2!HR10:REAL:CDAB", plc.FloatValue(plc.Real, 21.5))
+	_ = srv.Set("2!CO3", plc.BoolValue(true))
+	code, lines, stderr := tagctl(t, "-driver", "modbus", "-endpoint", srv.Addr(), "-unit", "2", "-byte-order", "CDAB",
+		"read", "HR10:REAL", "co3", "40001")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("exit %d: %s %v", code, stderr, lines)
+	}
+	for i, want := range []string{"21.5", "true", "0"} {
+		if lines[i]["quality"] != "good" || fmtJSON(lines[i]["value"]) != want {
+			t.Errorf("line %d: %v, want %s", i, lines[i], want)
+		}
+	}
+	code, lines, stderr = tagctl(t, "-driver", "modbus", "-endpoint", srv.Addr(), "write", "HR5:DINT:DCBA=-70000", "-verify")
+	if code != 0 || len(lines) != 1 || lines[0]["error"] != nil {
+		t.Fatalf("exit %d: %s %v", code, stderr, lines)
+	}
+	if v, err := srv.Get("HR5:DINT:DCBA"); err != nil || v.Float() != -70000 {
+		t.Errorf("HR5 = %v, %v", v, err)
+	}
+	code, _, stderr = tagctl(t, "-driver", "modbus", "-endpoint", srv.Addr(), "read", "HR5:REAL:XYZW")
+	if code != 2 || !strings.Contains(stderr, "byte order") {
+		t.Errorf("bad order: exit %d, %s", code, stderr)
 	}
 }
