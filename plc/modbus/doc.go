@@ -34,7 +34,10 @@
 // Devices that refuse a whole range because one register in it does not
 // exist get the range cut in two and both halves read again at once,
 // until the faulty tags stand alone; the cuts are remembered, so later
-// scans read without refusals.
+// scans read without refusals. Cuts that only the bisection needed are
+// dropped once the registers between their tags are known to answer
+// (from that read, or one request asking for them alone), so the ranges
+// end up cut only at the missing registers.
 //
 // # Writes
 //

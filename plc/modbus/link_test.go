@@ -16,6 +16,7 @@ import (
 
 	smb "github.com/simonvetter/modbus"
 
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus"
 	"github.com/kiln-iot/kiln/plc/modbus/modbussim"
@@ -307,4 +308,66 @@ func TestRTUOverSerialPseudoTerminal(t *testing.T) {
 		t.Errorf("written over RTU: %v, %v", v, err)
 	}
 	_ = d.Close()
+}
+
+func TestInterRequestDelayOnTheInjectedClock(t *testing.T) {
+	srv := startSim(t, modbussim.Config{})
+	_ = srv.Set("HR1", plc.UintValue(plc.UInt, 5))
+	gw, _ := rtuGateway(t, srv)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg := fastCfg()
+	cfg.Mode, cfg.Delay = modbus.ModeRTUOverTCP, time.Second
+	d := open(t, gw, cfg, modbus.WithClock(clk))
+	r, err := d.Prepare([]plc.Tag{tag("x", "HR1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := readWith(t, r, 1); !out[0].Quality.IsGood() {
+		t.Fatal(out[0].Quality)
+	}
+	sent := srv.Requests()
+	done := make(chan plc.Sample, 1)
+	go func() {
+		out := make([]plc.Sample, 1)
+		_ = r.Read(context.Background(), out)
+		done <- out[0]
+	}()
+	clk.BlockUntil(1) // the next request waits out the delay
+	if n := srv.Requests(); n != sent {
+		t.Fatalf("%d requests sent during the delay", n-sent)
+	}
+	clk.Advance(time.Second)
+	if s := <-done; !s.Quality.IsGood() || srv.Requests() != sent+1 {
+		t.Errorf("after the delay: %v, %d requests", s.Quality, srv.Requests()-sent)
+	}
+}
+
+func TestDeviceDroppingConnectionsIsReconnected(t *testing.T) {
+	srv := startSim(t, modbussim.Config{})
+	_ = srv.Set("HR1", plc.UintValue(plc.UInt, 9))
+	srv.DropAfter(3)
+	d := open(t, srv.Addr(), fastCfg())
+	r, err := d.Prepare([]plc.Tag{tag("x", "HR1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, bad := 0, 0
+	for good < 10 {
+		out := readWith(t, r, 1)
+		switch {
+		case out[0].Quality.IsGood() && out[0].Value.Float() == 9:
+			good++
+		case out[0].Quality.Reason == plc.ReasonCommFailure:
+			bad++
+			time.Sleep(5 * time.Millisecond) // a reader polls at its scan rate
+		default:
+			t.Fatalf("got %v (%v)", out[0].Value, out[0].Quality)
+		}
+		if bad > 10000 {
+			t.Fatal("no good reads after the drops")
+		}
+	}
+	if bad == 0 {
+		t.Error("the dropped connections never showed as bad reads")
+	}
 }

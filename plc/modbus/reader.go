@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/modbus/internal/wire"
 )
 
 // Prepare parses the tags' addresses with the device's defaults and
@@ -24,7 +25,7 @@ func (d *Driver) Prepare(tags []plc.Tag) (plc.Reader, error) {
 	if len(tags) > math.MaxInt32 {
 		return nil, fmt.Errorf("modbus: Prepare: %d tags, at most %d", len(tags), math.MaxInt32)
 	}
-	r := &reader{d: d, names: make([]string, len(tags)), bad: make([]bool, len(tags)), cuts: map[cutKey]bool{}}
+	r := &reader{d: d, names: make([]string, len(tags)), bad: make([]bool, len(tags)), cuts: map[cutKey]bool{}, judged: map[cutKey]bool{}}
 	for i, t := range tags {
 		r.names[i] = t.Name
 		a, err := ParseAddress(t.Address, t.Type, d.ad)
@@ -46,9 +47,10 @@ type reader struct {
 	bad   []bool
 	valid []planTag
 
-	mu   sync.Mutex // one read at a time; guards plan and cuts
-	plan *readPlan
-	cuts map[cutKey]bool // registers the device would not read across
+	mu     sync.Mutex // one read at a time; guards plan and cuts
+	plan   *readPlan
+	cuts   map[cutKey]bool // registers the device would not read across
+	judged map[cutKey]bool // cuts prune has looked at
 }
 
 // Qualities of whole-request failures; constant details so they do not
@@ -85,7 +87,8 @@ func errQuality(err error) plc.Quality {
 // only its tags Bad, the code in their quality. When the exception is
 // "illegal data address" and the request held several tags, the range
 // is cut in two between them and both halves are read again at once,
-// until the tags at fault stand alone; the cuts are kept for later reads.
+// until the tags at fault stand alone; the cuts are kept for later reads,
+// but for those that only the bisection needed (see prune).
 func (r *reader) Read(ctx context.Context, out []plc.Sample) error {
 	if len(out) < len(r.names) {
 		return fmt.Errorf("modbus: Read needs %d samples, got %d", len(r.names), len(out))
@@ -111,9 +114,14 @@ func (r *reader) Read(ctx context.Context, out []plc.Sample) error {
 		return err
 	}
 	p := r.plan
+	var known []span   // what this read got answered, for pruning cuts
+	var added []cutKey // cuts made by this read
 	for {
 		errs := r.run(ctx, p)
-		if !r.split(p, errs) || ctx.Err() != nil {
+		known = p.answered(errs, known)
+		cuts := r.split(p, errs)
+		added = append(added, cuts...)
+		if len(cuts) == 0 || ctx.Err() != nil {
 			r.extract(p, errs, out)
 			break
 		}
@@ -132,9 +140,95 @@ func (r *reader) Read(ctx context.Context, out []plc.Sample) error {
 		p = planReads(again, r.d.cfg.limits(), r.cuts)
 	}
 	if p != r.plan {
+		r.prune(ctx, added, known, out)
 		r.plan = planReads(r.valid, r.d.cfg.limits(), r.cuts)
 	}
 	return ctx.Err()
+}
+
+// span is registers [lo, hi) of one unit and table.
+type span struct {
+	unit   uint8
+	table  Table
+	lo, hi int
+}
+
+// answered appends the spans of the requests of p that were answered
+// with data.
+func (p *readPlan) answered(errs []error, to []span) []span {
+	for ri, err := range errs {
+		if err == nil {
+			q := p.reqs[ri]
+			rg := p.ranges[q.rng]
+			to = append(to, span{rg.unit, rg.table, rg.start + q.off, rg.start + q.off + q.qty})
+		}
+	}
+	return to
+}
+
+// prune removes the cuts this read made that bisection needed but the
+// device does not: a cut between two tags neither of which was refused
+// on its own, where the registers between them were answered in this
+// read, or are answered now when asked for alone (one request). Devices
+// that refuse ranges for other reasons than a missing register (a range
+// across a block boundary) would refuse the merged range again; each cut
+// is therefore judged once and kept after that.
+func (r *reader) prune(ctx context.Context, added []cutKey, known []span, out []plc.Sample) {
+	for _, k := range added {
+		if r.judged[k] {
+			continue
+		}
+		r.judged[k] = true
+		c := int(k.reg)
+		prevEnd, keep := -1, false
+		for _, t := range r.valid {
+			a := &t.addr
+			if a.Unit != k.unit || a.Table != k.table {
+				continue
+			}
+			start, end := int(a.Register), int(a.Register)+a.Registers()
+			refused := out[t.idx].Quality.Code == uint32(ExIllegalDataAddress) && out[t.idx].Quality.Reason == plc.ReasonDeviceError
+			switch {
+			case start == c && refused:
+				keep = true
+			case start < c && end > prevEnd:
+				prevEnd, keep = end, keep || refused
+			case start < c && end == prevEnd && refused:
+				keep = true
+			}
+		}
+		if keep || prevEnd < 0 {
+			continue
+		}
+		if !covered(known, k.unit, k.table, prevEnd, c) {
+			if c-prevEnd > r.d.cfg.limits().max(k.table) {
+				continue
+			}
+			pdu := wire.ReadRequest(k.table.readFC(), uint16(prevEnd), uint16(c-prevEnd))
+			if _, err := r.d.request(ctx, "read", k.unit, pdu); err != nil {
+				continue
+			}
+		}
+		delete(r.cuts, k)
+	}
+}
+
+// covered reports whether spans cover registers [lo, hi) of a unit's
+// table; an empty stretch is covered.
+func covered(spans []span, unit uint8, table Table, lo, hi int) bool {
+	for lo < hi {
+		next := lo
+		for _, s := range spans {
+			if s.unit == unit && s.table == table && s.lo <= lo && s.hi > next {
+				next = s.hi
+			}
+		}
+		if next == lo {
+			return false
+		}
+		lo = next
+	}
+	return true
 }
 
 func isIllegalAddress(err error) bool {
@@ -143,10 +237,10 @@ func isIllegalAddress(err error) bool {
 }
 
 // split adds a cut in the middle of every range refused as an illegal
-// data address that holds tags at more than one register, and reports
-// whether it added any.
-func (r *reader) split(p *readPlan, errs []error) bool {
-	added := false
+// data address that holds tags at more than one register, and returns
+// the cuts it added.
+func (r *reader) split(p *readPlan, errs []error) []cutKey {
+	var added []cutKey
 	for ri, err := range errs {
 		if !isIllegalAddress(err) {
 			continue
@@ -173,7 +267,7 @@ func (r *reader) split(p *readPlan, errs []error) bool {
 		k := cutKey{rg.unit, rg.table, uint16(cut)}
 		if !r.cuts[k] {
 			r.cuts[k] = true
-			added = true
+			added = append(added, k)
 			r.d.log.Info("modbus device refused a range; reading it in two", zap.Uint8("unit", rg.unit), zap.Stringer("table", rg.table),
 				zap.Int("from", rg.start), zap.Int("to", rg.end), zap.Int("cut", cut))
 		}
