@@ -72,7 +72,7 @@ var (
 type Device struct {
 	// Name is unique within the point database.
 	Name string `yaml:"name"`
-	// Driver is the registered driver name: "s7", "opcua".
+	// Driver is the registered driver name: "s7", "opcua", "modbus".
 	Driver string `yaml:"driver"`
 	// Endpoint is where the device listens: "10.0.0.5:102",
 	// "opc.tcp://wincc:4840".

@@ -189,7 +189,7 @@ func (d *Driver) open(ctx context.Context) (link, error) {
 		return nil, fmt.Errorf("modbus: connect %s: %w", d.endpoint, err)
 	}
 	if d.cfg.Mode == ModeRTUOverTCP {
-		return newRTULink(c.(*net.TCPConn), d.cfg.Delay, d.clk), nil
+		return newRTULink(c, d.cfg.Delay, d.clk), nil
 	}
 	return newTCPLink(c, d.cfg.InFlight), nil
 }
