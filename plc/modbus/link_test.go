@@ -197,32 +197,46 @@ func TestUnitsBehindOneRTUGatewayShareItsLine(t *testing.T) {
 	for _, unit := range []int{3, 4} {
 		_ = srv.Set(fmt.Sprintf("%d!HR1:REAL", unit), plc.FloatValue(plc.Real, float64(unit)+0.5))
 		cfg := fastCfg()
-		cfg.Mode, cfg.Unit, cfg.Delay, cfg.Timeout = modbus.ModeRTUOverTCP, unit, time.Millisecond, 200*time.Millisecond
+		cfg.Mode, cfg.Unit, cfg.Delay, cfg.Timeout = modbus.ModeRTUOverTCP, unit, time.Millisecond, time.Second
 		drivers = append(drivers, open(t, gw, cfg))
 	}
 	var wg sync.WaitGroup
 	for i, d := range drivers {
 		wg.Go(func() {
-			r, err := d.Prepare([]plc.Tag{tag("t", "HR1:REAL"), tag("u", "HR50"), tag("9", "9!HR1")})
+			r, err := d.Prepare([]plc.Tag{tag("t", "HR1:REAL"), tag("u", "HR50")})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			for range 5 {
-				out := make([]plc.Sample, 3)
+			for range 20 {
+				out := make([]plc.Sample, 2)
 				if err := r.Read(context.Background(), out); err != nil {
 					t.Error(err)
 					return
 				}
-				if !out[0].Quality.IsGood() || out[0].Value.Float() != float64(3+i)+0.5 {
-					t.Errorf("unit %d: %v (%v)", 3+i, out[0].Value, out[0].Quality)
+				if !out[0].Quality.IsGood() || out[0].Value.Float() != float64(3+i)+0.5 || !out[1].Quality.IsGood() {
+					t.Errorf("unit %d: %v (%v), %v", 3+i, out[0].Value, out[0].Quality, out[1].Quality)
 					return
 				}
-				// Unit 9 is not on the line: it times out without
-				// disturbing the others.
-				if out[2].Quality.IsGood() {
-					t.Errorf("unit 9 answered")
+			}
+			// Unit 9 is not on the line: it times out, and the next
+			// read of the others is good again.
+			once := func(tg plc.Tag) plc.Quality {
+				out := make([]plc.Sample, 1)
+				r, err := d.Prepare([]plc.Tag{tg})
+				if err == nil {
+					err = r.Read(context.Background(), out)
 				}
+				if err != nil {
+					t.Error(err)
+				}
+				return out[0].Quality
+			}
+			if q := once(tag("9", "9!HR1")); q.Detail != "timeout" {
+				t.Errorf("unit 9: %v", q)
+			}
+			if q := once(tag("t", "HR1:REAL")); !q.IsGood() {
+				t.Errorf("unit %d after unit 9 timed out: %v", 3+i, q)
 			}
 		})
 	}
