@@ -393,7 +393,8 @@ func TestBreakerOpensOnSilentDevice(t *testing.T) {
 	srv.SetLatency(time.Hour) // accepts connections, never answers
 	cfg := fastCfg()
 	cfg.Timeout, cfg.BreakerFailures, cfg.BreakerTimeout = 20*time.Millisecond, 2, time.Hour
-	d := open(t, srv.Addr(), cfg)
+	reg := newRegistry()
+	d := open(t, srv.Addr(), cfg, modbus.WithRegisterer(reg))
 	r, err := d.Prepare([]plc.Tag{tag("x", "HR1")})
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +408,9 @@ func TestBreakerOpensOnSilentDevice(t *testing.T) {
 	})
 	if q := readWith(t, r, 1)[0].Quality; q.Reason != plc.ReasonCommFailure {
 		t.Errorf("with the breaker open: %v", q)
+	}
+	if v := gatherValue(t, reg, "kiln_modbus_breaker_state"); v != 2 {
+		t.Errorf("kiln_modbus_breaker_state = %v, want 2 (open)", v)
 	}
 }
 
