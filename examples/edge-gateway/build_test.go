@@ -12,6 +12,7 @@ import (
 var simulators = []string{
 	"github.com/kiln-iot/kiln/plc/s7/s7sim",
 	"github.com/kiln-iot/kiln/opcua/uasim",
+	"github.com/kiln-iot/kiln/plc/modbus/modbussim",
 	"github.com/kiln-iot/kiln/examples/plcsim/sim",
 	"github.com/gopcua/opcua/server",
 }
@@ -45,7 +46,7 @@ func TestProductionBuildLinksNoSimulator(t *testing.T) {
 			t.Errorf("the production build (-tags nodemo) links %s", p)
 		}
 	}
-	for _, p := range []string{"github.com/kiln-iot/kiln/plc/s7", "github.com/kiln-iot/kiln/opcua"} {
+	for _, p := range []string{"github.com/kiln-iot/kiln/plc/s7", "github.com/kiln-iot/kiln/opcua", "github.com/kiln-iot/kiln/plc/modbus"} {
 		if !prod[p] {
 			t.Errorf("the production build lacks the driver %s", p)
 		}

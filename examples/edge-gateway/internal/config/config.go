@@ -17,7 +17,8 @@ import (
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
-	_ "github.com/kiln-iot/kiln/plc/s7" // registers the "s7" driver
+	_ "github.com/kiln-iot/kiln/plc/modbus" // registers the "modbus" driver
+	_ "github.com/kiln-iot/kiln/plc/s7"     // registers the "s7" driver
 	"github.com/kiln-iot/kiln/tenant"
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
