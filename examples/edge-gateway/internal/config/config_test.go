@@ -22,7 +22,7 @@ func TestZeroConfigIsTheEmbeddedDemo(t *testing.T) {
 func TestParseNamesFileLineField(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
 		{"unknown field", "id: gw\nspool:\n  dri: x\n", "gw.yaml:3: dri: field dri not found"},
-		{"bad driver", "devices:\n  - name: a\n    driver: modbus\n    endpoint: x:1\n", "gw.yaml:3: devices[0].driver: unknown driver \"modbus\""},
+		{"bad driver", "devices:\n  - name: a\n    driver: profibus\n    endpoint: x:1\n", "gw.yaml:3: devices[0].driver: unknown driver \"profibus\""},
 		{"bad tenant", "tenant: Acme\n", "gw.yaml:1: tenant: "},
 		{"bad duration", "groups:\n  - name: g\n    rate: fast\n", "gw.yaml:3: "},
 		{"rate too fast", "groups:\n  - name: g\n    rate: 1ms\n", "gw.yaml:3: groups[0].rate: 1ms is below 10ms"},
