@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -165,4 +167,40 @@ func ParseState(data []byte) (State, error) {
 		return State{}, fmt.Errorf("%w: STATE is not {\"online\":bool,\"timestamp\":ms}: %v", ErrPayload, err)
 	}
 	return s, nil
+}
+
+// BatchID names the kiln sample batch a DDATA carries, so that a host
+// writing into kiln's historian stores a batch replayed after an outage
+// exactly once. It travels in the payload's uuid field as
+// "kiln-batch:1:<epoch>:<seq>:<source>"; other hosts ignore it.
+type BatchID struct {
+	Source     string
+	Epoch, Seq uint64
+}
+
+const batchPrefix = "kiln-batch:1:"
+
+// String formats the id for the payload's uuid field.
+func (b BatchID) String() string {
+	return fmt.Sprintf("%s%d:%d:%s", batchPrefix, b.Epoch, b.Seq, b.Source)
+}
+
+// ParseBatchID parses a payload's uuid; ok is false when it is not a
+// kiln batch id.
+func ParseBatchID(uuid string) (id BatchID, ok bool) {
+	rest, found := strings.CutPrefix(uuid, batchPrefix)
+	if !found {
+		return BatchID{}, false
+	}
+	epoch, rest, ok1 := strings.Cut(rest, ":")
+	seq, source, ok2 := strings.Cut(rest, ":")
+	if !ok1 || !ok2 || source == "" {
+		return BatchID{}, false
+	}
+	e, err1 := strconv.ParseUint(epoch, 10, 64)
+	s, err2 := strconv.ParseUint(seq, 10, 64)
+	if err1 != nil || err2 != nil {
+		return BatchID{}, false
+	}
+	return BatchID{Source: source, Epoch: e, Seq: s}, true
 }

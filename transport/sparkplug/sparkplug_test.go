@@ -246,3 +246,16 @@ func FuzzParseTopic(f *testing.F) {
 		}
 	})
 }
+
+func TestBatchIDsRoundTripAndOthersAreNotOnes(t *testing.T) {
+	id := BatchID{Source: "gw:1", Epoch: 42, Seq: 7}
+	got, ok := ParseBatchID(id.String())
+	if !ok || got != id {
+		t.Errorf("ParseBatchID(%q) = %+v, %v", id.String(), got, ok)
+	}
+	for _, s := range []string{"", "8a3f-uuid", "kiln-batch:1:x:1:gw", "kiln-batch:1:1:1:", "kiln-batch:2:1:1:gw", "kiln-batch:1:1"} {
+		if _, ok := ParseBatchID(s); ok {
+			t.Errorf("ParseBatchID(%q) took it for a batch id", s)
+		}
+	}
+}

@@ -243,6 +243,7 @@ func TestADroppedDeviceDiesAndIsBornAgain(t *testing.T) {
 
 // collector is a host handler that keeps what it is handed.
 type collector struct {
+	batches    map[sparkplug.BatchID]int
 	mu         sync.Mutex
 	byTagTime  map[string]int
 	historical int
@@ -251,7 +252,7 @@ type collector struct {
 }
 
 func newCollector() *collector {
-	return &collector{byTagTime: map[string]int{}, values: map[string]plc.Value{}}
+	return &collector{byTagTime: map[string]int{}, values: map[string]plc.Value{}, batches: map[sparkplug.BatchID]int{}}
 }
 
 func (c *collector) handle(_ context.Context, d host.Delivery) error {
@@ -259,6 +260,9 @@ func (c *collector) handle(_ context.Context, d host.Delivery) error {
 	defer c.mu.Unlock()
 	c.deliveries = append(c.deliveries, d)
 	c.historical += d.Historical
+	if d.Batch != nil {
+		c.batches[*d.Batch]++
+	}
 	for _, s := range d.Samples {
 		if d.Type == sparkplug.DDATA {
 			c.byTagTime[fmt.Sprintf("%s@%d", s.Tag, s.Time.UnixMilli())]++
@@ -308,6 +312,11 @@ func TestTheNodeWaitsForItsHostAndReplaysHistoryWhenItReturns(t *testing.T) {
 	c.mu.Lock()
 	if c.historical != 2 {
 		t.Errorf("%d historical samples, want the 2 replayed", c.historical)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		if id := (sparkplug.BatchID{Source: "gw1/plc1", Seq: seq}); c.batches[id] != 1 {
+			t.Errorf("batch %v delivered %d times, want once with its id", id, c.batches[id])
+		}
 	}
 	if d := c.deliveries[0]; d.Tenant != "tenant-a" || d.Type != sparkplug.NBIRTH && d.Type != sparkplug.DBIRTH {
 		t.Errorf("first delivery %+v", d)

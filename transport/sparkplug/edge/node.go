@@ -510,7 +510,9 @@ func (n *Node) observeLocked(samples []plc.Sample) {
 }
 
 // Publish publishes sample batches (transport/wire messages) as DDATA:
-// one message per device and batch, metrics by alias, each with its
+// one message per device and batch, carrying the batch's identity
+// (source/device, epoch, seq) as a sparkplug.BatchID in its uuid, metrics
+// by alias, each with its
 // sample time, bad quality as the Quality property, and samples older
 // than the current births flagged is_historical and paced to
 // Config.ReplayRate. A message is confirmed once the broker has read it
@@ -545,11 +547,13 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 		return nil
 	}
 	birth := n.birthTime
-	byDev := map[string]*spb.Payload{}
 	for _, msg := range msgs {
 		if err := wire.FromMessage(msg, &b); err != nil {
 			continue
 		}
+		// One DDATA per device of each batch, carrying the batch's id, so a
+		// kiln host stores a replayed batch once.
+		byDev := map[string]*spb.Payload{}
 		var live []plc.Sample
 		for _, s := range b.Samples {
 			m := n.metrics[s.Tag]
@@ -559,6 +563,9 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 			p := byDev[m.device]
 			if p == nil {
 				p = &spb.Payload{}
+				if b.Source != "" {
+					p.Uuid = sparkplug.Name(sparkplug.BatchID{Source: b.Source + "/" + m.device, Epoch: b.Epoch, Seq: b.Seq}.String())
+				}
 				byDev[m.device] = p
 			}
 			pm := &spb.Payload_Metric{Timestamp: sparkplug.Millis(s.Time)}
@@ -581,14 +588,14 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 			p.Metrics = append(p.Metrics, pm)
 		}
 		n.observeLocked(live)
-	}
-	devs := make([]string, 0, len(byDev))
-	for d := range byDev {
-		devs = append(devs, d)
-	}
-	sort.Strings(devs)
-	for _, d := range devs {
-		outs = append(outs, out{n.deviceTopic(sparkplug.DDATA, d), byDev[d]})
+		devs := make([]string, 0, len(byDev))
+		for d := range byDev {
+			devs = append(devs, d)
+		}
+		sort.Strings(devs)
+		for _, d := range devs {
+			outs = append(outs, out{n.deviceTopic(sparkplug.DDATA, d), byDev[d]})
+		}
 	}
 	n.mu.Unlock()
 

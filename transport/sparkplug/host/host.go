@@ -107,6 +107,10 @@ type Delivery struct {
 	// Historical counts the samples flagged is_historical (replayed after
 	// an outage).
 	Historical int
+	// Batch is the kiln batch a DDATA of a kiln edge node carries (its
+	// payload's uuid), so the historian stores a replayed batch once; nil
+	// for other messages and other edge nodes.
+	Batch *sparkplug.BatchID
 }
 
 // Handler takes deliveries in order per node. An error is retried with
@@ -426,6 +430,9 @@ func (h *Host) track(t sparkplug.Topic, tenant string, p *spb.Payload) (Delivery
 		d.Samples = h.stale(ns, t.Device, p)
 	case sparkplug.NDATA, sparkplug.DDATA:
 		d.Samples = h.samples(ns, p, &d)
+		if id, ok := sparkplug.ParseBatchID(p.GetUuid()); ok {
+			d.Batch = &id
+		}
 	}
 	return d, true
 }
