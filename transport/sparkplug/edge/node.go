@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -235,7 +236,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		if n.clk.Now().Sub(connected) > 30*time.Second {
 			attempt = 0
 		}
-		d := backoff.Delay(n.cfg.Retry, attempt, -1)
+		d := backoff.Delay(n.cfg.Retry, attempt, rand.Float64())
 		attempt++
 		n.log.Warn("sparkplug: session ended", zap.Error(err), zap.Duration("retry_in", d))
 		if backoff.Sleep(ctx, n.clk, d) != nil {

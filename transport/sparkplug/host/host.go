@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -257,7 +258,7 @@ func (h *Host) Serve(ctx context.Context) error {
 		if h.clk.Now().Sub(start) > 30*time.Second {
 			attempt = 0
 		}
-		d := backoff.Delay(h.cfg.Retry, attempt, -1)
+		d := backoff.Delay(h.cfg.Retry, attempt, rand.Float64())
 		attempt++
 		h.log.Warn("sparkplug host: session ended", zap.Error(err), zap.Duration("retry_in", d))
 		if backoff.Sleep(ctx, h.clk, d) != nil {
@@ -361,7 +362,7 @@ func (h *Host) handle(ctx context.Context, msg mqtt.Message) {
 		if err == nil {
 			return
 		}
-		delay := backoff.Delay(h.cfg.Retry, attempt, -1)
+		delay := backoff.Delay(h.cfg.Retry, attempt, rand.Float64())
 		h.log.Warn("sparkplug host: handler failed; retrying", zap.String("topic", msg.Topic()), zap.Error(err), zap.Duration("retry_in", delay))
 		if backoff.Sleep(ctx, h.clk, delay) != nil {
 			return
