@@ -63,7 +63,10 @@
 // after it began" with lasted and retry_in), so that a PLC out of
 // connection resources, or a firewall that resets connections after the
 // handshake, is not redialled in a tight loop. A connection dropped
-// because a caller cancelled its request is rebuilt at once. A circuit
+// because a caller cancelled its request is rebuilt at once. These are
+// the rules of package reconnect, whose loop each connection runs on;
+// WithEvents reports its events (connected, lost with the cause,
+// retrying in) and WithClock sets its clock. A circuit
 // breaker (github.com/sony/gobreaker/v2) opens after
 // Config.BreakerFailures consecutive failures and lets one probe through
 // after Config.BreakerTimeout. Requests on one connection are serialized;

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,10 +13,10 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 func init() {
@@ -46,10 +45,11 @@ const (
 type Option func(*options)
 
 type options struct {
-	name  string
-	log   *zap.Logger
-	reg   prometheus.Registerer
-	clock clock.Clock
+	name   string
+	log    *zap.Logger
+	reg    prometheus.Registerer
+	clock  clock.Clock
+	events func(reconnect.Event)
 }
 
 // WithName names the device in logs and metric labels (default: the
@@ -67,6 +67,11 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { 
 // system clock).
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
+// WithEvents calls h with the session events of every connection to the
+// PLC (connected, lost with its cause, retrying in), in order per
+// connection; h must not block.
+func WithEvents(h func(reconnect.Event)) Option { return func(o *options) { o.events = h } }
+
 // Driver reads and writes one S7 PLC. It implements plc.Driver and is safe
 // for concurrent use: requests on one connection are serialized, and
 // Config.Connections connections serve requests in parallel.
@@ -77,6 +82,7 @@ type Driver struct {
 	log      *zap.Logger
 	clk      clock.Clock
 	reg      prometheus.Registerer
+	events   func(reconnect.Event)
 	m        *metrics
 	cb       *gobreaker.CircuitBreaker[[]byte]
 	slots    []*slot
@@ -115,6 +121,7 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 		log:      o.log.With(zap.String("device", o.name), zap.String("endpoint", addr)),
 		clk:      clock.Or(o.clock),
 		reg:      o.reg,
+		events:   o.events,
 		m:        newMetrics(o.name),
 	}
 	if d.reg != nil {
@@ -139,11 +146,20 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.life, d.cancel = ctx, cancel
-	for i := range d.cfg.Connections {
+	loops := make([]*reconnect.Loop, d.cfg.Connections)
+	for i := range loops {
 		s := &slot{d: d, id: i, kick: make(chan struct{}, 1), first: make(chan struct{})}
+		if loops[i], err = s.newLoop(); err != nil {
+			cancel()
+			if d.reg != nil {
+				d.m.unregister(d.reg)
+			}
+			return nil, fmt.Errorf("s7: reconnect: %w", err)
+		}
 		d.slots = append(d.slots, s)
-		d.wg.Add(1)
-		go s.run(ctx)
+	}
+	for _, l := range loops {
+		d.wg.Go(func() { _ = l.Serve(ctx) })
 	}
 	return d, nil
 }
@@ -212,66 +228,27 @@ type slot struct {
 	firstOnce sync.Once
 }
 
-// run keeps the connection up: connect, wait for its loss, reconnect.
-// Failed attempts are retried with backoff. A session that ended within
-// stableSession of its start (a PLC out of connection resources, or a
-// firewall that resets the connection after the handshake) is also
-// followed by a backoff delay, the attempt count growing on, so that
-// such a peer is not redialled in a tight loop; a session that lasted
-// starts the backoff afresh and is rebuilt at once, as is one a caller
-// ended by cancelling its request.
-func (s *slot) run(ctx context.Context) {
-	defer s.d.wg.Done()
-	attempt, connected := 0, false
-	next := func() time.Duration {
-		d := backoff.Delay(s.d.cfg.Reconnect, attempt, rand.Float64())
-		attempt++
-		return d
-	}
-	for {
+// newLoop returns the slot's session loop: connect, wait for the
+// connection's loss, reconnect. A session a caller ended by cancelling
+// its request is rebuilt at once (reconnect.ErrByCaller).
+func (s *slot) newLoop() (*reconnect.Loop, error) {
+	connected := false
+	dial := func(ctx context.Context) (reconnect.Hold, error) {
 		err := s.dial(ctx)
 		s.firstOnce.Do(func() { close(s.first) })
-		if ctx.Err() != nil {
-			return
+		if err != nil {
+			return nil, err
 		}
-		var delay time.Duration
-		if err == nil {
-			if connected {
-				s.d.m.reconnects.Inc()
-			}
-			connected = true
-			began := s.d.clk.Now()
-			s.d.log.Info("s7 connected", zap.Int("conn", s.id), zap.Int("pdu", int(s.pdu.Load())))
-			if !s.watch(ctx) {
-				return
-			}
-			s.mu.Lock()
-			byCaller := s.byCaller
-			s.byCaller = false
-			s.mu.Unlock()
-			lasted := s.d.clk.Now().Sub(began)
-			switch {
-			case lasted >= stableSession:
-				attempt = 0
-				continue
-			case byCaller:
-				continue
-			}
-			delay = next()
-			s.d.log.Warn("s7 session ended soon after it began", zap.Int("conn", s.id), zap.Duration("lasted", lasted), zap.Duration("retry_in", delay))
-		} else {
-			delay = next()
-			s.d.log.Warn("s7 connect failed", zap.Int("conn", s.id), zap.Error(err), zap.Duration("retry_in", delay))
+		if connected {
+			s.d.m.reconnects.Inc()
 		}
-		if backoff.Sleep(ctx, s.d.clk, delay) != nil {
-			return
-		}
+		connected = true
+		s.d.log.Info("s7 connected", zap.Int("conn", s.id), zap.Int("pdu", int(s.pdu.Load())))
+		return s.watch, nil
 	}
+	return reconnect.New(reconnect.Config{Retry: s.d.cfg.Reconnect}, dial,
+		reconnect.WithClock(s.d.clk), reconnect.WithLogger(s.d.log.With(zap.Int("conn", s.id)), "s7 "), reconnect.WithEvents(s.d.events))
 }
-
-// stableSession is how long a session must last for the reconnect
-// backoff to start afresh after it ends.
-const stableSession = 30 * time.Second
 
 // idleProbe is how often an idle connection is checked for a close by
 // the PLC.
@@ -280,27 +257,44 @@ const idleProbe = time.Second
 // watch waits while the connection is up, and every idleProbe checks it
 // when no request holds it, so that a connection the PLC (or a gateway)
 // closed is rebuilt before the next read needs it. It returns when the
-// connection is lost (true) or ctx ends (false).
-func (s *slot) watch(ctx context.Context) bool {
+// connection is lost, with why (reconnect.ErrByCaller when a caller
+// cancelling its request dropped it), or when ctx ends.
+func (s *slot) watch(ctx context.Context) error {
 	t := s.d.clk.NewTicker(idleProbe)
 	defer t.Stop()
+	cause := errDropped
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return ctx.Err()
 		case <-s.kick:
-			return true
+			s.mu.Lock()
+			byCaller := s.byCaller
+			s.byCaller = false
+			s.mu.Unlock()
+			if byCaller {
+				return reconnect.ErrByCaller
+			}
+			return cause
 		case <-t.C():
 		}
 		if s.mu.TryLock() {
 			if c := s.c; c != nil && c.closedByPeer() {
 				s.d.log.Info("s7 connection closed by the PLC, reconnecting", zap.Int("conn", s.id))
 				s.dropLocked(c, false)
+				cause = errClosedByPLC
 			}
 			s.mu.Unlock()
 		}
 	}
 }
+
+// Why a session ended: the PLC closed the idle connection, or a request
+// on it failed or got an answer the driver could not use.
+var (
+	errClosedByPLC = errors.New("s7: connection closed by the PLC")
+	errDropped     = errors.New("s7: connection dropped after a failed request")
+)
 
 // dial makes one connection attempt through the breaker, within
 // ConnectTimeout.

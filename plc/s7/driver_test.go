@@ -16,8 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
@@ -25,6 +23,7 @@ import (
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -759,19 +758,15 @@ func TestLocalTSAP(t *testing.T) {
 	if out := read(t, d, tag("x", "MW0", "INT")); !out[0].Quality.IsGood() || out[0].Value.Float() != 7 {
 		t.Fatalf("from TSAP 0x1002: %v %v", out[0].Value, out[0].Quality)
 	}
-	core, logs := observer.New(zap.WarnLevel)
-	wrong := open(t, srv.Addr(), fastCfg(), s7.WithLogger(zap.New(core))) // from the default 0x0100
+	ev, withEvents := newSessionEvents()
+	wrong := open(t, srv.Addr(), fastCfg(), withEvents) // from the default 0x0100
 	if out := read(t, wrong, tag("x", "MW0", "INT")); out[0].Quality.Reason != plc.ReasonCommFailure {
 		t.Fatalf("from TSAP 0x0100: %v", out[0].Quality)
 	}
-	eventually(t, "a logged refusal", func() bool {
-		for _, e := range logs.FilterMessage("s7 connect failed").All() {
-			if err, ok := e.ContextMap()["error"].(string); ok && strings.Contains(err, s7.ErrRefused.Error()) && strings.Contains(err, "0x0100") {
-				return true
-			}
-		}
-		return false
-	})
+	e := ev.expect(t, reconnect.Retrying)
+	if !errors.Is(e.Err, s7.ErrRefused) || !strings.Contains(e.Err.Error(), "local TSAP 0x0100") {
+		t.Fatalf("the failed attempt's error %v, want s7.ErrRefused naming local TSAP 0x0100", e.Err)
+	}
 }
 
 // TestCancelInterruptsARequest cancels a read the PLC is slow to answer:

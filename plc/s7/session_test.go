@@ -7,47 +7,80 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
-const (
-	msgConnected    = "s7 connected"
-	msgShortSession = "s7 session ended soon after it began"
-)
+// sessionEvents records a driver's session events (WithEvents) for a
+// test to take in order.
+type sessionEvents chan reconnect.Event
+
+func newSessionEvents() (sessionEvents, s7.Option) {
+	ev := make(sessionEvents, 1000)
+	return ev, s7.WithEvents(func(e reconnect.Event) { ev <- e })
+}
+
+// next returns the next event, waiting up to 20s for it.
+func (ev sessionEvents) next(t *testing.T) reconnect.Event {
+	t.Helper()
+	select {
+	case e := <-ev:
+		return e
+	case <-time.After(20 * time.Second):
+		t.Fatal("no session event")
+		return reconnect.Event{}
+	}
+}
+
+// expect returns the next event, which must be of kind k.
+func (ev sessionEvents) expect(t *testing.T, k reconnect.EventKind) reconnect.Event {
+	t.Helper()
+	e := ev.next(t)
+	if e.Kind != k {
+		t.Fatalf("session event %v, want %v", e, k)
+	}
+	return e
+}
+
+// none checks that no event is pending.
+func (ev sessionEvents) none(t *testing.T) {
+	t.Helper()
+	select {
+	case e := <-ev:
+		t.Fatalf("unexpected session event %v", e)
+	default:
+	}
+}
 
 // sessionEnd is what the driver did after the PLC dropped a session:
-// either it logged a backoff delay, or it reconnected at once.
+// it waited a backoff delay (retryIn), or it reconnected at once.
 type sessionEnd struct {
 	lasted, retryIn time.Duration
 	backedOff       bool
 }
 
 // dropSession has the simulated PLC drop the connection on the next
-// request, reads to trigger it, and waits for the driver's reaction to
-// the loss.
-func dropSession(t *testing.T, srv *s7sim.Server, d *s7.Driver, logs *observer.ObservedLogs, tags []plc.Tag) sessionEnd {
+// request, reads to trigger it, and takes the driver's reaction to the
+// loss from its events.
+func dropSession(t *testing.T, srv *s7sim.Server, d *s7.Driver, ev sessionEvents, tags []plc.Tag) sessionEnd {
 	t.Helper()
-	connects, shorts := logs.FilterMessage(msgConnected).Len(), logs.FilterMessage(msgShortSession).Len()
 	srv.DropAfter(1)
 	if out := read(t, d, tags...); out[0].Quality.IsGood() {
 		t.Fatal("read on the dropped connection was good")
 	}
-	var end sessionEnd
-	eventually(t, "the driver to back off or reconnect", func() bool {
-		if all := logs.FilterMessage(msgShortSession).All(); len(all) > shorts {
-			f := all[len(all)-1].ContextMap()
-			end = sessionEnd{lasted: f["lasted"].(time.Duration), retryIn: f["retry_in"].(time.Duration), backedOff: true}
-			return true
-		}
-		return logs.FilterMessage(msgConnected).Len() > connects
-	})
+	end := sessionEnd{lasted: ev.expect(t, reconnect.Lost).Lasted}
+	switch e := ev.next(t); e.Kind {
+	case reconnect.Retrying:
+		end.retryIn, end.backedOff = e.In, true
+	case reconnect.Connected:
+	default:
+		t.Fatalf("after a lost session: %v", e)
+	}
 	return end
 }
 
@@ -60,36 +93,36 @@ func dropSession(t *testing.T, srv *s7sim.Server, d *s7.Driver, logs *observer.O
 func TestShortSessionsAreRetriedWithGrowingBackoff(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	core, logs := observer.New(zap.InfoLevel)
+	ev, withEvents := newSessionEvents()
 	reg := prometheus.NewRegistry()
 	cfg := s7.Config{
 		Reconnect:       backoff.Config{Initial: time.Second, Max: time.Minute, Jitter: -1},
 		BreakerFailures: 1000, // this test is about reconnecting, not the breaker
 	}
-	d := open(t, srv.Addr(), cfg, s7.WithClock(clk), s7.WithLogger(zap.New(core)), s7.WithRegisterer(reg))
+	d := open(t, srv.Addr(), cfg, s7.WithClock(clk), withEvents, s7.WithRegisterer(reg))
 	tags := []plc.Tag{tag("x", "MW0", "INT")}
 	if out := read(t, d, tags...); !out[0].Quality.IsGood() {
 		t.Fatalf("first read: %v", out[0].Quality)
 	}
-	connects := func() int { return logs.FilterMessage(msgConnected).Len() }
-	// The first read may run before the connection is logged.
-	eventually(t, "the first connection to be logged", func() bool { return connects() == 1 })
+	ev.expect(t, reconnect.Connected)
+	connects := 1
 
 	// waitOut lets the backoff delay pass on the fake clock, checking that
 	// the driver does not reconnect a moment before it is over.
 	waitOut := func(delay time.Duration) {
 		t.Helper()
-		before := connects()
 		clk.BlockUntil(1) // the backoff timer: no ticker runs while disconnected
 		if out := read(t, d, tags...); out[0].Quality.Reason != plc.ReasonCommFailure {
 			t.Fatalf("read during the backoff delay: %v", out[0].Quality)
 		}
 		clk.Advance(delay - time.Millisecond)
-		if n := clk.Waiters(); n != 1 || connects() != before {
-			t.Fatalf("the backoff wait ended before its delay of %v (%d timers pending, %d connects)", delay, n, connects())
+		if n := clk.Waiters(); n != 1 {
+			t.Fatalf("the backoff wait ended before its delay of %v (%d timers pending)", delay, n)
 		}
+		ev.none(t)
 		clk.Advance(time.Millisecond)
-		eventually(t, "the reconnect after the delay", func() bool { return connects() == before+1 })
+		ev.expect(t, reconnect.Connected)
+		connects++
 	}
 
 	// Sessions that end at once, or after 10s, are followed by delays
@@ -97,12 +130,12 @@ func TestShortSessionsAreRetriedWithGrowingBackoff(t *testing.T) {
 	var delays []time.Duration
 	for i, lasted := range []time.Duration{0, 10 * time.Second, 0} {
 		clk.Advance(lasted)
-		end := dropSession(t, srv, d, logs, tags)
+		end := dropSession(t, srv, d, ev, tags)
 		if !end.backedOff {
 			t.Fatalf("session %d, which lasted %v, was followed by an immediate reconnect", i+1, lasted)
 		}
 		if end.lasted != lasted {
-			t.Errorf("session %d: logged lasted=%v, want %v", i+1, end.lasted, lasted)
+			t.Errorf("session %d: lost after %v, want %v", i+1, end.lasted, lasted)
 		}
 		delays = append(delays, end.retryIn)
 		waitOut(end.retryIn)
@@ -110,27 +143,28 @@ func TestShortSessionsAreRetriedWithGrowingBackoff(t *testing.T) {
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 	for i := range want {
 		if delays[i] != want[i] {
-			t.Fatalf("retry_in after the short sessions %v, want %v", delays, want)
+			t.Fatalf("delays after the short sessions %v, want %v", delays, want)
 		}
 	}
 
-	// A session that lasted 30s is rebuilt at once, with no delay logged.
+	// A session that lasted 30s is rebuilt at once.
 	clk.Advance(30 * time.Second)
-	if end := dropSession(t, srv, d, logs, tags); end.backedOff {
+	if end := dropSession(t, srv, d, ev, tags); end.backedOff {
 		t.Fatalf("after a 30s session the driver backed off for %v", end.retryIn)
 	}
+	connects++
 	if out := read(t, d, tags...); !out[0].Quality.IsGood() {
 		t.Fatalf("read after the immediate reconnect: %v", out[0].Quality)
 	}
 	// ... and the backoff starts afresh.
-	end := dropSession(t, srv, d, logs, tags)
+	end := dropSession(t, srv, d, ev, tags)
 	if !end.backedOff || end.retryIn != time.Second || end.lasted != 0 {
 		t.Fatalf("after the stable session: %+v, want a backoff of 1s", end)
 	}
 	waitOut(end.retryIn)
 
-	if n := counterValue(t, reg, "kiln_s7_reconnects_total"); int(n) != connects()-1 {
-		t.Errorf("reconnects counter %v after %d connects", n, connects())
+	if n := counterValue(t, reg, "kiln_s7_reconnects_total"); int(n) != connects-1 {
+		t.Errorf("reconnects counter %v after %d connects", n, connects)
 	}
 }
 
@@ -141,11 +175,12 @@ func TestShortSessionsAreRetriedWithGrowingBackoff(t *testing.T) {
 func TestCancelledRequestReconnectsAtOnce(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	core, logs := observer.New(zap.InfoLevel)
-	cfg := s7.Config{Timeout: time.Hour, Reconnect: backoff.Config{Initial: time.Second, Jitter: -1}}
-	d := open(t, srv.Addr(), cfg, s7.WithClock(clk), s7.WithLogger(zap.New(core)))
+	ev, withEvents := newSessionEvents()
+	cfg := s7.Config{Timeout: time.Hour, ConnectTimeout: time.Hour, Reconnect: backoff.Config{Initial: time.Second, Jitter: -1}}
+	d := open(t, srv.Addr(), cfg, s7.WithClock(clk), withEvents)
 	tags := []plc.Tag{tag("x", "MW0", "INT")}
 	read(t, d, tags...)
+	ev.expect(t, reconnect.Connected)
 	srv.SetLatency(time.Hour)
 	r, err := d.Prepare(tags)
 	if err != nil {
@@ -163,11 +198,14 @@ func TestCancelledRequestReconnectsAtOnce(t *testing.T) {
 	if err := r.Read(ctx, make([]plc.Sample, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read: %v, want context.Canceled", err)
 	}
+	if e := ev.expect(t, reconnect.Lost); !errors.Is(e.Err, reconnect.ErrByCaller) {
+		t.Fatalf("the session was lost with %v, want reconnect.ErrByCaller", e.Err)
+	}
 	// The simulator's handler of the first connection still sleeps on the
 	// latency, so a second open connection is the driver's redial, made
-	// without the fake clock moving.
+	// without the fake clock moving: no backoff delay came first. (The
+	// redial's handshake waits on the latency too, within the hour of
+	// ConnectTimeout, so no further event comes.)
 	eventually(t, "the driver to redial", func() bool { return srv.Connections() == 2 })
-	if n := logs.FilterMessage(msgShortSession).Len(); n != 0 {
-		t.Errorf("a cancelled request was taken for a short session (%d backoffs logged)", n)
-	}
+	ev.none(t)
 }
