@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 // Errors of the client.
@@ -63,10 +63,17 @@ type conn struct {
 	// lim are the chunk sizes of multi-node calls on this session.
 	lim      limits
 	lost     chan struct{}
+	cause    error // why it was lost; set before lost is closed
 	lostOnce sync.Once
 }
 
-func (c *conn) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
+// markLost closes lost, recording the first cause.
+func (c *conn) markLost(cause error) {
+	c.lostOnce.Do(func() {
+		c.cause = cause
+		close(c.lost)
+	})
+}
 
 // Client is an OPC UA client that keeps one session to one server alive:
 // it connects in the background, and after any loss reconnects with
@@ -75,6 +82,7 @@ func (c *conn) markLost() { c.lostOnce.Do(func() { close(c.lost) }) }
 type Client struct {
 	cfg     Config
 	log     *zap.Logger
+	clk     clock.Clock
 	policy  string
 	mode    ua.MessageSecurityMode
 	cert    []byte
@@ -97,6 +105,9 @@ type Client struct {
 	tried     chan struct{}
 	triedOnce sync.Once
 	connErr   atomic.Pointer[error] // the last connect failure, nil once connected
+	// hadSession is set once a session was up; only the loop's goroutine
+	// uses it.
+	hadSession bool
 }
 
 // New validates cfg and returns a client that connects in the background
@@ -114,6 +125,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c := &Client{
 		cfg:     cfg,
 		log:     o.log.With(zap.String("endpoint", cfg.Endpoint)),
+		clk:     clock.Or(o.clock),
 		stateCh: make(chan struct{}),
 		tried:   make(chan struct{}),
 		subs:    make(map[*Subscription]struct{}),
@@ -133,6 +145,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	loop, err := reconnect.New(reconnect.Config{Retry: cfg.Backoff}, c.dial,
+		reconnect.WithClock(c.clk), reconnect.WithLogger(c.log, "opcua: "), reconnect.WithEvents(o.events))
+	if err != nil {
+		return nil, fmt.Errorf("opcua: reconnect: %w", err)
+	}
 	if o.reg != nil {
 		if err := c.metrics.register(o.reg); err != nil {
 			return nil, err
@@ -140,7 +157,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
-	go c.run()
+	go c.run(loop)
 	return c, nil
 }
 
@@ -263,83 +280,69 @@ func (c *Client) ConnectionError() error {
 	return nil
 }
 
-// run owns the connection for the client's lifetime.
-func (c *Client) run() {
+// run owns the connection for the client's lifetime, on the reconnect
+// loop. A session that ended soon after it began (a server that closes
+// new sessions, or answers a call with a ServiceFault, which gopcua takes
+// for a lost channel) is retried with backoff, not in a tight loop; one
+// that lasted starts the backoff afresh.
+func (c *Client) run(loop *reconnect.Loop) {
 	defer c.wg.Done()
 	defer c.triedOnce.Do(func() { close(c.tried) })
-	b := backoff.New(c.cfg.Backoff)
-	hadSession := false
-	for c.ctx.Err() == nil {
-		c.setState(StateConnecting, nil)
-		cn, err := c.connect(c.ctx)
-		c.noteConnect(err)
-		if err != nil {
-			c.triedOnce.Do(func() { close(c.tried) })
-			if c.ctx.Err() != nil {
-				break
-			}
-			c.metrics.connectFailures.Inc()
-			d := b.Next()
-			c.setState(StateDisconnected, nil)
-			c.log.Warn("opcua: connect failed", zap.Error(err), zap.Duration("retry_in", d))
-			_ = backoff.Sleep(c.ctx, clock.Real, d)
-			continue
-		}
-		if hadSession {
-			c.metrics.reconnects.Inc()
-		}
-		hadSession = true
-		c.setState(StateConnected, cn)
-		c.triedOnce.Do(func() { close(c.tried) })
-		began := time.Now()
-		c.restoreSubscriptions(cn)
-		c.hold(cn)
-		c.setState(StateDisconnected, nil)
-		c.markSubscriptionsLost()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = cn.uc.Close(ctx)
-		cancel()
-		if c.ctx.Err() != nil {
-			break
-		}
-		// A session that ended soon after it began (a server that closes
-		// new sessions, or answers a call with a ServiceFault, which
-		// gopcua takes for a lost channel) is retried with backoff, not
-		// in a tight loop; one that lasted starts the backoff afresh.
-		if time.Since(began) >= stableSession {
-			b.Reset()
-			continue
-		}
-		d := b.Next()
-		c.log.Warn("opcua: session ended soon after it began", zap.Duration("lasted", time.Since(began)), zap.Duration("retry_in", d))
-		_ = backoff.Sleep(c.ctx, clock.Real, d)
-	}
+	_ = loop.Serve(c.ctx)
 }
 
-// stableSession is how long a session must last for the reconnect
-// backoff to start afresh after it ends.
-const stableSession = 30 * time.Second
+// dial is one connection attempt of the reconnect loop; the Hold it
+// returns restores the subscriptions and watches the session.
+func (c *Client) dial(ctx context.Context) (reconnect.Hold, error) {
+	c.setState(StateConnecting, nil)
+	cn, err := c.connect(ctx)
+	c.noteConnect(err)
+	if err != nil {
+		c.triedOnce.Do(func() { close(c.tried) })
+		if ctx.Err() == nil {
+			c.metrics.connectFailures.Inc()
+			c.setState(StateDisconnected, nil)
+		}
+		return nil, err
+	}
+	if c.hadSession {
+		c.metrics.reconnects.Inc()
+	}
+	c.hadSession = true
+	c.setState(StateConnected, cn)
+	c.triedOnce.Do(func() { close(c.tried) })
+	return func(ctx context.Context) error {
+		c.restoreSubscriptions(cn)
+		cause := c.hold(ctx, cn)
+		c.setState(StateDisconnected, nil)
+		c.markSubscriptionsLost()
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = cn.uc.Close(cctx)
+		cancel()
+		return cause
+	}, nil
+}
 
-// hold watches a live connection until it is lost or the client closes,
-// checking it with a read every KeepAlive, waking a stalled publish loop
-// and retrying failed items.
-func (c *Client) hold(cn *conn) {
-	t := time.NewTicker(c.cfg.KeepAlive)
+// hold watches a live connection until it is lost, returning why, or ctx
+// is done, checking it with a read every KeepAlive, waking a stalled
+// publish loop and retrying failed items.
+func (c *Client) hold(ctx context.Context, cn *conn) error {
+	t := c.clk.NewTicker(c.cfg.KeepAlive)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
-			return
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-cn.lost:
 			c.log.Warn("opcua: connection lost")
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
-			_, err := cn.uc.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{NodeID: ua.NewNumericNodeID(0, id.Server_ServerStatus_State), AttributeID: ua.AttributeIDValue}}})
+			return cn.cause
+		case <-t.C():
+			rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+			_, err := cn.uc.Read(rctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{NodeID: ua.NewNumericNodeID(0, id.Server_ServerStatus_State), AttributeID: ua.AttributeIDValue}}})
 			cancel()
-			if err != nil && c.ctx.Err() == nil {
+			if err != nil && ctx.Err() == nil {
 				c.log.Warn("opcua: keep-alive read failed", zap.Error(err))
-				cn.markLost()
+				cn.markLost(fmt.Errorf("opcua: keep-alive read: %w", err))
 				continue
 			}
 			if cn.resumePublish != nil && len(c.subscriptions()) > 0 {
@@ -388,7 +391,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		gopcua.ApplicationName("kiln"),
 		gopcua.StateChangedFunc(func(s gopcua.ConnState) {
 			if s == gopcua.Disconnected || s == gopcua.Closed {
-				cn.markLost()
+				cn.markLost(fmt.Errorf("%w: gopcua reports the channel %v", ErrNotConnected, s))
 			}
 		}),
 	}
@@ -497,7 +500,7 @@ func (c *Client) callError(op string, cn *conn, err error) error {
 	var sc ua.StatusCode
 	if errors.As(err, &sc) {
 		if q := Quality(sc); q.Reason == plc.ReasonCommFailure {
-			cn.markLost()
+			cn.markLost(fmt.Errorf("opcua: %s: %w", op, err))
 			return fmt.Errorf("opcua: %s: %w: %w", op, ErrNotConnected, err)
 		}
 		return fmt.Errorf("opcua: %s: %w", op, err)
@@ -505,7 +508,7 @@ func (c *Client) callError(op string, cn *conn, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("opcua: %s: %w", op, err)
 	}
-	cn.markLost()
+	cn.markLost(fmt.Errorf("opcua: %s: %w", op, err))
 	return fmt.Errorf("opcua: %s: %w: %w", op, ErrNotConnected, err)
 }
 

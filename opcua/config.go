@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 // Config is how to reach one OPC UA server. Zero fields take the
@@ -155,8 +157,10 @@ func (c Config) mode() (ua.MessageSecurityMode, error) {
 type Option func(*options)
 
 type options struct {
-	log *zap.Logger
-	reg prometheus.Registerer
+	log    *zap.Logger
+	reg    prometheus.Registerer
+	clock  clock.Clock
+	events func(reconnect.Event)
 }
 
 // WithLogger logs connection changes, reconnects and subscription
@@ -171,3 +175,12 @@ func WithLogger(l *zap.Logger) Option {
 
 // WithRegisterer registers the client's Prometheus collectors with r.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
+
+// WithClock sets the clock that times reconnect delays, sessions and
+// keep-alive reads (default: the system clock).
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithEvents calls h with the session events (connected, lost with the
+// cause, retrying in with the failed attempt's error), in order; h must
+// not block.
+func WithEvents(h func(reconnect.Event)) Option { return func(o *options) { o.events = h } }

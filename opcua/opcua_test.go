@@ -9,14 +9,14 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 func TestMain(m *testing.M) {
@@ -58,29 +58,52 @@ func startSim(t *testing.T, cfg uasim.Config, tags []plc.Tag, opts ...uasim.Opti
 	return s
 }
 
-// firstConnectError starts a client with cfg and returns the error of its
-// first failed connect attempt, as logged; the client must not have
-// connected by then.
-func firstConnectError(t *testing.T, cfg opcua.Config) string {
+// sessionEvents records a client's session events (WithEvents) for a
+// test to take in order.
+type sessionEvents chan reconnect.Event
+
+func newSessionEvents() (sessionEvents, opcua.Option) {
+	ev := make(sessionEvents, 1000)
+	return ev, opcua.WithEvents(func(e reconnect.Event) { ev <- e })
+}
+
+// next returns the next event of kind k, skipping others, waiting up to
+// 20s for it.
+func (ev sessionEvents) next(t *testing.T, k reconnect.EventKind) reconnect.Event {
 	t.Helper()
-	core, logs := observer.New(zap.WarnLevel)
-	c, err := opcua.New(cfg, opcua.WithLogger(zap.New(core)))
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-ev:
+			if e.Kind == k {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %v event", k)
+			return reconnect.Event{}
+		}
+	}
+}
+
+// firstConnectError starts a client with cfg and returns the error of its
+// first failed connect attempt; the client must not have connected by
+// then.
+func firstConnectError(t *testing.T, cfg opcua.Config) error {
+	t.Helper()
+	ev, withEvents := newSessionEvents()
+	c, err := opcua.New(cfg, withEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for logs.FilterMessage("opcua: connect failed").Len() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed connect logged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e := ev.next(t, reconnect.Retrying)
 	if c.State() == opcua.StateConnected {
 		t.Fatal("connected")
 	}
-	e, _ := logs.FilterMessage("opcua: connect failed").All()[0].ContextMap()["error"].(string)
-	return e
+	if e.Err == nil {
+		t.Fatalf("retrying %v without the failed attempt's error", e)
+	}
+	return e.Err
 }
 
 // fastBackoff reconnects quickly in tests.
@@ -230,5 +253,48 @@ func (c *collector) waitFor(t *testing.T, what string, cond func([]plc.Sample) b
 		case <-deadline.C:
 			t.Fatalf("timed out waiting for %s; samples: %v", what, c.snapshot())
 		}
+	}
+}
+
+// TestReconnectWaitsForTheBackoffDelayOnTheClock starts a client while
+// the server is down: it retries only once the delay has passed on the
+// clock given with WithClock, not before.
+func TestReconnectWaitsForTheBackoffDelayOnTheClock(t *testing.T) {
+	sim, err := uasim.New(uasim.Config{}, []plc.Tag{{Name: "X", Type: plc.TypeLReal}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reserve a port, then leave the server down.
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sim.Stop()
+	defer sim.Stop()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	ev, withEvents := newSessionEvents()
+	dir := t.TempDir()
+	c, err := opcua.New(opcua.Config{Endpoint: sim.Endpoint(), CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem",
+		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}, opcua.WithClock(clk), withEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if e := ev.next(t, reconnect.Retrying); e.In != time.Second || e.Attempt != 1 || e.Err == nil {
+		t.Fatalf("first failed attempt: %v, want retrying in 1s (attempt 1) with its error", e)
+	}
+	clk.BlockUntil(1)
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(999 * time.Millisecond)
+	if n := clk.Waiters(); n != 1 || c.State() == opcua.StateConnected {
+		t.Fatalf("the backoff wait ended before its delay (%d timers pending, %v)", n, c.State())
+	}
+	clk.Advance(time.Millisecond)
+	ev.next(t, reconnect.Connected)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

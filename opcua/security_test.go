@@ -3,10 +3,12 @@ package opcua_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/gopcua/opcua/ua"
 
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
@@ -60,7 +62,7 @@ func testWrongPasswordRefused(t *testing.T, sim *uasim.Server) {
 			if mode != "None" {
 				cfg.SecurityPolicy = "Basic256Sha256"
 			}
-			if e := firstConnectError(t, cfg); !strings.Contains(e, "BadUserAccessDenied") {
+			if e := firstConnectError(t, cfg); !errors.Is(e, ua.StatusBadUserAccessDenied) {
 				t.Fatalf("connect failed with %v, want BadUserAccessDenied", e)
 			}
 		})

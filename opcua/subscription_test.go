@@ -9,12 +9,11 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 var subCfg = opcua.SubscriptionConfig{PublishingInterval: 20 * time.Millisecond}
@@ -451,8 +450,8 @@ func TestRefusedCallsReportItemsBad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := startSim(t, uasim.Config{}, tags)
-			core, logs := observer.New(zap.WarnLevel)
-			c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond}, opcua.WithLogger(zap.New(core)))
+			ev, withEvents := newSessionEvents()
+			c := newClient(t, opcua.Config{Endpoint: sim.Endpoint(), KeepAlive: 100 * time.Millisecond}, withEvents)
 			sim.Refuse(tc.service, ua.StatusBadTooManyOperations)
 			col := newCollector()
 			sub, err := c.Subscribe(context.Background(), subCfg, []opcua.Item{{Tag: plc.Tag{Name: "Line1.Temp", Type: plc.TypeLReal, Address: tc.address(sim)}}}, col)
@@ -464,17 +463,15 @@ func TestRefusedCallsReportItemsBad(t *testing.T) {
 				s, ok := last(ss, "Line1.Temp")
 				return ok && s.Quality.Status == plc.StatusBad && s.Quality.Code == uint32(ua.StatusBadTooManyOperations)
 			})
-			const short = "opcua: session ended soon after it began"
-			deadline := time.Now().Add(20 * time.Second)
-			for logs.FilterMessage(short).Len() < 4 && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
+			// Retrying without an attempt's error follows a short session.
+			var delays []time.Duration
+			for len(delays) < 4 {
+				if e := ev.next(t, reconnect.Retrying); e.Err == nil {
+					delays = append(delays, e.In)
+				}
 			}
 			sim.Refuse(tc.service, 0)
 			col.waitFor(t, "good once taken", hasValue("Line1.Temp", plc.FloatValue(plc.LReal, 0)))
-			var delays []time.Duration
-			for _, e := range logs.FilterMessage(short).All() {
-				delays = append(delays, e.ContextMap()["retry_in"].(time.Duration))
-			}
 			if len(delays) < 4 || slices.Max(delays) < 2*fastBackoff.Initial {
 				t.Errorf("retry delays after short sessions: %v, want at least 4, growing from %v", delays, fastBackoff.Initial)
 			}

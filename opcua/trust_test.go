@@ -2,6 +2,7 @@ package opcua_test
 
 import (
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,8 +45,8 @@ func testTrustedServerCertificate(t *testing.T, sim *uasim.Server) {
 		cfg := base
 		cfg.TrustedCerts = otherDir
 		cfg.Backoff = fastBackoff
-		if e := firstConnectError(t, cfg); !strings.Contains(e, "not trusted") || !strings.Contains(e, "thumbprint") {
-			t.Fatalf("connect failed with %q, want an untrusted certificate", e)
+		if e := firstConnectError(t, cfg); !errors.Is(e, opcua.ErrUntrustedServer) || !strings.Contains(e.Error(), "thumbprint") {
+			t.Fatalf("connect failed with %v, want opcua.ErrUntrustedServer naming the thumbprint", e)
 		}
 	})
 	t.Run("bad trust list", func(t *testing.T) {
