@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/kiln-iot/kiln/clock"
@@ -84,48 +82,6 @@ func (c Config) withDefaults() Config {
 		c.Jitter = 1
 	}
 	return c
-}
-
-// Backoff yields growing delays. It is safe for concurrent use.
-type Backoff struct {
-	cfg Config
-
-	mu      sync.Mutex
-	attempt int
-	rnd     func() float64
-}
-
-// New returns a Backoff with cfg's delays.
-func New(cfg Config) *Backoff {
-	return &Backoff{cfg: cfg.withDefaults(), rnd: rand.Float64}
-}
-
-// Next returns the delay before the next attempt and counts the attempt.
-func (b *Backoff) Next() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	d := delay(b.cfg, b.attempt, b.rnd())
-	b.attempt++
-	return d
-}
-
-// Attempts returns how many delays were handed out since the last Reset.
-func (b *Backoff) Attempts() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.attempt
-}
-
-// Reset starts over at the initial delay, after a success.
-func (b *Backoff) Reset() {
-	b.mu.Lock()
-	b.attempt = 0
-	b.mu.Unlock()
-}
-
-// Wait sleeps for Next() or until ctx is done, returning ctx.Err() then.
-func (b *Backoff) Wait(ctx context.Context) error {
-	return Sleep(ctx, clock.Real, b.Next())
 }
 
 // Sleep waits d on clk, or until ctx is done and returns ctx.Err() then.

@@ -30,28 +30,6 @@ func TestDelayJitterStaysInRange(t *testing.T) {
 	}
 }
 
-func TestBackoffResetStartsOver(t *testing.T) {
-	b := New(Config{Initial: time.Millisecond, Jitter: -1})
-	b.Next()
-	b.Next()
-	if b.Attempts() != 2 {
-		t.Fatalf("attempts %d, want 2", b.Attempts())
-	}
-	b.Reset()
-	if d := b.Next(); d != time.Millisecond {
-		t.Errorf("after reset: %v, want 1ms", d)
-	}
-}
-
-func TestWaitHonoursContext(t *testing.T) {
-	b := New(Config{Initial: time.Hour})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := b.Wait(ctx); err != context.Canceled {
-		t.Fatalf("Wait on cancelled ctx: %v, want context.Canceled", err)
-	}
-}
-
 func TestSleepWaitsForTheClock(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	done := make(chan error, 1)
