@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command gateway measures the edge gateway's whole data path: a simulated
 // S7 PLC (plcsim) with N tags that all change every 100 ms, the edge
 // gateway as its own process (poller → spool → forwarder → Pulsar), the

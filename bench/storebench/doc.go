@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command storebench measures how fast samples go into PostgreSQL: kiln's
 // exactly-once write path (pgstore.WriteBatches, each batch with its
 // identity) against a raw COPY into a plain table

@@ -39,4 +39,8 @@
 // /usr/lib/postgresql/<newest>/bin, /usr/local/pgsql/bin and $PATH. When
 // they are missing, NewDB skips the test, or fails it with installation
 // instructions when KILN_REQUIRE_POSTGRES=1.
+//
+// The package runs on Linux only (parent-death signals, credentials of
+// another user); on other systems it is empty, so that the library
+// packages still build there.
 package pgtest

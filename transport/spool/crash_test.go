@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -152,4 +153,41 @@ func TestCrashKillRestartLosesNothing(t *testing.T) {
 	if next < rounds {
 		t.Fatalf("children appended only %d records in %d rounds", next, rounds)
 	}
+}
+
+// TestAnotherProcessHoldsTheLockUntilItDies opens a directory that a
+// child process holds: Open fails with ErrLocked while the child runs,
+// and succeeds once it is killed (no stale lock is left behind).
+func TestAnotherProcessHoldsTheLockUntilItDies(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"=0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() { // the child has the spool open and appends
+		cmd.Wait()
+		t.Fatalf("the child did not append: %s", stderr.String())
+	}
+	if s, err := Open(crashConfig(dir)); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("Open while another process holds the directory: %v, want ErrLocked", err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() { // to the end of what the killed child wrote
+	}
+	cmd.Wait()
+	s := mustOpen(t, crashConfig(dir))
+	s.Close()
 }

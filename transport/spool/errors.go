@@ -3,7 +3,6 @@ package spool
 import (
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/kiln-iot/kiln/transport"
 )
@@ -49,14 +48,18 @@ func (e *StorageError) Error() string {
 
 func (e *StorageError) Unwrap() error { return e.Err }
 
+// errLockHeld is returned by lockFile when another open file holds the
+// lock; Open reports it as ErrLocked.
+var errLockHeld = errors.New("spool: lock held")
+
 // Is makes errors.Is(err, ErrNoSpace) and errors.Is(err, ErrReadOnly)
-// work on the underlying errno.
+// work on the underlying errno (or Windows error code).
 func (e *StorageError) Is(target error) bool {
 	switch target {
 	case ErrNoSpace:
-		return errors.Is(e.Err, syscall.ENOSPC) || errors.Is(e.Err, syscall.EDQUOT)
+		return isNoSpace(e.Err)
 	case ErrReadOnly:
-		return errors.Is(e.Err, syscall.EROFS)
+		return isReadOnly(e.Err)
 	}
 	return false
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -155,9 +154,9 @@ func Open(cfg Config, opts ...Option) (*Spool, error) {
 	if err != nil {
 		return nil, &StorageError{"open", lockPath, err}
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(lf); err != nil {
 		lf.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLockHeld) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, s.cfg.Dir)
 		}
 		return nil, &StorageError{"lock", lockPath, err}
@@ -185,7 +184,7 @@ func (s *Spool) release() {
 	if s.cur != nil {
 		s.cur.close()
 	}
-	s.lock.Close() // closing the descriptor drops the flock
+	s.lock.Close() // closing the file drops the lock
 }
 
 // recover loads the segments and the cursor.
