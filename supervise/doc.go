@@ -99,30 +99,8 @@
 //
 // # Restart latency
 //
-// The time from a child's Serve returning an error to its replacement's
-// Serve running, against github.com/thejerf/suture/v4 v4.0.6 in the same
-// run, rounds alternating (cd bench/supervise && go run . -n 20000
-// -rounds 10; 200000 restarts each; go1.26.8, GOMAXPROCS=2 on 2 cores
-// shared with other work). Three consecutive runs:
-//
-//	run  supervisor      p50      p90      p99     p99.9
-//	1    kiln         911ns  1.342µs  5.538µs  41.842µs
-//	1    suture       962ns  1.652µs  6.219µs  47.110µs
-//	2    kiln         902ns  1.802µs  5.879µs  50.365µs
-//	2    suture       962ns  1.512µs  5.979µs  32.118µs
-//	3    kiln         911ns  1.572µs  6.230µs  68.933µs
-//	3    suture       972ns  2.073µs  6.930µs  72.178µs
-//
-// Both take the immediate-restart path there: suture's failure threshold
-// is raised out of reach (by default it pauses the whole supervisor for
-// 15s after 5 failures in 30s), kiln's StableAfter is 1ns and its
-// intensity out of reach. kiln's p50 and p99 were at or below suture's in
-// every run here (in an earlier set of three, p99 was below in two and
-// 0.3µs above in one: the two are level within this machine's noise); the
-// tails beyond p99.9 are scheduling and GC on a busy machine. kiln does a
-// little more per restart (a fresh instance from the factory, the
-// intensity window, status bookkeeping) in about the same allocations
-// (607 B in 7 allocations against suture's 552 B in 8, go test -bench .
-// -benchmem in bench/supervise). BenchmarkRestart in this package
-// measures kiln alone.
+// A restart takes about a microsecond, level with
+// github.com/thejerf/suture/v4 measured in the same run by the runner in
+// bench/supervise; BenchmarkRestart in this package measures kiln alone.
+// The figures, with their commands, are in docs/BENCHMARKS.md.
 package supervise

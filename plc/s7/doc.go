@@ -26,27 +26,9 @@
 // held several tags is read again tag by tag and the faulty tag is planned
 // alone from then on.
 //
-// Measured with go run ./plc/s7/cmd/s7bench -pdu N (1000 tags of mixed
-// types over 10 DBs, in clusters with small and large gaps, s7sim on
-// loopback, 50 scans; median of three runs on a shared 2-core AMD EPYC
-// under a load average of about 12, so the times vary by 2× between
-// runs; round trips do not vary):
-//
-//	| PDU | method                   | round trips / scan | scan time | minimal round trips |
-//	| --: | ------------------------ | -----------------: | --------: | ------------------: |
-//	| 480 | planner                  |               10.0 |    253 µs |                   9 |
-//	| 480 | naive (AGReadDB per tag) |             1000.0 |  19.48 ms |                   9 |
-//	| 240 | planner                  |               20.0 |    451 µs |                  18 |
-//	| 240 | naive (AGReadDB per tag) |             1000.0 |  21.73 ms |                  18 |
-//	| 960 | planner                  |                5.0 |    430 µs |                   5 |
-//	| 960 | naive (AGReadDB per tag) |             1000.0 |  26.42 ms |                   5 |
-//
-// At PDU 480 the planner needs 100× fewer round trips and scans about 77×
-// faster than the naive way, within 1.11× of the minimal round trips (the
-// bytes the tags cover over the payload of one request); at PDU 240 50×
-// fewer round trips (1.11× the minimum), at 960 200× fewer (exactly the
-// minimum). gos7 negotiates 480 bytes at most, so its naive row at 960
-// still runs at 480; the driver gets the full 960.
+// s7bench (go run ./plc/s7/cmd/s7bench -pdu N) compares the round trips
+// and scan times of the plan with one request per tag; its figures are in
+// docs/BENCHMARKS.md.
 //
 // # Connections
 //

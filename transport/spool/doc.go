@@ -59,29 +59,10 @@
 //
 // # Performance
 //
-// Measured with `go run ./transport/spool/cmd/spoolbench -dir /var/tmp
-// -time 2s -recovery 0` on the development VM (2 cores, virtio disk,
-// shared: load average 2.8), 200-byte records, sync policy "batch" (one
-// fsync per Append), against one write and one fsync of the same payload
-// bytes per batch in the same run; the median of three runs per column:
-//
-//	| batch | spool records/s | spool MB/s | plain write+fsync MB/s | ratio |
-//	|------:|----------------:|-----------:|-----------------------:|------:|
-//	|     1 |           5 386 |       1.08 |                   1.22 |  0.89 |
-//	|    64 |         310 770 |      62.15 |                  57.66 |  1.08 |
-//	|  1024 |       2 513 912 |     502.78 |                 385.95 |  1.30 |
-//
 // The spool costs a 28-byte header and a CRC per record; the fsync
-// dominates both columns, so the ratio is near 1 (target: at least 0.5 at
-// batch 64). The disk's fsync latency varies from run to run by tens of
-// percent (single runs of the same build gave ratios from 0.35 to 2.02);
-// `go test -bench Append` gives the same comparison.
-//
-// Recovery (Open: verify every segment, truncate a torn tail, find the
-// first unacknowledged record) of a 1 GiB spool of 4.7 million 200-byte
-// records in 17 segments took 253 ms with the files in the page cache and
-// 437 ms after dropping it (target: under 2 s), measured with
-// `spoolbench -dir /var/tmp -drop-caches`. With `-recovery 256MiB` on the
-// shared VM, a spool of 1.18 million records in 5 segments opened in 64
-// to 68 ms with the files in the page cache.
+// dominates, so its appends run at about the speed of a plain write and
+// fsync of the same bytes, and recovering a 1 GiB spool takes well under
+// a second. spoolbench (go run ./transport/spool/cmd/spoolbench) and
+// go test -bench Append measure both; the figures, with their commands,
+// are in docs/BENCHMARKS.md.
 package spool
