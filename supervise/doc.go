@@ -81,8 +81,11 @@
 // the group and SIGKILL after StopTimeout, and whatever is left of the
 // group when the program ends is killed. On Linux the program also gets
 // SIGKILL when the supervising process dies, so a crashed gateway leaves
-// no module running beside the one its restart starts. Exit status 0 is
-// a clean exit; anything else is a failure wrapping *exec.ExitError.
+// no module running beside the one its restart starts. On Windows the
+// group is a job object that goes with the supervising process, stopping
+// sends CTRL_BREAK and the job is terminated after StopTimeout. Exit
+// status 0 is a clean exit; anything else is a failure wrapping
+// *exec.ExitError.
 // NewHTTPCheck probes a service kiln does not own and calls a restart
 // hook when it fails FailureThreshold times in a row.
 //

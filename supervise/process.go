@@ -1,5 +1,3 @@
-//go:build unix
-
 package supervise
 
 import (
@@ -13,7 +11,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,9 +51,11 @@ func (c ProcessConfig) Validate() error {
 // left of its group is killed. On Linux the program also gets SIGKILL
 // when the supervising process dies (a parent-death signal), so a crashed
 // gateway does not leave a module running that its restart would start
-// twice; what the program started itself is its own to stop then. Exit
-// status 0 is a clean exit; any other end is an error wrapping the
-// *exec.ExitError.
+// twice; what the program started itself is its own to stop then. On
+// Windows the group is a job object that dies with the supervising
+// process: stopping sends CTRL_BREAK (which a console program can handle)
+// and terminates the job after StopTimeout. Exit status 0 is a clean
+// exit; any other end is an error wrapping the *exec.ExitError.
 type Process struct {
 	cfg ProcessConfig
 	pid atomic.Int64
@@ -86,8 +85,7 @@ func (p *Process) Serve(ctx context.Context) error {
 	if len(p.cfg.Env) > 0 {
 		cmd.Env = append(os.Environ(), p.cfg.Env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	setParentDeathSignal(cmd.SysProcAttr)
+	cmd.SysProcAttr = groupAttr()
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("supervise: process %s: %w", p.cfg.Path, err)
@@ -122,10 +120,18 @@ func (p *Process) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("supervise: process %s: %w", p.cfg.Path, err)
 	}
-	pgid := cmd.Process.Pid // Setpgid: the group is named after the leader
-	p.pid.Store(int64(pgid))
+	pid := cmd.Process.Pid
+	g, err := newGroup(cmd.Process)
+	if err != nil {
+		// The program runs but cannot be stopped as a group: end it.
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("supervise: process %s: %w", p.cfg.Path, err)
+	}
+	defer g.close()
+	p.pid.Store(int64(pid))
 	defer p.pid.Store(0)
-	log.Info("process started", zap.String("path", p.cfg.Path), zap.Int("pid", pgid))
+	log.Info("process started", zap.String("path", p.cfg.Path), zap.Int("pid", pid))
 
 	var readers sync.WaitGroup
 	readers.Go(func() { logLines(outR, log, "stdout") })
@@ -134,19 +140,19 @@ func (p *Process) Serve(ctx context.Context) error {
 	select {
 	case err = <-exited:
 	case <-ctx.Done():
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		g.terminate()
 		t := time.NewTimer(p.cfg.StopTimeout)
 		select {
 		case err = <-exited:
 		case <-t.C:
-			log.Warn("process ignored SIGTERM, killing", zap.Int("pid", pgid), zap.Duration("waited", p.cfg.StopTimeout))
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			log.Warn("process ignored "+stopSignal+", killing", zap.Int("pid", pid), zap.Duration("waited", p.cfg.StopTimeout))
+			g.kill()
 			err = <-exited
 		}
 		t.Stop()
 	}
 	// Whatever the leader left running in its group goes with it.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	g.kill()
 	// The pipes end when the last holder dies; one that left the group
 	// (setsid) must not hold Serve up.
 	unblock := time.AfterFunc(time.Second, func() {
@@ -157,7 +163,7 @@ func (p *Process) Serve(ctx context.Context) error {
 	unblock.Stop()
 
 	if st := cmd.ProcessState; st != nil {
-		log.Info("process exited", zap.Int("pid", pgid), zap.Stringer("status", st))
+		log.Info("process exited", zap.Int("pid", pid), zap.Stringer("status", st))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
