@@ -58,6 +58,22 @@ func startSim(t *testing.T, cfg uasim.Config, tags []plc.Tag, opts ...uasim.Opti
 	return s
 }
 
+// downSim returns a uasim server with tags that has reserved its port
+// and is down; Start brings it up there. It is stopped at the end.
+func downSim(t *testing.T, tags []plc.Tag) *uasim.Server {
+	t.Helper()
+	sim, err := uasim.New(uasim.Config{}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sim.Stop()
+	t.Cleanup(func() { sim.Stop() })
+	return sim
+}
+
 // sessionEvents records a client's session events (WithEvents) for a
 // test to take in order.
 type sessionEvents chan reconnect.Event
@@ -260,16 +276,7 @@ func (c *collector) waitFor(t *testing.T, what string, cond func([]plc.Sample) b
 // the server is down: it retries only once the delay has passed on the
 // clock given with WithClock, not before.
 func TestReconnectWaitsForTheBackoffDelayOnTheClock(t *testing.T) {
-	sim, err := uasim.New(uasim.Config{}, []plc.Tag{{Name: "X", Type: plc.TypeLReal}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Reserve a port, then leave the server down.
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sim.Stop()
-	defer sim.Stop()
+	sim := downSim(t, []plc.Tag{{Name: "X", Type: plc.TypeLReal}})
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	ev, withEvents := newSessionEvents()
 	dir := t.TempDir()

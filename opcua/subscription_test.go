@@ -217,16 +217,7 @@ func TestServerRestartRecoversSubscriptions(t *testing.T) {
 
 func TestSubscribeWhileDisconnectedReportsBadThenGood(t *testing.T) {
 	tags := []plc.Tag{{Name: "X", Type: plc.TypeLReal}}
-	sim, err := uasim.New(uasim.Config{}, tags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Reserve a port, then leave the server down.
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sim.Stop()
-	defer sim.Stop()
+	sim := downSim(t, tags)
 	c, err := opcua.New(opcua.Config{Endpoint: sim.Endpoint(), Backoff: fastBackoff})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -60,6 +61,25 @@ func crashChild() bool {
 	}
 }
 
+// startCrashChild starts the test binary as a crash child appending to
+// dir from record start; it returns the command, its stdout (one line per
+// record appended) and what it writes to stderr.
+func startCrashChild(t *testing.T, dir string, start int) (*exec.Cmd, io.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(start))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out, stderr
+}
+
 func TestCrashKillRestartLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	rounds := 40
@@ -70,17 +90,7 @@ func TestCrashKillRestartLosesNothing(t *testing.T) {
 	next := 0 // index of the first record the child of this round appends
 	firstUnacked := 0
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(next))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, out, stderr := startCrashChild(t, dir, next)
 		confirmed := make(chan int, 1)
 		started := make(chan struct{})
 		go func() {
@@ -160,17 +170,7 @@ func TestCrashKillRestartLosesNothing(t *testing.T) {
 // and succeeds once it is killed (no stale lock is left behind).
 func TestAnotherProcessHoldsTheLockUntilItDies(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"=0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out, stderr := startCrashChild(t, dir, 0)
 	sc := bufio.NewScanner(out)
 	if !sc.Scan() { // the child has the spool open and appends
 		cmd.Wait()
