@@ -28,7 +28,7 @@ func (db *PointDB) WriteYAML(w io.Writer) error {
 		Tags    []yamlTag    `yaml:"tags,omitempty"`
 	}
 	for _, d := range db.Devices {
-		doc.Devices = append(doc.Devices, yamlDevice{Name: d.Name, Driver: d.Driver, Endpoint: d.Endpoint, Options: d.Options})
+		doc.Devices = append(doc.Devices, yamlDevice(d))
 	}
 	for _, g := range db.Groups {
 		doc.Groups = append(doc.Groups, yamlGroup{Name: g.Name, Rate: durText(g.Rate), FullRefresh: refreshText(g.FullRefresh)})
