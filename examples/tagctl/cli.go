@@ -52,6 +52,10 @@ type Subcommand struct {
 	Flags func(fs *flag.FlagSet)
 	// Run runs the subcommand and returns the exit status.
 	Run func(ctx context.Context, cmd *Command) int
+	// Offline says the subcommand works on files, without a device: it
+	// runs before -driver, -endpoint or -tags are looked at, with
+	// cmd.Device, DB and Open unset.
+	Offline bool
 }
 
 // Extension points. A file of this package adds a driver or a subcommand
@@ -76,6 +80,8 @@ type Command struct {
 	// Device is the device the command addresses: from -driver and
 	// -endpoint, or from the point database.
 	Device plc.Device
+	// DeviceName is -device as given, for offline subcommands.
+	DeviceName string
 	// DB is the point database of -tags, nil without it.
 	DB             *plc.PointDB
 	Stdout, Stderr io.Writer
@@ -144,6 +150,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
 		cmd.Logger = zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), zap.DebugLevel))
+	}
+
+	if sc, ok := subcommands[cmd.Name]; ok && sc.Offline {
+		cmd.DeviceName = *device
+		return sc.Run(ctx, cmd)
 	}
 
 	var resolve func(string) (plc.Tag, error)

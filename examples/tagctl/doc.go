@@ -44,6 +44,17 @@
 // printing one JSON object per node: nodeid, browse_name, class, type and
 // depth.
 //
+// Commissioning: import turns TIA Portal's exports into a point-database
+// tag file (package plc/s7/tia), without a device:
+//
+//	tagctl import [-device NAME] [-db N] [-o FILE.yaml|FILE.csv] TAGS.xlsx|BLOCK.db...
+//
+// An .xlsx is a PLC tag table export, a .db/.scl a data block's source
+// (its variables at the offsets of a block without optimized access;
+// -db gives the number of a block the source names symbolically). The
+// file is YAML or CSV by -o's extension, YAML on stdout without -o;
+// entries without a plc type are listed on stderr.
+//
 // Exit status: 0 when every tag is good or every write succeeded, 1
 // otherwise, 2 on usage errors (with a message naming the bad argument).
 //
