@@ -23,6 +23,14 @@ type Node struct {
 	Type string `json:"type"`
 	// Depth is 1 for the root's children, 2 for theirs, ….
 	Depth int `json:"depth"`
+	// Path is the node's browse names below the root, without namespace
+	// indexes, joined by dots: "Line1.Kiln.Temp".
+	Path string `json:"path"`
+	// Access is a variable's access for the session's user, "ro" or "rw"
+	// (its UserAccessLevel allows writes); empty for other classes.
+	Access string `json:"access,omitempty"`
+	// Description is the node's description, when it has one.
+	Description string `json:"description,omitempty"`
 }
 
 // Browse walks the hierarchical references from root (the Objects folder
@@ -38,11 +46,13 @@ func (c *Client) Browse(ctx context.Context, root *ua.NodeID, depth int) ([]Node
 	}
 	seen := map[string]bool{root.String(): true}
 	level := []*ua.NodeID{root}
+	paths := []string{""}
 	var out []Node
 	var vars []int
 	for d := 1; len(level) > 0 && (depth <= 0 || d <= depth); d++ {
 		var next []*ua.NodeID
-		for _, n := range level {
+		var nextPaths []string
+		for k, n := range level {
 			refs, err := c.browseOne(ctx, cn, n)
 			if err != nil {
 				return out, err
@@ -56,33 +66,69 @@ func (c *Client) Browse(ctx context.Context, root *ua.NodeID, depth int) ([]Node
 					continue
 				}
 				seen[nid.String()] = true
-				bn := ""
+				bn, path := "", paths[k]
 				if r.BrowseName != nil {
 					bn = fmt.Sprintf("%d:%s", r.BrowseName.NamespaceIndex, r.BrowseName.Name)
+					if path != "" {
+						path += "."
+					}
+					path += r.BrowseName.Name
 				}
-				out = append(out, Node{NodeID: nid.String(), BrowseName: bn, Class: className(r.NodeClass), Depth: d})
+				out = append(out, Node{NodeID: nid.String(), BrowseName: bn, Class: className(r.NodeClass), Depth: d, Path: path})
 				if r.NodeClass == ua.NodeClassVariable {
 					vars = append(vars, len(out)-1)
 				}
 				next = append(next, nid)
+				nextPaths = append(nextPaths, path)
 			}
 		}
-		level = next
+		level, paths = next, nextPaths
 	}
 	if len(vars) > 0 {
 		ids := make([]*ua.NodeID, len(vars))
 		for k, i := range vars {
 			ids[k], _ = ua.ParseNodeID(out[i].NodeID)
 		}
-		dvs, err := c.ReadAttribute(ctx, ua.AttributeIDDataType, ids)
+		types, err := c.ReadAttribute(ctx, ua.AttributeIDDataType, ids)
+		if err != nil {
+			return out, err
+		}
+		levels, err := c.ReadAttribute(ctx, ua.AttributeIDUserAccessLevel, ids)
 		if err != nil {
 			return out, err
 		}
 		for k, i := range vars {
-			out[i].Type = typeName(dvs[k])
+			out[i].Type = typeName(types[k])
+			out[i].Access = "ro"
+			if lv, ok := value(levels[k]).(byte); ok && lv&byte(ua.AccessLevelTypeCurrentWrite) != 0 {
+				out[i].Access = "rw"
+			}
+		}
+	}
+	if len(out) > 0 {
+		ids := make([]*ua.NodeID, len(out))
+		for i := range out {
+			ids[i], _ = ua.ParseNodeID(out[i].NodeID)
+		}
+		descs, err := c.ReadAttribute(ctx, ua.AttributeIDDescription, ids)
+		if err != nil {
+			return out, err
+		}
+		for i, dv := range descs {
+			if lt, ok := value(dv).(*ua.LocalizedText); ok && lt != nil {
+				out[i].Description = lt.Text
+			}
 		}
 	}
 	return out, nil
+}
+
+// value returns the value of a good DataValue, nil otherwise.
+func value(dv *ua.DataValue) any {
+	if dv == nil || dv.Value == nil || IsBad(dv.Status) {
+		return nil
+	}
+	return dv.Value.Value()
 }
 
 func (c *Client) browseOne(ctx context.Context, cn *conn, n *ua.NodeID) ([]*ua.ReferenceDescription, error) {

@@ -80,7 +80,7 @@ type Command struct {
 	// Device is the device the command addresses: from -driver and
 	// -endpoint, or from the point database.
 	Device plc.Device
-	// DeviceName is -device as given, for offline subcommands.
+	// DeviceName is -device as given.
 	DeviceName string
 	// DB is the point database of -tags, nil without it.
 	DB             *plc.PointDB
@@ -152,8 +152,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd.Logger = zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), zap.DebugLevel))
 	}
 
+	cmd.DeviceName = *device
 	if sc, ok := subcommands[cmd.Name]; ok && sc.Offline {
-		cmd.DeviceName = *device
 		return sc.Run(ctx, cmd)
 	}
 

@@ -41,8 +41,12 @@
 //	tagctl -driver modbus -endpoint HOST[:PORT] [-unit 1 -byte-order ABCD] read|write|watch ADDR[:TYPE][:ORDER][=VALUE]...
 //	tagctl -driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]
 //
-// printing one JSON object per node: nodeid, browse_name, class, type and
-// depth.
+// printing one JSON object per node: nodeid, browse_name, class, type,
+// depth, path (browse names below NODE joined by dots), access (ro, rw)
+// and description. With -export FILE.yaml|FILE.csv it writes the
+// variables instead as a point database for device -device (default
+// opcua): tags named by NODE's name and the path, at their node ids, with
+// the server's types, access and descriptions.
 //
 // Commissioning: import turns TIA Portal's exports into a point-database
 // tag file (package plc/s7/tia), without a device:

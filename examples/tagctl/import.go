@@ -24,7 +24,7 @@ func init() {
 		Usage: "import [-device NAME] [-db N] [-o FILE.yaml|FILE.csv] TAGS.xlsx|BLOCK.db...",
 		Flags: func(fs *flag.FlagSet) {
 			importDB = fs.Int("db", 0, "import: number of the data block of a .db source that names it symbolically")
-			importOut = fs.String("o", "", "import, browse -export: point database file to write, YAML or CSV by extension (default: YAML on stdout)")
+			importOut = fs.String("o", "", "import: point database file to write, YAML or CSV by extension (default: YAML on stdout)")
 		},
 		Run:     importCmd,
 		Offline: true,
@@ -61,7 +61,7 @@ func importCmd(_ context.Context, cmd *Command) int {
 	for _, s := range skipped {
 		fmt.Fprintf(cmd.Stderr, "tagctl: import: skipped %v\n", s)
 	}
-	return writeTags(cmd, "import", tags)
+	return writeTags(cmd, "import", tags, *importOut)
 }
 
 func importFile(file, device string) (tia.Result, error) {
@@ -99,9 +99,9 @@ func importFile(file, device string) (tia.Result, error) {
 	return tia.Result{}, fmt.Errorf("%s: unknown file kind: want .xlsx (tag table) or .db/.scl (data block source)", file)
 }
 
-// writeTags writes tags to -o, or as YAML to stdout; tags of one name
-// given twice are an error.
-func writeTags(cmd *Command, what string, tags []plc.Tag) int {
+// writeTags writes tags to the file out, or as YAML to stdout when out
+// is empty; tags of one name given twice are an error.
+func writeTags(cmd *Command, what string, tags []plc.Tag, out string) int {
 	seen := map[string]bool{}
 	for _, t := range tags {
 		if seen[t.Name] {
@@ -112,17 +112,17 @@ func writeTags(cmd *Command, what string, tags []plc.Tag) int {
 	}
 	db := &plc.PointDB{Tags: tags}
 	var err error
-	if *importOut == "" {
+	if out == "" {
 		err = db.WriteYAML(cmd.Stdout)
 	} else {
-		err = db.WriteFile(*importOut)
+		err = db.WriteFile(out)
 	}
 	if err != nil {
 		fmt.Fprintf(cmd.Stderr, "tagctl: %s: %v\n", what, err)
 		return exitFail
 	}
-	if *importOut != "" {
-		fmt.Fprintf(cmd.Stderr, "tagctl: %s: wrote %d tags to %s\n", what, len(tags), *importOut)
+	if out != "" {
+		fmt.Fprintf(cmd.Stderr, "tagctl: %s: wrote %d tags to %s\n", what, len(tags), out)
 	}
 	return exitOK
 }

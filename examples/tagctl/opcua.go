@@ -25,6 +25,7 @@ var (
 	uaUser     *string
 	uaPassword *string
 	uaDepth    *int
+	uaExport   *string
 	// uaDevice is the device of -driver opcua, for Resolve.
 	uaDevice plc.Device
 	// uaTypes is the client Resolve learns data types with: opened by the
@@ -49,9 +50,10 @@ func init() {
 		Watch:   uaWatch,
 	}
 	subcommands["browse"] = Subcommand{
-		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N]",
+		Usage: "-driver opcua -endpoint opc.tcp://HOST:PORT browse [NODE] [-depth N] [-export FILE.yaml|FILE.csv [-device NAME]]",
 		Flags: func(fs *flag.FlagSet) {
 			uaDepth = fs.Int("depth", 1, "browse: levels below NODE to list (0: all)")
+			uaExport = fs.String("export", "", "browse: write the variables found as a point database file (YAML or CSV by extension) for device -device (default opcua)")
 		},
 		Run: browseCmd,
 	}
@@ -196,6 +198,27 @@ func browseCmd(ctx context.Context, cmd *Command) int {
 		root = id
 	}
 	nodes, err := c.Browse(ctx, root, *uaDepth)
+	if *uaExport != "" {
+		if err != nil {
+			fmt.Fprintf(cmd.Stderr, "tagctl: browse: %v\n", err)
+			return exitFail
+		}
+		prefix := ""
+		if root != nil {
+			// Name the tags from the root down: "Line1.Kiln.Temp", not "Kiln.Temp".
+			dvs, err := c.ReadAttribute(ctx, ua.AttributeIDBrowseName, []*ua.NodeID{root})
+			if err != nil {
+				fmt.Fprintf(cmd.Stderr, "tagctl: browse: %v\n", err)
+				return exitFail
+			}
+			if dvs[0] != nil && dvs[0].Value != nil {
+				if qn, ok := dvs[0].Value.Value().(*ua.QualifiedName); ok && qn != nil {
+					prefix = qn.Name + "."
+				}
+			}
+		}
+		return exportNodes(cmd, nodes, prefix, *uaExport)
+	}
 	enc := json.NewEncoder(cmd.Stdout)
 	for _, n := range nodes {
 		_ = enc.Encode(n)
@@ -271,4 +294,33 @@ func uaWatch(ctx context.Context, cmd *Command, tags []plc.Tag, interval time.Du
 		}
 	}
 	return exitOK
+}
+
+// exportNodes writes the variables among nodes as tags of device -device
+// (default "opcua") to file: named by their browse path below the root
+// (after prefix, the root's name), addressed by
+// node id, with the server's type, access and description. Variables of
+// a type kiln does not map are listed on stderr and left out.
+func exportNodes(cmd *Command, nodes []opcua.Node, prefix, file string) int {
+	device := cmd.DeviceName
+	if device == "" {
+		device = "opcua"
+	}
+	var tags []plc.Tag
+	for _, n := range nodes {
+		if n.Class != "Variable" {
+			continue
+		}
+		t, err := plc.ParseDataType(n.Type)
+		if err != nil {
+			fmt.Fprintf(cmd.Stderr, "tagctl: browse: skipped %s (%s): type %q has no plc type\n", n.NodeID, n.Path, n.Type)
+			continue
+		}
+		tag := plc.Tag{Name: prefix + n.Path, Device: device, Address: n.NodeID, Type: t, Description: n.Description}
+		if n.Access == "rw" {
+			tag.Access = plc.ReadWrite
+		}
+		tags = append(tags, tag)
+	}
+	return writeTags(cmd, "browse", tags, file)
 }

@@ -343,3 +343,55 @@ tags:
 		t.Fatalf("after SIGINT: %v; stderr: %s", err, stderr.String())
 	}
 }
+
+// browse -export writes the subtree as a point database the gateway
+// loads: read back through it, every tag reaches its node.
+func TestOPCUABrowseExportWritesALoadablePointDatabase(t *testing.T) {
+	tags := append(slices.Clone(uaTags), plc.Tag{Name: "Line1.Kiln.Mode", Type: plc.TypeDInt, Description: "Firing mode"})
+	sim, err := uasim.New(uasim.Config{}, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Stop() })
+	_ = sim.Set("Line1.Kiln.Temp", plc.FloatValue(plc.LReal, 1180.5))
+	_ = sim.Set("Line1.Kiln.Mode", plc.IntValue(plc.DInt, 3))
+
+	dir := t.TempDir()
+	for _, ext := range []string{"yaml", "csv"} {
+		out := filepath.Join(dir, "line1."+ext)
+		code, _, stderr := tagctl(t, "-driver", "opcua", "-endpoint", sim.Endpoint(), "-device", "wincc", "browse", "/2:Line1", "-depth", "0", "-export", out)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", ext, code, stderr)
+		}
+		plant := filepath.Join(dir, "plant.yaml")
+		if err := os.WriteFile(plant, []byte("devices: [{name: wincc, driver: opcua, endpoint: \""+sim.Endpoint()+"\"}]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		db, err := plc.Load(plant, out)
+		if err != nil {
+			t.Fatalf("%s: Load: %v", ext, err)
+		}
+		want := map[string]plc.Tag{
+			"Line1.Kiln.Temp":  {Name: "Line1.Kiln.Temp", Device: "wincc", Address: "ns=2;s=Line1.Kiln.Temp", Type: plc.TypeLReal},
+			"Line1.Kiln.Speed": {Name: "Line1.Kiln.Speed", Device: "wincc", Address: "ns=2;s=Line1.Kiln.Speed", Type: plc.TypeInt, Access: plc.ReadWrite},
+			"Line1.Name":       {Name: "Line1.Name", Device: "wincc", Address: "ns=2;s=Line1.Name", Type: plc.StringType(254), Access: plc.ReadWrite},
+			"Line1.Kiln.Mode":  {Name: "Line1.Kiln.Mode", Device: "wincc", Address: "ns=2;s=Line1.Kiln.Mode", Type: plc.TypeDInt, Description: "Firing mode"},
+		}
+		if len(db.Tags) != len(want) {
+			t.Fatalf("%s: %d tags: %+v", ext, len(db.Tags), db.Tags)
+		}
+		for _, tag := range db.Tags {
+			w := want[tag.Name]
+			if tag.Name != w.Name || tag.Device != w.Device || tag.Address != w.Address || tag.Type != w.Type || tag.Access != w.Access || tag.Description != w.Description {
+				t.Errorf("%s: tag %+v, want %+v", ext, tag, w)
+			}
+		}
+		code, lines, stderr := tagctl(t, "-tags", plant+","+out, "read", "Line1.Kiln.Temp", "Line1.Kiln.Mode")
+		if code != 0 || len(lines) != 2 || lines[0]["value"].(json.Number).String() != "1180.5" || lines[1]["value"].(json.Number).String() != "3" {
+			t.Fatalf("%s: read through the export: exit %d, %v, %s", ext, code, lines, stderr)
+		}
+	}
+}
