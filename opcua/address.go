@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,14 @@ import (
 //	ns=3;i=1001              numeric node id
 //	i=85                     numeric node id in namespace 0
 //	ns=1;g=<GUID>, ns=1;b=<base64>
+//	nsu=urn:wincc;s=Line1.Temp   node id in the namespace of that URI (also i=, g=, b=)
 //	/2:Line1/Kiln/Temp       browse path from the Objects folder
+//
+// An index (ns=3) is only valid for one server configuration: a server
+// may order its namespaces differently after a restart or an update. The
+// namespace URI (nsu=, with ";" and "%" in it written %3B and %25) is
+// looked up in the server's namespace array on every session, so the
+// address keeps pointing at the same node.
 //
 // A browse path starts with "/"; each element is a browse name, with an
 // optional "<namespace index>:" prefix. An element without a prefix is
@@ -27,14 +35,20 @@ import (
 // A backslash makes the next character literal, so "/2:A\/B" is the one
 // element "A/B".
 type Address struct {
-	// NodeID is set for node-id addresses.
+	// NodeID is set for node-id addresses. With NamespaceURI set, its
+	// namespace index is 0 and the URI names the namespace.
 	NodeID *ua.NodeID
+	// NamespaceURI is the namespace of an nsu= address; empty otherwise.
+	NamespaceURI string
 	// Path is set for browse-path addresses.
 	Path []*ua.QualifiedName
 }
 
 // String formats the address in the syntax ParseAddress reads.
 func (a Address) String() string {
+	if a.NodeID != nil && a.NamespaceURI != "" {
+		return "nsu=" + escapeURI(a.NamespaceURI) + ";" + a.NodeID.String()
+	}
 	if a.NodeID != nil {
 		return a.NodeID.String()
 	}
@@ -78,7 +92,23 @@ func ParseAddress(s string) (Address, error) {
 		return Address{Path: p}, nil
 	}
 	rest, pos := s, 0
-	if strings.HasPrefix(rest, "ns=") {
+	uri := ""
+	if strings.HasPrefix(rest, "nsu=") {
+		semi := -1
+		for _, k := range []string{";i=", ";s=", ";g=", ";b="} {
+			if j := strings.Index(rest, k); j >= 0 && (semi < 0 || j < semi) {
+				semi = j
+			}
+		}
+		if semi < 0 {
+			return Address{}, &AddressError{Text: s, Pos: len(s), Reason: "want ;i=, ;s=, ;g= or ;b= after the namespace URI"}
+		}
+		u, err := url.PathUnescape(rest[4:semi])
+		if err != nil || u == "" {
+			return Address{}, &AddressError{Text: s, Pos: 4, Reason: "the namespace URI is empty or badly %-escaped"}
+		}
+		uri, rest, pos = u, rest[semi+1:], semi+1
+	} else if strings.HasPrefix(rest, "ns=") {
 		semi := strings.IndexByte(rest, ';')
 		if semi < 0 {
 			return Address{}, &AddressError{Text: s, Pos: len(s), Reason: "want ';' after the namespace index"}
@@ -90,6 +120,13 @@ func ParseAddress(s string) (Address, error) {
 	}
 	if len(rest) < 3 || rest[1] != '=' || !strings.ContainsRune("isgb", rune(rest[0])) {
 		return Address{}, &AddressError{Text: s, Pos: pos, Reason: "want i=<number>, s=<name>, g=<guid> or b=<base64> (or a /browse/path)"}
+	}
+	if uri != "" {
+		id, err := ua.ParseNodeID("ns=0;" + rest)
+		if err != nil {
+			return Address{}, &AddressError{Text: s, Pos: pos + 2, Reason: err.Error()}
+		}
+		return Address{NodeID: id, NamespaceURI: uri}, nil
 	}
 	id, err := ua.ParseNodeID(s)
 	if err != nil {

@@ -12,14 +12,19 @@ import (
 
 func TestParseAddress(t *testing.T) {
 	good := map[string]string{
-		"ns=2;s=Line1.Temp":     "ns=2;s=Line1.Temp",
-		"ns=3;i=1001":           "ns=3;i=1001",
-		"i=85":                  "i=85",
-		"ns=2;s=A;B":            "ns=2;s=A;B",
-		"/2:Line1/Kiln/Temp":    "/2:Line1/2:Kiln/2:Temp",
-		"/Objects":              "/0:Objects",
-		`/2:A\/B/3:C`:           `/2:A\/B/3:C`,
-		"/2:Line1/Temp:Celsius": `/2:Line1/2:Temp\:Celsius`,
+		"ns=2;s=Line1.Temp":               "ns=2;s=Line1.Temp",
+		"ns=3;i=1001":                     "ns=3;i=1001",
+		"i=85":                            "i=85",
+		"ns=2;s=A;B":                      "ns=2;s=A;B",
+		"/2:Line1/Kiln/Temp":              "/2:Line1/2:Kiln/2:Temp",
+		"/Objects":                        "/0:Objects",
+		`/2:A\/B/3:C`:                     `/2:A\/B/3:C`,
+		"/2:Line1/Temp:Celsius":           `/2:Line1/2:Temp\:Celsius`,
+		"nsu=urn:kiln:uasim;s=Line1.Temp": "nsu=urn:kiln:uasim;s=Line1.Temp",
+		"nsu=http://x.org/UA/;i=1001":     "nsu=http://x.org/UA/;i=1001",
+		"nsu=urn:a%3Bb;s=T;s=1":           "nsu=urn:a%3Bb;s=T;s=1",
+		"nsu=urn:x;g=72962B91-FA75-4AE6-8D28-B404DC7DAF63": "nsu=urn:x;g=72962B91-FA75-4AE6-8D28-B404DC7DAF63",
+		"nsu=urn:x;b=M/RbKBsRVkePCePcx24oRA==":             "nsu=urn:x;b=M/RbKBsRVkePCePcx24oRA==",
 	}
 	for in, want := range good {
 		a, err := opcua.ParseAddress(in)
@@ -34,7 +39,7 @@ func TestParseAddress(t *testing.T) {
 			t.Errorf("%q does not round-trip: %v %v", in, b, err)
 		}
 	}
-	bad := []string{"", " ", "foo", "ns=2;q=1", "ns=x;s=1", "ns=2", "s=", "i=abc", "ns=70000;i=1", "/", "/2:", "//a", `/a\`, "/99999:a"}
+	bad := []string{"", " ", "foo", "ns=2;q=1", "ns=x;s=1", "ns=2", "s=", "i=abc", "ns=70000;i=1", "/", "/2:", "//a", `/a\`, "/99999:a", "nsu=urn:x", "nsu=;s=A", "nsu=urn:%zz;s=A", "nsu=urn:x;i=abc"}
 	for _, in := range bad {
 		_, err := opcua.ParseAddress(in)
 		var ae *opcua.AddressError

@@ -12,6 +12,10 @@ import (
 type Node struct {
 	// NodeID is the node's id, "ns=2;s=Line1.Temp".
 	NodeID string `json:"nodeid"`
+	// ExpandedNodeID is the node's id with its namespace URI instead of
+	// the index, "nsu=urn:kiln:uasim;s=Line1.Temp": the form that stays
+	// valid when the server orders its namespaces differently.
+	ExpandedNodeID string `json:"expanded_nodeid,omitempty"`
 	// BrowseName is the node's browse name with its namespace index,
 	// "2:Temp".
 	BrowseName string `json:"browse_name"`
@@ -74,7 +78,7 @@ func (c *Client) Browse(ctx context.Context, root *ua.NodeID, depth int) ([]Node
 					}
 					path += r.BrowseName.Name
 				}
-				out = append(out, Node{NodeID: nid.String(), BrowseName: bn, Class: className(r.NodeClass), Depth: d, Path: path})
+				out = append(out, Node{NodeID: nid.String(), ExpandedNodeID: cn.expanded(nid), BrowseName: bn, Class: className(r.NodeClass), Depth: d, Path: path})
 				if r.NodeClass == ua.NodeClassVariable {
 					vars = append(vars, len(out)-1)
 				}

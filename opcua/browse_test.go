@@ -32,10 +32,10 @@ func TestBrowseAndResolvePaths(t *testing.T) {
 		got[n.NodeID] = n
 	}
 	want := []opcua.Node{
-		{NodeID: "ns=2;s=Line1.Kiln", BrowseName: "2:Kiln", Class: "Object", Depth: 1, Path: "Kiln"},
-		{NodeID: "ns=2;s=Line1.Count", BrowseName: "2:Count", Class: "Variable", Type: "DINT", Depth: 1, Path: "Count", Access: "ro"},
-		{NodeID: "ns=2;s=Line1.Kiln.Temp", BrowseName: "2:Temp", Class: "Variable", Type: "LREAL", Depth: 2, Path: "Kiln.Temp", Access: "ro"},
-		{NodeID: "ns=2;s=Line1.Kiln.Speed", BrowseName: "2:Speed", Class: "Variable", Type: "INT", Depth: 2, Path: "Kiln.Speed", Access: "rw"},
+		{NodeID: "ns=2;s=Line1.Kiln", ExpandedNodeID: "nsu=urn:kiln:uasim;s=Line1.Kiln", BrowseName: "2:Kiln", Class: "Object", Depth: 1, Path: "Kiln"},
+		{NodeID: "ns=2;s=Line1.Count", ExpandedNodeID: "nsu=urn:kiln:uasim;s=Line1.Count", BrowseName: "2:Count", Class: "Variable", Type: "DINT", Depth: 1, Path: "Count", Access: "ro"},
+		{NodeID: "ns=2;s=Line1.Kiln.Temp", ExpandedNodeID: "nsu=urn:kiln:uasim;s=Line1.Kiln.Temp", BrowseName: "2:Temp", Class: "Variable", Type: "LREAL", Depth: 2, Path: "Kiln.Temp", Access: "ro"},
+		{NodeID: "ns=2;s=Line1.Kiln.Speed", ExpandedNodeID: "nsu=urn:kiln:uasim;s=Line1.Kiln.Speed", BrowseName: "2:Speed", Class: "Variable", Type: "INT", Depth: 2, Path: "Kiln.Speed", Access: "rw"},
 	}
 	if len(nodes) != len(want) {
 		t.Errorf("browse found %d nodes, want %d: %+v", len(nodes), len(want), nodes)

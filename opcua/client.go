@@ -65,6 +65,9 @@ type conn struct {
 	lost     chan struct{}
 	cause    error // why it was lost; set before lost is closed
 	lostOnce sync.Once
+
+	// namespaces is the server's namespace array on this session.
+	namespaces []string
 }
 
 // markLost closes lost, recording the first cause.
@@ -420,7 +423,10 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return nil, fmt.Errorf("opcua: connect to %s: %w", c.cfg.Endpoint, err)
 	}
 	c.log.Info("opcua: session activated", zap.String("policy", c.policy), zap.Stringer("mode", c.mode))
-	if cn.lim, err = c.readLimits(ctx, cn); err != nil {
+	if cn.lim, err = c.readLimits(ctx, cn); err == nil {
+		cn.namespaces, err = c.readNamespaces(ctx, cn)
+	}
+	if err != nil {
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
 		_ = uc.Close(cctx)
 		ccancel()
@@ -577,9 +583,20 @@ func (c *Client) resolve(ctx context.Context, as []Address) ([]*ua.NodeID, []ua.
 	codes := make([]ua.StatusCode, len(as))
 	var paths []*ua.BrowsePath
 	var at []int
+	var cn *conn
 	for i, a := range as {
-		if a.NodeID != nil {
+		if a.NodeID != nil && a.NamespaceURI == "" {
 			ids[i] = a.NodeID
+			continue
+		}
+		if a.NodeID != nil {
+			if cn == nil {
+				var err error
+				if cn, err = c.ready(ctx); err != nil {
+					return nil, nil, err
+				}
+			}
+			ids[i], codes[i] = cn.local(a)
 			continue
 		}
 		if len(a.Path) == 0 {
@@ -600,11 +617,13 @@ func (c *Client) resolve(ctx context.Context, as []Address) ([]*ua.NodeID, []ua.
 	if len(paths) == 0 {
 		return ids, codes, nil
 	}
-	cn, err := c.ready(ctx)
-	if err != nil {
-		return nil, nil, err
+	if cn == nil {
+		var err error
+		if cn, err = c.ready(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
-	err = inChunks(len(paths), cn.lim.translate, func(lo, hi int) error {
+	err := inChunks(len(paths), cn.lim.translate, func(lo, hi int) error {
 		var resp *ua.TranslateBrowsePathsToNodeIDsResponse
 		err := cn.uc.Send(ctx, &ua.TranslateBrowsePathsToNodeIDsRequest{BrowsePaths: paths[lo:hi]}, func(v ua.Response) error {
 			r, ok := v.(*ua.TranslateBrowsePathsToNodeIDsResponse)

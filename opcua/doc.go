@@ -18,10 +18,13 @@
 // # Addresses
 //
 // A tag's address is a node id (ns=2;s=Line1.Temp, ns=3;i=1001, i=85,
-// g= and b= forms) or a browse path from the Objects folder
-// (/2:Line1/Kiln/Temp; see Address for the syntax). Browse paths are
-// resolved with TranslateBrowsePathsToNodeIDs on every new session, so a
-// node that moved after a server restart is found again.
+// g= and b= forms), a node id with its namespace URI
+// (nsu=urn:wincc;s=Line1.Temp) or a browse path from the Objects folder
+// (/2:Line1/Kiln/Temp; see Address for the syntax). Namespace URIs are
+// looked up in the server's namespace array, read on every new session,
+// and browse paths are resolved with TranslateBrowsePathsToNodeIDs on
+// every new session, so a node whose namespace moved to another index
+// after a server restart is found again. Browse reports both forms.
 //
 // # Values and quality
 //

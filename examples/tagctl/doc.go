@@ -28,8 +28,8 @@
 // units (scaled as the point database says).
 //
 // Driver opcua takes an endpoint opc.tcp://HOST:PORT[/PATH], node ids
-// (ns=2;s=Line1.Temp, ns=3;i=1001) or browse paths (/2:Line1/Temp) with
-// an optional :TYPE as addresses (without one, the node's data type is
+// (ns=2;s=Line1.Temp, ns=3;i=1001, nsu=URI;s=Line1.Temp) or browse
+// paths (/2:Line1/Temp) with an optional :TYPE as addresses (without one, the node's data type is
 // read from the server, so write converts VALUE to it), and
 // -security-policy (None, Basic256Sha256), -security-mode (None, Sign,
 // SignAndEncrypt), -cert-file, -key-file, -trusted-cert, -username and
@@ -45,7 +45,9 @@
 // depth, path (browse names below NODE joined by dots), access (ro, rw)
 // and description. With -export FILE.yaml|FILE.csv it writes the
 // variables instead as a point database for device -device (default
-// opcua): tags named by NODE's name and the path, at their node ids, with
+// opcua): tags named by NODE's name and the path, at their node ids
+// with namespace URI (nsu=…, valid when the server reorders its
+// namespaces), with
 // the server's types, access and descriptions.
 //
 // Commissioning: import turns TIA Portal's exports into a point-database

@@ -299,7 +299,7 @@ func uaWatch(ctx context.Context, cmd *Command, tags []plc.Tag, interval time.Du
 // exportNodes writes the variables among nodes as tags of device -device
 // (default "opcua") to file: named by their browse path below the root
 // (after prefix, the root's name), addressed by
-// node id, with the server's type, access and description. Variables of
+// node id with its namespace URI (nsu=…), with the server's type, access and description. Variables of
 // a type kiln does not map are listed on stderr and left out.
 func exportNodes(cmd *Command, nodes []opcua.Node, prefix, file string) int {
 	device := cmd.DeviceName
@@ -316,7 +316,11 @@ func exportNodes(cmd *Command, nodes []opcua.Node, prefix, file string) int {
 			fmt.Fprintf(cmd.Stderr, "tagctl: browse: skipped %s (%s): type %q has no plc type\n", n.NodeID, n.Path, n.Type)
 			continue
 		}
-		tag := plc.Tag{Name: prefix + n.Path, Device: device, Address: n.NodeID, Type: t, Description: n.Description}
+		addr := n.ExpandedNodeID // stays valid when the server reorders its namespaces
+		if addr == "" {
+			addr = n.NodeID
+		}
+		tag := plc.Tag{Name: prefix + n.Path, Device: device, Address: addr, Type: t, Description: n.Description}
 		if n.Access == "rw" {
 			tag.Access = plc.ReadWrite
 		}

@@ -375,10 +375,10 @@ func TestOPCUABrowseExportWritesALoadablePointDatabase(t *testing.T) {
 			t.Fatalf("%s: Load: %v", ext, err)
 		}
 		want := map[string]plc.Tag{
-			"Line1.Kiln.Temp":  {Name: "Line1.Kiln.Temp", Device: "wincc", Address: "ns=2;s=Line1.Kiln.Temp", Type: plc.TypeLReal},
-			"Line1.Kiln.Speed": {Name: "Line1.Kiln.Speed", Device: "wincc", Address: "ns=2;s=Line1.Kiln.Speed", Type: plc.TypeInt, Access: plc.ReadWrite},
-			"Line1.Name":       {Name: "Line1.Name", Device: "wincc", Address: "ns=2;s=Line1.Name", Type: plc.StringType(254), Access: plc.ReadWrite},
-			"Line1.Kiln.Mode":  {Name: "Line1.Kiln.Mode", Device: "wincc", Address: "ns=2;s=Line1.Kiln.Mode", Type: plc.TypeDInt, Description: "Firing mode"},
+			"Line1.Kiln.Temp":  {Name: "Line1.Kiln.Temp", Device: "wincc", Address: "nsu=urn:kiln:uasim;s=Line1.Kiln.Temp", Type: plc.TypeLReal},
+			"Line1.Kiln.Speed": {Name: "Line1.Kiln.Speed", Device: "wincc", Address: "nsu=urn:kiln:uasim;s=Line1.Kiln.Speed", Type: plc.TypeInt, Access: plc.ReadWrite},
+			"Line1.Name":       {Name: "Line1.Name", Device: "wincc", Address: "nsu=urn:kiln:uasim;s=Line1.Name", Type: plc.StringType(254), Access: plc.ReadWrite},
+			"Line1.Kiln.Mode":  {Name: "Line1.Kiln.Mode", Device: "wincc", Address: "nsu=urn:kiln:uasim;s=Line1.Kiln.Mode", Type: plc.TypeDInt, Description: "Firing mode"},
 		}
 		if len(db.Tags) != len(want) {
 			t.Fatalf("%s: %d tags: %+v", ext, len(db.Tags), db.Tags)

@@ -9,7 +9,9 @@
 //	endpoint := sim.Endpoint()      // opc.tcp://127.0.0.1:PORT
 //
 // Each tag becomes a variable with node id ns=2;s=<tag name> (the index
-// is Config.NamespaceIndex) under folders made from the dotted parts of
+// is Config.NamespaceIndex, or the place of Config.NamespaceURI among
+// Config.Namespaces, the URIs registered in the order given, so a test
+// can restart a server with its namespaces reordered) under folders made from the dotted parts of
 // its name (Line1 → Line1.Kiln → Temp), hung off the Objects folder. The
 // variable's DataType is the OPC UA type of the tag's kind, its access
 // level follows the tag's Access. Set and Get work from Go whether or not

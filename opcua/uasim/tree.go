@@ -47,10 +47,20 @@ func typeDefRef(typeID uint32, name string) *ua.ReferenceDescription {
 // a variable per tag, under the Objects folder.
 func (s *Server) build(srv *server.Server) *tree {
 	nsIdx := s.cfg.NamespaceIndex
-	for i := uint16(1); i < nsIdx; i++ {
-		server.NewNodeNameSpace(srv, fmt.Sprintf("%s:reserved%d", s.cfg.NamespaceURI, i))
+	var ns *server.NodeNameSpace
+	for i := uint16(1); i <= nsIdx; i++ {
+		switch {
+		case i == nsIdx:
+			ns = server.NewNodeNameSpace(srv, s.cfg.NamespaceURI)
+		case int(i) <= len(s.cfg.Namespaces):
+			server.NewNodeNameSpace(srv, s.cfg.Namespaces[i-1])
+		default:
+			server.NewNodeNameSpace(srv, fmt.Sprintf("%s:reserved%d", s.cfg.NamespaceURI, i))
+		}
 	}
-	ns := server.NewNodeNameSpace(srv, s.cfg.NamespaceURI)
+	for _, u := range s.cfg.Namespaces[min(int(nsIdx), len(s.cfg.Namespaces)):] {
+		server.NewNodeNameSpace(srv, u)
+	}
 	objects := srv.Node(ua.NewNumericNodeID(0, id.ObjectsFolder))
 	tr := &tree{children: make(map[string]map[string]*ua.NodeID)}
 

@@ -33,6 +33,13 @@ type Config struct {
 	// "ns=n;s=<tag name>" (default 2, 1..64; lower indexes are filled with
 	// empty namespaces).
 	NamespaceIndex uint16 `yaml:"namespace_index"`
+	// Namespaces, when not empty, are the URIs registered at indexes 1,
+	// 2, … in this order, as a server's configuration orders them; the
+	// tags' namespace is the one named NamespaceURI among them, or comes
+	// right after them. Its index follows from its place (NamespaceIndex
+	// must then be 0 or agree). Restarting with another order moves the
+	// tags to other indexes, as a real server may.
+	Namespaces []string `yaml:"namespaces"`
 	// Security lists the endpoints offered: "None",
 	// "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt" (default all
 	// three).
@@ -80,6 +87,21 @@ func (c Config) Validate() error {
 	if c.NamespaceIndex > 64 {
 		return fmt.Errorf("uasim: config namespace_index %d: want 1..64", c.NamespaceIndex)
 	}
+	if len(c.Namespaces) > 0 {
+		if len(c.Namespaces) > 64 {
+			return fmt.Errorf("uasim: config namespaces: %d URIs, want at most 64", len(c.Namespaces))
+		}
+		seen := map[string]bool{}
+		for i, u := range c.Namespaces {
+			if u == "" || seen[u] {
+				return fmt.Errorf("uasim: config namespaces[%d]: %q is empty or given twice", i, u)
+			}
+			seen[u] = true
+		}
+		if idx := c.withDefaults().tagNamespace(); c.NamespaceIndex != 0 && c.NamespaceIndex != idx {
+			return fmt.Errorf("uasim: config namespace_index %d: namespaces puts the tags' namespace at %d", c.NamespaceIndex, idx)
+		}
+	}
 	for _, s := range c.Security {
 		if _, _, err := parseSecurity(s); err != nil {
 			return err
@@ -100,11 +122,25 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NamespaceIndex == 0 {
 		c.NamespaceIndex = 2
+		if len(c.Namespaces) > 0 {
+			c.NamespaceIndex = c.tagNamespace()
+		}
 	}
 	if len(c.Security) == 0 {
 		c.Security = []string{"None", "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt"}
 	}
 	return c
+}
+
+// tagNamespace returns the index the tags' namespace gets among
+// Namespaces (NamespaceURI set).
+func (c Config) tagNamespace() uint16 {
+	for i, u := range c.Namespaces {
+		if u == c.NamespaceURI {
+			return uint16(i + 1)
+		}
+	}
+	return uint16(len(c.Namespaces) + 1)
 }
 
 func parseSecurity(s string) (policy string, mode ua.MessageSecurityMode, err error) {

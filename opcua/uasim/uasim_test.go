@@ -151,10 +151,28 @@ func TestConfigAndTagErrors(t *testing.T) {
 		{NamespaceIndex: 100},
 		{Security: []string{"Basic128/Sign"}},
 		{NoAnonymous: true},
+		{Namespaces: []string{"urn:a", "urn:a"}},
+		{Namespaces: []string{"urn:a", ""}},
+		{Namespaces: []string{"urn:a", "urn:kiln:uasim"}, NamespaceIndex: 3},
 	}
 	for _, c := range bad {
 		if _, err := uasim.New(c, tags); err == nil {
 			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+	for _, tc := range []struct {
+		cfg  uasim.Config
+		want string
+	}{
+		{uasim.Config{Namespaces: []string{"urn:a", "urn:kiln:uasim", "urn:b"}}, "ns=2;s=x"},
+		{uasim.Config{Namespaces: []string{"urn:a", "urn:b"}}, "ns=3;s=x"},
+		{uasim.Config{Namespaces: []string{"urn:a", "urn:kiln:uasim"}, NamespaceIndex: 2}, "ns=2;s=x"},
+	} {
+		s, err := uasim.New(tc.cfg, tags)
+		if err != nil {
+			t.Errorf("New(%+v): %v", tc.cfg, err)
+		} else if got := s.NodeID("x"); got != tc.want {
+			t.Errorf("New(%+v) serves x as %s, want %s", tc.cfg, got, tc.want)
 		}
 	}
 	badTags := [][]plc.Tag{
