@@ -51,8 +51,22 @@
 // retrying in) and WithClock sets its clock. A circuit
 // breaker (github.com/sony/gobreaker/v2) opens after
 // Config.BreakerFailures consecutive failures and lets one probe through
-// after Config.BreakerTimeout. Requests on one connection are serialized;
-// Config.Connections connections share the requests of a read.
+// after Config.BreakerTimeout.
+//
+// # Jobs in flight
+//
+// The setup communication proposes 8 jobs outstanding at once (max AmQ
+// calling/called) and the CPU grants its own number (S7-300/400: often
+// 1, S7-1500: 3 or more). A read keeps that many requests in flight on
+// each connection; answers are matched by PDU reference in whatever
+// order they come, and each lands in its request's place, so results
+// keep their order. Where the CPU grants one, requests go one at a time
+// as before. A request that times out or is cancelled fails only its
+// tags (Bad, comm failure): with several jobs granted the connection
+// goes on, its job taken until the late answer comes (a connection whose
+// every job is taken so is rebuilt); with one granted the connection is
+// rebuilt. Config.Connections connections share the requests of a read,
+// each with its own jobs.
 //
 // Metrics (WithRegisterer): kiln_s7_requests_total{op,result},
 // kiln_s7_bytes_total{direction}, kiln_s7_round_trip_seconds{op},
@@ -84,9 +98,9 @@
 // every telegram to stdout; its idle timer closes the connection without
 // reconnecting, and a handler whose connection attempt failed keeps a
 // closed socket. Here, cancelling a read's context (or Close) interrupts
-// the request under way; the connection is then rebuilt, since its answer
-// may still arrive. Answers are matched to requests by PDU reference, and
-// an answer larger than the negotiated PDU drops the connection. Nothing
+// the request under way. Answers are matched to requests by PDU
+// reference; an answer with a reference no request has, or larger than
+// the negotiated PDU, drops the connection. Nothing
 // is printed: logs go to the injected *zap.Logger.
 //
 //	drv, err := s7.New("10.0.0.5", s7.Config{Rack: 0, Slot: 1})

@@ -217,7 +217,7 @@ type slot struct {
 	d  *Driver
 	id int
 
-	mu       sync.Mutex // serializes requests; guards c, ref and byCaller
+	mu       sync.Mutex // guards c, ref and byCaller
 	c        *isoConn
 	ref      uint16
 	byCaller bool         // the last drop came from a caller cancelling its request
@@ -324,55 +324,55 @@ func (s *slot) dial(ctx context.Context) error {
 
 // exchange sends one telegram (TPKT frame, PDU reference set here) and
 // returns the answer's S7 PDU and the connection that carried it (for
-// drop). A transport error or an answer to another request drops the
-// connection, which the slot's goroutine then rebuilds.
+// drop). Up to the jobs the PLC granted are in flight on a connection at
+// once. A request that times out or is cancelled fails alone; a failed
+// connection is dropped, and the slot's goroutine rebuilds it.
 func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *isoConn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	h := s.c
 	if h == nil {
+		s.mu.Unlock()
 		return nil, nil, plc.ErrNotConnected
 	}
-	// Close interrupts the request as well as the caller's ctx does.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.d.life, cancel)
-	defer stop()
 	s.ref++
 	if s.ref == 0 {
 		s.ref = 1
 	}
 	ref := s.ref
+	s.mu.Unlock()
 	binary.BigEndian.PutUint16(frame[wire.IsoHeaderLen+4:], ref)
+	// Close interrupts the request as well as the caller's ctx does.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.d.life, cancel)
+	defer stop()
 	start := time.Now()
 	resp, err := s.d.cb.Execute(func() ([]byte, error) {
-		pdu, err := h.request(ctx, frame, s.d.cfg.Timeout)
-		if err != nil {
-			return nil, err
-		}
-		if len(pdu) < wire.AckHeaderLen {
-			return nil, fmt.Errorf("%w: answer of %d bytes", ErrBadResponse, len(pdu))
-		}
-		if got := binary.BigEndian.Uint16(pdu[4:]); got != ref {
-			return nil, fmt.Errorf("%w: reference %d answers request %d", ErrBadResponse, got, ref)
-		}
-		return pdu, nil
+		return h.request(ctx, ref, frame, s.d.cfg.Timeout)
 	})
 	s.d.m.rtt.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	s.d.m.bytes.WithLabelValues("sent").Add(float64(len(frame)))
 	if err != nil {
 		s.d.m.requests.WithLabelValues(op, "error").Inc()
-		if !isBreakerRefusal(err) {
-			// The answer may still come: the connection is out of step.
-			lvl, byCaller := zap.WarnLevel, errors.Is(err, context.Canceled)
+		byCaller := errors.Is(err, context.Canceled)
+		switch {
+		case isBreakerRefusal(err):
+		case errors.Is(err, ErrConnLost) || h.jobs == 1:
+			// With one job granted, an unanswered request leaves the
+			// connection out of step: the answer may still come.
+			lvl := zap.WarnLevel
 			if byCaller {
 				lvl = zap.DebugLevel // the caller's doing, not the PLC's
 			}
 			s.d.log.Log(lvl, "s7 request failed, reconnecting", zap.Int("conn", s.id), zap.Error(err))
+			s.mu.Lock()
 			s.dropLocked(h, byCaller)
+			s.mu.Unlock()
+		case !byCaller:
+			s.d.log.Warn("s7 request failed; the connection goes on with the other jobs", zap.Int("conn", s.id), zap.Error(err))
 		}
 		return nil, nil, fmt.Errorf("%w: %w", plc.ErrNotConnected, err)
 	}

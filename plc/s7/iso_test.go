@@ -32,7 +32,7 @@ func peer(t *testing.T, c net.Conn, answers ...[]byte) *sync.WaitGroup {
 }
 
 func setupAnswer(pdu int) []byte {
-	return wire.Frame(wire.AckData(1, 0, 0, []byte{wire.FuncSetup, 0, 0, 1, 0, 1, byte(pdu >> 8), byte(pdu)}, nil))
+	return wire.Frame(wire.AckData(1, 0, 0, wire.SetupParam(pdu, 1), nil))
 }
 
 var connectConfirm = []byte{3, 0, 0, 22, 17, wire.COTPConnConfirm, 0, 0, 0, 1, 0, 0xC0, 1, 10, 0xC1, 2, 1, 0, 0xC2, 2, 1, 1}
@@ -95,9 +95,10 @@ func TestAnswerInSeveralTPDUs(t *testing.T) {
 		_, _ = b.Write(first)
 		_, _ = b.Write(last)
 	})
-	c := &isoConn{conn: a, pdu: 240}
-	got, err := c.request(context.Background(), wire.Frame(wire.ReadRequest(7, nil)), 5*time.Second)
-	_ = a.Close()
+	c := &isoConn{conn: a, pdu: 240, jobs: 1}
+	c.start()
+	got, err := c.request(context.Background(), 7, wire.Frame(wire.ReadRequest(7, nil)), 5*time.Second)
+	_ = c.Close()
 	wg.Wait()
 	if err != nil || !bytes.Equal(got, ans) {
 		t.Fatalf("reassembled % x, %v; want % x", got, err, ans)
@@ -105,11 +106,12 @@ func TestAnswerInSeveralTPDUs(t *testing.T) {
 
 	a, b = net.Pipe()
 	wg2 := peer(t, b, wire.Frame(make([]byte, 100)))
-	c = &isoConn{conn: a, pdu: 64}
-	_, err = c.request(context.Background(), wire.Frame(wire.ReadRequest(7, nil)), 5*time.Second)
-	_ = a.Close()
+	c = &isoConn{conn: a, pdu: 64, jobs: 1}
+	c.start()
+	_, err = c.request(context.Background(), 7, wire.Frame(wire.ReadRequest(7, nil)), 5*time.Second)
+	_ = c.Close()
 	wg2.Wait()
-	if !errors.Is(err, ErrBadResponse) {
+	if !errors.Is(err, ErrBadResponse) || !errors.Is(err, ErrConnLost) {
 		t.Errorf("answer over the PDU: %v", err)
 	}
 }
@@ -129,9 +131,14 @@ func FuzzRoundTrip(f *testing.F) {
 				_, _ = b.Write(answer)
 			}
 		})
-		c := &isoConn{conn: a, pdu: 64}
-		pdu, err := c.request(context.Background(), wire.Frame(wire.ReadRequest(1, nil)), time.Second)
-		_ = a.Close()
+		c := &isoConn{conn: a, pdu: 64, jobs: 1}
+		c.start()
+		ref := uint16(1)
+		if len(answer) >= wire.IsoHeaderLen+6 {
+			ref = uint16(answer[wire.IsoHeaderLen+4])<<8 | uint16(answer[wire.IsoHeaderLen+5])
+		}
+		pdu, err := c.request(context.Background(), ref, wire.Frame(wire.ReadRequest(ref, nil)), time.Second)
+		_ = c.Close()
 		wg.Wait()
 		if err == nil && (len(pdu) == 0 || len(pdu) > 64) {
 			t.Fatalf("accepted an answer of %d bytes at PDU 64", len(pdu))
@@ -145,14 +152,106 @@ func TestDeadlineOfTheCaller(t *testing.T) {
 	a, b := net.Pipe()
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = readFrame(b, 1<<16) }) // reads the request, never answers
-	c := &isoConn{conn: a, pdu: 240}
+	c := &isoConn{conn: a, pdu: 240, jobs: 1}
+	c.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err := c.request(ctx, wire.Frame(wire.ReadRequest(1, nil)), time.Hour)
-	_ = a.Close()
+	_, err := c.request(ctx, 1, wire.Frame(wire.ReadRequest(1, nil)), time.Hour)
+	_ = c.Close()
 	_ = b.Close()
 	wg.Wait()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("request past the caller's deadline: %v", err)
 	}
+}
+
+func TestHandshakeTakesTheGrantedJobs(t *testing.T) {
+	for _, tc := range []struct{ grant, want int }{{1, 1}, {3, 3}, {0, 1}, {100, proposeJobs}} {
+		a, b := net.Pipe()
+		wg := peer(t, b, connectConfirm, wire.Frame(wire.AckData(1, 0, 0, wire.SetupParam(480, tc.grant), nil)))
+		c := &isoConn{conn: a, pdu: minPDU}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.handshake(ctx, 0x0100, 0x0101, 480)
+		cancel()
+		_ = a.Close()
+		wg.Wait()
+		if err != nil || c.jobs != tc.want {
+			t.Errorf("grant %d: %d jobs, %v; want %d", tc.grant, c.jobs, err, tc.want)
+		}
+	}
+}
+
+// readAck is the answer to a Read Var of one byte, with reference ref.
+func readAck(ref uint16, b byte) []byte {
+	return wire.Frame(wire.AckData(ref, 0, 0, []byte{wire.FuncRead, 1}, []byte{wire.RCSuccess, wire.DataByte, 0, 8, b}))
+}
+
+// Three jobs in flight, answered in reverse order, one answer lost: each
+// request gets its own answer, the lost one times out alone, its late
+// answer is dropped, and the connection carries the next request.
+func TestJobsInFlightMatchedByReference(t *testing.T) {
+	a, b := net.Pipe()
+	var wg sync.WaitGroup
+	late := make(chan struct{})
+	wg.Go(func() {
+		defer b.Close()
+		var refs []uint16
+		for range 3 {
+			f, err := readFrame(b, 1<<16)
+			if err != nil {
+				return
+			}
+			refs = append(refs, uint16(f[wire.IsoHeaderLen+4])<<8|uint16(f[wire.IsoHeaderLen+5]))
+		}
+		for i := len(refs) - 1; i >= 0; i-- {
+			if refs[i] == 12 {
+				continue // lost
+			}
+			if _, err := b.Write(readAck(refs[i], byte(refs[i]))); err != nil {
+				return
+			}
+		}
+		<-late
+		_, _ = b.Write(readAck(12, 12)) // the lost answer, late
+		f, err := readFrame(b, 1<<16)
+		if err != nil {
+			return
+		}
+		_, _ = b.Write(readAck(uint16(f[wire.IsoHeaderLen+5]), 99))
+	})
+	c := &isoConn{conn: a, pdu: 240, jobs: 3}
+	c.start()
+	defer c.Close()
+	var rg sync.WaitGroup
+	got := make([][]byte, 3)
+	errs := make([]error, 3)
+	for i := range 3 {
+		rg.Go(func() {
+			ref := uint16(11 + i)
+			timeout := 20 * time.Second
+			if ref == 12 {
+				timeout = 200 * time.Millisecond
+			}
+			got[i], errs[i] = c.request(context.Background(), ref, wire.Frame(wire.ReadRequest(ref, nil)), timeout)
+		})
+	}
+	rg.Wait()
+	for i, ref := range []uint16{11, 12, 13} {
+		if ref == 12 {
+			if !errors.Is(errs[i], ErrTimeout) {
+				t.Errorf("lost answer: %v, want ErrTimeout", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || len(got[i]) == 0 || got[i][len(got[i])-1] != byte(ref) {
+			t.Errorf("request %d: % x, %v", ref, got[i], errs[i])
+		}
+	}
+	close(late)
+	pdu, err := c.request(context.Background(), 14, wire.Frame(wire.ReadRequest(14, nil)), 20*time.Second)
+	if err != nil || pdu[len(pdu)-1] != 99 {
+		t.Fatalf("request after the lost one: % x, %v", pdu, err)
+	}
+	_ = c.Close()
+	wg.Wait()
 }

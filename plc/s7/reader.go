@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
@@ -168,8 +169,9 @@ func (r *reader) fill(out []plc.Sample, q plc.Quality) {
 	}
 }
 
-// run sends the plan's requests, spread over the live connections, and
-// returns each chunk's outcome; the data lands in p.buf.
+// run sends the plan's requests, spread over the live connections and
+// the jobs each may keep in flight, and returns each chunk's outcome; the
+// data lands in p.buf.
 func (r *reader) run(ctx context.Context, slots []*slot, p *readPlan) []cstat {
 	st := make([]cstat, len(p.chunks))
 	do := func(s *slot, ri int) {
@@ -202,19 +204,28 @@ func (r *reader) run(ctx context.Context, slots []*slot, p *readPlan) []cstat {
 			copy(p.buf[p.ranges[ch.rng].bufOff+ch.off:], items[i].Data)
 		}
 	}
-	if len(slots) == 1 {
+	// Each connection keeps as many requests in flight as its PLC
+	// granted; results land by request index, so their order is kept.
+	workers := 0
+	for _, s := range slots {
+		workers += s.jobs()
+	}
+	if workers == 1 || len(p.reqs) == 1 {
 		for i := range p.reqs {
 			do(slots[0], i)
 		}
 		return st
 	}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for k, s := range slots {
-		wg.Go(func() {
-			for i := k; i < len(p.reqs); i += len(slots) {
-				do(s, i)
-			}
-		})
+	for _, s := range slots {
+		for range min(s.jobs(), len(p.reqs)) {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(p.reqs); i = int(next.Add(1) - 1) {
+					do(s, i)
+				}
+			})
+		}
 	}
 	wg.Wait()
 	return st
@@ -255,4 +266,15 @@ func (r *reader) extract(p *readPlan, st []cstat, out []plc.Sample) (refused []p
 		s.Value = v
 	}
 	return refused
+}
+
+// jobs returns how many requests the slot's connection may keep in
+// flight (1 while it is down).
+func (s *slot) jobs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		return 1
+	}
+	return s.c.jobs
 }

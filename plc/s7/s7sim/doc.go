@@ -13,6 +13,14 @@
 // negotiated PDU and counts those that do not (Violations), so tests can
 // assert that a client plans its requests well.
 //
+// Like a real CPU it grants in the setup communication how many jobs a
+// client may keep outstanding (Config.MaxJobs, default 1; a client that
+// sends more loses the connection) and answers each job SetLatency after
+// it came, the jobs in flight waiting out their latency together (2 ms
+// and 3 jobs are typical of an S7-1500). SetReorder answers jobs in
+// flight together last one first; LoseAnswers does jobs without ever
+// answering them; MostJobsInFlight says how many a client kept in flight.
+//
 // Memory is readable and writable from Go, by address or by area, DB and
 // offset, and WithOnWrite reports clients' writes, so a plant simulation
 // can drive signals and mirror writes. Faults can be injected: latency,

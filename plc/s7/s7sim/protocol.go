@@ -15,6 +15,8 @@ type connState struct {
 	pdu       int    // negotiated PDU size, 0 before setup communication
 	remote    string // the client's address
 	tsap      uint16 // the client's TSAP, from its connection request
+	jobs      int    // jobs granted to be outstanding at once
+	job       bool   // the frame just processed was a Read or Write Var
 }
 
 // COTP TPDU codes.
@@ -117,13 +119,14 @@ func (s *Server) job(st *connState, pdu []byte) ([]byte, bool) {
 	if j.Func == wire.FuncSetup {
 		n := min(max(j.PDU, 64), s.cfg.MaxPDU)
 		st.pdu = n
-		param := []byte{wire.FuncSetup, 0, 0, 1, 0, 1, byte(n >> 8), byte(n)}
-		return wire.Frame(wire.AckData(j.Ref, 0, 0, param, nil)), false
+		st.jobs = min(max(j.Jobs, 1), s.cfg.MaxJobs)
+		return wire.Frame(wire.AckData(j.Ref, 0, 0, wire.SetupParam(n, st.jobs), nil)), false
 	}
 	if st.pdu == 0 {
 		return nil, true // read or write before setup communication
 	}
 	s.requests.Add(1)
+	st.job = true
 	if d := s.dropAfter.Load(); d > 0 {
 		if s.dropAfter.Add(-1) == 0 {
 			return nil, true

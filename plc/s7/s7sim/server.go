@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,10 @@ type Config struct {
 	// LocalTSAP, when not zero, is the only client (local) TSAP accepted,
 	// as for a connection configured in the CPU; 0 accepts any.
 	LocalTSAP uint16 `yaml:"local_tsap"`
+	// MaxJobs is the most jobs a client may keep outstanding at once,
+	// granted in the setup communication (max AmQ; default 1; S7-1500
+	// CPUs grant 3). A client that sends more loses its connection.
+	MaxJobs int `yaml:"max_jobs"`
 }
 
 // Validate reports the first bad field.
@@ -71,6 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("s7sim: config rack: %d not in 0..7", c.Rack)
 	case c.Slot < 0 || c.Slot > 31:
 		return fmt.Errorf("s7sim: config slot: %d not in 0..31", c.Slot)
+	case c.MaxJobs < 0 || c.MaxJobs > 0xFFFF:
+		return fmt.Errorf("s7sim: config max_jobs: %d not in 1..65535", c.MaxJobs)
 	}
 	for n, size := range c.DBs {
 		if n < 1 || n > 0xFFFF {
@@ -110,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Slot == 0 {
 		c.Slot = 1
+	}
+	if c.MaxJobs == 0 {
+		c.MaxJobs = 1
 	}
 	return c
 }
@@ -171,6 +181,9 @@ type Server struct {
 
 	latency    atomic.Int64
 	dropAfter  atomic.Int64
+	lose       atomic.Int64
+	reorder    atomic.Bool
+	mostJobs   atomic.Int64 // the most jobs one connection had in flight
 	refuse     atomic.Bool
 	jobErr     atomic.Uint32 // class<<8 | code of refused jobs, 0 for none
 	requests   atomic.Uint64
@@ -266,8 +279,18 @@ func (s *Server) Close() error {
 	return err
 }
 
-// SetLatency delays every answer by d (0 for none).
+// SetLatency delays every answer by d (0 for none). The jobs a client
+// keeps in flight (up to Config.MaxJobs) wait out their latency at once,
+// as a CPU answers each job after some milliseconds of its cycle.
 func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
+
+// SetReorder makes the server answer the jobs a client has in flight
+// together in reverse order (true), or in the order they came (false).
+func (s *Server) SetReorder(on bool) { s.reorder.Store(on) }
+
+// LoseAnswers makes the server do the next n Read or Write Var jobs
+// without ever answering them, keeping the connection; n <= 0 cancels.
+func (s *Server) LoseAnswers(n int) { s.lose.Store(int64(n)) }
 
 // DropAfter makes the server drop the connection that carries the n-th
 // Read or Write Var from now, without answering it; n <= 0 cancels.
@@ -312,9 +335,14 @@ func (s *Server) ClearItemErrors() {
 // received.
 func (s *Server) Requests() uint64 { return s.requests.Load() }
 
+// MostJobsInFlight returns the most jobs one connection has had
+// outstanding at once since New.
+func (s *Server) MostJobsInFlight() int { return int(s.mostJobs.Load()) }
+
 // Violations returns how many requests broke the negotiated limits: a
 // request or its answer larger than the negotiated PDU, or more items
-// than MaxItems. A client that plans well keeps it at zero.
+// than MaxItems, more jobs in flight than MaxJobs. A client that plans
+// well keeps it at zero.
 func (s *Server) Violations() uint64 { return s.violations.Load() }
 
 // Connections returns the number of open client connections.
@@ -473,6 +501,9 @@ func (s *Server) serve(c net.Conn, stop chan struct{}) {
 	r := bufio.NewReader(c)
 	st := &connState{remote: c.RemoteAddr().String()}
 	buf := make([]byte, maxFrame)
+	out := newOutbox()
+	go s.writeLoop(c, out, stop)
+	defer out.finish()
 	for {
 		if _, err := io.ReadFull(r, buf[:4]); err != nil {
 			return
@@ -485,19 +516,22 @@ func (s *Server) serve(c net.Conn, stop chan struct{}) {
 		if _, err := io.ReadFull(r, buf[4:n]); err != nil {
 			return
 		}
+		st.job = false
 		resp, closeConn := s.process(st, buf[:n])
-		if d := time.Duration(s.latency.Load()); d > 0 && resp != nil {
-			t := time.NewTimer(d)
-			select {
-			case <-stop:
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if st.job && out.busy() >= st.jobs {
+			// More jobs than granted in the setup communication: a CPU
+			// ends such a connection.
+			s.violations.Add(1)
+			s.log.Debug("s7sim: more jobs in flight than granted, closing", zap.Int("granted", st.jobs))
+			return
+		}
+		if st.job && s.lose.Load() > 0 && s.lose.Add(-1) >= 0 {
+			resp = nil // done, never answered
 		}
 		if resp != nil {
-			if _, err := c.Write(resp); err != nil {
-				return
+			out.add(answer{frame: slices.Clone(resp), due: time.Now().Add(time.Duration(s.latency.Load())), job: st.job})
+			if n := int64(out.busy()); st.job && n > s.mostJobs.Load() {
+				s.mostJobs.Store(n) // only an indication; races with other connections are harmless
 			}
 		}
 		if closeConn {

@@ -357,8 +357,10 @@ type Job struct {
 	// Data holds a Write Var's data per item, DataTS its transport sizes.
 	Data   [][]byte
 	DataTS []byte
-	// PDU is the PDU size a setup communication proposes.
-	PDU int
+	// PDU is the PDU size a setup communication proposes, Jobs its max
+	// AmQ calling: the jobs the client would keep outstanding at once.
+	PDU  int
+	Jobs int
 }
 
 // ParseJob parses a job PDU (without TPKT/COTP): setup communication,
@@ -392,6 +394,7 @@ func ParseJob(pdu []byte) (Job, error) {
 			return j, fmt.Errorf("s7 wire: setup parameter of %d bytes: %w", len(param), ErrShort)
 		}
 		j.PDU = int(binary.BigEndian.Uint16(param[6:]))
+		j.Jobs = int(binary.BigEndian.Uint16(param[2:]))
 		return j, nil
 	case FuncRead, FuncWrite:
 	default:
@@ -499,25 +502,33 @@ func TPDU(frame []byte) (code, flags byte, data []byte, err error) {
 }
 
 // SetupRequest encodes a setup communication job proposing a PDU size
-// and one parallel job each way.
-func SetupRequest(ref uint16, pdu int) []byte {
+// and how many jobs may be outstanding at once each way (max AmQ calling
+// and called).
+func SetupRequest(ref uint16, pdu, jobs int) []byte {
 	b := make([]byte, 0, HeaderLen+8)
 	b = header(b, ref, 8, 0)
-	return append(b, FuncSetup, 0, 0, 1, 0, 1, byte(pdu>>8), byte(pdu))
+	return append(b, FuncSetup, 0, byte(jobs>>8), byte(jobs), byte(jobs>>8), byte(jobs), byte(pdu>>8), byte(pdu))
 }
 
-// ParseSetupResponse returns the PDU size the answer to a setup
-// communication grants.
-func ParseSetupResponse(pdu []byte) (ref uint16, size int, err error) {
+// SetupParam is the parameter of an answer to a setup communication: the answer to a setup
+// communication, granting a PDU size and jobs outstanding each way.
+func SetupParam(pdu, jobs int) []byte {
+	return []byte{FuncSetup, 0, byte(jobs >> 8), byte(jobs), byte(jobs >> 8), byte(jobs), byte(pdu >> 8), byte(pdu)}
+}
+
+// ParseSetupResponse returns what the answer to a setup communication
+// grants: the PDU size and the jobs the client may keep outstanding at
+// once (max AmQ calling; at least 1).
+func ParseSetupResponse(pdu []byte) (ref uint16, size, jobs int, err error) {
 	a, err := ParseAck(pdu)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if a.HdrError != nil {
-		return a.Ref, 0, a.HdrError
+		return a.Ref, 0, 0, a.HdrError
 	}
 	if len(a.Param) < 8 || a.Param[0] != FuncSetup {
-		return a.Ref, 0, fmt.Errorf("s7 wire: setup answer has parameter % x", a.Param)
+		return a.Ref, 0, 0, fmt.Errorf("s7 wire: setup answer has parameter % x", a.Param)
 	}
-	return a.Ref, int(binary.BigEndian.Uint16(a.Param[6:])), nil
+	return a.Ref, int(binary.BigEndian.Uint16(a.Param[6:])), max(1, int(binary.BigEndian.Uint16(a.Param[2:]))), nil
 }

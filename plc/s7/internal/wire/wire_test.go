@@ -61,19 +61,19 @@ func TestConnectAndSetup(t *testing.T) {
 	if cr[16] != 0x10 || cr[17] != 0x02 || cr[20] != 0x03 || cr[21] != 0x01 {
 		t.Errorf("TSAPs in % x", cr)
 	}
-	code, flags, data, err := TPDU(Frame(SetupRequest(7, 960)))
+	code, flags, data, err := TPDU(Frame(SetupRequest(7, 960, 3)))
 	if err != nil || code != COTPData || flags&COTPEOT == 0 {
 		t.Fatalf("TPDU(setup) = 0x%02x 0x%02x %v", code, flags, err)
 	}
 	j, err := ParseJob(data)
-	if err != nil || j.Func != FuncSetup || j.PDU != 960 || j.Ref != 7 {
+	if err != nil || j.Func != FuncSetup || j.PDU != 960 || j.Jobs != 3 || j.Ref != 7 {
 		t.Fatalf("ParseJob(setup) = %+v %v", j, err)
 	}
-	ref, size, err := ParseSetupResponse(AckData(7, 0, 0, []byte{FuncSetup, 0, 0, 1, 0, 1, 0x01, 0xE0}, nil))
-	if err != nil || ref != 7 || size != 480 {
-		t.Errorf("ParseSetupResponse = %d %d %v", ref, size, err)
+	ref, size, jobs, err := ParseSetupResponse(AckData(7, 0, 0, SetupParam(480, 3), nil))
+	if err != nil || ref != 7 || size != 480 || jobs != 3 {
+		t.Errorf("ParseSetupResponse = %d %d %d %v", ref, size, jobs, err)
 	}
-	if _, _, err := ParseSetupResponse(AckData(7, 0x81, 4, nil, nil)); err == nil {
+	if _, _, _, err := ParseSetupResponse(AckData(7, 0x81, 4, nil, nil)); err == nil {
 		t.Error("refused setup accepted")
 	}
 	if _, _, _, err := TPDU([]byte{3, 0, 0, 9, 4, 0xF0, 0x80}); err == nil {
@@ -86,13 +86,13 @@ func FuzzParse(f *testing.F) {
 	f.Add(WriteRequest(1, []Item{{TS: TSBit, Count: 1, Area: AreaM}}, [][]byte{{1}}))
 	f.Add(AckData(1, 0, 0, []byte{FuncRead, 1}, []byte{RCSuccess, DataByte, 0, 16, 1, 2}))
 	f.Add(AckData(1, 0, 0, []byte{FuncWrite, 1}, []byte{RCSuccess}))
-	f.Add(Frame(SetupRequest(1, 480)))
+	f.Add(Frame(SetupRequest(1, 480, 1)))
 	f.Add(ConnectRequest(0x0100, 0x0101))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, _, data, err := TPDU(b); err == nil && len(data) > len(b) {
 			t.Fatalf("TPDU data of %d bytes from %d", len(data), len(b))
 		}
-		if _, size, err := ParseSetupResponse(b); err == nil && size > 0xFFFF {
+		if _, size, jobs, err := ParseSetupResponse(b); err == nil && (size > 0xFFFF || jobs < 1) {
 			t.Fatalf("PDU size %d", size)
 		}
 		if j, err := ParseJob(b); err == nil {
