@@ -14,7 +14,6 @@ import (
 
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
-	"github.com/kiln-iot/kiln/plc/s7/internal/benchset"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 )
 
@@ -24,7 +23,7 @@ import (
 // server, and the minimal round trips for the tag set.
 func BenchmarkScan(b *testing.B) {
 	log.SetOutput(io.Discard) // gos7 logs read errors through the standard logger
-	tags, sizes := benchset.Tags(1000, 10, 1)
+	tags, sizes := s7sim.ScatteredTags(1000, 10, 1)
 	srv, err := s7sim.New(s7sim.Config{MaxPDU: 480, DBs: sizes})
 	if err != nil {
 		b.Fatal(err)
