@@ -84,16 +84,21 @@ func dialISO(ctx context.Context, addr string, local, remote uint16, propose int
 	return c, nil
 }
 
-// start begins reading answers, once c.pdu and c.jobs are negotiated.
-// Close stops it.
+// start makes the connection ready for requests, once c.pdu and c.jobs
+// are negotiated. With several jobs a goroutine reads the answers (Close
+// stops it); with one, each request reads its own answer, which saves
+// two goroutine hand-offs per request on a fast link.
 func (c *isoConn) start() {
 	c.slots = make(chan struct{}, c.jobs)
 	for range c.jobs {
 		c.slots <- struct{}{}
 	}
+	c.done = make(chan struct{})
+	if c.jobs == 1 {
+		return
+	}
 	c.waiting = make(map[uint16]chan []byte)
 	c.abandoned = make(map[uint16]bool)
-	c.done = make(chan struct{})
 	c.readDone = make(chan struct{})
 	go c.readLoop()
 }
@@ -165,6 +170,10 @@ func (c *isoConn) request(ctx context.Context, ref uint16, frame []byte, timeout
 		c.fail(err)
 		return nil, c.lostErr()
 	}
+	if c.jobs == 1 {
+		defer func() { c.slots <- struct{}{} }()
+		return c.roundTrip(ctx, ref, frame, timeout)
+	}
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
 	if _, dup := c.waiting[ref]; dup {
@@ -199,6 +208,51 @@ func (c *isoConn) request(ctx context.Context, ref uint16, frame []byte, timeout
 		c.abandon(ref)
 		return nil, fmt.Errorf("%w: no answer within %v", ErrTimeout, timeout)
 	}
+}
+
+// roundTrip sends frame and reads its answer, on a connection granting
+// one job (the caller holds it). Any failure leaves the connection out of
+// step, so it ends it: the answer may still come.
+func (c *isoConn) roundTrip(ctx context.Context, ref uint16, frame []byte, timeout time.Duration) ([]byte, error) {
+	dl := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	stop := c.interruptOn(ctx)
+	defer stop()
+	pdu, err := func() ([]byte, error) {
+		if err := c.conn.SetDeadline(dl); err != nil {
+			return nil, err
+		}
+		if _, err := c.conn.Write(frame); err != nil {
+			return nil, err
+		}
+		pdu, err := c.readPDU()
+		switch {
+		case err != nil:
+			return nil, err
+		case len(pdu) < wire.AckHeaderLen:
+			return nil, fmt.Errorf("%w: answer of %d bytes", ErrBadResponse, len(pdu))
+		case binary.BigEndian.Uint16(pdu[4:]) != ref:
+			return nil, fmt.Errorf("%w: reference %d answers request %d", ErrBadResponse, binary.BigEndian.Uint16(pdu[4:]), ref)
+		}
+		return pdu, nil
+	}()
+	if err == nil {
+		return pdu, nil
+	}
+	c.fail(err)
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return nil, c.ctxErr(ctx, err)
+	case errors.As(err, &ne) && ne.Timeout():
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return nil, c.ctxErr(ctx, err)
+		}
+		return nil, fmt.Errorf("%w: no answer within %v", ErrTimeout, timeout)
+	}
+	return nil, c.lostErr()
 }
 
 // abandon stops waiting for the answer to ref. The PLC still counts the
@@ -332,14 +386,38 @@ func (c *isoConn) closedByPeer() bool {
 	case <-c.done:
 		return true
 	default:
-		return false
 	}
+	if c.jobs > 1 {
+		return false // readLoop would have seen it
+	}
+	select {
+	case <-c.slots:
+	default:
+		return false // a request is under way
+	}
+	defer func() { c.slots <- struct{}{} }()
+	// Wait at most a millisecond for a close or stray bytes. (A deadline
+	// already past would fail the read before looking at the socket.)
+	if err := c.conn.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+		c.fail(err)
+		return true
+	}
+	var b [1]byte
+	n, err := c.conn.Read(b[:])
+	var ne net.Error
+	if n > 0 || (err != nil && !(errors.As(err, &ne) && ne.Timeout())) {
+		c.fail(fmt.Errorf("%w: closed by the PLC, or bytes nobody asked for", ErrBadResponse))
+		return true
+	}
+	return false
 }
 
 // Close closes the connection and waits for its reading to end.
 func (c *isoConn) Close() error {
 	c.fail(net.ErrClosed)
-	<-c.readDone
+	if c.readDone != nil {
+		<-c.readDone
+	}
 	return nil
 }
 

@@ -123,25 +123,27 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte{3, 0, 0, 9, 2, wire.COTPData, 0, 0x32, 3, 3, 0, 0, 9, 2, wire.COTPData, 0x80, 0x32, 3})
 	f.Add([]byte{3, 0, 0, 11, 6, wire.COTPDisconnect, 0, 0, 0, 1, 0})
 	f.Fuzz(func(t *testing.T, answer []byte) {
-		a, b := net.Pipe()
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			defer b.Close()
-			if _, err := readFrame(b, 1<<16); err == nil {
-				_, _ = b.Write(answer)
+		for _, jobs := range []int{1, 2} { // each request reads its answer; a goroutine reads them all
+			a, b := net.Pipe()
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				defer b.Close()
+				if _, err := readFrame(b, 1<<16); err == nil {
+					_, _ = b.Write(answer)
+				}
+			})
+			c := &isoConn{conn: a, pdu: 64, jobs: jobs}
+			c.start()
+			ref := uint16(1)
+			if len(answer) >= wire.IsoHeaderLen+6 {
+				ref = uint16(answer[wire.IsoHeaderLen+4])<<8 | uint16(answer[wire.IsoHeaderLen+5])
 			}
-		})
-		c := &isoConn{conn: a, pdu: 64, jobs: 1}
-		c.start()
-		ref := uint16(1)
-		if len(answer) >= wire.IsoHeaderLen+6 {
-			ref = uint16(answer[wire.IsoHeaderLen+4])<<8 | uint16(answer[wire.IsoHeaderLen+5])
-		}
-		pdu, err := c.request(context.Background(), ref, wire.Frame(wire.ReadRequest(ref, nil)), time.Second)
-		_ = c.Close()
-		wg.Wait()
-		if err == nil && (len(pdu) == 0 || len(pdu) > 64) {
-			t.Fatalf("accepted an answer of %d bytes at PDU 64", len(pdu))
+			pdu, err := c.request(context.Background(), ref, wire.Frame(wire.ReadRequest(ref, nil)), time.Second)
+			_ = c.Close()
+			wg.Wait()
+			if err == nil && (len(pdu) == 0 || len(pdu) > 64) {
+				t.Fatalf("jobs %d: accepted an answer of %d bytes at PDU 64", jobs, len(pdu))
+			}
 		}
 	})
 }
