@@ -31,6 +31,9 @@ func FuzzProcess(f *testing.F) {
 		if setUp {
 			st.connected, st.pdu = true, 240
 		}
+		if len(frame) >= wire.IsoHeaderLen {
+			_ = isVarJob(frame) // serve asks it of every frame of at least that size
+		}
 		resp, _ := s.process(st, frame)
 		if resp == nil {
 			return

@@ -54,6 +54,18 @@ func (s *Server) process(st *connState, frame []byte) (resp []byte, closeConn bo
 	return nil, true // disconnect request or unknown TPDU
 }
 
+// isVarJob reports whether a whole TPKT frame carries a Read or Write
+// Var job.
+func isVarJob(frame []byte) bool {
+	li := int(frame[4])
+	if frame[5] != cotpDT || 5+li+wire.HeaderLen >= len(frame) {
+		return false
+	}
+	pdu := frame[5+li:]
+	f := pdu[wire.HeaderLen]
+	return pdu[0] == wire.ProtocolID && pdu[1] == wire.RosctrJob && (f == wire.FuncRead || f == wire.FuncWrite)
+}
+
 // connect answers a COTP connection request, checking the remote TSAP.
 func (s *Server) connect(st *connState, cotp []byte) ([]byte, bool) {
 	if len(cotp) < 7 {

@@ -516,15 +516,15 @@ func (s *Server) serve(c net.Conn, stop chan struct{}) {
 		if _, err := io.ReadFull(r, buf[4:n]); err != nil {
 			return
 		}
-		st.job = false
-		resp, closeConn := s.process(st, buf[:n])
-		if st.job && out.busy() >= st.jobs {
+		if st.pdu > 0 && isVarJob(buf[:n]) && out.busy() >= st.jobs {
 			// More jobs than granted in the setup communication: a CPU
-			// ends such a connection.
+			// ends such a connection without doing the job.
 			s.violations.Add(1)
 			s.log.Debug("s7sim: more jobs in flight than granted, closing", zap.Int("granted", st.jobs))
 			return
 		}
+		st.job = false
+		resp, closeConn := s.process(st, buf[:n])
 		if st.job && s.lose.Load() > 0 && s.lose.Add(-1) >= 0 {
 			resp = nil // done, never answered
 		}
