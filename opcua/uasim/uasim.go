@@ -17,6 +17,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/plc"
 )
@@ -77,40 +78,42 @@ type Limits struct {
 	MaxMonitoredItemsPerCall uint32 `yaml:"max_monitored_items_per_call"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML name.
 func (c Config) Validate() error {
+	var p config.Problems
 	if c.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-			return fmt.Errorf("uasim: config addr %q: %w", c.Addr, err)
+			p.Add("addr", "%q: %w", c.Addr, err)
 		}
 	}
 	if c.NamespaceIndex > 64 {
-		return fmt.Errorf("uasim: config namespace_index %d: want 1..64", c.NamespaceIndex)
+		p.Add("namespace_index", "%d: want 1..64", c.NamespaceIndex)
 	}
-	if len(c.Namespaces) > 0 {
-		if len(c.Namespaces) > 64 {
-			return fmt.Errorf("uasim: config namespaces: %d URIs, want at most 64", len(c.Namespaces))
+	if len(c.Namespaces) > 64 {
+		p.Add("namespaces", "%d URIs, want at most 64", len(c.Namespaces))
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Namespaces {
+		if u == "" || seen[u] {
+			p.Add(fmt.Sprintf("namespaces[%d]", i), "%q is empty or given twice", u)
 		}
-		seen := map[string]bool{}
-		for i, u := range c.Namespaces {
-			if u == "" || seen[u] {
-				return fmt.Errorf("uasim: config namespaces[%d]: %q is empty or given twice", i, u)
-			}
-			seen[u] = true
-		}
+		seen[u] = true
+	}
+	if len(c.Namespaces) > 0 && len(c.Namespaces) <= 64 {
 		if idx := c.withDefaults().tagNamespace(); c.NamespaceIndex != 0 && c.NamespaceIndex != idx {
-			return fmt.Errorf("uasim: config namespace_index %d: namespaces puts the tags' namespace at %d", c.NamespaceIndex, idx)
+			p.Add("namespace_index", "%d: namespaces puts the tags' namespace at %d", c.NamespaceIndex, idx)
 		}
 	}
-	for _, s := range c.Security {
+	for i, s := range c.Security {
 		if _, _, err := parseSecurity(s); err != nil {
-			return err
+			p.Add(fmt.Sprintf("security[%d]", i), "%w", err)
 		}
 	}
 	if c.NoAnonymous && !c.UserName && len(c.Users) == 0 {
-		return errors.New("uasim: config no_anonymous needs user_name or users")
+		p.Add("no_anonymous", "needs user_name or users")
 	}
-	return nil
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {
@@ -152,7 +155,7 @@ func parseSecurity(s string) (policy string, mode ua.MessageSecurityMode, err er
 	case "basic256sha256/signandencrypt":
 		return ua.SecurityPolicyURIBasic256Sha256, ua.MessageSecurityModeSignAndEncrypt, nil
 	}
-	return "", 0, fmt.Errorf("uasim: config security %q: want None, Basic256Sha256/Sign or Basic256Sha256/SignAndEncrypt", s)
+	return "", 0, fmt.Errorf("%q: want None, Basic256Sha256/Sign or Basic256Sha256/SignAndEncrypt", s)
 }
 
 // Option sets a code-only setting.

@@ -3,6 +3,7 @@ package uasim_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/goleak"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/opcua/uasim"
 	"github.com/kiln-iot/kiln/plc"
@@ -156,9 +158,17 @@ func TestConfigAndTagErrors(t *testing.T) {
 		{Namespaces: []string{"urn:a", "urn:kiln:uasim"}, NamespaceIndex: 3},
 	}
 	for _, c := range bad {
-		if _, err := uasim.New(c, tags); err == nil {
-			t.Errorf("New(%+v) accepted", c)
+		if _, err := uasim.New(c, tags); !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("New(%+v): %v, want a *config.FieldError", c, err)
 		}
+	}
+	err := uasim.Config{Addr: "nonsense", Namespaces: []string{"urn:a", "urn:a"}, Security: []string{"None", "x"}}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if got := strings.Join(paths, " "); got != "addr namespaces[1] security[1]" {
+		t.Errorf("paths %q (%v)", got, err)
 	}
 	for _, tc := range []struct {
 		cfg  uasim.Config

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
@@ -63,31 +64,48 @@ type Config struct {
 	MaxJobs int `yaml:"max_jobs"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML name.
 func (c Config) Validate() error {
-	switch {
-	case c.MaxPDU != 0 && (c.MaxPDU < 64 || c.MaxPDU > 0xFFFF):
-		return fmt.Errorf("s7sim: config max_pdu: %d not in 64..65535", c.MaxPDU)
-	case c.MaxItems < 0 || c.MaxItems > 255:
-		return fmt.Errorf("s7sim: config max_items: %d not in 1..255", c.MaxItems)
-	case c.MSize < 0 || c.ISize < 0 || c.QSize < 0:
-		return fmt.Errorf("s7sim: config m_size, i_size, q_size: negative size")
-	case c.Rack < 0 || c.Rack > 7:
-		return fmt.Errorf("s7sim: config rack: %d not in 0..7", c.Rack)
-	case c.Slot < 0 || c.Slot > 31:
-		return fmt.Errorf("s7sim: config slot: %d not in 0..31", c.Slot)
-	case c.MaxJobs < 0 || c.MaxJobs > 0xFFFF:
-		return fmt.Errorf("s7sim: config max_jobs: %d not in 1..65535", c.MaxJobs)
+	var p config.Problems
+	if c.MaxPDU != 0 && (c.MaxPDU < 64 || c.MaxPDU > 0xFFFF) {
+		p.Add("max_pdu", "%d not in 64..65535", c.MaxPDU)
 	}
-	for n, size := range c.DBs {
+	if c.MaxItems < 0 || c.MaxItems > 255 {
+		p.Add("max_items", "%d not in 1..255", c.MaxItems)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"m_size", c.MSize}, {"i_size", c.ISize}, {"q_size", c.QSize}} {
+		if f.v < 0 {
+			p.Add(f.name, "negative size %d", f.v)
+		}
+	}
+	if c.Rack < 0 || c.Rack > 7 {
+		p.Add("rack", "%d not in 0..7", c.Rack)
+	}
+	if c.Slot < 0 || c.Slot > 31 {
+		p.Add("slot", "%d not in 0..31", c.Slot)
+	}
+	if c.MaxJobs < 0 || c.MaxJobs > 0xFFFF {
+		p.Add("max_jobs", "%d not in 1..65535", c.MaxJobs)
+	}
+	dbs := make([]int, 0, len(c.DBs))
+	for n := range c.DBs {
+		dbs = append(dbs, n)
+	}
+	sort.Ints(dbs)
+	for _, n := range dbs {
+		path := fmt.Sprintf("dbs.%d", n)
 		if n < 1 || n > 0xFFFF {
-			return fmt.Errorf("s7sim: config dbs: data block number %d not in 1..65535", n)
+			p.Add(path, "data block number %d not in 1..65535", n)
 		}
-		if size < 0 || size > wire.MaxAddress+1 {
-			return fmt.Errorf("s7sim: config dbs: DB%d size %d not in 0..%d", n, size, wire.MaxAddress+1)
+		if size := c.DBs[n]; size < 0 || size > wire.MaxAddress+1 {
+			p.Add(path, "DB%d size %d not in 0..%d", n, size, wire.MaxAddress+1)
 		}
 	}
-	return nil
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {

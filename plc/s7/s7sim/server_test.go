@@ -2,7 +2,9 @@ package s7sim
 
 import (
 	"bytes"
+	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/robinson/gos7"
 	"go.uber.org/goleak"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
@@ -289,11 +292,20 @@ func TestLimitsEnforced(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	bad := []Config{{MaxPDU: 10}, {MaxItems: 300}, {DBs: map[int]int{0: 10}}, {DBs: map[int]int{1: -1}}, {Rack: 9}}
+	bad := []Config{{MaxPDU: 10}, {MaxItems: 300}, {DBs: map[int]int{0: 10}}, {DBs: map[int]int{1: -1}}, {Rack: 9}, {MaxJobs: -1}}
 	for _, c := range bad {
-		if _, err := New(c); err == nil {
-			t.Errorf("New(%+v) succeeded", c)
+		if _, err := New(c); !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("New(%+v): %v, want a *config.FieldError", c, err)
 		}
+	}
+	// Every problem is reported, each with its YAML path.
+	err := Config{MaxPDU: 10, Rack: 9, MSize: -1, DBs: map[int]int{3: -1}, MaxJobs: -2}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if got := strings.Join(paths, " "); got != "max_pdu m_size rack max_jobs dbs.3" {
+		t.Errorf("paths %q", got)
 	}
 }
 
