@@ -31,6 +31,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -55,6 +56,8 @@ import (
 	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/plc/s7"
+	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 	"github.com/kiln-iot/kiln/store"
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/tenant"
@@ -74,7 +77,7 @@ const (
 // Settings from the flags.
 var (
 	maxInFlight, maxPending, replicas int
-	profileDir, memLimit              string
+	profileDir, memLimit, cpuProfiles string
 )
 
 func main() {
@@ -86,8 +89,12 @@ func main() {
 	flag.IntVar(&maxPending, "max-pending", 256, "the gateway's transport.pulsar.max_pending")
 	flag.IntVar(&replicas, "replicas", 2, "cloud ingestor replicas")
 	flag.StringVar(&profileDir, "heap-profiles", "", "save the gateway's heap profile at the end of each size in this directory")
+	flag.StringVar(&cpuProfiles, "cpu-profiles", "", "save the gateway's CPU profile of each measured window in this directory")
 	flag.StringVar(&memLimit, "gomemlimit", "", "GOMEMLIMIT of the gateway process (e.g. 120MiB; empty: unset, so the gateway sets its automatic soft limit)")
 	target := flag.Float64("target", 50_000, "samples/s the path must sustain with p99 < 1 s; sizes offering more at 100 ms get a row offering this much (0: no extra rows)")
+	only := flag.Bool("target-only", false, "run only the row offering -target (or the 100 ms row if that offers less)")
+	baseline := flag.String("baseline", "", "also build the gateway at this git revision and run every row with it too, alternating with the working tree's")
+	rounds := flag.Int("rounds", 1, "runs of every row (and gateway)")
 	flag.Parse()
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {
@@ -98,13 +105,14 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	if err := run(ns, *target, *warmup, *duration, *conns); err != nil {
+	if err := run(ns, *target, *only, *baseline, *rounds, *warmup, *duration, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway bench:", err)
 		os.Exit(1)
 	}
 }
 
 type result struct {
+	gateway              string // which build
 	tags                 int
 	period               time.Duration // how often every tag changes
 	met                  bool          // the target held
@@ -113,11 +121,14 @@ type result struct {
 	rssMax, rssAvg, heap float64 // MiB
 	softLimit            string  // the gateway's logged soft memory limit and its source
 	cpu                  float64 // cores
+	gcShare              float64 // the gateway's GC CPU over its CPU (gctrace)
+	plantCPU, runnerCPU  float64 // cores: the plant's steps; the whole runner (plant, broker, ingestors)
+	pgCPU                float64 // cores: every PostgreSQL process
 	lag                  int64   // samples not stored at the end of the window
 	overruns             string
 }
 
-func run(ns []int, target float64, warmup, duration time.Duration, conns int) error {
+func run(ns []int, target float64, only bool, baseline string, rounds int, warmup, duration time.Duration, conns int) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "kiln-gwbench-")
 	if err != nil {
@@ -129,6 +140,14 @@ func run(ns []int, target float64, warmup, duration time.Duration, conns int) er
 	if out, err := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./examples/edge-gateway").CombinedOutput(); err != nil {
 		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
 	}
+	bins := []gatewayBin{{"this tree", bin}}
+	if baseline != "" {
+		b, err := buildAt(work, baseline)
+		if err != nil {
+			return err
+		}
+		bins = append([]gatewayBin{{baseline, b}}, bins...)
+	}
 	cluster, err := pgtest.Start(ctx, pgtest.Options{})
 	if err != nil {
 		return err
@@ -139,17 +158,25 @@ func run(ns []int, target float64, warmup, duration time.Duration, conns int) er
 		periods := []time.Duration{period}
 		if target > 0 && float64(n)/period.Seconds() > target {
 			periods = append(periods, time.Duration(float64(n)/target*float64(time.Second)).Round(period))
+			if only {
+				periods = periods[1:]
+			}
 		}
 		for _, every := range periods {
-			fmt.Fprintf(os.Stderr, "%d tags changing every %v …\n", n, every)
-			r, err := runOne(ctx, cluster, bin, work, n, every, warmup, duration, conns)
-			if err != nil {
-				return fmt.Errorf("%d tags every %v: %w", n, every, err)
+			for round := range rounds {
+				for _, gb := range bins {
+					fmt.Fprintf(os.Stderr, "%d tags changing every %v, gateway %s, round %d …\n", n, every, gb.name, round+1)
+					r, err := runOne(ctx, cluster, gb.path, work, n, every, warmup, duration, conns)
+					if err != nil {
+						return fmt.Errorf("%d tags every %v: %w", n, every, err)
+					}
+					r.gateway = gb.name
+					// A window holds whole steps and the last may still be in
+					// flight at its end: allow 10 % below the target.
+					r.met = target > 0 && r.sustained >= 0.9*target && r.p99 < time.Second
+					results = append(results, r)
+				}
 			}
-			// A window holds whole steps and the last may still be in
-			// flight at its end: allow 10 % below the target.
-			r.met = target > 0 && r.sustained >= 0.9*target && r.p99 < time.Second
-			results = append(results, r)
 		}
 	}
 	limit := "unset (the gateway's automatic soft limit)"
@@ -158,14 +185,14 @@ func run(ns []int, target float64, warmup, duration time.Duration, conns int) er
 	}
 	fmt.Printf("\nEdge gateway data path: N DINT tags scanned every 100 ms, changing every period, s7sim → edge-gateway (own process, %d S7 connections, GOMEMLIMIT %s) → pulsartest → %d cloud ingestors → pgstore; %v measured after %v warm-up. Target: %.0f samples/s sustained with p99 < 1 s.\n\n", conns, limit, replicas, duration, warmup, target)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "tags\t change every\t offered samples/s\t stored samples/s\t change→row p50\t p99\t gateway RSS max\t RSS avg\t Go heap in use\t soft limit\t gateway CPU\t backlog at end\t scan overruns\t target met\t")
+	fmt.Fprintln(tw, "gateway\t tags\t change every\t offered samples/s\t stored samples/s\t change→row p50\t p99\t gateway RSS max\t RSS avg\t Go heap in use\t soft limit\t gateway CPU\t its GC\t plant CPU\t runner CPU\t PostgreSQL CPU\t backlog at end\t scan overruns\t target met\t")
 	for _, r := range results {
 		met := "no"
 		if r.met {
 			met = "yes"
 		}
-		fmt.Fprintf(tw, "%d\t %v\t %.0f\t %.0f\t %v\t %v\t %.0f MiB\t %.0f MiB\t %.0f MiB\t %s\t %.2f cores\t %d\t %s\t %s\t\n", r.tags, r.period, r.offered, r.sustained,
-			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.rssMax, r.rssAvg, r.heap, r.softLimit, r.cpu, r.lag, r.overruns, met)
+		fmt.Fprintf(tw, "%s\t %d\t %v\t %.0f\t %.0f\t %v\t %v\t %.0f MiB\t %.0f MiB\t %.0f MiB\t %s\t %.2f cores\t %.0f %%\t %.3f cores\t %.2f cores\t %.2f cores\t %d\t %s\t %s\t\n", r.gateway, r.tags, r.period, r.offered, r.sustained,
+			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.rssMax, r.rssAvg, r.heap, r.softLimit, r.cpu, 100*r.gcShare, r.plantCPU, r.runnerCPU, r.pgCPU, r.lag, r.overruns, met)
 	}
 	return tw.Flush()
 }
@@ -374,19 +401,31 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 
-	// The plant steps every period, recording when.
+	// The plant steps every period, recording when. A step writes the
+	// next counter value of every tag straight into the simulator's data
+	// blocks, one WriteBytes per block, which costs the same as the
+	// simulator's own Step of counter signals (base+k in every tag) for
+	// a small fraction of its CPU; plantCPU is the time spent stepping.
 	plantDone := make(chan struct{})
+	var plantCPU time.Duration
 	go func() {
 		defer close(plantDone)
 		tk := time.NewTicker(every)
 		defer tk.Stop()
-		for {
+		block := make([]byte, 4*perDB)
+		for k := int64(1); ; k++ {
 			select {
 			case <-ctx.Done():
 				return
 			case t := <-tk.C:
 				st8.add(t)
-				_ = plant.Step()
+				t0 := time.Now()
+				if err := stepPlant(plant.S7(), block, n, base+k); err != nil {
+					fmt.Fprintln(os.Stderr, "gateway bench: plant step:", err)
+				}
+				if inWin.Load() {
+					plantCPU += time.Since(t0)
+				}
 			}
 		}
 	}()
@@ -402,8 +441,19 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	st8.mu.RLock()
 	step0 := len(st8.at)
 	st8.mu.RUnlock()
+	self0, _ := cpuTime(os.Getpid())
+	pg0 := postgresCPU(cmd.Process.Pid)
 	inWin.Store(true)
 	start := time.Now()
+	// The gateway's CPU profile of the window gives its GC share.
+	cpuProf := filepath.Join(dir, "cpu.pprof")
+	if cpuProfiles != "" {
+		cpuProf = filepath.Join(cpuProfiles, fmt.Sprintf("gateway-cpu-%d-%v-%d.pprof", n, every, time.Now().Unix()))
+	}
+	profDone := make(chan error, 1)
+	go func() {
+		profDone <- saveProfile(dir, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(duration.Seconds())), cpuProf)
+	}()
 	var rssSum, rssN float64
 	for time.Since(start) < duration {
 		time.Sleep(250 * time.Millisecond)
@@ -417,6 +467,15 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	elapsed := time.Since(start)
 	cpu1, err := cpuTime(cmd.Process.Pid)
 	if err != nil {
+		return res, err
+	}
+	self1, _ := cpuTime(os.Getpid())
+	res.runnerCPU = (self1 - self0).Seconds() / elapsed.Seconds()
+	res.pgCPU = (postgresCPU(cmd.Process.Pid) - pg0).Seconds() / elapsed.Seconds()
+	if err := <-profDone; err != nil {
+		return res, err
+	}
+	if res.gcShare, err = gcShare(cpuProf); err != nil {
 		return res, err
 	}
 	st8.mu.RLock()
@@ -434,12 +493,13 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	res.heap = heapMiB(dir)
 	res.softLimit = softLimit(dir)
 	if profileDir != "" {
-		if err := saveHeapProfile(dir, filepath.Join(profileDir, fmt.Sprintf("gateway-heap-%d-%v.pprof", n, every))); err != nil {
+		if err := saveProfile(dir, "/debug/pprof/heap", filepath.Join(profileDir, fmt.Sprintf("gateway-heap-%d-%v.pprof", n, every))); err != nil {
 			return res, err
 		}
 	}
 	cancel()
 	<-plantDone
+	res.plantCPU = plantCPU.Seconds() / elapsed.Seconds()
 	for range replicas {
 		<-subDone
 	}
@@ -572,9 +632,10 @@ func (m *measuringStore) WriteBatches(ctx context.Context, tenant string, batche
 	return r, err
 }
 
-// saveHeapProfile fetches the gateway's heap profile into file.
-func saveHeapProfile(dir, file string) error {
-	resp, err := http.Get(gatewayURL(dir) + "/debug/pprof/heap")
+// saveProfile fetches one of the gateway's profiles (path under its HTTP
+// address) into file.
+func saveProfile(dir, path, file string) error {
+	resp, err := http.Get(gatewayURL(dir) + path)
 	if err != nil {
 		return err
 	}
@@ -584,4 +645,153 @@ func saveHeapProfile(dir, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
+}
+
+// stepPlant sets every one of the n DINT counters to v, writing each data
+// block of perDB tags at once (block is a scratch buffer of 4*perDB bytes).
+func stepPlant(srv *s7sim.Server, block []byte, n int, v int64) error {
+	for i := range perDB {
+		binary.BigEndian.PutUint32(block[4*i:], uint32(int32(v)))
+	}
+	for db := 0; db*perDB < n; db++ {
+		m := min(perDB, n-db*perDB)
+		if err := srv.WriteBytes(s7.AreaDB, 1+db, 0, block[:4*m]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gatewayBin is a built gateway and what it was built from.
+type gatewayBin struct{ name, path string }
+
+// buildAt builds the edge gateway from the repository at git revision rev
+// (exported with git archive into work) and returns the binary's path.
+func buildAt(work, rev string) (string, error) {
+	src := filepath.Join(work, "src-"+rev)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "building the edge gateway at %s …\n", rev)
+	archive := exec.Command("git", "archive", rev)
+	untar := exec.Command("tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	untar.Stdin = pipe
+	if err := untar.Start(); err != nil {
+		return "", err
+	}
+	var stderr bytes.Buffer
+	archive.Stderr = &stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s: %v\n%s", rev, err, stderr.Bytes())
+	}
+	if err := untar.Wait(); err != nil {
+		return "", fmt.Errorf("unpack %s: %w", rev, err)
+	}
+	bin := filepath.Join(work, "edge-gateway-"+rev)
+	build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./examples/edge-gateway")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build at %s: %v\n%s", rev, err, out)
+	}
+	return bin, nil
+}
+
+// postgresCPU sums the CPU time of this process's PostgreSQL processes:
+// the postmaster (a child of this runner) and its children, skipping the
+// gateway's process tree.
+func postgresCPU(gateway int) time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	parent := map[int]int{}
+	name := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+2:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		parent[pid], name[pid] = ppid, s[open+1:end]
+	}
+	self := os.Getpid()
+	var total time.Duration
+	for pid := range parent {
+		if !strings.HasPrefix(name[pid], "postgres") {
+			continue
+		}
+		// A descendant of this runner, not of the gateway.
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == gateway {
+				break
+			}
+			if p == self {
+				if d, err := cpuTime(pid); err == nil {
+					total += d
+				}
+				break
+			}
+		}
+	}
+	return total
+}
+
+// gcShare returns the share of a CPU profile's samples spent in the
+// garbage collector: its background mark workers and the assists of
+// allocating goroutines.
+func gcShare(file string) (float64, error) {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", file).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("pprof %s: %v\n%s", file, err, out)
+	}
+	var total, gc float64
+	for _, l := range strings.Split(string(out), "\n") {
+		if m := totalRE.FindStringSubmatch(l); m != nil {
+			total = pprofSeconds(m[1], m[2])
+		}
+		f := strings.Fields(l)
+		if len(f) == 6 && (f[5] == "runtime.gcBgMarkWorker" || f[5] == "runtime.gcAssistAlloc") {
+			gc += pprofSeconds(strings.TrimRight(f[3], "minus"), strings.TrimLeft(f[3], "0123456789."))
+		}
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	return gc / total, nil
+}
+
+// totalRE matches pprof's "Total samples = 5.67s" line.
+var totalRE = regexp.MustCompile(`Total samples = ([0-9.]+)(ms|s|us|ns|min)`)
+
+// pprofSeconds converts a pprof figure and its unit to seconds.
+func pprofSeconds(v, unit string) float64 {
+	x, _ := strconv.ParseFloat(v, 64)
+	switch unit {
+	case "ms":
+		return x / 1e3
+	case "us":
+		return x / 1e6
+	case "ns":
+		return x / 1e9
+	case "min":
+		return x * 60
+	}
+	return x
 }
