@@ -23,6 +23,16 @@
 // up) and stored ≥ 90 % of the target samples/s (a window holds whole
 // steps of N samples and the last one may still be in flight at its end).
 //
+// The plant writes each step straight into the simulator's data blocks
+// (one write per block), so it costs next to nothing; the table reports
+// the CPU of the gateway (and the share of it its garbage collector
+// takes, from a CPU profile of the window), of the plant's steps, of this
+// whole runner (plant, broker, ingestors) and of PostgreSQL.
+// -baseline REV builds the gateway at another git revision as well and
+// runs every row with both, alternating (-rounds times):
+//
+//	go run ./bench/gateway -tags 100000 -target 200000 -target-only -baseline main -rounds 2
+//
 // -gomemlimit runs the gateway with that GOMEMLIMIT; without it the gateway
 // gets no GOMEMLIMIT at all (even if this runner has one) and sets its own
 // automatic soft memory limit, which the "soft limit" column shows.
