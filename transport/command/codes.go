@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/kiln-iot/kiln/ha"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -23,7 +24,7 @@ var (
 
 // CodeOf returns the result code of a write's outcome, as Audit.Code
 // carries it: CodeOK for nil; the refusals of this package; plc's
-// ErrUnknownTag, ErrReadOnly, *ConversionError (and JSON that does not
+// ErrUnknownTag, ErrReadOnly, ha's ErrFenced, *ConversionError (and JSON that does not
 // parse), *LimitError and ErrVerifyMismatch; CodeDeviceError for any
 // other error (the device refused or could not be reached).
 func CodeOf(err error) string {
@@ -41,6 +42,8 @@ func CodeOf(err error) string {
 		return CodeExpired
 	case errors.Is(err, ErrAuditUnavailable):
 		return CodeAuditUnavailable
+	case errors.Is(err, ha.ErrFenced):
+		return CodeFenced
 	case errors.Is(err, plc.ErrUnknownTag):
 		return CodeUnknownTag
 	case errors.Is(err, plc.ErrReadOnly):

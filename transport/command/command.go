@@ -40,6 +40,10 @@ const (
 	// CodeAuditUnavailable: refused before the device while the gateway
 	// cannot store audit records (its spool refuses appends).
 	CodeAuditUnavailable = "audit_unavailable"
+	// CodeFenced: refused before the device because the gateway does not
+	// hold the HA lease (it is the standby of a pair, or cannot prove
+	// right now that it is the active node; see package ha).
+	CodeFenced = "fenced"
 )
 
 // MessageKind says what a message on a gateway's topics holds.

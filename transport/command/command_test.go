@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-iot/kiln/ha"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -222,6 +223,7 @@ func TestCodeOf(t *testing.T) {
 		{fmt.Errorf("gateway: %w", command.ErrUnauthorized), command.CodeUnauthorized},
 		{command.ErrExpired, command.CodeExpired},
 		{fmt.Errorf("%w: disk full", command.ErrAuditUnavailable), command.CodeAuditUnavailable},
+		{fmt.Errorf("writing Kiln1.Zone1.Setpoint: %w", ha.ErrFenced), command.CodeFenced},
 		{fmt.Errorf("%w %q", plc.ErrUnknownTag, "x"), command.CodeUnknownTag},
 		{plc.ErrReadOnly, command.CodeReadOnly},
 		{&plc.ConversionError{Value: plc.BoolValue(true), To: plc.TypeReal, Reason: "a boolean for a REAL"}, command.CodeBadValue},

@@ -9,11 +9,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	kconfig "github.com/kiln-iot/kiln/config"
+	"github.com/kiln-iot/kiln/ha"
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
@@ -101,6 +104,10 @@ type Config struct {
 	// MemoryLimitOff (-1) sets none (GOMEMLIMIT, if set, still applies).
 	// See MemoryLimitFor.
 	MemoryLimit int64 `yaml:"memory_limit"`
+	// HA makes the gateway one node of an active/standby pair (see
+	// package ha); absent, the gateway runs alone. Both nodes have the
+	// same configuration but for id, ha.node_id and ha.preferred_role.
+	HA *ha.Config `yaml:"ha"`
 }
 
 // Device is one device to read.
@@ -207,8 +214,9 @@ func Parse(file string, data []byte) (Config, error) {
 		var e *Error
 		if errors.As(err, &e) {
 			e.File, e.Line = file, yamlconf.NodeLine(&root, e.Field)
+			return c, err
 		}
-		return c, err
+		return c, kconfig.Locate(err, file, func(path string) int { return yamlconf.NodeLine(&root, path) })
 	}
 	// Relative tag files are relative to the configuration file.
 	for i, f := range c.TagFiles {
@@ -398,7 +406,26 @@ func (c Config) Validate() error {
 			return bad("http.listen", "%v", err)
 		}
 	}
-	return nil
+	return c.validateHA()
+}
+
+// validateHA checks the ha section: every problem, with its path under
+// ha, as *config.FieldError values.
+func (c Config) validateHA() error {
+	if c.HA == nil {
+		return nil
+	}
+	var p kconfig.Problems
+	p.Nest("ha", c.HA.Validate())
+	if d := c.HA.Lease.Device; d != "" && len(c.Devices) > 0 && !slices.ContainsFunc(c.Devices, func(x Device) bool { return x.Name == d }) {
+		p.Add("ha.lease.device", "%q is not one of the devices", d)
+	}
+	if c.HA.Peer != "" {
+		if _, _, err := net.SplitHostPort(c.HA.Peer); err != nil {
+			p.Add("ha.peer", "want the other node's HTTP address, host:port: %v", err)
+		}
+	}
+	return p.Err()
 }
 
 // yamlError turns a yaml.v3 error into an *Error with its line.

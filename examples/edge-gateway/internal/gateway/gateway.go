@@ -109,6 +109,9 @@ type Gateway struct {
 	// cmdSub is the command topic's subscriber while it runs.
 	cmdSub atomic.Pointer[pulsar.Subscriber]
 
+	// ha is the node's part in an HA pair, nil for a gateway alone.
+	ha *haNode
+
 	sup      *supervise.Supervisor
 	http     *httpserve.Server
 	metrics  *metrics
@@ -163,6 +166,13 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		}
 		g.drivers[dev.Name] = d
 	}
+	writeDrivers := g.drivers
+	if cfg.HA != nil {
+		if g.ha, writeDrivers, err = newHA(g, *cfg.HA); err != nil {
+			return nil, err
+		}
+		g.reg.MustRegister(g.ha.el)
+	}
 	pollDB, err := g.splitSubscriptions()
 	if err != nil {
 		return nil, err
@@ -186,7 +196,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 	g.reg.MustRegister(g.poller)
 	g.audits = newAuditLog(g, 100)
 	if g.writer, err = plc.NewWriter(plc.WriterConfig{Verify: !cfg.Writes.NoVerify, Tolerance: cfg.Writes.Tolerance},
-		g.db, g.drivers, g.audits, plc.WithAuthorizer(g.authorize), plc.WithWriterLogger(g.log.Named("writes")), plc.WithWriterClock(g.clk), plc.WithSharedTags()); err != nil {
+		g.db, writeDrivers, g.audits, plc.WithAuthorizer(g.authorize), plc.WithWriterLogger(g.log.Named("writes")), plc.WithWriterClock(g.clk), plc.WithSharedTags()); err != nil {
 		return nil, err
 	}
 
@@ -430,20 +440,38 @@ func (g *Gateway) specs() []supervise.Spec {
 			supervise.Spec{Name: "store", New: service(g.store.Serve)},
 			supervise.Spec{Name: "local-store", New: service(g.runLocalStore)})
 	}
+	// In an HA pair only the active node forwards and takes commands; a
+	// warm standby trims its spool instead, a cold one reads nothing.
+	forwarder, commands, reading := g.fwd.Serve, g.runCommands, g.poller.Serve
+	reads := func(run func(context.Context) error) func(context.Context) error { return run }
+	if g.ha != nil {
+		specs = append(specs, supervise.Spec{Name: "ha", New: service(g.ha.el.Serve)})
+		if g.cfg.HA.Peer != "" {
+			specs = append(specs, supervise.Spec{Name: "ha-heartbeat", New: service(g.ha.runHeartbeat)})
+		}
+		var trim func(context.Context) error
+		if !g.ha.cold() {
+			trim = g.ha.trim
+		}
+		forwarder, commands = g.ha.byRole(g.fwd.Serve, trim), g.ha.byRole(g.runCommands, nil)
+		if g.ha.cold() {
+			reads = func(run func(context.Context) error) func(context.Context) error { return g.ha.byRole(run, nil) }
+		}
+	}
 	if g.fwd != nil {
-		specs = append(specs, supervise.Spec{Name: "forwarder", New: service(g.fwd.Serve), Shutdown: g.cfg.Transport.Forward.ShutdownTimeout + 5*time.Second})
+		specs = append(specs, supervise.Spec{Name: "forwarder", New: service(forwarder), Shutdown: g.cfg.Transport.Forward.ShutdownTimeout + 5*time.Second})
 		if ct := g.cfg.Transport.CommandTopic; ct != "" && ct != "off" {
-			specs = append(specs, supervise.Spec{Name: "commands", New: service(g.runCommands)})
+			specs = append(specs, supervise.Spec{Name: "commands", New: service(commands)})
 		}
 	}
 	for _, s := range g.subs {
-		specs = append(specs, supervise.Spec{Name: "subscription-" + s.device, New: service(func(ctx context.Context) error {
+		specs = append(specs, supervise.Spec{Name: "subscription-" + s.device, New: service(reads(func(ctx context.Context) error {
 			return g.runSubscription(ctx, s)
-		})})
+		}))})
 	}
 	specs = append(specs,
 		supervise.Spec{Name: "spool-retry", New: service(g.enc.Serve)},
-		supervise.Spec{Name: "poller", New: service(g.poller.Serve)},
+		supervise.Spec{Name: "poller", New: service(reads(reading))},
 		// httpserve reports requests that outlived its shutdown timeout
 		// (ErrShutdownTimeout) after ctx is done: not swallowed by service.
 		supervise.Spec{Name: "http", Shutdown: httpserve.DefaultShutdownTimeout + 5*time.Second,

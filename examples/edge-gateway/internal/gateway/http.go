@@ -29,6 +29,9 @@ const maxWriteBody = 64 << 10
 //	                                 with "Authorization: Bearer <token>"
 //	GET  /api/audit                  recent write audit records
 //	GET  /api/status                 supervisor tree, devices, spool, uplink
+//	GET  /api/ha/peer                an HA node's heartbeat: node id, role, lease, configuration hash
+//	POST /api/ha/switchover          the active node of an HA pair hands the lease to the other
+//	                                 (with "Authorization: Bearer <token>"), audited
 //	GET  /healthz                    200 when the spool and a device are up, else 503
 //	GET  /metrics                    Prometheus
 func (g *Gateway) Handler() http.Handler {
@@ -38,6 +41,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /api/tags/{name}/write", g.handleWrite)
 	mux.HandleFunc("GET /api/audit", g.handleAudit)
 	mux.HandleFunc("GET /api/status", g.handleStatus)
+	mux.HandleFunc("GET /api/ha/peer", g.handlePeer)
+	mux.HandleFunc("POST /api/ha/switchover", g.handleSwitchover)
 	mux.HandleFunc("GET /healthz", g.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", g.handleIndex)
@@ -157,6 +162,8 @@ var status = map[string]int{
 	command.CodeDeviceError:  http.StatusBadGateway,
 
 	command.CodeAuditUnavailable: http.StatusServiceUnavailable,
+	// The standby of an HA pair: the request belongs at the active node.
+	command.CodeFenced: http.StatusConflict,
 }
 
 // decodeWriteBody reads a write request's body: one JSON object of at
@@ -224,6 +231,7 @@ type Status struct {
 	Poller     []groupStatus     `json:"poller"`
 	Supervisor supervise.Status  `json:"supervisor"`
 	Endpoints  map[string]string `json:"endpoints,omitempty"`
+	HA         *haStatus         `json:"ha,omitempty"`
 }
 
 func (g *Gateway) status() Status {
@@ -241,6 +249,9 @@ func (g *Gateway) status() Status {
 		}
 		c := g.commandsSubscribed()
 		st.Commands = &c
+	}
+	if g.ha != nil {
+		st.HA = g.ha.status()
 	}
 	if g.plant != nil {
 		st.Endpoints = map[string]string{"plant_s7": g.plant.S7Addr(), "plant_opcua": g.plant.OPCUAEndpoint()}
@@ -276,7 +287,12 @@ func (g *Gateway) ready() (bool, []string) {
 	if !up {
 		problems = append(problems, "no device up")
 	}
-	return g.enc.Health() == nil && up, problems
+	var pair []string
+	if g.ha != nil {
+		pair = g.ha.problems()
+		problems = append(problems, pair...)
+	}
+	return g.enc.Health() == nil && up && len(pair) == 0, problems
 }
 
 func (g *Gateway) handleHealth(w http.ResponseWriter, _ *http.Request) {
@@ -299,6 +315,8 @@ func (g *Gateway) handleIndex(w http.ResponseWriter, _ *http.Request) {
 		"POST /api/tags/{name}/write    {\"value\": …} with Authorization: Bearer <token>\n"+
 		"GET  /api/audit                recent writes\n"+
 		"GET  /api/status               supervisor tree, devices, spool, uplink\n"+
+		"GET  /api/ha/peer              HA heartbeat (a pair's node)\n"+
+		"POST /api/ha/switchover        hand the lease to the other node, with the token\n"+
 		"GET  /healthz                  readiness\n"+
 		"GET  /metrics                  Prometheus\n")
 }
