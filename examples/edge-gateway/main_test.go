@@ -43,7 +43,7 @@ var (
 )
 
 // binary builds the gateway once per test binary.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "kiln-gw-bin-")

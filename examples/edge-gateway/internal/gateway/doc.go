@@ -41,6 +41,39 @@
 // written with the next one (a restart meanwhile delivers the stored
 // batches again, which the store ignores).
 //
+// # An HA pair
+//
+// With an ha section (package ha) the gateway is one node of an
+// active/standby pair. The elector runs under the supervisor on the
+// lease device's driver; every driver the write path uses is wrapped in
+// its fence, so a write of a node that does not hold the lease right now
+// is refused before the device, answered 409 with code "fenced" and
+// audited. Only the active forwards to the uplink and takes the command
+// topic: both children start and stop on role changes.
+//
+// A warm standby (the default) polls into its own spool without
+// forwarding; its spool is trimmed as a ring of the last two failover
+// timeouts (batches older are acknowledged unsent), so a standby of
+// weeks neither fills the disk nor floods the uplink on takeover. On
+// takeover it forwards that stretch first: from two timeouts before the
+// takeover, which covers the timeout the old active may have been dead
+// for and one more it may not yet have forwarded; the store absorbs what
+// both sent. Audit records (a write the standby refused) are appended
+// again instead of dropped, and anything spooled before the standby
+// period (while this node was active, or in an earlier run) stops the
+// trimming: an old active's unforwarded data is forwarded on its next
+// turn as active, never discarded. A cold standby neither polls nor
+// subscribes until it is active.
+//
+// Each node asks its peer (ha.peer, the other's HTTP address) for GET
+// /api/ha/peer every quarter timeout; /api/status shows role, lease,
+// the last role change and its cause, the time since the last failover
+// and the heartbeat in both directions, and a configuration mismatch
+// (a digest of the point database, the devices' settings but local_tsap,
+// the tenant and the lease) is a /healthz problem (503). POST
+// /api/ha/switchover with the token makes the active resign (audited as
+// tag "ha:switchover").
+//
 // # Performance
 //
 // Throughput, latency and memory of the whole data path at 10,000 to
