@@ -370,6 +370,30 @@ func TestHAProcesses(t *testing.T) {
 			t.Errorf("setpoint writes applied by node: %v, want 3 by node 1", applied)
 		}
 	})
+	t.Run("a flapping link to the PLC", func(t *testing.T) {
+		l := newPairLab(t)
+		l.pair()
+		// Node 1's PLC link goes down and up every 300 ms for 6 s (three
+		// timeouts), writes tried through both nodes all along.
+		for i := range 20 {
+			if i%2 == 0 {
+				l.aPLC.Cut()
+			} else {
+				l.aPLC.Restore()
+				inNS(t, l.a, "ip", "route", "replace", plcIP+"/32", "via", l.aPLC.Addr(l.plc))
+			}
+			l.write(1, 100+i)
+			l.write(2, 200+i)
+			time.Sleep(300 * time.Millisecond)
+		}
+		l.aPLC.Restore()
+		inNS(t, l.a, "ip", "route", "replace", plcIP+"/32", "via", l.aPLC.Addr(l.plc))
+		l.waitFor("one active, one standby", func() bool {
+			r1, r2 := l.role(1), l.role(2)
+			return r1 == "active" && r2 == "standby" || r1 == "standby" && r2 == "active"
+		})
+		l.checkWriteLog()
+	})
 	t.Run("partition between the gateways", func(t *testing.T) {
 		l := newPairLab(t)
 		l.pair()

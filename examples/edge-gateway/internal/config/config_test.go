@@ -131,3 +131,22 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse("f.yaml", data) // must not panic
 	})
 }
+
+// TestHASectionReportsEveryProblemWithItsLine: the ha section is
+// validated by package ha, under the ha prefix, every problem at once and
+// each with its line; the lease's device must be a configured one.
+func TestHASectionReportsEveryProblemWithItsLine(t *testing.T) {
+	yaml := "devices:\n  - {name: plc1, driver: s7, endpoint: x:102}\n" +
+		"ha:\n  preferred_role: leader\n  peer: nowhere\n  lease:\n    device: plc2\n    holder: DB100.DBD0\n    epoch: DB100.DBD4\n    counter: DB100.DBD8\n"
+	_, err := Parse("gw.yaml", []byte(yaml))
+	for _, want := range []string{"gw.yaml:3: ha.node_id: is required", "gw.yaml:4: ha.preferred_role:", "gw.yaml:7: ha.lease.device: \"plc2\" is not one of the devices", "gw.yaml:5: ha.peer:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	ok := "devices:\n  - {name: plc1, driver: s7, endpoint: x:102}\n" +
+		"ha: {node_id: 1, lease: {device: plc1, holder: DB100.DBD0, epoch: DB100.DBD4, counter: DB100.DBD8}}\n"
+	if _, err := Parse("gw.yaml", []byte(ok)); err != nil {
+		t.Errorf("a minimal ha section: %v", err)
+	}
+}
