@@ -9,4 +9,8 @@
 //	if err != nil { ... }              // names the listen address
 //	fmt.Println("API on", srv.URL())
 //	err = srv.Serve(ctx)               // nil after a clean shutdown
+//
+// Probe is the other end, for a binary's -healthcheck flag (container
+// images without curl): it GETs the service's own /healthz by its listen
+// address and returns nil on 200 OK.
 package httpserve

@@ -2,6 +2,7 @@ package httpserve_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,4 +37,26 @@ func Example() {
 	// Output:
 	// ok
 	// stopped: <nil>
+}
+
+// A binary's -healthcheck flag asks its own server, by the address of its
+// configuration, and exits 0 or 1 on the answer.
+func ExampleProbe() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no device up", http.StatusServiceUnavailable) })
+	srv, err := httpserve.Listen(httpserve.Config{Listen: "127.0.0.1:0"}, mux)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+
+	err = httpserve.Probe(context.Background(), srv.Addr().String(), "/healthz")
+	fmt.Println(errors.Is(err, httpserve.ErrUnhealthy))
+	cancel()
+	<-done
+	// Output:
+	// true
 }
