@@ -44,8 +44,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -58,16 +60,29 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edge-gateway:", err)
+		if errors.Is(err, errHealthcheck) {
+			os.Exit(1)
+		}
 		os.Exit(2)
 	}
 }
+
+// errHealthcheck marks a failed -healthcheck, which exits with status 1
+// as container health checks expect (they reserve 2).
+var errHealthcheck = errors.New("healthcheck failed")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edge-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	flags := config.NewFlags(fs)
 	verbose := fs.Bool("v", false, "log at debug level")
+	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
+	healthcheck := fs.Bool("healthcheck", false, "GET this configuration's http.listen /healthz and exit 0 if healthy, 1 if not (container health checks)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, buildinfo.Get())
 		return err
 	}
 	var cfg config.Config
@@ -80,8 +95,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := flags.Apply(&cfg); err != nil {
 		return err
 	}
+	if *healthcheck {
+		if err := httpserve.Probe(ctx, cfg.WithDefaults().HTTP.Listen, "/healthz"); err != nil {
+			return fmt.Errorf("%w: %w", errHealthcheck, err)
+		}
+		return nil
+	}
 	log := newLogger(stderr, *verbose)
 	defer func() { _ = log.Sync() }()
+	log.Info("kiln edge gateway", buildinfo.Get().Fields()...)
 	// gopcua's server (the demo plant) logs its node-set loading through
 	// the standard logger; that is debugging detail, not what an operator
 	// needs to see at start.
@@ -102,6 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = g.Close() }()
+	g.Registry().MustRegister(buildinfo.Collector())
 	setMemoryLimit(log, cfg, len(g.PointDB().Tags))
 	// Loading a large point database (YAML) leaves hundreds of MiB of
 	// garbage; hand it back to the system now rather than keep it resident.
