@@ -43,7 +43,9 @@ func Example() {
 // configuration, and exits 0 or 1 on the answer.
 func ExampleProbe() {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no device up", http.StatusServiceUnavailable) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no device up", http.StatusServiceUnavailable)
+	})
 	srv, err := httpserve.Listen(httpserve.Config{Listen: "127.0.0.1:0"}, mux)
 	if err != nil {
 		fmt.Println(err)
