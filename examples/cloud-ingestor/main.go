@@ -41,6 +41,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/store"
@@ -54,7 +55,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -66,10 +67,12 @@ func main() {
 
 // run is the whole service; it returns when ctx is done and everything
 // held is written, or when it cannot start.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cloud-ingestor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	load := flags(fs)
+	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
+	healthcheck := fs.Bool("healthcheck", false, "GET this configuration's http.listen /healthz and exit 0 if healthy, 1 if not (container health checks)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: cloud-ingestor [-config file.yaml] [flags]
 
@@ -92,6 +95,10 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, buildinfo.Get())
+		return err
+	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (settings are flags or the -config file)", fs.Args())
 	}
@@ -100,11 +107,15 @@ Flags:
 		return fmt.Errorf("configuration:\n%w", indent(err))
 	}
 	cfg := l.cfg
+	if *healthcheck {
+		return httpserve.Probe(ctx, cfg.HTTP.Listen, "/healthz")
+	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	log.Info("kiln cloud ingestor", buildinfo.Get().Fields()...)
 
 	reg, err := tenant.Load(cfg.Tenants)
 	if err != nil {
@@ -148,7 +159,7 @@ Flags:
 
 	metrics := prometheus.NewRegistry()
 	smetrics := supervise.NewMetrics()
-	metrics.MustRegister(in, st, smetrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(in, st, smetrics, buildinfo.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
