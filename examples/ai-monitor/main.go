@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	"github.com/kiln-iot/kiln/httpserve"
@@ -53,8 +54,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, logOpts .
 	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
 	stable := fs.Duration("demo-stable", 10*time.Second, "demo: how long a module must be healthy to get control back")
 	debug := fs.Bool("debug", false, "log at debug level")
+	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return 0
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ai-monitor: unexpected argument %q\n", fs.Arg(0))
@@ -66,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, logOpts .
 	}
 	log := newLogger(level, stderr, logOpts...)
 	defer func() { _ = log.Sync() }()
+	log.Info("kiln ai-monitor", buildinfo.Get().Fields()...)
 	// gopcua logs node-set loading and connection detail through the
 	// standard logger; that is debugging detail, not what an operator
 	// needs to see.
@@ -220,7 +227,7 @@ func (s *setup) openSpool(sc spool.Config, log *zap.Logger) error {
 // serve runs the monitor and its HTTP server until ctx ends.
 func serve(ctx context.Context, s *setup, log *zap.Logger, stdout io.Writer) error {
 	smet := supervise.NewMetrics()
-	s.reg.MustRegister(smet)
+	s.reg.MustRegister(smet, buildinfo.Collector())
 	opts := []failsafe.Option{failsafe.WithLogger(log), failsafe.WithEvents(s.events), failsafe.WithSupervisorMetrics(smet)}
 	if s.heartbeats != nil {
 		opts = append(opts, failsafe.WithHeartbeats(s.heartbeats))

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/failsafe"
 )
@@ -100,7 +101,7 @@ func TestDemoRunsAndHandsControlToItsModules(t *testing.T) {
 	var metrics bytes.Buffer
 	_, _ = metrics.ReadFrom(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`kiln_ai_monitor_handovers_total{kind="hand_back",module="combustion"} 1`, "kiln_supervise_starts_total", "kiln_s7_requests_total"} {
+	for _, want := range []string{`kiln_ai_monitor_handovers_total{kind="hand_back",module="combustion"} 1`, "kiln_supervise_starts_total", "kiln_s7_requests_total", "kiln_build_info{"} {
 		if !strings.Contains(metrics.String(), want) {
 			t.Errorf("metrics lack %s", want)
 		}
@@ -108,6 +109,19 @@ func TestDemoRunsAndHandsControlToItsModules(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut.String(), "kiln ai-monitor") || !strings.Contains(errOut.String(), `"version"`) {
+		t.Errorf("the first log line lacks the build:\n%s", errOut)
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-version"}, &out, &errb); code != 0 {
+		t.Fatalf("-version: exit %d\n%s", code, errb.String())
+	}
+	if want := buildinfo.Get().String() + "\n"; out.String() != want {
+		t.Errorf("-version printed %q, want %q", out.String(), want)
 	}
 }
 

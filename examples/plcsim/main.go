@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,12 +24,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/plc"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "plcsim:", err)
 		}
@@ -36,7 +38,7 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("plcsim", flag.ContinueOnError)
 	tags := fs.String("tags", "", "tag list file (YAML, see package sim); default: the demo kiln line")
 	s7Addr := fs.String("s7", "127.0.0.1:1102", "S7 listen address (host:port)")
@@ -49,6 +51,7 @@ func run(args []string) error {
 	pointdb := fs.String("pointdb", "", "write a gateway point database (plc.Load format) for this plant to this file")
 	printTags := fs.Bool("print-tags", false, "print the demo tag list and exit")
 	debug := fs.Bool("debug", false, "log at debug level")
+	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: plcsim [flags]\n\nServes a simulated plant over S7, OPC UA and Modbus TCP from one memory.\n\n")
 		fs.PrintDefaults()
@@ -56,8 +59,12 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, buildinfo.Get())
+		return err
+	}
 	if *printTags {
-		_, err := os.Stdout.Write(sim.KilnLineYAML())
+		_, err := stdout.Write(sim.KilnLineYAML())
 		return err
 	}
 	list := sim.KilnLine()
@@ -79,6 +86,7 @@ func run(args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	log.Info("kiln plcsim", buildinfo.Get().Fields()...)
 	// gopcua logs node-set loading and connection detail through the
 	// standard logger; that is debugging detail, not what an operator
 	// needs to see.

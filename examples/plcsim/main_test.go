@@ -8,24 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 )
 
 func TestPrintTagsIsTheDemo(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
+	var out bytes.Buffer
+	if err := run([]string{"-print-tags"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	stdout := os.Stdout
-	os.Stdout = w
-	err = run([]string{"-print-tags"})
-	os.Stdout = stdout
-	w.Close()
-	out, _ := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, sim.KilnLineYAML()) {
+	if !bytes.Equal(out.Bytes(), sim.KilnLineYAML()) {
 		t.Fatal("-print-tags does not print the demo tag list")
 	}
 }
@@ -35,8 +27,18 @@ func TestBadTagListIsRefused(t *testing.T) {
 	if err := os.WriteFile(f, []byte("tags:\n  - {name: A, address: DB1.DBW0, type: REAL}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := run([]string{"-tags", f})
+	err := run([]string{"-tags", f}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), f) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"-version"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := buildinfo.Get().String() + "\n"; out.String() != want {
+		t.Errorf("-version printed %q, want %q", out.String(), want)
 	}
 }

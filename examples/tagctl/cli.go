@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -117,6 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	count := fs.Int("count", 0, "watch: stop after this many reads (opcua: lines; 0: until interrupted)")
 	timeout := fs.Duration("timeout", 10*time.Second, "read, write: give up after this long")
 	verbose := fs.Bool("v", false, "log to stderr")
+	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
 	for _, name := range driverNames() {
 		if f := drivers[name].Flags; f != nil {
 			f(fs)
@@ -136,6 +138,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return cmd.Usagef("%v", err)
 	}
+	if *showVersion {
+		fmt.Fprintln(stdout, buildinfo.Get())
+		return exitOK
+	}
 	if len(pos) == 0 {
 		usage(stderr, fs)
 		return exitUsage
@@ -150,6 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
 		cmd.Logger = zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), zap.DebugLevel))
+		cmd.Logger.Debug("kiln tagctl", buildinfo.Get().Fields()...)
 	}
 
 	cmd.DeviceName = *device

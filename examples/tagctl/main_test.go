@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus/modbussim"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
@@ -465,5 +466,15 @@ func TestModbusReadAndWrite(t *testing.T) {
 	code, _, stderr = tagctl(t, "-driver", "modbus", "-endpoint", srv.Addr(), "read", "HR5:REAL:XYZW")
 	if code != 2 || !strings.Contains(stderr, "byte order") {
 		t.Errorf("bad order: exit %d, %s", code, stderr)
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-version"}, &out, &errb); code != 0 {
+		t.Fatalf("-version: exit %d\n%s", code, errb.String())
+	}
+	if want := buildinfo.Get().String() + "\n"; out.String() != want {
+		t.Errorf("-version printed %q, want %q", out.String(), want)
 	}
 }

@@ -11,8 +11,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,22 +22,35 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/buildinfo"
 	"github.com/kiln-iot/kiln/transport/pulsartest"
 )
 
 func main() {
-	if err := run(); err != nil {
+	err := run(os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pulsartest:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	addr := flag.String("addr", "", "listen address (default 127.0.0.1:6650)")
-	dataDir := flag.String("data-dir", "", "directory keeping messages across restarts (default: memory only)")
-	cfgPath := flag.String("config", "", "YAML file with a pulsartest.Config")
-	verbose := flag.Bool("v", false, "log connections and errors")
-	flag.Parse()
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("pulsartest", flag.ContinueOnError)
+	addr := fs.String("addr", "", "listen address (default 127.0.0.1:6650)")
+	dataDir := fs.String("data-dir", "", "directory keeping messages across restarts (default: memory only)")
+	cfgPath := fs.String("config", "", "YAML file with a pulsartest.Config")
+	verbose := fs.Bool("v", false, "log connections and errors")
+	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, buildinfo.Get())
+		return err
+	}
 
 	var cfg pulsartest.Config
 	if *cfgPath != "" {
@@ -66,6 +81,7 @@ func run() error {
 		}
 		log = l
 	}
+	log.Info("kiln pulsartest", buildinfo.Get().Fields()...)
 	// Catch the signals before the URL is printed: whoever reads it may
 	// stop the process at once, and that must still close the broker
 	// (saving its subscriptions) instead of killing it.
@@ -75,6 +91,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(b.URL())
+	fmt.Fprintln(stdout, b.URL())
 	return b.Serve(ctx)
 }

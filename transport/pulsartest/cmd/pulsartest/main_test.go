@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/sirupsen/logrus"
+
+	"github.com/kiln-iot/kiln/buildinfo"
 )
 
 // start runs the built binary on addr with dir and returns its URL.
@@ -113,5 +116,15 @@ func TestMessagesAndAcksSurviveAKilledProcess(t *testing.T) {
 		if string(m.Payload()) != want {
 			t.Fatalf("got %q, want %q", m.Payload(), want)
 		}
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"-version"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := buildinfo.Get().String() + "\n"; out.String() != want {
+		t.Errorf("-version printed %q, want %q", out.String(), want)
 	}
 }
