@@ -1,8 +1,15 @@
 // Package deploy holds what it takes to run kiln in production, each
-// artifact checked by this package's tests so that none of it rots:
+// artifact checked by a test so that none of it rots:
 //
 //   - prometheus/: alert rules (kiln-rules.yaml) and their unit tests,
 //     run with `promtool test rules` from Debian's prometheus package.
+//   - docker/: multi-stage Dockerfiles of the ingestor and the gateway
+//     (a platform image follows with the platform binary), checked by the
+//     separate module deploy/check with BuildKit's Dockerfile parser.
+//   - the release: this package's tests run scripts/release in a
+//     temporary clone and check the tag, the stamped binaries and
+//     SHA256SUMS.
 //
-// The package has no code to import; `go test ./deploy` is its use.
+// The package has no code to import; `go test ./deploy` and
+// `go test ./...` in deploy/check are its use.
 package deploy
