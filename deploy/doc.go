@@ -6,6 +6,8 @@
 //   - docker/: multi-stage Dockerfiles of the ingestor and the gateway
 //     (a platform image follows with the platform binary), checked by the
 //     separate module deploy/check with BuildKit's Dockerfile parser.
+//   - systemd/: units of the gateway and the AI monitor, checked with
+//     `systemd-analyze verify` and for their sandboxing settings.
 //   - the release: this package's tests run scripts/release in a
 //     temporary clone and check the tag, the stamped binaries and
 //     SHA256SUMS.
