@@ -8,6 +8,8 @@
 //     separate module deploy/check with BuildKit's Dockerfile parser.
 //   - systemd/: units of the gateway and the AI monitor, checked with
 //     `systemd-analyze verify` and for their sandboxing settings.
+//   - helm/kiln: the cloud chart; grafana/: dashboards of the gateway,
+//     the cloud path and the AI monitor; both checked in deploy/check.
 //   - the release: this package's tests run scripts/release in a
 //     temporary clone and check the tag, the stamped binaries and
 //     SHA256SUMS.
