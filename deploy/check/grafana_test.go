@@ -372,4 +372,3 @@ func TestMetricNamesFindsEverySelector(t *testing.T) {
 		t.Error("a malformed expression parsed")
 	}
 }
-
