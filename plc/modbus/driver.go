@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus/internal/wire"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 func init() {
@@ -38,10 +39,11 @@ func Open(dev plc.Device, o plc.OpenOptions) (plc.Driver, error) {
 type Option func(*options)
 
 type options struct {
-	name  string
-	log   *zap.Logger
-	reg   prometheus.Registerer
-	clock clock.Clock
+	name   string
+	log    *zap.Logger
+	reg    prometheus.Registerer
+	clock  clock.Clock
+	events func(reconnect.Event)
 }
 
 // WithName names the device in logs and metric labels (default: the
@@ -58,6 +60,12 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { 
 // WithClock sets the clock of reconnection delays and the inter-request
 // delay (default: the system clock).
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithEvents reports the connection's session events (connected, lost
+// with its cause, retrying in) to fn, as package reconnect gives them.
+// Drivers that share a serial line or an RTU gateway share its
+// connection, and the first driver's hook is the one called.
+func WithEvents(fn func(reconnect.Event)) Option { return func(o *options) { o.events = fn } }
 
 // Driver reads and writes one Modbus device, or several units behind one
 // gateway. It implements plc.Driver and is safe for concurrent use.
@@ -152,7 +160,7 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 		key += " #" + strconv.FormatUint(driverSeq.Add(1), 10) // a connection of its own
 	}
 	conn, release := acquire(key, func() *connector {
-		return &connector{dial: d.dial, reconnect: cfg.Reconnect, timeout: cfg.ConnectTimeout, clk: d.clk, log: d.log, first: make(chan struct{})}
+		return &connector{dial: d.dial, reconnect: cfg.Reconnect, timeout: cfg.ConnectTimeout, clk: d.clk, log: d.log, events: o.events, first: make(chan struct{})}
 	})
 	d.mu.Lock()
 	d.conn, d.release = conn, release

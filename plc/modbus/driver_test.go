@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus"
 	"github.com/kiln-iot/kiln/plc/modbus/modbussim"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -330,7 +331,13 @@ func TestOutageReadsBadThenRecovers(t *testing.T) {
 	srv := startSim(t, modbussim.Config{})
 	_ = srv.Set("HR1", plc.UintValue(plc.UInt, 11))
 	reg := prometheus.NewRegistry()
-	d := open(t, srv.Addr(), fastCfg(), modbus.WithName("pump"), modbus.WithRegisterer(reg))
+	var mu sync.Mutex
+	var kinds []reconnect.EventKind
+	d := open(t, srv.Addr(), fastCfg(), modbus.WithName("pump"), modbus.WithRegisterer(reg), modbus.WithEvents(func(e reconnect.Event) {
+		mu.Lock()
+		kinds = append(kinds, e.Kind)
+		mu.Unlock()
+	}))
 	r, err := d.Prepare([]plc.Tag{tag("x", "HR1")})
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +358,13 @@ func TestOutageReadsBadThenRecovers(t *testing.T) {
 	})
 	if n := testutil.ToFloat64(metric(t, reg, "kiln_modbus_reconnects_total")); n < 1 {
 		t.Errorf("reconnects = %v", n)
+	}
+	// The session events of the shared loop: connected, lost, (retrying,)
+	// connected again.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kinds) < 3 || kinds[0] != reconnect.Connected || kinds[1] != reconnect.Lost || kinds[len(kinds)-1] != reconnect.Connected {
+		t.Errorf("session events %v, want connected, lost, …, connected", kinds)
 	}
 }
 

@@ -2,7 +2,7 @@ package modbus
 
 import (
 	"context"
-	"math/rand/v2"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/reconnect"
 )
 
 // connector keeps one link to a device up. Its run method is the
@@ -22,6 +23,7 @@ type connector struct {
 	timeout   time.Duration // of each attempt
 	clk       clock.Clock
 	log       *zap.Logger
+	events    func(reconnect.Event) // nil for none
 
 	mu         sync.Mutex // guards cur
 	cur        link
@@ -30,69 +32,56 @@ type connector struct {
 	reconnects atomic.Uint64
 }
 
-// stableSession is how long a session must last for the reconnect
-// backoff to start afresh after it ends.
-const stableSession = 30 * time.Second
+// errLinkLost is the cause of a session whose link failed.
+var errLinkLost = errors.New("modbus: connection lost")
 
-// run keeps the link up until ctx ends. Failed attempts are retried
-// with backoff; a session lost within stableSession of its start is also
-// followed by a backoff delay, the attempt count growing on, so that a
-// device that drops connections right after accepting them is not
-// redialled in a tight loop.
+// run keeps the link up until ctx ends, on kiln's one session loop
+// (package reconnect): failed attempts are retried with backoff, and a
+// session lost soon after it began is followed by a backoff delay too,
+// the attempt count growing on, so that a device that drops connections
+// right after accepting them is not redialled in a tight loop.
 func (c *connector) run(ctx context.Context) {
-	attempt, connected := 0, false
-	next := func() time.Duration {
-		d := backoff.Delay(c.reconnect, attempt, rand.Float64())
-		attempt++
-		return d
-	}
-	for {
-		actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer c.firstOnce.Do(func() { close(c.first) })
+	connected := false
+	loop, err := reconnect.New(reconnect.Config{Retry: c.reconnect}, func(dctx context.Context) (reconnect.Hold, error) {
+		actx, cancel := context.WithTimeout(dctx, c.timeout)
 		l, err := c.dial(actx)
 		cancel()
 		if err == nil {
 			c.set(l)
 		}
 		c.firstOnce.Do(func() { close(c.first) })
-		if ctx.Err() != nil {
-			c.set(nil)
-			if l != nil {
-				_ = l.close()
-			}
-			return
-		}
-		var delay time.Duration
 		if err != nil {
-			delay = next()
-			c.log.Warn("modbus connect failed", zap.Error(err), zap.Duration("retry_in", delay))
-		} else {
-			if connected {
-				c.reconnects.Add(1)
-			}
-			connected = true
-			began := c.clk.Now()
-			c.log.Info("modbus connected")
+			return nil, err
+		}
+		if connected {
+			c.reconnects.Add(1)
+		}
+		connected = true
+		c.log.Info("modbus connected")
+		return func(hctx context.Context) error {
+			defer func() {
+				c.set(nil)
+				_ = l.close()
+			}()
 			select {
-			case <-ctx.Done():
+			case <-hctx.Done():
+				return nil
 			case <-l.lost():
+				return errLinkLost
 			}
-			c.set(nil)
-			_ = l.close()
-			if ctx.Err() != nil {
-				return
-			}
-			lasted := c.clk.Now().Sub(began)
-			if lasted >= stableSession {
-				attempt = 0
-				c.log.Info("modbus connection lost, reconnecting")
-				continue
-			}
-			delay = next()
-			c.log.Warn("modbus session ended soon after it began", zap.Duration("lasted", lasted), zap.Duration("retry_in", delay))
-		}
-		if backoff.Sleep(ctx, c.clk, delay) != nil {
-			return
-		}
+		}, nil
+	}, reconnect.WithClock(c.clk), reconnect.WithLogger(c.log, "modbus "), reconnect.WithEvents(c.hook))
+	if err != nil { // Config.Validate refuses such a retry setting first
+		c.log.Error("modbus: no session loop", zap.Error(err))
+		return
+	}
+	_ = loop.Serve(ctx)
+}
+
+func (c *connector) hook(e reconnect.Event) {
+	if c.events != nil {
+		c.events(e)
 	}
 }
 
