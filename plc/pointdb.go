@@ -409,6 +409,9 @@ func (db *PointDB) validateTag(i int, drivers map[string]*Registration, errs *er
 			errs.add(src, "group", "tag %q: unknown scan group %q", name, t.Group)
 		}
 	}
+	if r := t.WriteRole; r != "" && r != WriteOperator && r != WriteEngineer && !src.bad["write_role"] {
+		errs.add(src, "write_role", "tag %q: write role %q: want operator or engineer", name, r)
+	}
 	if t.Access != ReadOnly && t.Access != ReadWrite {
 		errs.add(src, "access", "tag %q: invalid access %d", name, t.Access)
 	}

@@ -22,7 +22,9 @@ import (
 //     deadband (engineering units, or percent with deadband_mode),
 //     deadband_mode (absolute, percent, none), scale_raw_min,
 //     scale_raw_max, scale_eng_min, scale_eng_max (all four or none),
-//     min, max (write limits in engineering units), unit, description.
+//     min, max (write limits in engineering units), unit, description,
+//     write_role (operator or engineer: the lowest role that may write),
+//     critical (true or false: consoles confirm writes twice).
 //   - a column "driver": devices. Columns name, driver, endpoint; every
 //     other column is a driver option of that name (rack, slot, …).
 //   - a column "rate": scan groups. Columns name, rate (100ms, 1s),

@@ -14,7 +14,7 @@ var tagFields = []string{
 	"name", "device", "address", "type", "access", "group",
 	"deadband", "deadband_mode",
 	"scale_raw_min", "scale_raw_max", "scale_eng_min", "scale_eng_max",
-	"min", "max", "unit", "description",
+	"min", "max", "unit", "description", "write_role", "critical",
 }
 
 // yamlNames maps canonical field names to their YAML spelling where the
@@ -123,6 +123,19 @@ func (p *parser) tag(f rawFields) Tag {
 			p.errs.addErr(p.src, "type", err, "tag %q: unknown type %q", t.Name, s.text)
 		}
 		t.Type = dt
+	}
+	switch s := strings.ToLower(f["write_role"].text); s {
+	case "", WriteOperator, WriteEngineer:
+		t.WriteRole = s
+	default:
+		p.fail("write_role", "tag %q: write role %q: want operator or engineer", t.Name, f["write_role"].text)
+	}
+	switch s := strings.ToLower(f["critical"].text); s {
+	case "", "false", "no", "0":
+	case "true", "yes", "1":
+		t.Critical = true
+	default:
+		p.fail("critical", "tag %q: critical %q: want true or false", t.Name, f["critical"].text)
 	}
 	if s := f["access"].text; s != "" {
 		switch strings.ToLower(s) {

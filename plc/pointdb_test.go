@@ -241,8 +241,8 @@ func TestLoadCSVHeaderProblems(t *testing.T) {
 		want      []string
 	}{
 		{"unknown and missing columns", "name,device,adress,address,colour\n", []string{
-			`:1: adress: unknown column for a tag table: want name, device, address, type, access, group, deadband, deadband_mode, scale_raw_min, scale_raw_max, scale_eng_min, scale_eng_max, min, max, unit, description`,
-			`:1: colour: unknown column for a tag table: want name, device, address, type, access, group, deadband, deadband_mode, scale_raw_min, scale_raw_max, scale_eng_min, scale_eng_max, min, max, unit, description`,
+			`:1: adress: unknown column for a tag table: want name, device, address, type, access, group, deadband, deadband_mode, scale_raw_min, scale_raw_max, scale_eng_min, scale_eng_max, min, max, unit, description, write_role, critical`,
+			`:1: colour: unknown column for a tag table: want name, device, address, type, access, group, deadband, deadband_mode, scale_raw_min, scale_raw_max, scale_eng_min, scale_eng_max, min, max, unit, description, write_role, critical`,
 			`:1: type: missing column`,
 		}},
 		{"what table", "name,value\nA,1\n", []string{
@@ -464,4 +464,37 @@ func TestParseFullRefresh(t *testing.T) {
 			t.Errorf("ParseFullRefresh(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
+}
+
+func TestWriteRoleAndCriticalFromYAMLAndCSV(t *testing.T) {
+	yml := writeFile(t, "plant.yaml", `devices:
+  - {name: d, driver: plctest}
+tags:
+  - {name: sp, device: d, address: a, type: REAL, access: rw, write_role: operator, critical: true}
+  - {name: pv, device: d, address: b, type: REAL}
+`)
+	csvFile := writeFile(t, "tags.csv", "name,device,address,type,write_role,critical\nc1,d,c,INT,Engineer,no\nc2,d,e,INT,,yes\n")
+	db, err := plc.Load(yml, csvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tag, role string
+		critical  bool
+	}{{"sp", "operator", true}, {"pv", "engineer", false}, {"c1", "engineer", false}, {"c2", "engineer", true}} {
+		tg, _ := db.Tag(c.tag)
+		if tg.MinWriteRole() != c.role || tg.Critical != c.critical {
+			t.Errorf("%s: role %q critical %v, want %q %v", c.tag, tg.MinWriteRole(), tg.Critical, c.role, c.critical)
+		}
+	}
+
+	bad := writeFile(t, "bad.csv", "name,device,address,type,write_role,critical\nx,d,c,INT,admin,maybe\n")
+	_, err = plc.Load(yml, bad)
+	checkMessages(t, err, []string{
+		bad + `:2: write_role: tag "x": write role "admin": want operator or engineer`,
+		bad + `:2: critical: tag "x": critical "maybe": want true or false`,
+	})
+	code := &plc.PointDB{Devices: []plc.Device{{Name: "d", Driver: "plctest"}},
+		Tags: []plc.Tag{{Name: "y", Device: "d", Address: "a", Type: plc.TypeInt, WriteRole: "viewer"}}}
+	checkMessages(t, code.Validate(), []string{`write_role: tag "y": write role "viewer": want operator or engineer`})
 }

@@ -39,6 +39,8 @@ import (
 //	    max: 1200
 //	    unit: °C
 //	    description: Zone 1 temperature
+//	    write_role: operator   # lowest role that may write: operator, engineer (default)
+//	    critical: true         # consoles ask twice before writing
 //
 // Every section is optional, so devices and groups may live in one file
 // and tags in others.

@@ -78,6 +78,26 @@ type Tag struct {
 	Limits      Limits
 	Unit        string
 	Description string
+	// WriteRole is the lowest role of a person that may write the tag,
+	// for consoles that check it: WriteOperator or WriteEngineer (the
+	// default, when empty). Files spell it write_role.
+	WriteRole string
+	// Critical asks consoles for a second confirmation before a write.
+	Critical bool
+}
+
+// Write roles of a tag (Tag.WriteRole).
+const (
+	WriteOperator = "operator"
+	WriteEngineer = "engineer"
+)
+
+// MinWriteRole returns the tag's WriteRole with the default applied.
+func (t *Tag) MinWriteRole() string {
+	if t.WriteRole == "" {
+		return WriteEngineer
+	}
+	return t.WriteRole
 }
 
 // Writable reports whether the tag may be written.
