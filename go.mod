@@ -3,6 +3,7 @@ module github.com/kiln-iot/kiln
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/apache/pulsar-client-go v0.19.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/gopcua/opcua v0.9.1
