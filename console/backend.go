@@ -43,7 +43,7 @@ type Backend interface {
 	// Audit returns audit entries matching q, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	// RecordAudit stores an entry the console makes (logins, recipes,
-	// dashboards and users changed).
+	// dashboards, recipes and users changed).
 	RecordAudit(ctx context.Context, e AuditEntry) error
 	// Status returns the state of devices, scan groups, spool, uplink
 	// and supervisor tree.
@@ -102,7 +102,9 @@ const (
 	ActionRecipe    = "recipe"
 	ActionLogin     = "login"
 	ActionLogout    = "logout"
-	ActionDashboard = "dashboard"
+	// Saving or deleting a dashboard or recipe is KindDashboard or
+	// KindRecipe + "_edit".
+	ActionEdit = "_edit"
 	ActionUser      = "user"
 )
 

@@ -228,7 +228,7 @@ func (c *Console) saveDoc(w http.ResponseWriter, r *http.Request, u User, kind, 
 	if err := c.docs.Put(r.Context(), d); err != nil {
 		return docError(err)
 	}
-	c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: kind, Tag: d.Name, Result: "ok", Detail: "saved " + kind + " " + id})
+	c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: kind + ActionEdit, Tag: d.Name, Result: "ok", Detail: "saved " + kind + " " + id})
 	writeJSON(w, status, d)
 	return nil
 }
@@ -275,7 +275,7 @@ func (c *Console) deleteDoc(kind string) func(http.ResponseWriter, *http.Request
 		if err := c.docs.Delete(r.Context(), kind, u.Tenant, id); err != nil {
 			return docError(err)
 		}
-		c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: kind, Tag: d.Name, Result: "ok", Detail: "deleted " + kind + " " + id})
+		c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: kind + ActionEdit, Tag: d.Name, Result: "ok", Detail: "deleted " + kind + " " + id})
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}

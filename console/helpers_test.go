@@ -27,6 +27,7 @@ type env struct {
 	auth    *auth.Manager
 	url     string
 	token   string // a viewer machine's API token
+	tr      *http.Transport
 }
 
 // Users of every env; each has the password "pw-" + name.
@@ -55,6 +56,8 @@ func passwordHash(t *testing.T, name string) string {
 func newEnv(t *testing.T, cfg console.Config) *env {
 	t.Helper()
 	ctx := context.Background()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections) // last: after the server has stopped
 	plant, err := consoletest.Start(ctx, consoletest.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +94,7 @@ func newEnv(t *testing.T, cfg console.Config) *env {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	e := &env{t: t, plant: plant, console: c, auth: am, url: srv.URL(), token: token}
+	e := &env{t: t, plant: plant, console: c, auth: am, url: srv.URL(), token: token, tr: tr}
 	e.waitGood("Line1.Kiln.Zone1.Temp")
 	return e
 }
@@ -128,7 +131,7 @@ type client struct {
 
 func (e *env) anon() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{e: e, http: &http.Client{Jar: jar}, origin: e.url}
+	return &client{e: e, http: &http.Client{Jar: jar, Transport: e.tr}, origin: e.url}
 }
 
 func (e *env) login(name string) *client {

@@ -1,0 +1,5 @@
+package console_test
+
+import "github.com/kiln-iot/kiln/console/consoletest"
+
+var consoleAggregate = consoletest.Aggregate
