@@ -98,14 +98,14 @@ type AuditQuery struct {
 
 // Audit actions the console records or shows.
 const (
-	ActionWrite     = "write"
-	ActionRecipe    = "recipe"
-	ActionLogin     = "login"
-	ActionLogout    = "logout"
+	ActionWrite  = "write"
+	ActionRecipe = "recipe"
+	ActionLogin  = "login"
+	ActionLogout = "logout"
 	// Saving or deleting a dashboard or recipe is KindDashboard or
 	// KindRecipe + "_edit".
 	ActionEdit = "_edit"
-	ActionUser      = "user"
+	ActionUser = "user"
 )
 
 // AuditEntry is one audited action.
