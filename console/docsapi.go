@@ -221,6 +221,9 @@ func (c *Console) saveDoc(w http.ResponseWriter, r *http.Request, u User, kind, 
 	if !mayEdit(kind, req.Shared, u) {
 		return errf(http.StatusForbidden, "forbidden", "shared", "only engineers change shared %ss", kind)
 	}
+	if id == defaultDashboard && !req.Shared {
+		return errf(http.StatusBadRequest, "bad_value", "shared", "the default dashboard is shared: save a copy of your own instead")
+	}
 	d := Doc{ID: id, Kind: kind, Tenant: u.Tenant, Name: req.Name, Updated: c.clk.Now().UTC(), Body: req.Body}
 	if !req.Shared {
 		d.Owner = u.Name
