@@ -477,7 +477,7 @@
     if (!doc) return;
     let body = JSON.parse(JSON.stringify(doc.body));
     body.widgets = body.widgets || [];
-    let editing = false;
+    let editing = false, saved = "";
     const canShare = S.me.role === "engineer" || S.me.role === "admin";
     const picker = h("select", { id: "dash-select", onchange: () => { location.hash = "#/dash/" + picker.value; } },
       list.map((d) => h("option", { value: d.id, selected: d.id === doc.id }, d.name + (d.owner ? " (mine)" : ""))));
@@ -516,8 +516,7 @@
         res = await api("PUT", "/api/dashboards/" + doc.id, { name: doc.name, shared, body });
         if (res.ok) doc = res.data;
       }
-      const msg = $("#dash-msg");
-      if (msg) msg.textContent = res.ok ? "saved" : res.data.message;
+      saved = res.ok ? "saved" : res.data.message;
     }
     function addForm() {
       const type = h("select", { id: "widget-type" }, ["value", "gauge", "trend", "setpoint", "status", "alarms"].map((t) => h("option", { value: t }, t)));
@@ -529,7 +528,7 @@
         const w = { type: t, title: tag.value || t, x: 0, y, w: big ? 8 : 3, h: big ? 4 : 2 };
         if (t === "trend") w.tags = tag.value ? [tag.value] : []; else if (t !== "status" && t !== "alarms") w.tag = tag.value;
         body.widgets.push(w); await save(); render();
-      } }, "Add widget"), h("span", { id: "dash-msg", class: "hint" }));
+      } }, "Add widget"), h("span", { id: "dash-msg", class: "hint", text: saved }));
     }
     function widget(w, i) {
       const box = h("div", { class: "widget " + w.type, style: "grid-column:" + (w.x + 1) + " / span " + w.w + ";grid-row:" + (w.y + 1) + " / span " + w.h, "data-widget": i },
