@@ -82,7 +82,10 @@ func UserFrom(ctx context.Context) (User, bool) {
 	return u, ok
 }
 
-func withUser(ctx context.Context, u User) context.Context {
+// WithUser returns a context carrying u and its plc.Principal, as the
+// console passes to every Backend call; for tests and for code that calls
+// a Backend on a user's behalf.
+func WithUser(ctx context.Context, u User) context.Context {
 	ctx = context.WithValue(ctx, userKey{}, u)
 	return plc.WithPrincipal(ctx, plc.Principal{Who: u.Name, Tenant: u.Tenant})
 }
@@ -207,7 +210,7 @@ func (c *Console) wrap(rt route) http.HandlerFunc {
 				writeError(w, errf(http.StatusForbidden, "forbidden", "", "%s needs the %s role; you are %s", rt.Method+" "+rt.Path, rt.Role, u.Role))
 				return
 			}
-			r = r.WithContext(withUser(r.Context(), u))
+			r = r.WithContext(WithUser(r.Context(), u))
 		} else if stateChanging(r.Method) && !sameOrigin(r) {
 			writeError(w, errf(http.StatusForbidden, "bad_origin", "", "request from another origin refused"))
 			return
