@@ -2,8 +2,10 @@ package console_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-iot/kiln/console"
 	"github.com/kiln-iot/kiln/console/consoletest"
@@ -178,4 +180,49 @@ func TestDeviceDownShowsInStatusAndQuality(t *testing.T) {
 		return st.Devices[0].Up
 	})
 	_ = consoletest.Device
+}
+
+func TestWriteWithoutAnswerInTimeIsReportedTimedOut(t *testing.T) {
+	e := newEnv(t, console.Config{WriteTimeout: 100 * time.Millisecond})
+	otto := e.login("otto")
+	e.plant.Sim.SetLatency(3 * time.Second) // far beyond the write timeout
+	defer e.plant.Sim.SetLatency(0)
+	var res writeResult
+	if code := otto.do("POST", "/api/writes", map[string]any{"tag": "Line1.Kiln.Fan.Speed", "value": 55}, &res); code != 504 || res.Status != "timed_out" || !strings.Contains(res.Message, "may or may not") {
+		t.Fatalf("slow PLC: %d %+v", code, res)
+	}
+}
+
+func TestSessionCookieFlags(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		e := newEnv(t, console.Config{SecureCookie: secure})
+		c := e.anon()
+		req, _ := http.NewRequest("POST", e.url+"/api/login", strings.NewReader(`{"user":"vera","password":"pw-vera"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var ck *http.Cookie
+		for _, k := range resp.Cookies() {
+			if k.Name == "kiln_session" {
+				ck = k
+			}
+		}
+		if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure != secure || ck.Path != "/" || len(ck.Value) < 40 {
+			t.Fatalf("secure=%v: cookie %+v", secure, ck)
+		}
+		// Logging out ends the session on the server, not only the cookie.
+		c.csrf = "" // fetched below
+		var s struct{ CSRF string }
+		c.do("GET", "/api/session", nil, &s)
+		c.csrf = s.CSRF
+		if code := c.do("POST", "/api/logout", nil, nil); code != 204 {
+			t.Fatalf("logout: %d", code)
+		}
+		if _, ok := e.auth.Session(ck.Value); ok {
+			t.Fatal("session alive after logout")
+		}
+	}
 }
