@@ -215,6 +215,11 @@ func (c *Console) wrap(rt route) http.HandlerFunc {
 			writeError(w, errf(http.StatusForbidden, "bad_origin", "", "request from another origin refused"))
 			return
 		}
+		if r.Method == http.MethodGet && rt.Path != "/api/stream" && acceptsEncoding(r.Header.Get("Accept-Encoding"), "gzip") {
+			gw := &gzipWriter{ResponseWriter: w}
+			defer gw.finish()
+			w = gw
+		}
 		if e := rt.Handle(w, r, u); e != nil {
 			writeError(w, e)
 		}

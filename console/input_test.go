@@ -341,3 +341,29 @@ func TestAssetsAreHashedPrecompressedAndCached(t *testing.T) {
 		t.Errorf("unknown asset: %d", resp.StatusCode)
 	}
 }
+
+func TestAPIAnswersAreGzippedForClientsThatTakeIt(t *testing.T) {
+	e := newEnv(t, console.Config{})
+	vera := e.login("vera")
+	req, _ := http.NewRequest("GET", e.url+"/api/tags", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	for _, ck := range vera.http.Jar.Cookies(mustURL(e.url)) {
+		req.AddCookie(ck)
+	}
+	resp, err := e.tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Total int }
+	if err := json.NewDecoder(zr).Decode(&list); err != nil || list.Total != 7 {
+		t.Fatalf("decoded %+v, %v", list, err)
+	}
+}
