@@ -19,13 +19,13 @@ const chromium = "/usr/bin/chromium"
 
 // browser drives one headless Chromium with a fresh profile.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	dir  string
 	step int
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the browser tests need %s (./scripts/test installs Debian's chromium): %v", chromium, err)
@@ -111,7 +111,7 @@ func waitText(sel, want string) step {
 			select {
 			case <-ctx.Done():
 				return chromedp.Void{}, fmt.Errorf("%s never contained %q (last: %q): %w", sel, want, got, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}
@@ -128,7 +128,7 @@ func waitTrue(expr string) step {
 			select {
 			case <-ctx.Done():
 				return chromedp.Void{}, fmt.Errorf("never true: %s: %w", expr, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}

@@ -21,7 +21,7 @@ import (
 
 // env is a console over the simulated plant, served on a real socket.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	plant   *consoletest.Plant
 	console *console.Console
 	auth    *auth.Manager
@@ -41,7 +41,7 @@ var testUsers = []auth.User{
 
 var hashes = map[string]string{}
 
-func passwordHash(t *testing.T, name string) string {
+func passwordHash(t testing.TB, name string) string {
 	if h, ok := hashes[name]; ok {
 		return h
 	}
@@ -55,10 +55,15 @@ func passwordHash(t *testing.T, name string) string {
 
 func newEnv(t *testing.T, cfg console.Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, consoletest.Config{})
+}
+
+func newEnvWith(t testing.TB, cfg console.Config, pc consoletest.Config) *env {
+	t.Helper()
 	ctx := context.Background()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections) // last: after the server has stopped
-	plant, err := consoletest.Start(ctx, consoletest.Config{})
+	plant, err := consoletest.Start(ctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}

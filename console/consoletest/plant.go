@@ -41,9 +41,12 @@ tags:
 
 // Config sets up the plant. The zero value is the default plant.
 type Config struct {
-	// Extra adds this many read-only REAL tags Line1.Extra.Tnnnnn (for
-	// browsing many tags).
+	// Extra adds this many read-only REAL tags Line1.Extra.Tnnnnnn (for
+	// many-tag tests and benchmarks) in DB2 from offset 0, in the scan
+	// group "bulk" that reports changes only.
 	Extra int
+	// ExtraRate is the bulk group's scan rate (default 1s).
+	ExtraRate time.Duration
 }
 
 // Plant is the running simulated plant.
@@ -69,17 +72,20 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Plant, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	size := 64 + cfg.Extra*4
-	sim, err := s7sim.New(s7sim.Config{DBs: map[int]int{1: max(size, 4096)}})
+	sim, err := s7sim.New(s7sim.Config{DBs: map[int]int{1: 4096, 2: max(4*cfg.Extra, 4)}})
 	if err != nil {
 		return nil, err
 	}
 	src := fmt.Sprintf(PointDB, sim.Addr())
 	if cfg.Extra > 0 {
+		rate := cfg.ExtraRate
+		if rate == 0 {
+			rate = time.Second
+		}
 		var b strings.Builder
-		b.WriteString(src)
+		b.WriteString(strings.Replace(src, "groups:\n", fmt.Sprintf("groups:\n  - {name: bulk, rate: %s, full_refresh: off}\n", rate), 1))
 		for i := range cfg.Extra {
-			fmt.Fprintf(&b, "  - {name: Line1.Extra.T%05d, device: kiln1, address: DB1.DBD%d, type: REAL, unit: bar}\n", i, 64+4*i)
+			fmt.Fprintf(&b, "  - {name: Line1.Extra.T%06d, device: kiln1, address: DB2.DBD%d, type: REAL, group: bulk, unit: bar}\n", i, 4*i)
 		}
 		src = b.String()
 	}
@@ -234,6 +240,17 @@ type Backend struct {
 	history map[string][]plc.Sample
 	audit   []console.AuditEntry
 	down    map[string]string // device → why
+}
+
+// AddHistory adds samples (oldest first, later than those held) to the
+// history, as if the poller had reported them; for tests and benchmarks of
+// long trends.
+func (b *Backend) AddHistory(ss []plc.Sample) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range ss {
+		b.history[s.Tag] = append(b.history[s.Tag], s)
+	}
 }
 
 // maxHistory bounds the samples kept per tag.

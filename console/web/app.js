@@ -204,6 +204,7 @@
         kids.push(el);
       }
       inner.replaceChildren(...kids);
+      if (kids.length && !performance.getEntriesByName("kiln:rows").length) performance.mark("kiln:rows"); // for the benchmarks
       schedule();
     }
     box.addEventListener("scroll", () => requestAnimationFrame(render));
@@ -390,6 +391,7 @@
       canvas.dataset.buckets = st.series.reduce((a, s) => a + (s.buckets || []).filter((b) => b.n > 0).length, 0);
       canvas.dataset.writes = st.writes.length;
       draw();
+      performance.mark("kiln:trend-drawn"); // for the benchmarks
     }
     function later() { clearTimeout(fetchTimer); fetchTimer = setTimeout(load, 150); }
     const onLive = () => {
