@@ -223,7 +223,13 @@ func TestStreamSendsSnapshotThenChangesOnly(t *testing.T) {
 func TestHistoryRawAndBuckets(t *testing.T) {
 	e := newEnv(t, console.Config{})
 	vera := e.login("vera")
-	from := time.Now().Add(-time.Minute)
+	// Start from a known value, so the plant's initial one is out of range.
+	_ = e.plant.Set("Line1.Kiln.Zone2.Temp", realValue(90))
+	e.eventually("value read", func() bool {
+		ss, _ := e.plant.Backend.Latest(t.Context(), []string{"Line1.Kiln.Zone2.Temp"})
+		return ss[0].Value.Float() == 90
+	})
+	from := time.Now()
 	for i := range 5 {
 		_ = e.plant.Set("Line1.Kiln.Zone2.Temp", realValue(float64(100+i*10)))
 		e.eventually("value read", func() bool {

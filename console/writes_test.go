@@ -103,7 +103,7 @@ func TestRecipeIsCheckedAsAWholeWrittenPerTagAndAuditedOnce(t *testing.T) {
 	e := newEnv(t, console.Config{})
 	emma := e.login("emma")
 	var doc console.Doc
-	body := `{"name":"Bisque","body":{"values":[{"tag":"Line1.Kiln.Zone1.Setpoint","value":950},{"tag":"Line1.Kiln.Fan.Speed","value":40}]}}`
+	body := `{"name":"Bisque","body":{"values":[{"tag":"Line1.Kiln.Zone1.Setpoint","value":950},{"tag":"Line1.Kiln.Fan.Speed","value":45}]}}`
 	if code := emma.do("POST", "/api/recipes", body, &doc); code != 201 || doc.ID == "" {
 		t.Fatalf("create: %d %+v", code, doc)
 	}
@@ -114,7 +114,7 @@ func TestRecipeIsCheckedAsAWholeWrittenPerTagAndAuditedOnce(t *testing.T) {
 	if code := emma.do("POST", "/api/recipes/"+doc.ID+"/run", `{}`, &res); code != 200 || res.Status != "confirmed" || len(res.Tags) != 2 || res.Tags[1].Status != "confirmed" {
 		t.Fatalf("run: %d %+v", code, res)
 	}
-	if e.memory("Line1.Kiln.Zone1.Setpoint").Float() != 950 || e.memory("Line1.Kiln.Fan.Speed").Float() != 40 {
+	if e.memory("Line1.Kiln.Zone1.Setpoint").Float() != 950 || e.memory("Line1.Kiln.Fan.Speed").Float() != 45 {
 		t.Fatal("recipe values not in the PLC")
 	}
 
@@ -125,7 +125,7 @@ func TestRecipeIsCheckedAsAWholeWrittenPerTagAndAuditedOnce(t *testing.T) {
 	if code := emma.do("POST", "/api/recipes/"+doc.ID+"/run", nil, &res); code != 422 || res.Status != "refused" || res.Tags[0].Status != "not_written" || res.Tags[1].Code != "out_of_limits" {
 		t.Fatalf("run with one bad value: %d %+v", code, res)
 	}
-	if e.memory("Line1.Kiln.Fan.Speed").Float() != 40 {
+	if e.memory("Line1.Kiln.Fan.Speed").Float() != 45 {
 		t.Fatal("a refused recipe wrote a value")
 	}
 	var audit []console.AuditEntry

@@ -39,6 +39,17 @@ tags:
   - {name: Line1.Kiln.Running, device: kiln1, address: DB1.DBX16.1, type: BOOL, group: fast, description: Kiln running}
 `
 
+// initial is the kiln line's state when the plant starts: firing.
+var initial = map[string]plc.Value{
+	"Line1.Kiln.Zone1.Setpoint": plc.FloatValue(plc.Real, 850),
+	"Line1.Kiln.Zone1.Temp":     plc.FloatValue(plc.Real, 846.5),
+	"Line1.Kiln.Zone2.Setpoint": plc.FloatValue(plc.Real, 900),
+	"Line1.Kiln.Zone2.Temp":     plc.FloatValue(plc.Real, 897.25),
+	"Line1.Kiln.Fan.Speed":      plc.IntValue(plc.Int, 40),
+	"Line1.Kiln.Burner.Enable":  plc.BoolValue(true),
+	"Line1.Kiln.Running":        plc.BoolValue(true),
+}
+
 // Config sets up the plant. The zero value is the default plant.
 type Config struct {
 	// Extra adds this many read-only REAL tags Line1.Extra.Tnnnnnn (for
@@ -110,6 +121,13 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Plant, error) {
 		return nil, err
 	}
 	p := &Plant{Sim: sim, DB: db, driver: drv, done: make(chan struct{})}
+	for tag, v := range initial {
+		if err := p.Set(tag, v); err != nil {
+			_ = drv.Close()
+			_ = sim.Close()
+			return nil, err
+		}
+	}
 	b := &Backend{plant: p, clk: clock.Or(o.clock), history: map[string][]plc.Sample{}, down: map[string]string{}}
 	p.Backend = b
 	drivers := map[string]plc.Driver{Device: drv}

@@ -17,12 +17,15 @@
       if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
       else if (k === "class") el.className = v;
       else if (k === "text") el.textContent = v;
+      else if (k === "style") el.style.cssText = v; // CSSOM: the page's CSP refuses style attributes
       else el.setAttribute(k, v === true ? "" : v);
     }
     for (const k of kids.flat()) if (k != null) el.append(k instanceof Node ? k : String(k));
     return el;
   }
   const $ = (sel, root) => (root || document).querySelector(sel);
+  // fill replaces an element's children, skipping the null ones.
+  const fill = (el, ...kids) => el.replaceChildren(...kids.flat().filter((k) => k != null));
   async function api(method, path, body) {
     const opt = { method, headers: {}, credentials: "same-origin" };
     if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
@@ -169,6 +172,8 @@
   }
 
   function stopScreen() {
+    const modal = $("#modal");
+    if (modal) modal.replaceChildren();
     for (const t of S.timers) clearInterval(t);
     S.timers = [];
     listeners.clear(); statusListeners.clear();
@@ -322,7 +327,7 @@
     function confirmStep(v, again) {
       const c = S.latest.get(name);
       const go = h("button", { id: again ? "write-confirm2" : "write-confirm", class: "primary", onclick: () => (t.critical && !again ? confirmStep(v, true) : send(v)) }, again ? "Yes, write the critical tag" : "Confirm write");
-      step.replaceChildren(
+      fill(step,
         h("p", { class: "change" }, h("span", { text: fmt(c && c.v, t) }), " → ", h("strong", { id: "write-new", text: fmt(v, t) })),
         again ? h("p", { class: "warn", id: "critical-warning", text: name + " is critical. Confirm a second time." }) : null,
         h("div", { class: "buttons" }, h("button", { onclick: first }, "Back"), go));
@@ -449,7 +454,12 @@
         }
       });
       g.strokeStyle = "#e67e22"; g.fillStyle = "#e67e22"; g.setLineDash([4, 3]);
-      for (const wv of st.writes) { if (wv.t < from) continue; const x = X(wv.t); g.beginPath(); g.moveTo(x, T); g.lineTo(x, B); g.stroke(); g.fillText("✎ " + wv.text, Math.min(x + 3, R - 200), T + 12); }
+      for (const wv of st.writes) {
+        if (wv.t < from) continue;
+        const x = X(wv.t), label = "✎ " + wv.text, tw = g.measureText(label).width;
+        g.beginPath(); g.moveTo(x, T); g.lineTo(x, B); g.stroke();
+        g.fillText(label, x + 3 + tw > R ? Math.max(L, x - 3 - tw) : x + 3, T + 12);
+      }
       g.setLineDash([]);
     }
     canvas.addEventListener("wheel", (ev) => {
@@ -503,7 +513,7 @@
         } }, "New"),
         h("button", { id: "dash-export", onclick: () => download(doc.name + ".json", JSON.stringify({ name: doc.name, body }, null, 2), "application/json") }, "Export"),
         h("button", { id: "dash-import-button", onclick: () => importer.click() }, "Import"), importer,
-        editing ? addForm() : null);
+        ...(editing ? [addForm()] : []));
       schedule();
     }
     // save keeps a shared dashboard shared for engineers; anyone else
@@ -631,7 +641,7 @@
     const node = (n) => h("li", {}, n.name + ": " + n.state + (n.restarts ? " (" + n.restarts + " restarts)" : ""), n.children ? h("ul", {}, n.children.map(node)) : null);
     const upd = () => {
       const s = S.status; if (!s) return;
-      box.replaceChildren(
+      fill(box,
         h("h3", { text: "Devices" }), h("table", { class: "list", id: "status-devices" }, h("tr", {}, ["device", "driver", "endpoint", "state", "breaker", "last error"].map((c) => h("th", { text: c }))),
           s.devices.map((d) => h("tr", {}, h("td", { text: d.name }), h("td", { text: d.driver }), h("td", { text: d.endpoint }), h("td", { class: d.up ? "good" : "bad", text: d.up ? "connected" : "down" }), h("td", { text: d.breaker || "" }), h("td", { text: d.last_error || "" })))),
         h("h3", { text: "Scan groups" }), h("table", { class: "list" }, h("tr", {}, ["group", "rate", "scans", "overruns", "read errors"].map((c) => h("th", { text: c }))),
