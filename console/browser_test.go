@@ -162,6 +162,10 @@ func TestBrowserOperatorTunesASetpoint(t *testing.T) {
 		waitText("#detail-name", temp),
 		waitText("#detail-quality", "good"),
 	)
+	// Choosing the tag opened its place in the tree: kiln1 → fast → Line1 → Kiln → Zone1.
+	b.run("the tree shows the dotted hierarchy",
+		waitTrue(`[...document.querySelectorAll(".tagrow")].some(r => r.dataset.tag == "`+temp+`" && parseInt(r.style.paddingLeft) > 50)`),
+	)
 	if err := e.plant.Set(temp, realValue(1111.5)); err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +259,10 @@ func TestBrowserViewerCannotWriteAndKeepsADashboard(t *testing.T) {
 	)
 	b.run("open the dashboard", chromedp.Navigate(e.url+"/#/dash"), chromedp.WaitVisible(chromedp.CSS("#dash-grid .widget")))
 	before := eval[int](b, "count widgets", `document.querySelectorAll("#dash-grid .widget").length`)
+	// The widgets lie on the grid as placed (inline styles pass the CSP).
+	if w := eval[float64](b, "widget width", `document.querySelector("#dash-grid .widget").getBoundingClientRect().width`); w < 200 {
+		t.Fatalf("a 3-of-12-columns widget is %.0f px wide in a 1280 px window", w)
+	}
 	b.run("build a dashboard",
 		chromedp.Click(chromedp.CSS("#dash-edit")),
 		chromedp.WaitVisible(chromedp.CSS("#widget-type")),
@@ -273,5 +281,32 @@ func TestBrowserViewerCannotWriteAndKeepsADashboard(t *testing.T) {
 	after := eval[int](b, "count widgets", `document.querySelectorAll("#dash-grid .widget").length`)
 	if after != before+1 {
 		t.Fatalf("widgets %d after reload, want %d", after, before+1)
+	}
+}
+
+func TestBrowserCriticalTagNeedsASecondConfirmation(t *testing.T) {
+	e := newEnv(t, console.Config{})
+	b := newBrowser(t)
+	const burner = "Line1.Kiln.Burner.Enable"
+	b.login(e.url, "emma")
+	b.run("stage a write of the critical tag",
+		chromedp.Navigate(e.url+"/#/tags/"+burner),
+		waitText("#detail-quality", "good"),
+		chromedp.Click(chromedp.CSS("#open-write")),
+		chromedp.WaitVisible(chromedp.CSS("#write-value")),
+		chromedp.SetValue(chromedp.CSS("#write-value"), "false"),
+		chromedp.Click(chromedp.CSS("#write-next")),
+		chromedp.Click(chromedp.CSS("#write-confirm")),
+		waitText("#critical-warning", "is critical"),
+	)
+	if !e.memory(burner).Bool() {
+		t.Fatal("the first confirmation wrote the critical tag")
+	}
+	b.run("confirm a second time",
+		chromedp.Click(chromedp.CSS("#write-confirm2")),
+		waitText("#write-status", "confirmed: read back false"),
+	)
+	if e.memory(burner).Bool() {
+		t.Fatal("burner still enabled in the PLC")
 	}
 }
