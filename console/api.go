@@ -112,7 +112,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ User) *apiErro
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, u User) *apiError {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		c.auth.Logout(ck.Value)
+		_ = c.auth.Logout(r.Context(), ck.Value)
 	}
 	c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: ActionLogout, Result: "ok"})
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || c.cfg.SecureCookie})
@@ -123,7 +123,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, u User) *apiErr
 func (c *Console) session(w http.ResponseWriter, r *http.Request, u User) *apiError {
 	info := sessionInfo{User: u.Name, Role: u.Role, Tenant: u.Tenant, Title: c.cfg.Title}
 	if ck, err := r.Cookie(sessionCookie); err == nil && u.Channel == "console" {
-		if s, ok := c.auth.Session(ck.Value); ok {
+		if s, ok := c.auth.Session(r.Context(), ck.Value); ok {
 			info.CSRF = s.CSRF
 		}
 	}

@@ -258,7 +258,7 @@ func (c *Console) authenticate(r *http.Request) (User, *apiError) {
 	if err != nil {
 		return User{}, errf(http.StatusUnauthorized, "unauthenticated", "", "log in first")
 	}
-	s, ok := c.auth.Session(ck.Value)
+	s, ok := c.auth.Session(r.Context(), ck.Value)
 	if !ok {
 		return User{}, errf(http.StatusUnauthorized, "unauthenticated", "", "session ended: log in again")
 	}

@@ -74,7 +74,7 @@ func (c *Console) putUser(w http.ResponseWriter, r *http.Request, u User, x auth
 		}
 		return errf(http.StatusBadGateway, "backend", "", "users: %v", err)
 	}
-	c.auth.EndUser(x.Name)
+	_ = c.auth.EndUser(r.Context(), x.Name)
 	c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: ActionUser, Tag: x.Name, Result: "ok", Detail: detail})
 	writeJSON(w, status, userJSON{Name: x.Name, Role: x.Role, Tenant: x.Tenant})
 	return nil
@@ -140,7 +140,7 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, u User) *ap
 	if err := c.auth.Users().Delete(r.Context(), x.Name); err != nil {
 		return errf(http.StatusBadGateway, "backend", "", "users: %v", err)
 	}
-	c.auth.EndUser(x.Name)
+	_ = c.auth.EndUser(r.Context(), x.Name)
 	c.record(r.Context(), AuditEntry{Who: u.Name, Tenant: u.Tenant, Channel: u.Channel, Action: ActionUser, Tag: x.Name, Result: "ok", Detail: "deleted"})
 	w.WriteHeader(http.StatusNoContent)
 	return nil

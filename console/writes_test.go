@@ -221,7 +221,7 @@ func TestSessionCookieFlags(t *testing.T) {
 		if code := c.do("POST", "/api/logout", nil, nil); code != 204 {
 			t.Fatalf("logout: %d", code)
 		}
-		if _, ok := e.auth.Session(ck.Value); ok {
+		if _, ok := e.auth.Session(t.Context(), ck.Value); ok {
 			t.Fatal("session alive after logout")
 		}
 	}

@@ -174,6 +174,10 @@ func WithClock(c clock.Clock) Option { return func(m *Manager) { m.clk = c } }
 // WithLogger sets the logger (default none).
 func WithLogger(l *zap.Logger) Option { return func(m *Manager) { m.log = l } }
 
+// WithSessions keeps sessions in s (default: in the process's memory).
+// Replicas of a service that share s share their sessions.
+func WithSessions(s Sessions) Option { return func(m *Manager) { m.sessions = s } }
+
 // WithAudit calls fn for every login attempt. A failure to record is
 // logged; fn should store the event durably.
 func WithAudit(fn func(ctx context.Context, e LoginEvent) error) Option {
@@ -189,8 +193,9 @@ type Manager struct {
 	log   *zap.Logger
 	audit func(ctx context.Context, e LoginEvent) error
 
+	sessions Sessions
+
 	mu       sync.Mutex
-	sessions map[string]*Session
 	failures map[string][]time.Time // by "user:"+name and "addr:"+remote
 }
 
@@ -202,11 +207,14 @@ func New(cfg Config, users Users, opts ...Option) (*Manager, error) {
 	if users == nil {
 		return nil, errors.New("auth: New needs a users store")
 	}
-	m := &Manager{cfg: cfg.withDefaults(), users: users, log: zap.NewNop(), sessions: map[string]*Session{}, failures: map[string][]time.Time{}}
+	m := &Manager{cfg: cfg.withDefaults(), users: users, log: zap.NewNop(), failures: map[string][]time.Time{}}
 	for _, o := range opts {
 		o(m)
 	}
 	m.clk = clock.Or(m.clk)
+	if m.sessions == nil {
+		m.sessions = NewMemorySessions()
+	}
 	return m, nil
 }
 
@@ -252,20 +260,22 @@ func (m *Manager) login(ctx context.Context, name, password, remote string, now 
 			ok = false
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if !ok {
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		for _, k := range keys {
 			m.failures[k] = append(m.failures[k], now)
 		}
 		return nil, ErrBadCredentials
 	}
+	m.mu.Lock()
 	delete(m.failures, keys[0])
-	s := &Session{ID: randomID(), CSRF: randomID(), User: u.Name, Role: u.Role, Tenant: u.Tenant, Created: now, Expires: now.Add(m.cfg.SessionTTL), LastUsed: now}
-	m.sessions[s.ID] = s
-	m.sweep(now)
-	c := *s
-	return &c, nil
+	m.mu.Unlock()
+	s := Session{ID: randomID(), CSRF: randomID(), User: u.Name, Role: u.Role, Tenant: u.Tenant, Created: now, Expires: now.Add(m.cfg.SessionTTL), LastUsed: now}
+	if err := m.sessions.Put(ctx, s); err != nil {
+		return nil, fmt.Errorf("auth: store session: %w", err)
+	}
+	return &s, nil
 }
 
 // dummyHash is checked for unknown users.
@@ -297,54 +307,46 @@ func (m *Manager) limited(key string, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// sweep drops ended sessions. m.mu is held.
-func (m *Manager) sweep(now time.Time) {
-	for id, s := range m.sessions {
-		if m.ended(s, now) {
-			delete(m.sessions, id)
-		}
-	}
-}
-
 func (m *Manager) ended(s *Session, now time.Time) bool {
 	return !now.Before(s.Expires) || now.Sub(s.LastUsed) >= m.cfg.IdleTimeout
 }
 
 // Session returns the live session with the given ID, and marks it used.
-func (m *Manager) Session(id string) (*Session, bool) {
+// A session store that fails counts as no session (and is logged).
+func (m *Manager) Session(ctx context.Context, id string) (*Session, bool) {
+	if id == "" {
+		return nil, false
+	}
 	now := m.clk.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.sessions[id]
+	s, ok, err := m.sessions.Get(ctx, id)
+	if err != nil {
+		m.log.Error("session store failed", zap.Error(err))
+		return nil, false
+	}
 	if !ok {
 		return nil, false
 	}
-	if m.ended(s, now) {
-		delete(m.sessions, id)
+	if m.ended(&s, now) {
+		_ = m.sessions.Delete(ctx, id)
 		return nil, false
 	}
 	s.LastUsed = now
-	c := *s
-	return &c, true
+	if err := m.sessions.Put(ctx, s); err != nil {
+		m.log.Error("session store failed", zap.Error(err))
+		return nil, false
+	}
+	return &s, true
 }
 
 // Logout ends a session; ending one that is gone is not an error.
-func (m *Manager) Logout(id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.sessions, id)
+func (m *Manager) Logout(ctx context.Context, id string) error {
+	return m.sessions.Delete(ctx, id)
 }
 
 // EndUser ends every session of a user, as when the user is deleted or
 // their role changes.
-func (m *Manager) EndUser(name string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, s := range m.sessions {
-		if s.User == name {
-			delete(m.sessions, id)
-		}
-	}
+func (m *Manager) EndUser(ctx context.Context, name string) error {
+	return m.sessions.DeleteUser(ctx, name)
 }
 
 // Machine is who an API token belongs to.

@@ -90,36 +90,36 @@ func TestLoginSessionsExpireAndEveryAttemptIsAudited(t *testing.T) {
 	}
 
 	clk.Advance(9 * time.Minute)
-	if _, ok := m.Session(s.ID); !ok {
+	if _, ok := m.Session(ctx, s.ID); !ok {
 		t.Fatal("session ended before its idle timeout")
 	}
 	clk.Advance(9 * time.Minute) // used 9 minutes ago: still alive
-	if _, ok := m.Session(s.ID); !ok {
+	if _, ok := m.Session(ctx, s.ID); !ok {
 		t.Fatal("use did not extend the idle timeout")
 	}
 	clk.Advance(10 * time.Minute)
-	if _, ok := m.Session(s.ID); ok {
+	if _, ok := m.Session(ctx, s.ID); ok {
 		t.Fatal("session outlived its idle timeout")
 	}
 
 	s, _ = m.Login(ctx, "alice", "pw", "10.0.0.1")
 	for range 6 {
 		clk.Advance(9 * time.Minute)
-		if _, ok := m.Session(s.ID); !ok {
+		if _, ok := m.Session(ctx, s.ID); !ok {
 			t.Fatal("session ended early")
 		}
 	}
 	clk.Advance(9 * time.Minute) // 63 minutes: past the 1h TTL
-	if _, ok := m.Session(s.ID); ok {
+	if _, ok := m.Session(ctx, s.ID); ok {
 		t.Fatal("session outlived its TTL")
 	}
 
 	s, _ = m.Login(ctx, "alice", "pw", "10.0.0.1")
-	m.Logout(s.ID)
-	if _, ok := m.Session(s.ID); ok {
+	_ = m.Logout(ctx, s.ID)
+	if _, ok := m.Session(ctx, s.ID); ok {
 		t.Fatal("session alive after logout")
 	}
-	if _, ok := m.Session("forged"); ok {
+	if _, ok := m.Session(ctx, "forged"); ok {
 		t.Fatal("unknown session id accepted")
 	}
 }
@@ -227,5 +227,27 @@ func TestFileUsersPersistAndReportBadEntriesWithLines(t *testing.T) {
 	}
 	if len(got) != 3 || !strings.Contains(got[0], "bad.yaml:4: users[0].password_hash") || !strings.Contains(got[2], "bad.yaml:5: users[1].name: duplicate") {
 		t.Fatalf("problems:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func TestManagersSharingASessionStoreShareSessions(t *testing.T) {
+	ctx := context.Background()
+	users, _ := auth.OpenFile("")
+	_ = users.Put(ctx, auth.User{Name: "alice", Role: auth.Engineer, PasswordHash: hash(t, "pw")})
+	shared := auth.NewMemorySessions()
+	a, _ := auth.New(auth.Config{}, users, auth.WithSessions(shared))
+	b, _ := auth.New(auth.Config{}, users, auth.WithSessions(shared))
+	s, err := a.Login(ctx, "alice", "pw", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := b.Session(ctx, s.ID); !ok || got.User != "alice" || got.CSRF != s.CSRF {
+		t.Fatalf("the other replica: %+v %v", got, ok)
+	}
+	if err := b.EndUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Session(ctx, s.ID); ok {
+		t.Fatal("session alive after EndUser on the other replica")
 	}
 }

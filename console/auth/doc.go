@@ -9,7 +9,7 @@
 //	m, err := auth.New(auth.Config{}, users, auth.WithAudit(record))
 //	s, err := m.Login(ctx, "alice", "secret", "10.0.0.7")
 //	if errors.Is(err, auth.ErrRateLimited) { … }
-//	s, ok := m.Session(s.ID) // on later requests
+//	s, ok := m.Session(ctx, s.ID) // on later requests
 //
 // Passwords are hashed with argon2id (HashPassword); a file holds only
 // hashes. Roles are ordered: viewer < operator < engineer < admin.
