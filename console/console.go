@@ -147,6 +147,22 @@ func New(cfg Config, backend Backend, am *auth.Manager, docs Docs, opts ...Optio
 	for _, rt := range c.routes {
 		c.mux.HandleFunc(rt.Method+" "+rt.Path, c.wrap(rt))
 	}
+	// Unknown API routes and methods answer JSON like every other error.
+	paths := http.NewServeMux()
+	seen := map[string]bool{}
+	for _, rt := range c.routes {
+		if !seen[rt.Path] {
+			seen[rt.Path] = true
+			paths.Handle(rt.Path, http.NotFoundHandler())
+		}
+	}
+	c.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			writeError(w, errf(http.StatusMethodNotAllowed, "method_not_allowed", "", "%s is not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+		writeError(w, errf(http.StatusNotFound, "not_found", "", "no API route %s", r.URL.Path))
+	})
 	c.mux.HandleFunc("GET /{$}", c.serveIndex)
 	c.mux.HandleFunc("GET /assets/{name}", c.serveAsset)
 	return c, nil

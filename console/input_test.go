@@ -58,6 +58,8 @@ func TestBadInputGets4xxNamingTheField(t *testing.T) {
 		{"user bad role", "POST", "/api/users", `{"name":"x","role":"boss","password":"longenough"}`, 400, "bad_value", "role"},
 		{"user short password", "POST", "/api/users", `{"name":"x","role":"viewer","password":"short"}`, 400, "bad_value", "password"},
 		{"no such recipe", "POST", "/api/recipes/zzz/run", `{}`, 404, "not_found", "id"},
+		{"no such route", "GET", "/api/nothing", nil, 404, "not_found", ""},
+		{"wrong method", "PATCH", "/api/tags", `{}`, 405, "method_not_allowed", ""},
 	}
 	admin := e.login("adam")
 	for _, c := range cases {
