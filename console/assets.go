@@ -72,11 +72,13 @@ func loadAssets() (*assetSet, error) {
 }
 
 // serveIndex serves the page, which names the assets by their hashes; it
-// is never cached, so a new build's assets are picked up at once.
+// is never cached, so a new build's assets are picked up at once. The page
+// names the assets and the API relative to itself, so the console can be
+// mounted under a prefix (http.StripPrefix("/console", c) at "/console/").
 func (c *Console) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	var buf bytes.Buffer
 	err := c.assets.index.Execute(&buf, map[string]string{
-		"Title": c.cfg.Title, "JS": "/assets/" + c.assets.hashed["app.js"], "CSS": "/assets/" + c.assets.hashed["app.css"],
+		"Title": c.cfg.Title, "JS": "assets/" + c.assets.hashed["app.js"], "CSS": "assets/" + c.assets.hashed["app.css"],
 	})
 	if err != nil {
 		http.Error(w, "page template failed", http.StatusInternalServerError)

@@ -21,6 +21,10 @@
 //	srv, _ := httpserve.Listen(httpserve.Config{Listen: ":8080"}, c)
 //	_ = srv.Serve(ctx)
 //
+// The page names its assets and the API relative to itself, so a server
+// may mount the console under a prefix: mux.Handle("/console/",
+// http.StripPrefix("/console", c)).
+//
 // The front end is plain JavaScript and CSS in web/, embedded and served
 // under content-hashed names; go generate ./console writes their gzip and
 // brotli forms. Package console/consoletest runs a simulated plant behind

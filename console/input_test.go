@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"github.com/kiln-iot/kiln/console"
+	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -278,13 +280,13 @@ func TestAggregateEnvelopeAndBadSpans(t *testing.T) {
 		{Time: t0.Add(2 * time.Second), Value: realValue(2), Quality: plc.Good},
 		{Time: t0.Add(6 * time.Second), Quality: plc.Bad(plc.ReasonCommFailure, "")},
 	}
-	bs := consoleAggregate(ss, t0, t0.Add(10*time.Second), 2)
+	bs := console.Aggregate(ss, t0, t0.Add(10*time.Second), 2)
 	if bs[0].Count != 3 || bs[0].Min != 1 || bs[0].Max != 99 || bs[0].Last != 2 || bs[1].Bad != 1 || bs[1].Count != 1 {
 		t.Fatalf("%+v", bs)
 	}
 }
 
-var assetRef = regexp.MustCompile(`/assets/(app\.[0-9a-f]{10}\.(js|css))`)
+var assetRef = regexp.MustCompile(`"assets/(app\.[0-9a-f]{10}\.(js|css))"`)
 
 func TestAssetsAreHashedPrecompressedAndCached(t *testing.T) {
 	e := newEnv(t, console.Config{})
@@ -308,7 +310,7 @@ func TestAssetsAreHashedPrecompressedAndCached(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, enc := range []string{"br", "gzip", ""} {
-			req, _ := http.NewRequest("GET", e.url+ref[0], nil)
+			req, _ := http.NewRequest("GET", e.url+"/assets/"+ref[1], nil)
 			req.Header.Set("Accept-Encoding", enc)
 			if enc == "" {
 				req.Header.Set("Accept-Encoding", "identity")
@@ -373,5 +375,38 @@ func TestAPIAnswersAreGzippedForClientsThatTakeIt(t *testing.T) {
 	var list struct{ Total int }
 	if err := json.NewDecoder(zr).Decode(&list); err != nil || list.Total != 7 {
 		t.Fatalf("decoded %+v, %v", list, err)
+	}
+}
+
+func TestConsoleMountedUnderAPrefix(t *testing.T) {
+	e := newEnv(t, console.Config{})
+	mux := http.NewServeMux()
+	mux.Handle("/console/", http.StripPrefix("/console", e.console))
+	srv, err := httpserve.Listen(httpserve.Config{Listen: "127.0.0.1:0"}, mux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	c := e.anon()
+	c.e = &env{t: t, url: srv.URL() + "/console", tr: e.tr}
+	c.origin = srv.URL()
+	var s struct{ CSRF string }
+	if code := c.do("POST", "/api/login", map[string]string{"user": "vera", "password": "pw-vera"}, &s); code != 200 {
+		t.Fatalf("login under the prefix: %d", code)
+	}
+	code, page := c.raw("GET", "/", nil, nil)
+	refs := assetRef.FindAllStringSubmatch(string(page), -1)
+	if code != 200 || len(refs) != 2 {
+		t.Fatalf("index under the prefix: %d %s", code, page)
+	}
+	if code, _ := c.raw("GET", "/assets/"+refs[0][1], nil, nil); code != 200 {
+		t.Fatalf("asset under the prefix: %d", code)
+	}
+	var list struct{ Total int }
+	if code := c.do("GET", "/api/tags", nil, &list); code != 200 || list.Total != 7 {
+		t.Fatalf("tags under the prefix: %d %+v", code, list)
 	}
 }

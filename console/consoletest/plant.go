@@ -344,59 +344,9 @@ func (b *Backend) History(_ context.Context, q console.HistoryQuery) ([]console.
 			out[i].Raw = slices.Clone(span)
 			continue
 		}
-		out[i].Buckets = Aggregate(span, q.From, q.To, q.Buckets)
+		out[i].Buckets = console.Aggregate(span, q.From, q.To, q.Buckets)
 	}
 	return out, nil
-}
-
-// Aggregate puts samples (oldest first, within from..to) into n equal
-// buckets with count, bad count, min, max, mean and last of the good
-// numeric values.
-func Aggregate(ss []plc.Sample, from, to time.Time, n int) []console.Bucket {
-	width := to.Sub(from) / time.Duration(n)
-	if width <= 0 {
-		width = 1
-	}
-	out := make([]console.Bucket, n)
-	good := make([]int, n)
-	for i := range out {
-		out[i].Start = from.Add(time.Duration(i) * width)
-		out[i].End = out[i].Start.Add(width)
-		out[i].Min, out[i].Max = math.NaN(), math.NaN()
-	}
-	for _, s := range ss {
-		k := int(s.Time.Sub(from) / width)
-		if k < 0 || k >= n {
-			continue
-		}
-		bk := &out[k]
-		bk.Count++
-		if !s.Quality.IsGood() || !s.Value.Kind().IsNumeric() {
-			if !s.Quality.IsGood() {
-				bk.Bad++
-			}
-			if s.Value.Kind() != plc.Bool {
-				continue
-			}
-		}
-		f := s.Value.Float()
-		if s.Value.Kind() == plc.Bool {
-			f = 0
-			if s.Value.Bool() {
-				f = 1
-			}
-		}
-		if good[k] == 0 || f < bk.Min {
-			bk.Min = f
-		}
-		if good[k] == 0 || f > bk.Max {
-			bk.Max = f
-		}
-		bk.Mean += (f - bk.Mean) / float64(good[k]+1)
-		bk.Last = f
-		good[k]++
-	}
-	return out
 }
 
 type readBackKey struct{}

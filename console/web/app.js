@@ -34,7 +34,7 @@
     let data = null;
     const text = await r.text();
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = { message: text }; }
-    if (r.status === 401 && path !== "/api/login" && path !== "/api/session") { S.me = null; showLogin(); }
+    if (r.status === 401 && path !== "api/login" && path !== "api/session") { S.me = null; showLogin(); }
     return { status: r.status, ok: r.ok, data };
   }
   function fmt(v, info) {
@@ -78,7 +78,7 @@
   // --- live values: one EventSource for the page
   function connectStream() {
     if (S.es) S.es.close();
-    const es = new EventSource("/api/stream");
+    const es = new EventSource("api/stream");
     S.es = es;
     const take = (ev) => {
       for (const s of JSON.parse(ev.data)) { S.latest.set(s.tag, s); S.live.add(s.tag); }
@@ -115,7 +115,7 @@
 
   // --- status and the device-down banner
   async function pollStatus() {
-    const r = await api("GET", "/api/status");
+    const r = await api("GET", "api/status");
     if (!r.ok) return;
     S.status = r.data;
     S.down.clear();
@@ -141,7 +141,7 @@
     const pw = h("input", { id: "login-password", type: "password", autocomplete: "current-password", required: true });
     const form = h("form", { id: "login", class: "login", onsubmit: async (ev) => {
       ev.preventDefault();
-      const r = await api("POST", "/api/login", { user: user.value, password: pw.value });
+      const r = await api("POST", "api/login", { user: user.value, password: pw.value });
       if (!r.ok) { err.textContent = (r.data && r.data.message) || "login failed"; return; }
       S.me = r.data; start();
     } }, h("h1", { text: app.dataset.title || "kiln console" }), h("label", {}, "User", user), h("label", {}, "Password", pw), h("button", { id: "login-submit", type: "submit", text: "Log in" }), err);
@@ -150,7 +150,7 @@
   }
 
   async function start() {
-    const [tags] = await Promise.all([api("GET", "/api/tags"), pollStatus()]);
+    const [tags] = await Promise.all([api("GET", "api/tags"), pollStatus()]);
     if (!tags.ok) return;
     S.tags = tags.data.tags;
     S.byName = new Map(S.tags.map((t) => [t.name, t]));
@@ -161,7 +161,7 @@
       h("header", {}, h("strong", { text: S.me.title || "kiln console" }),
         h("nav", {}, nav.map(([id, label]) => h("a", { href: "#/" + id, id: "nav-" + id, text: label }))),
         h("span", { class: "me", id: "me", text: S.me.user + " (" + S.me.role + ")" }),
-        h("button", { id: "logout", onclick: async () => { await api("POST", "/api/logout"); S.me = null; showLogin(); } }, "Log out")),
+        h("button", { id: "logout", onclick: async () => { await api("POST", "api/logout"); S.me = null; showLogin(); } }, "Log out")),
       h("div", { id: "banner", class: "banner", hidden: true }),
       h("main", { id: "main" }),
       h("div", { id: "modal" }));
@@ -335,7 +335,7 @@
     async function send(v) {
       const status = h("p", { id: "write-status", class: "pending", text: "pending…" });
       step.replaceChildren(status);
-      const r = await api("POST", "/api/writes", { tag: name, value: v, confirm: !!t.critical });
+      const r = await api("POST", "api/writes", { tag: name, value: v, confirm: !!t.critical });
       const res = r.data || {};
       status.className = res.status || "failed";
       status.textContent = (res.status || "failed") + (res.status === "confirmed" ? ": read back " + fmt(res.read_back, t) : ": " + (res.message || ""));
@@ -387,8 +387,8 @@
       const n = Math.max(10, Math.min(2000, Math.floor((canvas.clientWidth || 600) / 3)));
       if (!tags.length) return draw();
       const q = tags.map((t) => "tag=" + encodeURIComponent(t)).join("&");
-      const [hist, ...aud] = await Promise.all([api("GET", "/api/history?" + q + "&from=" + from + "&to=" + to + "&buckets=" + n),
-        ...tags.map((t) => api("GET", "/api/audit?action=write&tag=" + encodeURIComponent(t) + "&from=" + from + "&limit=200"))]);
+      const [hist, ...aud] = await Promise.all([api("GET", "api/history?" + q + "&from=" + from + "&to=" + to + "&buckets=" + n),
+        ...tags.map((t) => api("GET", "api/audit?action=write&tag=" + encodeURIComponent(t) + "&from=" + from + "&limit=200"))]);
       if (my !== st.seq) return;
       if (hist.ok) { st.series = hist.data; for (const n of tags) st.tail.set(n, []); }
       st.writes = aud.flatMap((r) => (r.ok ? r.data : [])).map((a) => ({ t: Date.parse(a.time), text: a.who + ": " + a.tag + " " + (a.old || "?") + " → " + a.new + " (" + a.result + ")" }));
@@ -480,7 +480,7 @@
 
   // --- dashboards
   async function dashScreen(main, id) {
-    const r = await api("GET", "/api/dashboards");
+    const r = await api("GET", "api/dashboards");
     if (!r.ok) return;
     const list = r.data;
     id = id || S.lastDash || (list[0] && list[0].id);
@@ -498,7 +498,7 @@
     const importer = h("input", { type: "file", id: "dash-import", accept: "application/json", hidden: true, onchange: async () => {
       const f = importer.files[0]; if (!f) return;
       let parsed; try { parsed = JSON.parse(await f.text()); } catch (e) { alert("Not JSON: " + e.message); return; }
-      const res = await api("POST", "/api/dashboards", parsed);
+      const res = await api("POST", "api/dashboards", parsed);
       if (res.ok) location.hash = "#/dash/" + res.data.id; else alert(res.data.message);
     } });
     function render() {
@@ -508,7 +508,7 @@
         h("button", { id: "dash-edit", onclick: () => { editing = !editing; render(); } }, editing ? "Done" : "Edit"),
         h("button", { id: "dash-new", onclick: async () => {
           const name = prompt("Name of the new dashboard", "My dashboard"); if (!name) return;
-          const res = await api("POST", "/api/dashboards", { name, body: { columns: 12, widgets: [] } });
+          const res = await api("POST", "api/dashboards", { name, body: { columns: 12, widgets: [] } });
           if (res.ok) location.hash = "#/dash/" + res.data.id;
         } }, "New"),
         h("button", { id: "dash-export", onclick: () => download(doc.name + ".json", JSON.stringify({ name: doc.name, body }, null, 2), "application/json") }, "Export"),
@@ -522,10 +522,10 @@
       const shared = !doc.owner;
       let res;
       if (shared && !canShare) {
-        res = await api("POST", "/api/dashboards", { name: doc.name + " (mine)", shared: false, body });
+        res = await api("POST", "api/dashboards", { name: doc.name + " (mine)", shared: false, body });
         if (res.ok) { doc = res.data; S.lastDash = doc.id; history.replaceState(null, "", "#/dash/" + doc.id); }
       } else {
-        res = await api("PUT", "/api/dashboards/" + doc.id, { name: doc.name, shared, body });
+        res = await api("PUT", "api/dashboards/" + doc.id, { name: doc.name, shared, body });
         if (res.ok) doc = res.data;
       }
       saved = res.ok ? "saved" : res.data.message;
@@ -587,7 +587,7 @@
 
   // --- recipes
   async function recipeScreen(main) {
-    const r = await api("GET", "/api/recipes");
+    const r = await api("GET", "api/recipes");
     if (!r.ok) return;
     const engineer = S.me.role === "engineer" || S.me.role === "admin";
     const out = h("div", { id: "recipe-result" });
@@ -597,7 +597,7 @@
         const critical = (d.body.values || []).some((v) => (S.byName.get(v.tag) || {}).critical);
         if (!confirm("Write recipe " + d.name + "?" + (critical ? " It sets critical tags." : ""))) return;
         out.replaceChildren(h("p", { class: "pending", text: "pending…" }));
-        const res = await api("POST", "/api/recipes/" + d.id + "/run", { confirm: critical });
+        const res = await api("POST", "api/recipes/" + d.id + "/run", { confirm: critical });
         out.replaceChildren(h("p", { class: res.data.status, text: "Recipe " + d.name + ": " + res.data.status }),
           h("ul", {}, (res.data.tags || []).map((t) => h("li", { class: t.status, text: t.tag + ": " + t.status + (t.message ? " — " + t.message : "") }))));
       } }, "Run"))))), out);
@@ -609,7 +609,7 @@
     main.append(h("h3", { text: "New recipe" }), name, rows, h("datalist", { id: "recipe-tags" }, S.tags.filter((t) => t.access === "rw").map((t) => h("option", { value: t.name }))),
       h("button", { onclick: addRow }, "Add tag"), h("button", { id: "recipe-save", onclick: async () => {
         const values = [...rows.children].map((row) => { const v = $(".rval", row).value; let val; try { val = JSON.parse(v); } catch (e) { val = v; } return { tag: $(".rtag", row).value, value: val }; }).filter((v) => v.tag);
-        const res = await api("POST", "/api/recipes", { name: name.value, body: { values } });
+        const res = await api("POST", "api/recipes", { name: name.value, body: { values } });
         if (res.ok) route(); else out.replaceChildren(h("p", { class: "error", text: res.data.message + (res.data.field ? " (" + res.data.field + ")" : "") }));
       } }, "Save recipe"));
   }
@@ -623,8 +623,8 @@
     async function load() {
       const q = new URLSearchParams();
       for (const [k, el] of Object.entries(f)) if (el.value) q.set(k, el.value);
-      csv.href = "/api/audit.csv?" + q;
-      const r = await api("GET", "/api/audit?" + q);
+      csv.href = "api/audit.csv?" + q;
+      const r = await api("GET", "api/audit?" + q);
       if (!r.ok) return;
       table.replaceChildren(h("tr", {}, ["time", "who", "channel", "action", "tag", "old → new", "read back", "result"].map((c) => h("th", { text: c }))),
         ...r.data.map((a) => h("tr", { class: "audit-row" }, h("td", { text: new Date(a.time).toLocaleString() }), h("td", { text: a.who }), h("td", { text: a.channel }), h("td", { text: a.action }),
@@ -656,24 +656,24 @@
 
   // --- users (admins)
   async function userScreen(main) {
-    const r = await api("GET", "/api/users");
+    const r = await api("GET", "api/users");
     if (!r.ok) { main.append(h("p", { class: "error", text: r.data.message })); return; }
     const roles = ["viewer", "operator", "engineer", "admin"];
     const msg = h("p", { id: "user-msg", class: "hint" });
     main.append(h("table", { class: "list", id: "users" }, r.data.map((u) => h("tr", {}, h("td", { text: u.name }),
-      h("td", {}, h("select", { onchange: async (ev) => { const res = await api("PUT", "/api/users/" + encodeURIComponent(u.name), { role: ev.target.value }); msg.textContent = res.ok ? "saved" : res.data.message; } }, roles.map((x) => h("option", { value: x, selected: x === u.role }, x)))),
-      h("td", {}, h("button", { onclick: async () => { if (confirm("Delete " + u.name + "?")) { await api("DELETE", "/api/users/" + encodeURIComponent(u.name)); route(); } } }, "Delete"))))));
+      h("td", {}, h("select", { onchange: async (ev) => { const res = await api("PUT", "api/users/" + encodeURIComponent(u.name), { role: ev.target.value }); msg.textContent = res.ok ? "saved" : res.data.message; } }, roles.map((x) => h("option", { value: x, selected: x === u.role }, x)))),
+      h("td", {}, h("button", { onclick: async () => { if (confirm("Delete " + u.name + "?")) { await api("DELETE", "api/users/" + encodeURIComponent(u.name)); route(); } } }, "Delete"))))));
     const name = h("input", { id: "new-user", placeholder: "name" }), pw = h("input", { id: "new-password", type: "password", placeholder: "password (8+)" });
     const role = h("select", { id: "new-role" }, roles.map((x) => h("option", { value: x }, x)));
     main.append(h("h3", { text: "New user" }), name, pw, role, h("button", { id: "user-create", onclick: async () => {
-      const res = await api("POST", "/api/users", { name: name.value, password: pw.value, role: role.value });
+      const res = await api("POST", "api/users", { name: name.value, password: pw.value, role: role.value });
       if (res.ok) route(); else msg.textContent = res.data.message;
     } }, "Create"), msg);
   }
 
   // --- boot
   (async function boot() {
-    const r = await api("GET", "/api/session");
+    const r = await api("GET", "api/session");
     if (r.ok) { S.me = r.data; start(); } else showLogin();
   })();
 })();
