@@ -182,6 +182,10 @@ func announce(w io.Writer, cfg config.Config, g *gateway.Gateway) {
 		fmt.Fprintf(w, "  uplink         %s topic %s\n", cfg.Transport.Pulsar.Client.URL, cfg.Transport.Pulsar.Topic)
 		fmt.Fprintf(w, "  commands       %s, audit records to %s\n", cfg.Transport.CommandTopic, cfg.Transport.AuditTopic)
 	}
+	fmt.Fprintf(w, "  console        %s\n", g.ConsoleURL())
+	if user, ok := g.DemoLogin(); ok {
+		fmt.Fprintf(w, "  demo login     %s / %s  (also viewer, operator, admin; users in %s/users.yaml)\n", user, gateway.DemoPassword, cfg.DataDir)
+	}
 	fmt.Fprintf(w, "  HTTP API       %s/\n", base)
 	fmt.Fprintf(w, "  live values    curl %s/api/values\n", base)
 	fmt.Fprintf(w, "  status         curl %s/api/status   (health: /healthz, metrics: /metrics)\n", base)

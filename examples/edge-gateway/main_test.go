@@ -215,7 +215,7 @@ func (p *proc) metric(t *testing.T, name string) float64 {
 func TestNoFlagsServesTheDemo(t *testing.T) {
 	work := t.TempDir()
 	p := start(t, work, "-listen", "127.0.0.1:0")
-	for _, want := range []string{"demo plant", "kiln-data/spool", "kiln-data/samples.db", "/api/values"} {
+	for _, want := range []string{"demo plant", "kiln-data/spool", "kiln-data/samples.db", "/api/values", "/console/", "demo login     engineer / kiln-demo"} {
 		if !strings.Contains(p.banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, p.banner)
 		}
@@ -226,6 +226,12 @@ func TestNoFlagsServesTheDemo(t *testing.T) {
 	resp, err := http.Get(p.base + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// The demo login printed in the banner logs in to the console.
+	resp, err = http.Post(p.base+"/console/api/login", "application/json", strings.NewReader(`{"user":"engineer","password":"kiln-demo"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("console login: %v %v", resp, err)
 	}
 	resp.Body.Close()
 	if err := p.stop(t, syscall.SIGTERM); err != nil {

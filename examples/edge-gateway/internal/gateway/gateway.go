@@ -15,6 +15,8 @@ import (
 
 	"github.com/kiln-iot/kiln/clock"
 	kconfig "github.com/kiln-iot/kiln/config"
+	"github.com/kiln-iot/kiln/console"
+	"github.com/kiln-iot/kiln/console/auth"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/opcua"
@@ -101,6 +103,10 @@ type Gateway struct {
 	enc      *batcher.Batcher
 	writer   *plc.Writer
 	audits   *auditLog
+	// hub hands every sample read to the console's live streams.
+	hub          console.Hub
+	console      *console.Console
+	consoleUsers *auth.FileUsers
 
 	store *sqlitestore.Store
 	pub   *pulsar.Publisher // the data topic
@@ -190,11 +196,15 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 		return nil, err
 	}
 	g.pushed = newLatest()
-	if g.poller, err = plc.NewPoller(pollDB, g.drivers, g.enc, plc.WithPollerLogger(g.log.Named("poller")), plc.WithPollerMaxBatch(g.enc.MaxBatch())); err != nil {
+	sink := plc.SinkFunc(func(ctx context.Context, ss []plc.Sample) error {
+		_ = g.hub.WriteSamples(ctx, ss)
+		return g.enc.WriteSamples(ctx, ss)
+	})
+	if g.poller, err = plc.NewPoller(pollDB, g.drivers, sink, plc.WithPollerLogger(g.log.Named("poller")), plc.WithPollerMaxBatch(g.enc.MaxBatch())); err != nil {
 		return nil, err
 	}
 	g.reg.MustRegister(g.poller)
-	g.audits = newAuditLog(g, 100)
+	g.audits = newAuditLog(g, 10000)
 	if g.writer, err = plc.NewWriter(plc.WriterConfig{Verify: !cfg.Writes.NoVerify, Tolerance: cfg.Writes.Tolerance},
 		g.db, writeDrivers, g.audits, plc.WithAuthorizer(g.authorize), plc.WithWriterLogger(g.log.Named("writes")), plc.WithWriterClock(g.clk), plc.WithSharedTags()); err != nil {
 		return nil, err
@@ -223,6 +233,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Gateway, erro
 			return nil, err
 		}
 		g.reg.MustRegister(g.fwd)
+	}
+
+	if g.console, err = g.newConsole(ctx); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
 	}
 
 	smetrics := supervise.NewMetrics()
@@ -474,8 +488,16 @@ func (g *Gateway) specs() []supervise.Spec {
 		supervise.Spec{Name: "poller", New: service(reads(reading))},
 		// httpserve reports requests that outlived its shutdown timeout
 		// (ErrShutdownTimeout) after ctx is done: not swallowed by service.
+		// The console's live streams end when the server stops, so they do
+		// not hold up its graceful shutdown.
 		supervise.Spec{Name: "http", Shutdown: httpserve.DefaultShutdownTimeout + 5*time.Second,
-			New: func() (supervise.Service, error) { return g.http, nil }})
+			New: func() (supervise.Service, error) {
+				return supervise.ServiceFunc(func(ctx context.Context) error {
+					stop := context.AfterFunc(ctx, func() { _ = g.console.Close() })
+					defer stop()
+					return g.http.Serve(ctx)
+				}), nil
+			}})
 	return specs
 }
 
@@ -496,6 +518,7 @@ func (g *Gateway) runSubscription(ctx context.Context, s subscription) error {
 			buf = append(buf, smp)
 		}
 		g.pushed.put(buf)
+		_ = g.hub.WriteSamples(ctx, buf)
 		return g.enc.WriteSamples(ctx, buf)
 	})
 	sub, err := s.drv.Subscribe(ctx, s.cfg, s.tags, sink)
@@ -516,6 +539,9 @@ func (g *Gateway) Close() error {
 	}
 	g.closed = true
 	var errs []error
+	if g.console != nil {
+		_ = g.console.Close()
+	}
 	if g.http != nil {
 		_ = g.http.Close() // already stopped by a served HTTP server
 	}

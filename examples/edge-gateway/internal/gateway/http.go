@@ -34,6 +34,7 @@ const maxWriteBody = 64 << 10
 //	                                 (with "Authorization: Bearer <token>"), audited
 //	GET  /healthz                    200 when the spool and a device are up, else 503
 //	GET  /metrics                    Prometheus
+//	     /console/                   the operator console (package console) and its API
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/values", g.handleValues)
@@ -46,6 +47,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", g.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", g.handleIndex)
+	g.mountConsole(mux)
 	if g.cfg.HTTP.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -310,6 +312,7 @@ func (g *Gateway) handleHealth(w http.ResponseWriter, _ *http.Request) {
 func (g *Gateway) handleIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "kiln edge gateway "+g.cfg.ID+"\n\n"+
+		"GET  /console/                 the operator console\n"+
 		"GET  /api/values               live values\n"+
 		"GET  /api/tags/{name}          one tag\n"+
 		"POST /api/tags/{name}/write    {\"value\": …} with Authorization: Bearer <token>\n"+

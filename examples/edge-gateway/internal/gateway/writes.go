@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/console"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/command"
@@ -41,11 +42,14 @@ func (g *Gateway) checkToken(tok string) bool {
 }
 
 // authorize is the Writer's authorizer: the request acts for this
-// gateway's tenant.
-func (g *Gateway) authorize(ctx context.Context, _ *plc.Tag) error {
+// gateway's tenant, and a console user's role may write the tag.
+func (g *Gateway) authorize(ctx context.Context, t *plc.Tag) error {
 	p, ok := plc.PrincipalFrom(ctx)
 	if !ok || p.Tenant != g.cfg.Tenant {
 		return command.ErrUnauthorized
+	}
+	if u, ok := console.UserFrom(ctx); ok {
+		return mayWrite(u, t)
 	}
 	return nil
 }
