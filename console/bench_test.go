@@ -67,7 +67,7 @@ func percentile(ms []float64, p float64) float64 {
 func BenchmarkChangeToBrowser(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		b.Run(fmt.Sprintf("tags=%d", n), func(b *testing.B) {
-			e := newEnvWith(b, console.Config{}, consoletest.Config{Extra: n})
+			e := newEnvWith(b, console.Config{}, consoletest.Config{Extra: n}, nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			wg.Add(1)
@@ -104,7 +104,7 @@ func BenchmarkChangeToBrowser(b *testing.B) {
 func BenchmarkTagBrowserFirstRender(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		b.Run(fmt.Sprintf("tags=%d", n), func(b *testing.B) {
-			e := newEnvWith(b, console.Config{}, consoletest.Config{Extra: n, ExtraRate: 10 * time.Second})
+			e := newEnvWith(b, console.Config{}, consoletest.Config{Extra: n, ExtraRate: 10 * time.Second}, nil)
 			br := newBrowser(b)
 			br.login(e.url, "vera")
 			var took []float64
@@ -123,7 +123,7 @@ func BenchmarkTagBrowserFirstRender(b *testing.B) {
 // of 1 s samples (86,400) until its buckets are drawn (by the page's
 // clock), and the history request alone.
 func BenchmarkTrendOneDay(b *testing.B) {
-	e := newEnvWith(b, console.Config{}, consoletest.Config{})
+	e := newEnvWith(b, console.Config{}, consoletest.Config{}, nil)
 	const tag = "Line1.Kiln.Zone2.Temp"
 	now := time.Now()
 	day := make([]plc.Sample, 86400)

@@ -55,10 +55,12 @@ func passwordHash(t testing.TB, name string) string {
 
 func newEnv(t *testing.T, cfg console.Config) *env {
 	t.Helper()
-	return newEnvWith(t, cfg, consoletest.Config{})
+	return newEnvWith(t, cfg, consoletest.Config{}, nil)
 }
 
-func newEnvWith(t testing.TB, cfg console.Config, pc consoletest.Config) *env {
+// newEnvWith is newEnv with a plant's settings and, when wrap is not
+// nil, the plant's Backend wrapped.
+func newEnvWith(t testing.TB, cfg console.Config, pc consoletest.Config, wrap func(console.Backend) console.Backend) *env {
 	t.Helper()
 	ctx := context.Background()
 	tr := &http.Transport{}
@@ -81,7 +83,11 @@ func newEnvWith(t testing.TB, cfg console.Config, pc consoletest.Config) *env {
 		t.Fatal(err)
 	}
 	docs, _ := console.OpenDocs("")
-	c, err := console.New(cfg, plant.Backend, am, docs)
+	var backend console.Backend = plant.Backend
+	if wrap != nil {
+		backend = wrap(backend)
+	}
+	c, err := console.New(cfg, backend, am, docs)
 	if err != nil {
 		t.Fatal(err)
 	}
