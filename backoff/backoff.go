@@ -2,11 +2,11 @@ package backoff
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Config shapes the delays. Zero fields take the documented defaults.
@@ -23,41 +23,32 @@ type Config struct {
 	Jitter float64 `yaml:"jitter"`
 }
 
-// FieldError names the field of a Config that Validate refused, by its
-// YAML key, with the value and why.
-type FieldError struct {
-	Field  string
-	Value  any
-	Reason string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("backoff: %s %v %s", e.Field, e.Value, e.Reason)
-}
-
-// Validate reports the first field that would make no sense as a
-// *FieldError: negative delays, a multiplier that is not finite or shrinks
-// the delay, a jitter that is NaN or above 1. Zero fields are fine (they
-// take the defaults).
+// Validate reports every field that would make no sense, each a
+// *config.FieldError with the field's YAML key: negative delays, a
+// multiplier that is not finite or would shrink the delay (below 1), a
+// jitter that is NaN or above 1. Zero fields are fine (they take the
+// defaults).
 func (c Config) Validate() error {
-	bad := func(field string, v any, why string) error {
-		return &FieldError{Field: field, Value: v, Reason: why}
+	var p config.Problems
+	if c.Initial < 0 {
+		p.Add("initial", "%v is negative", c.Initial)
+	}
+	if c.Max < 0 {
+		p.Add("max", "%v is negative", c.Max)
+	}
+	switch m := c.Multiplier; {
+	case math.IsNaN(m) || math.IsInf(m, 0):
+		p.Add("multiplier", "%v is not a finite number", m)
+	case m != 0 && m < 1:
+		p.Add("multiplier", "%v is below 1 (the delay would shrink)", m)
 	}
 	switch {
-	case c.Initial < 0:
-		return bad("initial", c.Initial, "is negative")
-	case c.Max < 0:
-		return bad("max", c.Max, "is negative")
-	case math.IsNaN(c.Multiplier) || math.IsInf(c.Multiplier, 0):
-		return bad("multiplier", c.Multiplier, "is not a finite number")
-	case c.Multiplier != 0 && c.Multiplier < 1:
-		return bad("multiplier", c.Multiplier, "is below 1")
 	case math.IsNaN(c.Jitter):
-		return bad("jitter", c.Jitter, "is not a number")
+		p.Add("jitter", "is not a number")
 	case c.Jitter > 1:
-		return bad("jitter", c.Jitter, "is above 1")
+		p.Add("jitter", "%v is above 1", c.Jitter)
 	}
-	return nil
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {
@@ -70,8 +61,12 @@ func (c Config) withDefaults() Config {
 	if c.Max < c.Initial {
 		c.Max = c.Initial
 	}
-	if c.Multiplier < 1 {
+	if c.Multiplier == 0 {
 		c.Multiplier = 2
+	} else if c.Multiplier < 1 || math.IsNaN(c.Multiplier) {
+		// Validate refuses these; a Config that skipped it gets a
+		// constant delay rather than a shrinking or undefined one.
+		c.Multiplier = 1
 	}
 	switch {
 	case c.Jitter == 0:

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 )
 
 func TestDelayGrowsAndCaps(t *testing.T) {
@@ -74,9 +76,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{Config{Jitter: math.NaN()}, "jitter"},
 		{Config{Jitter: 1.5}, "jitter"},
 	} {
-		var fe *FieldError
-		if err := tc.cfg.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
-			t.Errorf("Validate(%+v) = %v, want a *FieldError for %s", tc.cfg, err, tc.field)
+		var fe *config.FieldError
+		if err := tc.cfg.Validate(); !errors.As(err, &fe) || fe.Path != tc.field {
+			t.Errorf("Validate(%+v) = %v, want a *config.FieldError for %s", tc.cfg, err, tc.field)
 		}
 	}
 	if err := (Config{}).Validate(); err != nil {
@@ -84,5 +86,25 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 	if err := (Config{Jitter: -1, Multiplier: 1}).Validate(); err != nil {
 		t.Errorf("no jitter, constant delay: %v, want nil", err)
+	}
+}
+
+func TestValidateReportsEveryBadField(t *testing.T) {
+	err := Config{Initial: -1, Max: -1, Multiplier: 0.5, Jitter: 2}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"initial", "max", "multiplier", "jitter"}; !slices.Equal(paths, want) {
+		t.Errorf("paths %q, want %q", paths, want)
+	}
+}
+
+func TestAShrinkingMultiplierIsNotTurnedIntoTwo(t *testing.T) {
+	// Validate refuses 0.5; a Config used without it gets a constant
+	// delay, never the default doubling it did not ask for.
+	cfg := Config{Initial: time.Second, Max: time.Minute, Multiplier: 0.5, Jitter: -1}
+	if got := Delay(cfg, 3, 0); got != time.Second {
+		t.Errorf("Delay(attempt 3) = %v, want 1s", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/spool"
 )
@@ -75,8 +76,8 @@ func BenchmarkForward(b *testing.B) {
 				}
 				dst := &linkPublisher{delay: 2 * time.Millisecond, failEvery: c.failEvery}
 				f, err := New(s, dst, Config{BatchSize: 64, MaxInFlight: c.window,
-					Backoff: backoff.Config{Initial: time.Millisecond, Max: time.Millisecond},
-					Breaker: BreakerConfig{Failures: 1000}})
+					Retry:   backoff.Config{Initial: time.Millisecond, Max: time.Millisecond},
+					Breaker: breaker.Config{Failures: 1000}})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,20 +1,21 @@
 package forward
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Defaults for the zero Config fields.
 const (
-	DefaultBatchSize        = 64
-	DefaultMaxInFlight      = 1024
-	DefaultConfirmTimeout   = 30 * time.Second
-	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultBreakerFailures  = 5
-	DefaultBreakerOpenAfter = 30 * time.Second
+	DefaultBatchSize       = 64
+	DefaultMaxInFlight     = 1024
+	DefaultConfirmTimeout  = 30 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultBreakerFailures = 5
+	DefaultBreakerOpenFor  = 30 * time.Second
 )
 
 // Config shapes a Forwarder. The zero value of every field means the
@@ -33,34 +34,14 @@ type Config struct {
 	// ShutdownTimeout bounds how long Serve waits, once its context is
 	// done, for the confirmations of messages in flight (default 10s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// Backoff spaces the retries after failures (defaults of
+	// Retry spaces the retries after failures (defaults of
 	// package backoff: 100ms doubling to 30s, half jitter).
-	Backoff backoff.Config `yaml:"backoff"`
-	// Breaker configures the circuit breaker around the publisher.
-	Breaker BreakerConfig `yaml:"breaker"`
-}
-
-// BreakerConfig configures the circuit breaker (github.com/sony/gobreaker)
-// around the publisher: after Failures consecutive failed batches it
-// opens and no batch is tried for OpenTimeout; then one trial batch
-// decides whether it closes again.
-type BreakerConfig struct {
-	// Failures is the number of consecutive failed batches that opens the
-	// breaker (default 5).
-	Failures uint32 `yaml:"failures"`
-	// OpenTimeout is how long the breaker stays open (default 30s). It
-	// runs on the system clock (gobreaker's own), not the WithClock one.
-	OpenTimeout time.Duration `yaml:"open_timeout"`
-}
-
-// ConfigError names a bad Config field.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("forward: config %s: %s", e.Field, e.Reason)
+	Retry backoff.Config `yaml:"retry"`
+	// Breaker is the circuit breaker around the publisher: after
+	// Failures consecutive failed batches (default 5) it opens and no
+	// batch is tried for OpenFor (default 30s); then one trial batch
+	// decides whether it closes again.
+	Breaker breaker.Config `yaml:"breaker"`
 }
 
 func (c Config) withDefaults() Config {
@@ -76,31 +57,29 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	if c.Breaker.Failures == 0 {
-		c.Breaker.Failures = DefaultBreakerFailures
-	}
-	if c.Breaker.OpenTimeout == 0 {
-		c.Breaker.OpenTimeout = DefaultBreakerOpenAfter
-	}
+	c.Breaker = c.Breaker.Or(breaker.Config{Failures: DefaultBreakerFailures, OpenFor: DefaultBreakerOpenFor})
 	return c
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field, each a *config.FieldError with the
+// field's YAML path (retry.multiplier, breaker.open_for).
 func (c Config) Validate() error {
-	c = c.withDefaults()
-	switch {
-	case c.BatchSize < 1:
-		return &ConfigError{"batch_size", "must be positive"}
-	case c.MaxInFlight < c.BatchSize:
-		return &ConfigError{"max_in_flight", fmt.Sprintf("must be at least batch_size (%d)", c.BatchSize)}
-	case c.ConfirmTimeout < 0:
-		return &ConfigError{"confirm_timeout", "must not be negative"}
-	case c.ShutdownTimeout < 0:
-		return &ConfigError{"shutdown_timeout", "must not be negative"}
-	case c.Backoff.Initial < 0 || c.Backoff.Max < 0:
-		return &ConfigError{"backoff", "delays must not be negative"}
-	case c.Breaker.OpenTimeout < 0:
-		return &ConfigError{"breaker.open_timeout", "must not be negative"}
+	var p config.Problems
+	if c.BatchSize < 0 {
+		p.Add("batch_size", "%d is negative", c.BatchSize)
 	}
-	return nil
+	if c.MaxInFlight < 0 {
+		p.Add("max_in_flight", "%d is negative", c.MaxInFlight)
+	} else if d := c.withDefaults(); c.BatchSize >= 0 && d.MaxInFlight < d.BatchSize {
+		p.Add("max_in_flight", "%d is below batch_size (%d)", d.MaxInFlight, d.BatchSize)
+	}
+	if c.ConfirmTimeout < 0 {
+		p.Add("confirm_timeout", "%v is negative", c.ConfirmTimeout)
+	}
+	if c.ShutdownTimeout < 0 {
+		p.Add("shutdown_timeout", "%v is negative", c.ShutdownTimeout)
+	}
+	p.Nest("retry", c.Retry.Validate())
+	p.Nest("breaker", c.Breaker.Validate())
+	return p.Err()
 }

@@ -22,7 +22,7 @@
 //
 // The publisher is wrapped in a circuit breaker (github.com/sony/gobreaker):
 // after consecutive failures it opens and a dead link costs nothing until
-// a trial batch succeeds. The breaker's open period (Breaker.OpenTimeout)
+// a trial batch succeeds. The breaker's open period (Breaker.OpenFor)
 // runs on the system clock, as gobreaker keeps its own time; WithClock
 // governs backoff, confirmation deadlines, shutdown and lag ages.
 //

@@ -88,16 +88,12 @@ func New(src *spool.Spool, dst transport.Publisher, cfg Config, opts ...Option) 
 	for _, o := range opts {
 		o(f)
 	}
-	failures := f.cfg.Breaker.Failures
-	f.brk = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        f.name,
-		Timeout:     f.cfg.Breaker.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
-		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			f.log.Warn("forward: breaker state", zap.String("name", name), zap.Stringer("from", from), zap.Stringer("to", to))
-		},
-	})
+	settings := f.cfg.Breaker.Settings(f.name)
+	settings.IsExcluded = func(err error) bool { return errors.Is(err, context.Canceled) }
+	settings.OnStateChange = func(name string, from, to gobreaker.State) {
+		f.log.Warn("forward: breaker state", zap.String("name", name), zap.Stringer("from", from), zap.Stringer("to", to))
+	}
+	f.brk = gobreaker.NewTwoStepCircuitBreaker[struct{}](settings)
 	return f, nil
 }
 
@@ -472,7 +468,7 @@ func (ru *run) retry() {
 
 // backoff delays the next send.
 func (ru *run) backoff() {
-	d := backoff.Delay(ru.f.cfg.Backoff, ru.attempt, rand.Float64())
+	d := backoff.Delay(ru.f.cfg.Retry, ru.attempt, rand.Float64())
 	ru.attempt++
 	ru.waitTill = ru.f.clk.Now().Add(d)
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/spool"
 )
@@ -173,8 +174,8 @@ func fastConfig() Config {
 		BatchSize:      16,
 		MaxInFlight:    64,
 		ConfirmTimeout: 200 * time.Millisecond,
-		Backoff:        backoff.Config{Initial: time.Millisecond, Max: 5 * time.Millisecond},
-		Breaker:        BreakerConfig{Failures: 3, OpenTimeout: 20 * time.Millisecond},
+		Retry:          backoff.Config{Initial: time.Millisecond, Max: 5 * time.Millisecond},
+		Breaker:        breaker.Config{Failures: 3, OpenFor: 20 * time.Millisecond},
 	}
 }
 

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/transport"
 )
 
@@ -158,8 +161,8 @@ func TestOpenBreakerStopsPublishing(t *testing.T) {
 	fill(t, s, 0, 4)
 	dst := newManual()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	cfg := Config{BatchSize: 4, MaxInFlight: 4, Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
-		Breaker: BreakerConfig{Failures: 3, OpenTimeout: time.Hour}}
+	cfg := Config{BatchSize: 4, MaxInFlight: 4, Retry: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
+		Breaker: breaker.Config{Failures: 3, OpenFor: time.Hour}}
 	f, err := New(s, dst, cfg, WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
@@ -242,10 +245,11 @@ func TestSecondServeAndBadConfigRefused(t *testing.T) {
 		{Config{BatchSize: -1}, "batch_size"},
 		{Config{BatchSize: 100, MaxInFlight: 10}, "max_in_flight"},
 		{Config{ConfirmTimeout: -time.Second}, "confirm_timeout"},
-		{Config{Breaker: BreakerConfig{OpenTimeout: -1}}, "breaker.open_timeout"},
+		{Config{Breaker: breaker.Config{OpenFor: -1}}, "breaker.open_for"},
+		{Config{Retry: backoff.Config{Multiplier: 0.5}}, "retry.multiplier"},
 	} {
-		var ce *ConfigError
-		if _, err := New(s, newManual(), c.cfg); !errors.As(err, &ce) || ce.Field != c.field {
+		var fe *config.FieldError
+		if _, err := New(s, newManual(), c.cfg); !errors.As(err, &fe) || fe.Path != c.field {
 			t.Errorf("%+v: %v, want error on %s", c.cfg, err, c.field)
 		}
 	}
@@ -260,7 +264,7 @@ func TestRetryGoesBackToFirstUnconfirmedInOrder(t *testing.T) {
 	dst := newManual()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	cfg := Config{BatchSize: 3, MaxInFlight: 9, ConfirmTimeout: time.Hour,
-		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}
+		Retry: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}
 	f, err := New(s, dst, cfg, WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
@@ -323,8 +327,8 @@ func TestShutdownDuringBreakerTrialLetsNextServePublish(t *testing.T) {
 	dst := newManual()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	cfg := Config{BatchSize: 4, MaxInFlight: 4, ConfirmTimeout: time.Hour, ShutdownTimeout: time.Second,
-		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
-		Breaker: BreakerConfig{Failures: 1, OpenTimeout: time.Nanosecond}}
+		Retry:   backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
+		Breaker: breaker.Config{Failures: 1, OpenFor: time.Nanosecond}}
 	f, err := New(s, dst, cfg, WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
@@ -392,8 +396,8 @@ func TestRetryWhenBackoffEndsBetweenChecks(t *testing.T) {
 	dst := newManual()
 	clk := steppingClock{clock.NewFake(time.Unix(1_700_000_000, 0)), 600 * time.Millisecond}
 	cfg := Config{BatchSize: 1, MaxInFlight: 1, ConfirmTimeout: time.Hour,
-		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
-		Breaker: BreakerConfig{Failures: 100}}
+		Retry:   backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1},
+		Breaker: breaker.Config{Failures: 100}}
 	f, err := New(s, dst, cfg, WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
@@ -423,5 +427,16 @@ func TestRetryWhenBackoffEndsBetweenChecks(t *testing.T) {
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestValidateReportsEveryBadFieldWithItsPath(t *testing.T) {
+	err := Config{BatchSize: -1, ConfirmTimeout: -1, Retry: backoff.Config{Initial: -1}, Breaker: breaker.Config{Failures: -2}}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"batch_size", "confirm_timeout", "retry.initial", "breaker.failures"}; !slices.Equal(paths, want) {
+		t.Errorf("paths %q, want %q", paths, want)
 	}
 }

@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // capConfig holds 4 segments of 4 KiB: 100 records of 41 bytes per segment.
@@ -179,8 +181,8 @@ func TestTooLargeAndConfigErrors(t *testing.T) {
 		{Config{Dir: "x", Full: "drop-newest"}, "full"},
 		{Config{Dir: "x", Sync: "never"}, "sync"},
 	} {
-		var ce *ConfigError
-		if err := c.cfg.Validate(); !errors.As(err, &ce) || ce.Field != c.field {
+		var fe *config.FieldError
+		if err := c.cfg.Validate(); !errors.As(err, &fe) || fe.Path != c.field {
 			t.Errorf("%+v: %v, want error on %s", c.cfg, err, c.field)
 		}
 	}
@@ -235,5 +237,16 @@ func TestAppendQueuedBehindABlockedAppendHonoursContext(t *testing.T) {
 	s.Close()
 	if err := <-first; !errors.Is(err, ErrClosed) {
 		t.Fatalf("blocked Append after Close: %v", err)
+	}
+}
+
+func TestValidateReportsEveryBadField(t *testing.T) {
+	err := Config{SegmentBytes: 100, Full: "drop-newest", Sync: "never", SyncInterval: -1}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"dir", "segment_bytes", "full", "sync", "sync_interval"}; !slices.Equal(paths, want) {
+		t.Errorf("paths %q, want %q", paths, want)
 	}
 }

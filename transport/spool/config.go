@@ -1,8 +1,9 @@
 package spool
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // SyncPolicy says when appended records are flushed to stable storage.
@@ -69,16 +70,6 @@ type Config struct {
 	SyncInterval time.Duration `yaml:"sync_interval"`
 }
 
-// ConfigError names a bad Config field.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("spool: config %s: %s", e.Field, e.Reason)
-}
-
 func (c Config) withDefaults() Config {
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = DefaultSegmentBytes
@@ -101,24 +92,31 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first bad field, after applying defaults.
+// Validate reports every bad field, after applying defaults, each a
+// *config.FieldError with the field's YAML key.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	switch {
-	case c.Dir == "":
-		return &ConfigError{"dir", "required"}
-	case c.SegmentBytes < 4096:
-		return &ConfigError{"segment_bytes", "must be at least 4096"}
-	case c.MaxBytes < 2*c.SegmentBytes:
-		return &ConfigError{"max_bytes", fmt.Sprintf("must be at least twice segment_bytes (%d)", 2*c.SegmentBytes)}
-	case c.MaxRecordBytes < 0 || int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2:
-		return &ConfigError{"max_record_bytes", "must be positive and at most half of max_bytes"}
-	case c.Full != FullBlock && c.Full != FullDropOldest:
-		return &ConfigError{"full", fmt.Sprintf("unknown policy %q (want block or drop-oldest)", c.Full)}
-	case c.Sync != SyncAlways && c.Sync != SyncBatch && c.Sync != SyncInterval:
-		return &ConfigError{"sync", fmt.Sprintf("unknown policy %q (want always, batch or interval)", c.Sync)}
-	case c.SyncInterval < 0:
-		return &ConfigError{"sync_interval", "must not be negative"}
+	var p config.Problems
+	if c.Dir == "" {
+		p.Add("dir", "is required")
 	}
-	return nil
+	if c.SegmentBytes < 4096 {
+		p.Add("segment_bytes", "%d is below 4096", c.SegmentBytes)
+	}
+	if c.MaxBytes < 2*c.SegmentBytes {
+		p.Add("max_bytes", "%d is less than twice segment_bytes (%d)", c.MaxBytes, 2*c.SegmentBytes)
+	}
+	if c.MaxRecordBytes < 0 || int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2 {
+		p.Add("max_record_bytes", "%d is not between 0 and half of max_bytes", c.MaxRecordBytes)
+	}
+	if c.Full != FullBlock && c.Full != FullDropOldest {
+		p.Add("full", "%q is not block or drop-oldest", c.Full)
+	}
+	if c.Sync != SyncAlways && c.Sync != SyncBatch && c.Sync != SyncInterval {
+		p.Add("sync", "%q is not always, batch or interval", c.Sync)
+	}
+	if c.SyncInterval < 0 {
+		p.Add("sync_interval", "%v is negative", c.SyncInterval)
+	}
+	return p.Err()
 }

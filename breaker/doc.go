@@ -1,0 +1,8 @@
+// Package breaker is the one configuration of a circuit breaker in kiln:
+// the S7 driver's, the Pulsar publisher's and the forwarder's breakers
+// are all a Config written as {failures, open_for}.
+//
+// A part embeds a Config in its own and makes its gobreaker from it:
+//
+//	cb := gobreaker.NewCircuitBreaker[[]byte](cfg.Breaker.Settings("plc1"))
+package breaker
