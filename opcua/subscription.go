@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-iot/kiln/config"
+
 	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/zap"
@@ -28,15 +30,17 @@ type SubscriptionConfig struct {
 	QueueSize uint32 `yaml:"queue_size"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML key.
 func (c SubscriptionConfig) Validate() error {
+	var p config.Problems
 	if c.PublishingInterval < 0 {
-		return fmt.Errorf("opcua: subscription publishing_interval %v: negative", c.PublishingInterval)
+		p.Add("publishing_interval", "%v is negative", c.PublishingInterval)
 	}
 	if c.SamplingInterval < 0 {
-		return fmt.Errorf("opcua: subscription sampling_interval %v: negative", c.SamplingInterval)
+		p.Add("sampling_interval", "%v is negative", c.SamplingInterval)
 	}
-	return nil
+	return p.Err()
 }
 
 func (c SubscriptionConfig) withDefaults() SubscriptionConfig {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-iot/kiln/config"
+
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/clock"
@@ -154,12 +156,13 @@ type WriterConfig struct {
 	Tolerance float64 `yaml:"tolerance"`
 }
 
-// Validate reports a bad setting, naming the field.
+// Validate reports a bad setting as a *config.FieldError.
 func (c WriterConfig) Validate() error {
+	var p config.Problems
 	if math.IsNaN(c.Tolerance) || math.IsInf(c.Tolerance, 0) || c.Tolerance < 0 {
-		return fmt.Errorf("plc: writer config: tolerance: want a finite number >= 0, got %g", c.Tolerance)
+		p.Add("tolerance", "%g is not a finite number >= 0", c.Tolerance)
 	}
-	return nil
+	return p.Err()
 }
 
 // WriterOption sets a code-only setting of a Writer.

@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Strategy says which children restart when one fails (OTP's restart
@@ -58,13 +58,6 @@ func (s *Strategy) UnmarshalText(b []byte) error {
 	return fmt.Errorf("%w: strategy %q (want one_for_one, one_for_all or rest_for_one)", ErrInvalid, b)
 }
 
-// Backoff shapes the delay before a child's consecutive restarts. It is
-// backoff.Config (same fields and YAML keys); zero fields take its
-// defaults (initial 100ms, max 30s, multiplier 2, jitter 0.5, negative
-// jitter for none). In a supervisor the first consecutive restart is
-// immediate, so Initial is the delay before the second.
-type Backoff = backoff.Config
-
 // Config is a supervisor's settings. The zero value is a one_for_one
 // supervisor allowing 5 restarts in 30s, with the default backoff.
 type Config struct {
@@ -79,8 +72,12 @@ type Config struct {
 	Intensity int `yaml:"intensity"`
 	// Period is the sliding window of Intensity (default 30s).
 	Period time.Duration `yaml:"period"`
-	// Backoff is the per-child delay schedule for consecutive restarts.
-	Backoff Backoff `yaml:"backoff"`
+	// Retry is the per-child delay schedule for consecutive restarts;
+	// zero fields take package backoff's defaults (initial 100ms, max
+	// 30s, multiplier 2, jitter 0.5, negative jitter for none). The first
+	// consecutive restart is immediate, so Initial is the delay before
+	// the second.
+	Retry backoff.Config `yaml:"retry"`
 	// StableAfter is how long a child must have run for its next failure
 	// to count as a first one again (immediate restart, backoff reset);
 	// default 10s.
@@ -94,28 +91,27 @@ const (
 	DefaultStableAfter = 10 * time.Second
 )
 
-// Validate reports the first bad field of c.
+// Validate reports every bad field of c, each a *config.FieldError with
+// its YAML path (retry.multiplier).
 func (c Config) Validate() error {
-	bad := func(field string, v any, why string) error {
-		return fmt.Errorf("%w: config: %s %v %s", ErrInvalid, field, v, why)
+	var p config.Problems
+	if strings.Contains(c.Name, "/") {
+		p.Add("name", "%q contains '/'", c.Name)
 	}
-	switch {
-	case strings.Contains(c.Name, "/"):
-		return bad("name", c.Name, "contains '/'")
-	case c.Strategy < OneForOne || c.Strategy > RestForOne:
-		return bad("strategy", int(c.Strategy), "is unknown")
-	case c.Intensity < 0:
-		return bad("intensity", c.Intensity, "is negative")
-	case c.Period < 0:
-		return bad("period", c.Period, "is negative")
-	case c.StableAfter < 0:
-		return bad("stable_after", c.StableAfter, "is negative")
+	if c.Strategy < OneForOne || c.Strategy > RestForOne {
+		p.Add("strategy", "%d is not one_for_one, one_for_all or rest_for_one", int(c.Strategy))
 	}
-	var fe *backoff.FieldError
-	if errors.As(c.Backoff.Validate(), &fe) {
-		return bad("backoff."+fe.Field, fe.Value, fe.Reason)
+	if c.Intensity < 0 {
+		p.Add("intensity", "%d is negative", c.Intensity)
 	}
-	return nil
+	if c.Period < 0 {
+		p.Add("period", "%v is negative", c.Period)
+	}
+	if c.StableAfter < 0 {
+		p.Add("stable_after", "%v is negative", c.StableAfter)
+	}
+	p.Nest("retry", c.Retry.Validate())
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {
@@ -140,7 +136,7 @@ func (c Config) delay(attempt int) time.Duration {
 	if attempt == 0 {
 		return 0
 	}
-	return backoff.Delay(c.Backoff, attempt-1, rand.Float64())
+	return backoff.Delay(c.Retry, attempt-1, rand.Float64())
 }
 
 // Option sets a code-only setting of a supervisor.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kiln-iot/kiln/backoff"
 )
 
 func TestConfigFromYAML(t *testing.T) {
@@ -21,7 +23,7 @@ supervisor:
   intensity: 3
   period: 10s
   stable_after: 1m
-  backoff: {initial: 200ms, max: 1m, multiplier: 3, jitter: -1}
+  retry: {initial: 200ms, max: 1m, multiplier: 3, jitter: -1}
 module:
   path: python3
   args: [-m, vision]
@@ -35,7 +37,7 @@ historian:
 		t.Fatal(err)
 	}
 	want := Config{Name: "edge", Strategy: RestForOne, Intensity: 3, Period: 10 * time.Second, StableAfter: time.Minute,
-		Backoff: Backoff{Initial: 200 * time.Millisecond, Max: time.Minute, Multiplier: 3, Jitter: -1}}
+		Retry: backoff.Config{Initial: 200 * time.Millisecond, Max: time.Minute, Multiplier: 3, Jitter: -1}}
 	if cfg.Supervisor != want {
 		t.Fatalf("config %+v, want %+v", cfg.Supervisor, want)
 	}
@@ -55,7 +57,7 @@ historian:
 }
 
 func TestBackoffScheduleFromConfig(t *testing.T) {
-	c := Config{Backoff: Backoff{Initial: time.Second, Max: 3 * time.Second, Jitter: -1}}.withDefaults()
+	c := Config{Retry: backoff.Config{Initial: time.Second, Max: 3 * time.Second, Jitter: -1}}.withDefaults()
 	for attempt, want := range []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second} {
 		if got := c.delay(attempt); got != want {
 			t.Errorf("delay(%d) = %v, want %v", attempt, got, want)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // ProbeKind names a probe.
@@ -64,6 +66,7 @@ type Health struct {
 }
 
 func (h Health) validate() error {
+	var pr config.Problems
 	for _, p := range []struct {
 		k ProbeKind
 		p *Probe
@@ -71,16 +74,26 @@ func (h Health) validate() error {
 		if p.p == nil {
 			continue
 		}
-		switch {
-		case p.p.Check == nil:
-			return fmt.Errorf("%s probe: Check is nil", p.k)
-		case p.p.InitialDelay < 0, p.p.Period < 0, p.p.Timeout < 0:
-			return fmt.Errorf("%s probe: negative duration", p.k)
-		case p.p.FailureThreshold < 0, p.p.SuccessThreshold < 0:
-			return fmt.Errorf("%s probe: negative threshold", p.k)
+		at := p.k.String()
+		if p.p.Check == nil {
+			pr.Add(at+".check", "is nil")
+		}
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{{"initial_delay", p.p.InitialDelay}, {"period", p.p.Period}, {"timeout", p.p.Timeout}} {
+			if d.v < 0 {
+				pr.Add(at+"."+d.name, "%v is negative", d.v)
+			}
+		}
+		if p.p.FailureThreshold < 0 {
+			pr.Add(at+".failure_threshold", "%d is negative", p.p.FailureThreshold)
+		}
+		if p.p.SuccessThreshold < 0 {
+			pr.Add(at+".success_threshold", "%d is negative", p.p.SuccessThreshold)
 		}
 	}
-	return nil
+	return pr.Err()
 }
 
 func (p Probe) withDefaults() Probe {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // HTTPCheckConfig describes an HTTP probe of a service the supervisor does
@@ -30,22 +31,27 @@ type HTTPCheckConfig struct {
 	Grace time.Duration `yaml:"grace"`
 }
 
-// Validate reports the first bad field of c.
+// Validate reports every bad field of c, each a *config.FieldError with
+// its YAML key.
 func (c HTTPCheckConfig) Validate() error {
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
-		return fmt.Errorf("%w: http check: url is empty", ErrInvalid)
-	case err != nil:
-		return fmt.Errorf("%w: http check: url: %w", ErrInvalid, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("%w: http check: url %q: scheme must be http or https", ErrInvalid, c.URL)
-	case c.Period < 0, c.Timeout < 0, c.Grace < 0:
-		return fmt.Errorf("%w: http check %s: negative duration", ErrInvalid, c.URL)
-	case c.FailureThreshold < 0:
-		return fmt.Errorf("%w: http check %s: failure_threshold %d is negative", ErrInvalid, c.URL, c.FailureThreshold)
+	var p config.Problems
+	if u, err := url.Parse(c.URL); c.URL == "" {
+		p.Add("url", "is required")
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.Add("url", "%q is not an http:// or https:// URL", c.URL)
 	}
-	return nil
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"period", c.Period}, {"timeout", c.Timeout}, {"grace", c.Grace}} {
+		if d.v < 0 {
+			p.Add(d.name, "%v is negative", d.v)
+		}
+	}
+	if c.FailureThreshold < 0 {
+		p.Add("failure_threshold", "%d is negative", c.FailureThreshold)
+	}
+	return p.Err()
 }
 
 // HTTPCheck is a Service that probes a URL and calls a restart hook when

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // ProcessConfig describes an external program run as a child (an AI
@@ -33,15 +35,17 @@ type ProcessConfig struct {
 	StopTimeout time.Duration `yaml:"stop_timeout"`
 }
 
-// Validate reports the first bad field of c.
+// Validate reports every bad field of c, each a *config.FieldError with
+// its YAML key.
 func (c ProcessConfig) Validate() error {
-	switch {
-	case c.Path == "":
-		return fmt.Errorf("%w: process: path is empty", ErrInvalid)
-	case c.StopTimeout < 0:
-		return fmt.Errorf("%w: process %s: stop_timeout %v is negative", ErrInvalid, c.Path, c.StopTimeout)
+	var p config.Problems
+	if c.Path == "" {
+		p.Add("path", "is required")
 	}
-	return nil
+	if c.StopTimeout < 0 {
+		p.Add("stop_timeout", "%v is negative", c.StopTimeout)
+	}
+	return p.Err()
 }
 
 // Process is a Service running an external program in its own process

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Service is anything a supervisor can run. Serve runs until ctx is
@@ -100,32 +102,37 @@ func (s Spec) shutdown() time.Duration {
 	return s.Shutdown
 }
 
-// Validate reports the first bad field of s.
+// Validate reports every bad field of s, each a *config.FieldError with
+// the field's key (name, restart, health.liveness.period).
 func (s Spec) Validate() error {
+	var p config.Problems
 	switch {
 	case s.Name == "":
-		return fmt.Errorf("%w: spec: name is empty", ErrInvalid)
+		p.Add("name", "is required")
 	case strings.Contains(s.Name, "/"):
-		return fmt.Errorf("%w: spec %q: name contains '/'", ErrInvalid, s.Name)
-	case s.New == nil:
-		return fmt.Errorf("%w: spec %q: New is nil", ErrInvalid, s.Name)
-	case s.Restart < Permanent || s.Restart > Temporary:
-		return fmt.Errorf("%w: spec %q: restart type %d", ErrInvalid, s.Name, int(s.Restart))
-	case s.Shutdown < 0:
-		return fmt.Errorf("%w: spec %q: shutdown %v is negative", ErrInvalid, s.Name, s.Shutdown)
-	case s.Watchdog < 0:
-		return fmt.Errorf("%w: spec %q: watchdog %v is negative", ErrInvalid, s.Name, s.Watchdog)
+		p.Add("name", "%q contains '/'", s.Name)
 	}
-	if err := s.Health.validate(); err != nil {
-		return fmt.Errorf("%w: spec %q: %w", ErrInvalid, s.Name, err)
+	if s.New == nil {
+		p.Add("new", "is nil")
 	}
-	return nil
+	if s.Restart < Permanent || s.Restart > Temporary {
+		p.Add("restart", "%d is not permanent, transient or temporary", int(s.Restart))
+	}
+	if s.Shutdown < 0 {
+		p.Add("shutdown", "%v is negative", s.Shutdown)
+	}
+	if s.Watchdog < 0 {
+		p.Add("watchdog", "%v is negative", s.Watchdog)
+	}
+	p.Nest("health", s.Health.validate())
+	return p.Err()
 }
 
 // Errors of the package.
 var (
-	// ErrInvalid wraps every configuration and spec error.
-	ErrInvalid = errors.New("supervise: invalid configuration")
+	// ErrInvalid is matched by every configuration and spec error: it is
+	// config.ErrInvalid, which every *config.FieldError matches.
+	ErrInvalid = config.ErrInvalid
 	// ErrEscalated is matched (errors.Is) by the *EscalationError a
 	// supervisor returns when its restart intensity is exceeded.
 	ErrEscalated = errors.New("supervise: restart intensity exceeded")

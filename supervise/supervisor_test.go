@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
 )
 
@@ -193,7 +194,7 @@ func TestBackoffIsolation(t *testing.T) {
 	fc := clock.NewFake(epoch)
 	j, ev := newJournal(), newEventLog()
 	flappy, steady := newFamily("flappy", j), newFamily("steady", j)
-	s := mustNew(t, Config{Intensity: 100, Backoff: Backoff{Initial: time.Minute, Jitter: -1}}, WithClock(fc), WithEventHook(ev.hook))
+	s := mustNew(t, Config{Intensity: 100, Retry: backoff.Config{Initial: time.Minute, Jitter: -1}}, WithClock(fc), WithEventHook(ev.hook))
 	mustAdd(t, s, flappy.spec(Permanent), steady.spec(Permanent))
 	running(t, s)
 	j.expect(t, "flappy#1 start", "steady#1 start")
@@ -218,7 +219,7 @@ func TestBackoffGrowsAndResetsAfterStableRun(t *testing.T) {
 	fc := clock.NewFake(epoch)
 	j, ev := newJournal(), newEventLog()
 	f := newFamily("c", j)
-	s := mustNew(t, Config{Intensity: 100, StableAfter: time.Hour, Backoff: Backoff{Initial: time.Second, Max: 5 * time.Second, Jitter: -1}},
+	s := mustNew(t, Config{Intensity: 100, StableAfter: time.Hour, Retry: backoff.Config{Initial: time.Second, Max: 5 * time.Second, Jitter: -1}},
 		WithClock(fc), WithEventHook(ev.hook))
 	mustAdd(t, s, f.spec(Permanent))
 	running(t, s)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/config"
 )
 
 func TestAddRemoveRestartAtRuntime(t *testing.T) {
@@ -213,27 +217,37 @@ func TestConfigAndSpecValidation(t *testing.T) {
 		{"intensity", Config{Intensity: -1}.Validate(), "intensity"},
 		{"period", Config{Period: -1}.Validate(), "period"},
 		{"name", Config{Name: "a/b"}.Validate(), "name"},
-		{"jitter", Config{Backoff: Backoff{Jitter: 2}}.Validate(), "backoff.jitter"},
-		{"multiplier", Config{Backoff: Backoff{Multiplier: 0.5}}.Validate(), "backoff.multiplier"},
-		{"multiplier NaN", Config{Backoff: Backoff{Multiplier: math.NaN()}}.Validate(), "backoff.multiplier NaN is not a finite number"},
-		{"multiplier Inf", Config{Backoff: Backoff{Multiplier: math.Inf(1)}}.Validate(), "backoff.multiplier +Inf"},
-		{"jitter NaN", Config{Backoff: Backoff{Jitter: math.NaN()}}.Validate(), "backoff.jitter NaN"},
-		{"spec name", Spec{New: ok}.Validate(), "name is empty"},
-		{"spec new", Spec{Name: "a"}.Validate(), "New is nil"},
-		{"spec restart", Spec{Name: "a", New: ok, Restart: 9}.Validate(), "restart type"},
+		{"jitter", Config{Retry: backoff.Config{Jitter: 2}}.Validate(), "retry.jitter"},
+		{"multiplier", Config{Retry: backoff.Config{Multiplier: 0.5}}.Validate(), "retry.multiplier"},
+		{"multiplier NaN", Config{Retry: backoff.Config{Multiplier: math.NaN()}}.Validate(), "retry.multiplier"},
+		{"multiplier Inf", Config{Retry: backoff.Config{Multiplier: math.Inf(1)}}.Validate(), "retry.multiplier"},
+		{"jitter NaN", Config{Retry: backoff.Config{Jitter: math.NaN()}}.Validate(), "retry.jitter"},
+		{"spec name", Spec{New: ok}.Validate(), "name"},
+		{"spec new", Spec{Name: "a"}.Validate(), "new"},
+		{"spec restart", Spec{Name: "a", New: ok, Restart: 9}.Validate(), "restart"},
 		{"spec shutdown", Spec{Name: "a", New: ok, Shutdown: -1}.Validate(), "shutdown"},
-		{"probe check", Spec{Name: "a", New: ok, Health: Health{Readiness: &Probe{}}}.Validate(), "readiness probe: Check is nil"},
+		{"probe check", Spec{Name: "a", New: ok, Health: Health{Readiness: &Probe{}}}.Validate(), "health.readiness.check"},
 		{"process path", ProcessConfig{}.Validate(), "path"},
-		{"http url", HTTPCheckConfig{URL: "ftp://x"}.Validate(), "scheme"},
+		{"http url", HTTPCheckConfig{URL: "ftp://x"}.Validate(), "url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if !errors.Is(tc.err, ErrInvalid) || !strings.Contains(tc.err.Error(), tc.want) {
-				t.Fatalf("err %v, want ErrInvalid naming %q", tc.err, tc.want)
+			var fe *config.FieldError
+			if !errors.Is(tc.err, ErrInvalid) || !errors.As(tc.err, &fe) || fe.Path != tc.want {
+				t.Fatalf("err %v, want a *config.FieldError at %q", tc.err, tc.want)
 			}
 		})
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Errorf("zero Config: %v", err)
+	}
+	// Every problem of a spec at once, each at its own path.
+	err := Spec{Name: "a/b", Restart: 9, Shutdown: -1, Health: Health{Liveness: &Probe{Period: -1}}}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"name", "new", "restart", "shutdown", "health.liveness.check", "health.liveness.period"}; !slices.Equal(paths, want) {
+		t.Errorf("spec problems at %q, want %q", paths, want)
 	}
 	if _, err := New(Config{Intensity: -1}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("New with bad config: %v", err)
@@ -334,7 +348,7 @@ func TestBlockedEventHookNeverBlocksTheTree(t *testing.T) {
 	}
 	m := NewMetrics()
 	s := mustNew(t, Config{Name: "root", Intensity: 1 << 20, Period: time.Hour,
-		Backoff: Backoff{Initial: time.Nanosecond, Max: time.Nanosecond, Jitter: -1}},
+		Retry: backoff.Config{Initial: time.Nanosecond, Max: time.Nanosecond, Jitter: -1}},
 		WithEventHook(hook), WithMetrics(m))
 	starts := 0
 	last := make(chan struct{})

@@ -1,7 +1,6 @@
 package modbus
 
 import (
-	"errors"
 	"net"
 	"sort"
 	"strconv"
@@ -129,14 +128,7 @@ func (c Config) Validate() error {
 			p.Add(d.path, "%v is negative", d.v)
 		}
 	}
-	if err := c.Reconnect.Validate(); err != nil {
-		var fe *backoff.FieldError
-		if errors.As(err, &fe) {
-			p.Add("reconnect."+fe.Field, "%v %s", fe.Value, fe.Reason)
-		} else {
-			p.Add("reconnect", "%w", err)
-		}
-	}
+	p.Nest("reconnect", c.Reconnect.Validate())
 	if c.BreakerFailures < 0 {
 		p.Add("breaker_failures", "%d is negative", c.BreakerFailures)
 	}

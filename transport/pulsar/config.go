@@ -10,7 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // ClientConfig says how to reach the broker. Zero fields take defaults
@@ -36,18 +38,23 @@ type ClientConfig struct {
 	Retry backoff.Config `yaml:"retry"`
 }
 
-func (c ClientConfig) validate(prefix string) error {
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path.
+func (c ClientConfig) Validate() error {
+	var p config.Problems
 	if c.URL == "" {
-		return fmt.Errorf("pulsar: config %surl: required", prefix)
+		p.Add("url", "is required (pulsar://host:6650)")
 	}
-	for name, d := range map[string]time.Duration{
-		"connection_timeout": c.ConnectionTimeout, "operation_timeout": c.OperationTimeout, "keep_alive": c.KeepAlive,
-	} {
-		if d < 0 {
-			return fmt.Errorf("pulsar: config %s%s: %v is negative", prefix, name, d)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"connection_timeout", c.ConnectionTimeout}, {"operation_timeout", c.OperationTimeout}, {"keep_alive", c.KeepAlive}} {
+		if d.v < 0 {
+			p.Add(d.name, "%v is negative", d.v)
 		}
 	}
-	return nil
+	p.Nest("retry", c.Retry.Validate())
+	return p.Err()
 }
 
 // newClient makes the client of a Publisher or Subscriber, and the link
@@ -90,14 +97,6 @@ const (
 	CompressionNone = "none"
 )
 
-// BreakerConfig shapes the circuit breaker in front of the broker.
-type BreakerConfig struct {
-	// Failures is how many consecutive failures open it (default 5).
-	Failures uint32 `yaml:"failures"`
-	// OpenFor is how long it stays open before a trial (default 10s).
-	OpenFor time.Duration `yaml:"open_for"`
-}
-
 // PublisherConfig configures a Publisher. Zero fields take the documented
 // defaults.
 type PublisherConfig struct {
@@ -125,29 +124,38 @@ type PublisherConfig struct {
 	SendTimeout time.Duration `yaml:"send_timeout"`
 	// CloseTimeout bounds how long Close waits for receipts (default 10s).
 	CloseTimeout time.Duration `yaml:"close_timeout"`
-	Breaker      BreakerConfig `yaml:"breaker"`
+	// Breaker is the circuit breaker in front of the broker (defaults 5
+	// failures, open for 10s).
+	Breaker breaker.Config `yaml:"breaker"`
 }
 
-// Validate reports the first invalid field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path (client.url, breaker.open_for).
 func (c PublisherConfig) Validate() error {
-	if err := c.Client.validate("client."); err != nil {
-		return err
-	}
+	var p config.Problems
+	p.Nest("client", c.Client.Validate())
 	if c.Topic == "" {
-		return fmt.Errorf("pulsar: config topic: required")
+		p.Add("topic", "is required")
 	}
 	switch c.Compression {
 	case "", CompressionLZ4, CompressionZSTD, CompressionNone:
 	default:
-		return fmt.Errorf("pulsar: config compression: %q is not lz4, zstd or none", c.Compression)
+		p.Add("compression", "%q is not lz4, zstd or none", c.Compression)
 	}
-	if c.BatchMaxMessages < 0 || c.MaxPending < 0 {
-		return fmt.Errorf("pulsar: config batch_max_messages/max_pending: negative")
+	negative(&p, "batch_max_messages", c.BatchMaxMessages)
+	negative(&p, "max_pending", c.MaxPending)
+	negative(&p, "batch_max_delay", c.BatchMaxDelay)
+	negative(&p, "send_timeout", c.SendTimeout)
+	negative(&p, "close_timeout", c.CloseTimeout)
+	p.Nest("breaker", c.Breaker.Validate())
+	return p.Err()
+}
+
+// negative records a problem with the field at path when v is below 0.
+func negative[T int | time.Duration](p *config.Problems, path string, v T) {
+	if v < 0 {
+		p.Add(path, "%v is negative", v)
 	}
-	if c.BatchMaxDelay < 0 || c.SendTimeout < 0 || c.CloseTimeout < 0 || c.Breaker.OpenFor < 0 {
-		return fmt.Errorf("pulsar: config batch_max_delay/send_timeout/close_timeout/breaker.open_for: negative")
-	}
-	return nil
 }
 
 func (c PublisherConfig) withDefaults() PublisherConfig {
@@ -170,16 +178,7 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	}
 	c.SendTimeout = or(c.SendTimeout, 30*time.Second)
 	c.CloseTimeout = or(c.CloseTimeout, 10*time.Second)
-	c.Breaker = c.Breaker.withDefaults()
 	return c
-}
-
-func (b BreakerConfig) withDefaults() BreakerConfig {
-	if b.Failures == 0 {
-		b.Failures = 5
-	}
-	b.OpenFor = or(b.OpenFor, 10*time.Second)
-	return b
 }
 
 // Subscription types accepted in SubscriberConfig.Type.
@@ -218,26 +217,27 @@ type SubscriberConfig struct {
 	Concurrency int `yaml:"concurrency"`
 }
 
-// Validate reports the first invalid field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path.
 func (c SubscriberConfig) Validate() error {
-	if err := c.Client.validate("client."); err != nil {
-		return err
-	}
+	var p config.Problems
+	p.Nest("client", c.Client.Validate())
 	if c.Topic == "" {
-		return fmt.Errorf("pulsar: config topic: required")
+		p.Add("topic", "is required")
 	}
 	if c.Subscription == "" {
-		return fmt.Errorf("pulsar: config subscription: required")
+		p.Add("subscription", "is required")
 	}
 	switch c.Type {
 	case "", Shared, KeyShared, Failover, Exclusive:
 	default:
-		return fmt.Errorf("pulsar: config type: %q is not shared, key_shared, failover or exclusive", c.Type)
+		p.Add("type", "%q is not shared, key_shared, failover or exclusive", c.Type)
 	}
-	if c.ReceiverQueueSize < 0 || c.MaxRedeliveries < 0 || c.Concurrency < 0 || c.NackDelay < 0 {
-		return fmt.Errorf("pulsar: config receiver_queue_size/max_redeliveries/concurrency/nack_delay: negative")
-	}
-	return nil
+	negative(&p, "receiver_queue_size", c.ReceiverQueueSize)
+	negative(&p, "nack_delay", c.NackDelay)
+	negative(&p, "max_redeliveries", c.MaxRedeliveries)
+	negative(&p, "concurrency", c.Concurrency)
+	return p.Err()
 }
 
 func (c SubscriberConfig) withDefaults() SubscriberConfig {

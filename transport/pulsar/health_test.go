@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kiln-iot/kiln/breaker"
 	kpulsar "github.com/kiln-iot/kiln/transport/pulsar"
 	"github.com/kiln-iot/kiln/transport/pulsartest"
 )
@@ -16,7 +17,7 @@ func TestHealthReportsALostConnectionAndItsReturn(t *testing.T) {
 	b := startBroker(t, pulsartest.Config{})
 	const topic = "persistent://acme/line1/health"
 	sub := newSubscriber(t, kpulsar.SubscriberConfig{Client: client(b), Topic: topic, Subscription: "s", Earliest: true})
-	p := newPublisher(t, kpulsar.PublisherConfig{Client: client(b), Topic: topic, Breaker: kpulsar.BreakerConfig{Failures: 1000}})
+	p := newPublisher(t, kpulsar.PublisherConfig{Client: client(b), Topic: topic, Breaker: breaker.Config{Failures: 1000}})
 	noErrors(t, publish(t, p, msgs("before", 1)))
 	waitFor(t, "both healthy", func() bool { return p.Health() == nil && sub.Health() == nil })
 
@@ -85,7 +86,7 @@ func TestUnauthorizedPublisherAndSubscriberAreRefused(t *testing.T) {
 
 	spy := newPublisher(t, kpulsar.PublisherConfig{
 		Client: as("tok-globex"), Topic: topic, ProducerName: "globex-gw", CloseTimeout: 100 * time.Millisecond,
-		Breaker: kpulsar.BreakerConfig{Failures: 2, OpenFor: time.Minute},
+		Breaker: breaker.Config{Failures: 2, OpenFor: time.Minute},
 	})
 	errs := make(chan error, 1)
 	if err := spy.Publish(ctxT(t), msgs("foreign", 1), func(_ int, err error) { errs <- err }); err != nil {

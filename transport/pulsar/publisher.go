@@ -96,13 +96,7 @@ func NewPublisher(cfg PublisherConfig, opts ...Option) (*Publisher, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	p.stopped, p.stop = context.WithCancel(context.Background())
-	p.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:    "pulsar-publisher " + cfg.Topic,
-		Timeout: cfg.Breaker.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= cfg.Breaker.Failures
-		},
-	})
+	p.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](cfg.Breaker.Settings("pulsar-publisher " + cfg.Topic))
 	p.wg.Add(1)
 	go p.run()
 	p.poke()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/transport"
 	kpulsar "github.com/kiln-iot/kiln/transport/pulsar"
 	"github.com/kiln-iot/kiln/transport/pulsartest"
@@ -176,7 +179,7 @@ func TestPublisherAndSubscriberCreatedWhileBrokerDown(t *testing.T) {
 	addr := freeAddr(t)
 	cc := kpulsar.ClientConfig{URL: "pulsar://" + addr, Retry: fastRetry, OperationTimeout: time.Second, ConnectionTimeout: time.Second}
 	const topic = "persistent://acme/line1/late"
-	p := newPublisher(t, kpulsar.PublisherConfig{Client: cc, Topic: topic, Breaker: kpulsar.BreakerConfig{Failures: 1000}})
+	p := newPublisher(t, kpulsar.PublisherConfig{Client: cc, Topic: topic, Breaker: breaker.Config{Failures: 1000}})
 	sub := newSubscriber(t, kpulsar.SubscriberConfig{Client: cc, Topic: topic, Subscription: "s", Earliest: true})
 	if err := p.Health(); !errors.Is(err, kpulsar.ErrUnavailable) {
 		t.Fatalf("publisher health with no broker: %v", err)
@@ -210,7 +213,7 @@ func TestTimedOutSendIsResentAndDeduplicated(t *testing.T) {
 	const topic = "persistent://acme/line1/timeout"
 	p := newPublisher(t, kpulsar.PublisherConfig{
 		Client: client(b), Topic: topic, ProducerName: "gw", DisableBatching: true, SendTimeout: 300 * time.Millisecond,
-		Breaker: kpulsar.BreakerConfig{Failures: 1000},
+		Breaker: breaker.Config{Failures: 1000},
 	})
 	noErrors(t, publish(t, p, msgs("warm", 1)))
 	b.WithholdReceipts(true) // stored, but the receipts are lost
@@ -240,7 +243,7 @@ func TestBreakerOpensWhileBrokerIsGoneAndClosesAfter(t *testing.T) {
 	const topic = "persistent://acme/line1/breaker"
 	p := newPublisher(t, kpulsar.PublisherConfig{
 		Client: client(b), Topic: topic, SendTimeout: 200 * time.Millisecond,
-		Breaker: kpulsar.BreakerConfig{Failures: 2, OpenFor: 300 * time.Millisecond},
+		Breaker: breaker.Config{Failures: 2, OpenFor: 300 * time.Millisecond},
 	})
 	noErrors(t, publish(t, p, msgs("a", 1)))
 	b.Stop()
@@ -308,11 +311,32 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{kpulsar.PublisherConfig{Client: kpulsar.ClientConfig{URL: "pulsar://x"}, Topic: "t", Compression: "gzip"}.Validate(), "compression"},
 		{kpulsar.SubscriberConfig{Client: kpulsar.ClientConfig{URL: "pulsar://x"}, Topic: "t"}.Validate(), "subscription"},
 		{kpulsar.SubscriberConfig{Client: kpulsar.ClientConfig{URL: "pulsar://x"}, Topic: "t", Subscription: "s", Type: "fanout"}.Validate(), "type"},
-		{kpulsar.SubscriberConfig{Client: kpulsar.ClientConfig{URL: "pulsar://x", KeepAlive: -1}, Topic: "t", Subscription: "s"}.Validate(), "keep_alive"},
+		{kpulsar.SubscriberConfig{Client: kpulsar.ClientConfig{URL: "pulsar://x", KeepAlive: -1}, Topic: "t", Subscription: "s"}.Validate(), "client.keep_alive"},
 	} {
-		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
-			t.Errorf("Validate() = %v, want it to name %s", tc.err, tc.want)
+		var fe *config.FieldError
+		if !errors.As(tc.err, &fe) || fe.Path != tc.want {
+			t.Errorf("Validate() = %v, want a *config.FieldError for %s", tc.err, tc.want)
 		}
+	}
+}
+
+func TestConfigValidateReportsOneFieldPerProblem(t *testing.T) {
+	err := kpulsar.PublisherConfig{
+		Client: kpulsar.ClientConfig{Retry: backoff.Config{Multiplier: 0.5}},
+		Topic:  "t", BatchMaxMessages: -1, MaxPending: -1, SendTimeout: -1,
+		Breaker: breaker.Config{OpenFor: -1},
+	}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	want := []string{"client.url", "client.retry.multiplier", "batch_max_messages", "max_pending", "send_timeout", "breaker.open_for"}
+	if !slices.Equal(paths, want) {
+		t.Errorf("paths %q, want %q", paths, want)
+	}
+	err = kpulsar.SubscriberConfig{Client: kpulsar.ClientConfig{URL: "pulsar://x"}, Topic: "t", Subscription: "s", Concurrency: -1, NackDelay: -1}.Validate()
+	if got := len(config.List(err)); got != 2 {
+		t.Errorf("%d problems, want 2: %v", got, err)
 	}
 }
 

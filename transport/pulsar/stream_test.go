@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/forward"
 	kpulsar "github.com/kiln-iot/kiln/transport/pulsar"
@@ -32,12 +33,12 @@ func TestBrokerRestartMidStreamLosesNothing(t *testing.T) {
 	defer sp.Close()
 	pub := newPublisher(t, kpulsar.PublisherConfig{
 		Client: client(b), Topic: topic, ProducerName: "gw-stream",
-		Breaker: kpulsar.BreakerConfig{Failures: 1000},
+		Breaker: breaker.Config{Failures: 1000},
 	})
 	fwd, err := forward.New(sp, pub, forward.Config{
 		BatchSize: 500, MaxInFlight: 5000,
-		Backoff: backoff.Config{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond},
-		Breaker: forward.BreakerConfig{Failures: 1000},
+		Retry:   backoff.Config{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+		Breaker: breaker.Config{Failures: 1000},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,11 @@ package pulsartest
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Action is what a grant allows on a namespace.
@@ -36,27 +40,33 @@ type Grant struct {
 	Actions   []Action `yaml:"actions"`
 }
 
-// Validate reports the first invalid field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path (tokens in sorted order).
 func (a AuthConfig) Validate() error {
-	for tok, role := range a.Tokens {
-		if tok == "" || role == "" {
-			return errors.New("pulsartest: config auth.tokens: empty token or role")
+	var p config.Problems
+	for _, tok := range slices.Sorted(maps.Keys(a.Tokens)) {
+		if tok == "" {
+			p.Add("tokens", "has an empty token")
+		} else if a.Tokens[tok] == "" {
+			p.Add("tokens", "a token has no role")
 		}
 	}
 	for i, g := range a.Grants {
+		at := fmt.Sprintf("grants[%d]", i)
 		if g.Role == "" {
-			return fmt.Errorf("pulsartest: config auth.grants[%d].role: empty", i)
+			p.Add(at+".role", "is required")
 		}
 		t, ns, ok := strings.Cut(g.Namespace, "/")
 		if !ok || t == "" || ns == "" || strings.Contains(ns, "/") {
-			return fmt.Errorf("pulsartest: config auth.grants[%d].namespace: %q is not tenant/namespace", i, g.Namespace)
+			p.Add(at+".namespace", "%q is not tenant/namespace", g.Namespace)
 		}
-		for _, act := range g.Actions {
+		for j, act := range g.Actions {
 			if act != ActionProduce && act != ActionConsume {
-				return fmt.Errorf("pulsartest: config auth.grants[%d].actions: unknown action %q", i, act)
+				p.Add(fmt.Sprintf("%s.actions[%d]", at, j), "%q is not produce or consume", act)
 			}
 		}
 	}
+	return p.Err()
 	return nil
 }
 

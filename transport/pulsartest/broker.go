@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-iot/kiln/config"
+
 	"go.uber.org/zap"
 )
 
@@ -38,15 +40,18 @@ type Config struct {
 	Auth AuthConfig `yaml:"auth"`
 }
 
-// Validate reports the first invalid field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path.
 func (c Config) Validate() error {
+	var p config.Problems
 	if c.MaxMessageSize < 0 {
-		return fmt.Errorf("pulsartest: config max_message_size: %d is negative", c.MaxMessageSize)
+		p.Add("max_message_size", "%d is negative", c.MaxMessageSize)
 	}
 	if c.KeepAlive < 0 {
-		return fmt.Errorf("pulsartest: config keep_alive: %v is negative", c.KeepAlive)
+		p.Add("keep_alive", "%v is negative", c.KeepAlive)
 	}
-	return c.Auth.Validate()
+	p.Nest("auth", c.Auth.Validate())
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kiln-iot/kiln/config"
+
 	"github.com/gopcua/opcua/ua"
 	"go.uber.org/zap"
 
@@ -50,21 +52,17 @@ type Config struct {
 	Seed uint64 `yaml:"seed"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path (s7.rack, opcua.addr).
 func (c Config) Validate() error {
+	var p config.Problems
 	if c.Update < 0 {
-		return fmt.Errorf("sim: config update %v: must not be negative", c.Update)
+		p.Add("update", "%v is negative", c.Update)
 	}
-	if err := c.S7.Validate(); err != nil {
-		return fmt.Errorf("sim: config s7: %w", err)
-	}
-	if err := c.OPCUA.Validate(); err != nil {
-		return fmt.Errorf("sim: config opcua: %w", err)
-	}
-	if err := c.Modbus.Validate(); err != nil {
-		return fmt.Errorf("sim: config modbus: %w", err)
-	}
-	return nil
+	p.Nest("s7", c.S7.Validate())
+	p.Nest("opcua", c.OPCUA.Validate())
+	p.Nest("modbus", c.Modbus.Validate())
+	return p.Err()
 }
 
 // Option sets a code-only setting of New.

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
@@ -259,8 +260,8 @@ func TestEndToEnd(t *testing.T) {
 			Kind:         config.TransportPulsar,
 			Pulsar:       pulsar.PublisherConfig{Client: client, Topic: dataTopic, SendTimeout: 2 * time.Second},
 			CommandTopic: cmdTopic,
-			Forward: forward.Config{ConfirmTimeout: 3 * time.Second, Backoff: fast,
-				Breaker: forward.BreakerConfig{Failures: 3, OpenTimeout: 500 * time.Millisecond}},
+			Forward: forward.Config{ConfirmTimeout: 3 * time.Second, Retry: fast,
+				Breaker: breaker.Config{Failures: 3, OpenFor: 500 * time.Millisecond}},
 		},
 		HTTP: config.HTTP{Listen: "127.0.0.1:0"},
 	}
