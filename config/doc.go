@@ -28,17 +28,16 @@
 // in a device's option map, and because both are driven by the same
 // thing Validate paths are: the Config's yaml tags.
 //
-//   - DecodeYAML decodes a configuration file into a Config and reports
-//     every syntax, unknown-field and wrong-kind problem, located, in one
-//     pass; its Document then locates what Validate finds:
+// DecodeYAML decodes a configuration file into a Config and reports
+// every syntax, unknown-field and wrong-kind problem, located, in one
+// pass; its Document then locates what Validate finds:
 //
-//     doc, err := config.DecodeYAML(file, data, &cfg)
-//     err = errors.Join(err, doc.Locate(cfg.Validate()))
-//     if err != nil {
-//     log.Fatalf("%s in %s:\n%v", config.Count(err), file, err)
-//     }
+//	doc, err := config.DecodeYAML(file, data, &cfg)
+//	err = errors.Join(err, doc.Locate(cfg.Validate()))
+//	if err != nil {
+//		log.Fatalf("%s in %s:\n%v", config.Count(err), file, err)
+//	}
 //
-//   - DecodeOptions fills a driver's Config from a device's options
-//     (rack: "0", retry.multiplier: "1.5"), unknown keys refused in
-//     sorted order.
+// DecodeOptions fills a driver's Config from a device's options (rack:
+// "0", retry.multiplier: "1.5"), unknown keys refused in sorted order.
 package config
