@@ -32,7 +32,7 @@ func BenchmarkDetectionToFailSafe(b *testing.B) {
       path: `+exe+`
       args: [-plc, "`+p.srv.Addr()+`", -heartbeat, DB10.DBD0, -enable, DB10.DBX4.0, -setpoint, DB10.DBD8, -period, 20ms]
       env: [`+moduleEnv+`=1]
-    restart: {intensity: 100000, period: 1s, stable_after: 1ms, backoff: {initial: 1ms, max: 1ms}}
+    restart: {intensity: 100000, period: 1s, stable_after: 1ms, retry: {initial: 1ms, max: 1ms}}
     fail_safe:
       write:
         - {tag: AI.Enable, value: false}

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
@@ -162,8 +163,8 @@ type RestartConfig struct {
 	// more and the module is declared failed.
 	Intensity int           `yaml:"intensity"`
 	Period    time.Duration `yaml:"period"`
-	// Backoff spaces consecutive restarts.
-	Backoff supervise.Backoff `yaml:"backoff"`
+	// Retry spaces consecutive restarts.
+	Retry backoff.Config `yaml:"retry"`
 	// StableAfter is how long a run must last to reset the backoff
 	// (default 10s).
 	StableAfter time.Duration `yaml:"stable_after"`
@@ -176,7 +177,7 @@ type FailSafeConfig struct {
 	Write []TagValue `yaml:"write"`
 	// Retry spaces the attempts while the write fails (default 100ms
 	// doubling to 30s, jitter 0.5).
-	Retry supervise.Backoff `yaml:"retry"`
+	Retry backoff.Config `yaml:"retry"`
 	// HandBack says when and how control returns to the module.
 	HandBack HandBackConfig `yaml:"hand_back"`
 }
@@ -566,7 +567,7 @@ func (h *HandBackConfig) stable() time.Duration {
 }
 
 func (r RestartConfig) supervisor(name string) supervise.Config {
-	c := supervise.Config{Name: name, Intensity: r.Intensity, Period: r.Period, Backoff: r.Backoff, StableAfter: r.StableAfter}
+	c := supervise.Config{Name: name, Intensity: r.Intensity, Period: r.Period, Retry: r.Retry, StableAfter: r.StableAfter}
 	if c.Intensity == 0 {
 		c.Intensity = DefaultIntensity
 	}

@@ -108,7 +108,7 @@
 //	    envelope:
 //	      period: 1s
 //	      limits: [{tag: Kiln1.Zone2.Setpoint, min: 1000, max: 1100}]
-//	    restart: {intensity: 3, period: 1m, backoff: {initial: 1s, max: 30s}}
+//	    restart: {intensity: 3, period: 1m, retry: {initial: 1s, max: 30s}}
 //	    fail_safe:
 //	      write:
 //	        - {tag: AI.Combustion.Enable, value: false}

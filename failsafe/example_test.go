@@ -46,7 +46,7 @@ tags: [{name: AI.Vision.Enable, device: plc1, address: DB10.DBX0.0, type: BOOL, 
 	}
 	enable, _ := s7.ParseAddress("DB10.DBX0.0", plc.TypeBool)
 	_ = plant.Store(enable, plc.BoolValue(true)) // the module has control
-	drv, _ := s7.New(plant.Addr(), s7.Config{})
+	drv, _ := s7.New(s7.Config{Endpoint: plant.Addr()})
 	defer drv.Close()
 
 	var status atomic.Int32

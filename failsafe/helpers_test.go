@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/failsafe/modulesim"
@@ -83,10 +84,11 @@ func newPlant(t testing.TB) *plant {
 	}
 	p.set("AI.Enable", plc.BoolValue(true))
 	p.set("AI.Setpoint", plc.FloatValue(plc.Real, 850))
-	p.drv, err = s7.New(srv.Addr(), s7.Config{
-		Timeout: time.Second, ConnectTimeout: time.Second,
-		Reconnect:      backoff.Config{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
-		BreakerTimeout: 50 * time.Millisecond,
+	p.drv, err = s7.New(s7.Config{
+		Endpoint: srv.Addr(),
+		Timeout:  time.Second, ConnectTimeout: time.Second,
+		Retry:   backoff.Config{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+		Breaker: breaker.Config{OpenFor: 50 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -229,7 +229,7 @@ func TestIntensityExceededStaysFailedUntilReset(t *testing.T) {
 	p := newPlant(t)
 	ff := faultFile(t)
 	setFault(t, ff, "crash")
-	h := start(t, p, p.moduleYAML("tuner", ff, `    restart: {intensity: 2, period: 1m, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
+	h := start(t, p, p.moduleYAML("tuner", ff, `    restart: {intensity: 2, period: 1m, retry: {initial: 100ms, max: 100ms, jitter: -1}}
 `))
 	h.advanceUntil(t, "module never declared failed", 3000, 100*time.Millisecond, 10*time.Millisecond, func() bool { return h.module("tuner").State == failsafe.StateFailed })
 	p.assertFailSafe()
@@ -460,7 +460,7 @@ func TestPLCOutageDoesNotCountLivenessTowardIntensity(t *testing.T) {
 	}))
 	defer hs.Close()
 	h := start(t, p, p.moduleYAML("tuner", faultFile(t), `    liveness: {url: "`+hs.URL+`", period: 1s, failure_threshold: 2}
-    restart: {intensity: 2, period: 1h, backoff: {initial: 100ms, max: 100ms, jitter: -1}}
+    restart: {intensity: 2, period: 1h, retry: {initial: 100ms, max: 100ms, jitter: -1}}
 `))
 	pid := h.running("tuner")
 	if err := p.srv.Stop(); err != nil {

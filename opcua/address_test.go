@@ -2,10 +2,15 @@ package opcua_test
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/plc"
 )
@@ -142,6 +147,43 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (opcua.Config{Endpoint: "opc.tcp://wincc:4840/path"}).Validate(); err != nil {
 		t.Error(err)
+	}
+	// Every problem at once, each at its own field (once one message
+	// named "timeouts" for all three).
+	err := opcua.Config{SecurityMode: "Sign", Password: "p", RequestTimeout: -1, KeepAlive: -1, Retry: backoff.Config{Max: -1}}.Validate()
+	var paths []string
+	for _, fe := range config.List(err) {
+		paths = append(paths, fe.Path)
+	}
+	if want := []string{"endpoint", "security_mode", "request_timeout", "keep_alive", "password", "retry.max"}; !slices.Equal(paths, want) {
+		t.Errorf("paths %q, want %q", paths, want)
+	}
+}
+
+func TestConfigFromDeviceDecodesOptionsInAFixedOrder(t *testing.T) {
+	dev := plc.Device{Name: "wincc", Endpoint: "opc.tcp://wincc:4840", Options: map[string]string{
+		"security_policy": "Basic256Sha256", "username": "op", "password": "pw",
+		"request_timeout": "3s", "retry.initial": "1s", "retry.multiplier": "1.5",
+	}}
+	cfg, err := opcua.ConfigFromDevice(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RequestTimeout != 3*time.Second || cfg.Retry.Multiplier != 1.5 || cfg.Retry.Initial != time.Second || cfg.Username != "op" {
+		t.Errorf("config %+v", cfg)
+	}
+	dev.Options = map[string]string{"zz": "1", "keep_alive": "often", "aa": "2", "security_mode": "Loud", "endpoint": "x"}
+	for range 20 { // a map's order changes from run to run; the report must not
+		_, err := opcua.ConfigFromDevice(dev)
+		var got []string
+		for _, fe := range config.List(err) {
+			got = append(got, fe.Path+": "+fe.Msg)
+		}
+		if len(got) != 5 || !strings.Contains(got[0], `"aa"`) || !strings.Contains(got[1], `"endpoint"`) ||
+			got[2] != `options.keep_alive: "often" is not a duration such as 500ms` || !strings.Contains(got[3], `"zz"`) ||
+			got[4] != `options.security_mode: "Loud" is not None, Sign or SignAndEncrypt` {
+			t.Fatalf("problems:\n%s", strings.Join(got, "\n"))
+		}
 	}
 }
 

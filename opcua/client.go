@@ -148,7 +148,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	loop, err := reconnect.New(reconnect.Config{Retry: cfg.Backoff}, c.dial,
+	loop, err := reconnect.New(reconnect.Config{Retry: cfg.Retry}, c.dial,
 		reconnect.WithClock(c.clk), reconnect.WithLogger(c.log, "opcua: "), reconnect.WithEvents(o.events))
 	if err != nil {
 		return nil, fmt.Errorf("opcua: reconnect: %w", err)

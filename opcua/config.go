@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/reconnect"
 )
 
@@ -59,35 +60,38 @@ type Config struct {
 	// silently dead connection, wakes a stalled publish loop (see the
 	// package doc) and retries monitored items that failed (default 5s).
 	KeepAlive time.Duration `yaml:"keep_alive"`
-	// Backoff shapes the delays between reconnect attempts (defaults of
+	// Retry shapes the delays between reconnect attempts (defaults of
 	// package backoff: 100ms growing to 30s, with jitter).
-	Backoff backoff.Config `yaml:"backoff"`
+	Retry backoff.Config `yaml:"retry"`
 }
 
-// Validate reports the first bad field.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path (endpoint, retry.multiplier).
 func (c Config) Validate() error {
-	u, err := url.Parse(c.Endpoint)
-	switch {
-	case c.Endpoint == "":
-		return fmt.Errorf("opcua: config endpoint: empty")
-	case err != nil:
-		return fmt.Errorf("opcua: config endpoint %q: %w", c.Endpoint, err)
-	case u.Scheme != "opc.tcp" || u.Host == "":
-		return fmt.Errorf("opcua: config endpoint %q: want opc.tcp://HOST:PORT[/PATH]", c.Endpoint)
+	var p config.Problems
+	if c.Endpoint == "" {
+		p.Add("endpoint", "is required (opc.tcp://HOST:PORT[/PATH])")
+	} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "opc.tcp" || u.Host == "" {
+		p.Add("endpoint", "%q is not an address such as opc.tcp://HOST:PORT[/PATH]", c.Endpoint)
 	}
 	if _, err := c.policyURI(); err != nil {
-		return err
+		p.Add("security_policy", "%q is not None or Basic256Sha256", c.SecurityPolicy)
+	} else if _, err := c.mode(); err != nil {
+		p.Add("security_mode", "%v", err)
 	}
-	if _, err := c.mode(); err != nil {
-		return err
-	}
-	if c.RequestTimeout < 0 || c.SessionTimeout < 0 || c.KeepAlive < 0 {
-		return fmt.Errorf("opcua: config timeouts must not be negative")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"request_timeout", c.RequestTimeout}, {"session_timeout", c.SessionTimeout}, {"keep_alive", c.KeepAlive}} {
+		if d.v < 0 {
+			p.Add(d.name, "%v is negative", d.v)
+		}
 	}
 	if c.Password != "" && c.Username == "" {
-		return fmt.Errorf("opcua: config password without username")
+		p.Add("password", "is set without a username")
 	}
-	return nil
+	p.Nest("retry", c.Retry.Validate())
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {
@@ -126,7 +130,7 @@ func (c Config) policyURI() (string, error) {
 	case "basic256sha256":
 		return ua.SecurityPolicyURIBasic256Sha256, nil
 	}
-	return "", fmt.Errorf("opcua: config security_policy %q: want None or Basic256Sha256", c.SecurityPolicy)
+	return "", fmt.Errorf("opcua: security policy %q is not None or Basic256Sha256", c.SecurityPolicy)
 }
 
 func (c Config) mode() (ua.MessageSecurityMode, error) {
@@ -145,10 +149,10 @@ func (c Config) mode() (ua.MessageSecurityMode, error) {
 	case "signandencrypt":
 		m = ua.MessageSecurityModeSignAndEncrypt
 	default:
-		return 0, fmt.Errorf("opcua: config security_mode %q: want None, Sign or SignAndEncrypt", c.SecurityMode)
+		return 0, fmt.Errorf("%q is not None, Sign or SignAndEncrypt", c.SecurityMode)
 	}
 	if (m == ua.MessageSecurityModeNone) != (pol == ua.SecurityPolicyURINone) {
-		return 0, fmt.Errorf("opcua: config security_mode %q does not go with security_policy %q", c.SecurityMode, c.SecurityPolicy)
+		return 0, fmt.Errorf("%q does not go with security_policy %q", c.SecurityMode, c.SecurityPolicy)
 	}
 	return m, nil
 }

@@ -23,7 +23,7 @@ func TestConnectionErrorNamesTheCause(t *testing.T) {
 	closed := ln.Addr().String()
 	_ = ln.Close()
 	dir := t.TempDir()
-	c, err := opcua.New(opcua.Config{Endpoint: "opc.tcp://" + closed, Backoff: fastBackoff, CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem"})
+	c, err := opcua.New(opcua.Config{Endpoint: "opc.tcp://" + closed, Retry: fastBackoff, CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem"})
 	if err != nil {
 		t.Fatal(err)
 	}

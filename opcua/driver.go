@@ -12,56 +12,44 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 )
 
 func init() {
-	plc.Register(plc.Registration{Name: "opcua", CheckAddress: CheckAddress, Open: open})
+	plc.Register(plc.Registration{Name: "opcua", CheckAddress: CheckAddress, CheckDevice: checkDevice, Open: open})
 }
 
-// ConfigFromDevice builds a Config from a point database device: Endpoint
-// from dev.Endpoint, and these dev.Options: security_policy,
-// security_mode, cert_file, key_file, application_uri, trusted_certs, username,
-// password, request_timeout, session_timeout, keep_alive (Go durations,
-// "5s").
+// ConfigFromDevice builds the Config of a point database device:
+// Endpoint from dev.Endpoint, the other fields from dev.Options by their
+// yaml names (config.DecodeOptions: security_mode, request_timeout as a
+// Go duration "5s", retry.multiplier), and validates it. Every problem is
+// a *config.FieldError at a path relative to the device (endpoint,
+// options.security_mode), joined, in a fixed order (unknown options
+// sorted).
 func ConfigFromDevice(dev plc.Device) (Config, error) {
 	cfg := Config{Endpoint: dev.Endpoint}
-	for k, v := range dev.Options {
-		var err error
-		switch k {
-		case "security_policy":
-			cfg.SecurityPolicy = v
-		case "security_mode":
-			cfg.SecurityMode = v
-		case "cert_file":
-			cfg.CertFile = v
-		case "key_file":
-			cfg.KeyFile = v
-		case "application_uri":
-			cfg.ApplicationURI = v
-		case "trusted_certs":
-			cfg.TrustedCerts = v
-		case "username":
-			cfg.Username = v
-		case "password":
-			cfg.Password = v
-		case "request_timeout":
-			cfg.RequestTimeout, err = time.ParseDuration(v)
-		case "session_timeout":
-			cfg.SessionTimeout, err = time.ParseDuration(v)
-		case "keep_alive":
-			cfg.KeepAlive, err = time.ParseDuration(v)
-		default:
-			return Config{}, fmt.Errorf("opcua: device %q: unknown option %q", dev.Name, k)
-		}
-		if err != nil {
-			return Config{}, fmt.Errorf("opcua: device %q: option %s: %w", dev.Name, k, err)
+	var p config.Problems
+	decodeErr := config.DecodeOptions(dev.Options, &cfg, "endpoint")
+	p.Nest("options", decodeErr)
+	bad := map[string]bool{}
+	for _, fe := range config.List(decodeErr) {
+		bad[fe.Path] = true
+	}
+	for _, fe := range config.List(cfg.Validate()) {
+		switch {
+		case fe.Path == "endpoint":
+			p.Nest("", fe)
+		case !bad[fe.Path]:
+			p.Nest("options", fe)
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("device %q: %w", dev.Name, err)
-	}
-	return cfg, nil
+	return cfg, p.Err()
+}
+
+func checkDevice(dev plc.Device) error {
+	_, err := ConfigFromDevice(dev)
+	return err
 }
 
 func open(dev plc.Device, o plc.OpenOptions) (plc.Driver, error) {

@@ -127,8 +127,8 @@ var fastBackoff = backoff.Config{Initial: 20 * time.Millisecond, Max: 200 * time
 
 func newClient(t *testing.T, cfg opcua.Config, opts ...opcua.Option) *opcua.Client {
 	t.Helper()
-	if cfg.Backoff == (backoff.Config{}) {
-		cfg.Backoff = fastBackoff
+	if cfg.Retry == (backoff.Config{}) {
+		cfg.Retry = fastBackoff
 	}
 	if cfg.CertFile == "" {
 		dir := t.TempDir()
@@ -281,7 +281,7 @@ func TestReconnectWaitsForTheBackoffDelayOnTheClock(t *testing.T) {
 	ev, withEvents := newSessionEvents()
 	dir := t.TempDir()
 	c, err := opcua.New(opcua.Config{Endpoint: sim.Endpoint(), CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem",
-		Backoff: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}, opcua.WithClock(clk), withEvents)
+		Retry: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}, opcua.WithClock(clk), withEvents)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func testWrongPasswordRefused(t *testing.T, sim *uasim.Server) {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := opcua.Config{Endpoint: sim.Endpoint(), SecurityMode: mode, Username: "operator", Password: "wrong",
-				CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem", Backoff: fastBackoff}
+				CertFile: dir + "/cert.der", KeyFile: dir + "/key.pem", Retry: fastBackoff}
 			if mode != "None" {
 				cfg.SecurityPolicy = "Basic256Sha256"
 			}

@@ -218,7 +218,7 @@ func TestServerRestartRecoversSubscriptions(t *testing.T) {
 func TestSubscribeWhileDisconnectedReportsBadThenGood(t *testing.T) {
 	tags := []plc.Tag{{Name: "X", Type: plc.TypeLReal}}
 	sim := downSim(t, tags)
-	c, err := opcua.New(opcua.Config{Endpoint: sim.Endpoint(), Backoff: fastBackoff})
+	c, err := opcua.New(opcua.Config{Endpoint: sim.Endpoint(), Retry: fastBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func testTrustedServerCertificate(t *testing.T, sim *uasim.Server) {
 	t.Run("not trusted", func(t *testing.T) {
 		cfg := base
 		cfg.TrustedCerts = otherDir
-		cfg.Backoff = fastBackoff
+		cfg.Retry = fastBackoff
 		if e := firstConnectError(t, cfg); !errors.Is(e, opcua.ErrUntrustedServer) || !strings.Contains(e.Error(), "thumbprint") {
 			t.Fatalf("connect failed with %v, want opcua.ErrUntrustedServer naming the thumbprint", e)
 		}

@@ -28,11 +28,11 @@
 // [Load] reads devices, scan groups and tags from YAML and CSV files (see
 // [PointDB.AddYAML] and [PointDB.AddCSV] for the formats, and
 // testdata/plant.yaml and testdata/tags.csv for an example) and validates
-// them in one pass, reporting every problem as a [ConfigError] with file,
+// them in one pass, reporting every problem as a [config.FieldError] with file,
 // line and field:
 //
 //	db, err := plc.Load("plant.yaml", "tags.csv")
-//	for _, e := range plc.ConfigErrors(err) {
+//	for _, e := range config.List(err) {
 //		fmt.Println(e) // tags.csv:14: type: tag "Kiln1.Temp": unknown type "FLOT"
 //	}
 //

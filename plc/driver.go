@@ -98,6 +98,11 @@ type Registration struct {
 	// CheckAddress validates an address for a tag of type t without a
 	// connection, so a point database can be checked when it is loaded.
 	CheckAddress func(address string, t DataType) error
+	// CheckDevice, when set, validates a device's endpoint and options
+	// without a connection, so a configuration can be checked when it is
+	// loaded. Its problems are *config.FieldError values at paths
+	// relative to the device (endpoint, options.rack), joined.
+	CheckDevice func(dev Device) error
 	// Open returns a driver for dev. It validates dev and returns without
 	// waiting for the device: the driver connects in the background or on
 	// first use and reconnects on its own.
@@ -142,6 +147,21 @@ func Drivers() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// CheckDevice validates dev's endpoint and options with its driver's
+// Registration.CheckDevice, without a connection: nil for a driver that
+// has none, and ErrUnknownDriver for an unregistered driver. Problems are
+// *config.FieldError values at paths relative to the device.
+func CheckDevice(dev Device) error {
+	r, ok := Lookup(dev.Driver)
+	if !ok {
+		return fmt.Errorf("%w %q (registered: %v)", ErrUnknownDriver, dev.Driver, Drivers())
+	}
+	if r.CheckDevice == nil {
+		return nil
+	}
+	return r.CheckDevice(dev)
 }
 
 // Open opens a driver for dev by its registered driver name.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/plctest"
 )
@@ -45,10 +46,10 @@ func ExampleLoad() {
 	// 7 tags; Kiln1.Zone2.Temp is INT at DB1.DBW6, deadband 12 °C
 }
 
-func ExampleConfigErrors() {
+func ExamplePointDB_Validate() {
 	db := &plc.PointDB{Tags: []plc.Tag{{Name: "T", Device: "kiln9", Address: "MW0", Type: plc.TypeBool,
 		Deadband: plc.Deadband{Mode: plc.DeadbandAbsolute, Value: 1}}}}
-	for _, e := range plc.ConfigErrors(db.Validate()) {
+	for _, e := range config.List(db.Validate()) {
 		fmt.Println(e)
 	}
 	// Output:

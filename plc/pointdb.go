@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-iot/kiln/internal/yamlconf"
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Scan group defaults and bounds.
@@ -111,6 +111,11 @@ func (s *source) at(field string) (int, string) {
 	if r, ok := s.fields[field]; ok {
 		return r.line, r.name
 	}
+	if parent, _, ok := strings.Cut(field, "."); ok {
+		if r, ok := s.fields[parent]; ok {
+			return r.line, field // an option, at its section's line
+		}
+	}
 	if field == "scaling" && !s.yaml {
 		return s.at("scale_raw_min")
 	}
@@ -123,64 +128,18 @@ func (s *source) at(field string) (int, string) {
 	return s.line, field
 }
 
-// ConfigError is one problem in a point database, located by file, line
-// and field. Load and Validate return all problems joined (errors.Join);
-// use errors.As to get the first, or ConfigErrors to list them.
-type ConfigError struct {
-	File  string // the file as given to Load; empty for entries made by code
-	Line  int    // 1-based; 0 when unknown
-	Field string // the field or column as the file spells it
-	Msg   string
-	// Err is the underlying error when there is one (a *TypeError, the
-	// driver's address error, ErrUnknownDriver).
-	Err error
-}
-
-// Error formats the problem as "file:line: field: message".
-func (e *ConfigError) Error() string { return yamlconf.Format(e.File, e.Line, e.Field, e.Msg) }
-
-// Unwrap returns the underlying error.
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-// ConfigErrors lists the *ConfigError values inside err (as returned by
-// Load or Validate), in order.
-func ConfigErrors(err error) []*ConfigError {
-	var out []*ConfigError
-	var walk func(error)
-	walk = func(err error) {
-		var ce *ConfigError
-		if errors.As(err, &ce) && err == error(ce) {
-			out = append(out, ce)
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		if errors.As(err, &ce) {
-			out = append(out, ce)
-		}
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
-
-// errList collects ConfigErrors.
-type errList []*ConfigError
+// errList collects the problems of a point database.
+type errList []*config.FieldError
 
 func (l *errList) add(src *source, field, format string, args ...any) {
 	l.addErr(src, field, nil, format, args...)
 }
 
 func (l *errList) addErr(src *source, field string, err error, format string, args ...any) {
-	ce := &ConfigError{Msg: fmt.Sprintf(format, args...), Err: err, Field: field}
+	ce := &config.FieldError{Msg: fmt.Sprintf(format, args...), Err: err, Path: field}
 	if src != nil {
 		ce.File = src.file
-		ce.Line, ce.Field = src.at(field)
+		ce.Line, ce.Path = src.at(field)
 	}
 	*l = append(*l, ce)
 }
@@ -223,14 +182,14 @@ func (l errList) join(files ...string) error {
 //
 //	db, err := plc.Load("plant.yaml", "tags.csv")
 //
-// Every problem of every file is reported, each as a *ConfigError, joined.
+// Every problem of every file is reported, each a *config.FieldError (Path: the field or column as the file spells it), joined; config.List lists them.
 func Load(paths ...string) (*PointDB, error) {
 	db := &PointDB{}
 	var errs errList
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			errs = append(errs, &ConfigError{File: p, Msg: "cannot read file", Err: err})
+			errs = append(errs, &config.FieldError{File: p, Msg: "cannot read file", Err: err})
 			continue
 		}
 		switch strings.ToLower(filepath.Ext(p)) {
@@ -239,11 +198,11 @@ func Load(paths ...string) (*PointDB, error) {
 		case ".csv":
 			err = db.AddCSV(p, data)
 		default:
-			err = &ConfigError{File: p, Msg: "unknown file kind: want .yaml, .yml or .csv"}
+			err = &config.FieldError{File: p, Msg: "unknown file kind: want .yaml, .yml or .csv"}
 		}
-		errs = append(errs, ConfigErrors(err)...)
+		errs = append(errs, config.List(err)...)
 	}
-	errs = append(errs, ConfigErrors(db.Validate())...)
+	errs = append(errs, config.List(db.Validate())...)
 	return db, errs.join(paths...)
 }
 
@@ -300,7 +259,7 @@ func srcAt(list []source, i int) *source {
 }
 
 // Validate checks the database as a whole and reports every problem, each
-// a *ConfigError naming file, line and field, joined: duplicate names,
+// a *config.FieldError naming file, line and field, joined: duplicate names,
 // tags of unknown devices or scan groups, devices of unregistered drivers,
 // addresses the device's driver rejects (Registration.CheckAddress), bad
 // types, min > max, deadbands on BOOL or STRING tags, percent deadbands
@@ -328,6 +287,11 @@ func (db *PointDB) Validate() error {
 			errs.addErr(src, "driver", ErrUnknownDriver, "device %q: unknown driver %q (registered: %v)", d.Name, d.Driver, Drivers())
 		default:
 			drivers[d.Name] = &r
+			if r.CheckDevice != nil {
+				for _, fe := range config.List(r.CheckDevice(*d)) {
+					errs.addErr(src, fe.Path, fe.Err, "%s", fe.Msg)
+				}
+			}
 		}
 	}
 

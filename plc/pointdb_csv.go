@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // AddCSV parses one CSV table and appends its rows to db. file names the
@@ -191,9 +193,9 @@ func sniffSeparator(data []byte) rune {
 	}
 }
 
-// csvError turns an encoding/csv error into a ConfigError at its line.
-func csvError(file string, err error) *ConfigError {
-	ce := &ConfigError{File: file, Msg: "CSV syntax: " + err.Error(), Err: err}
+// csvError turns an encoding/csv error into a *config.FieldError at its line.
+func csvError(file string, err error) *config.FieldError {
+	ce := &config.FieldError{File: file, Msg: "CSV syntax: " + err.Error(), Err: err}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		ce.Line = pe.Line

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/plctest"
 )
@@ -68,7 +69,7 @@ func TestLoadExamplePointDB(t *testing.T) {
 // messages returns the error's ConfigErrors as strings.
 func messages(err error) []string {
 	var out []string
-	for _, ce := range plc.ConfigErrors(err) {
+	for _, ce := range config.List(err) {
 		out = append(out, ce.Error())
 	}
 	return out
@@ -196,8 +197,8 @@ tags:
 	if !errors.As(err, &te) || te.Text != "FLOT" {
 		t.Errorf("errors.As *TypeError = %v", te)
 	}
-	var ce *plc.ConfigError
-	if !errors.As(err, &ce) || ce.File != p || ce.Line != 4 || ce.Field != "name" {
+	var ce *config.FieldError
+	if !errors.As(err, &ce) || ce.File != p || ce.Line != 4 || ce.Path != "name" {
 		t.Errorf("first ConfigError = %+v", ce)
 	}
 }
@@ -434,7 +435,7 @@ func checkFuzzErrors(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	ces := plc.ConfigErrors(err)
+	ces := config.List(err)
 	if len(ces) == 0 {
 		t.Fatalf("error without ConfigError: %v", err)
 	}

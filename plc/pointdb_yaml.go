@@ -7,13 +7,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 )
 
 // AddYAML parses a YAML point database and appends its devices, groups and
 // tags to db. file names the source in errors. It reports every problem of
 // the file it can find without the rest of the database (syntax, unknown
-// fields, bad numbers, unknown types), each a *ConfigError, joined; call
+// fields, bad numbers, unknown types), each a *config.FieldError, joined; call
 // Validate afterwards (Load does both). The format:
 //
 //	devices:
@@ -50,7 +51,7 @@ func (db *PointDB) AddYAML(file string, data []byte) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := yamlErrorLine(err)
-		errs = append(errs, &ConfigError{File: file, Line: line, Msg: msg, Err: err})
+		errs = append(errs, &config.FieldError{File: file, Line: line, Msg: msg, Err: err})
 		return errs.join()
 	}
 	if len(doc.Content) == 0 {

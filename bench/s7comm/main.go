@@ -144,7 +144,7 @@ func median(ds []time.Duration) time.Duration {
 
 // kilnClient reads tags with kiln's driver over one connection.
 func kilnClient(name string, srv *s7sim.Server, tags []plc.Tag) (*client, error) {
-	d, err := s7.New(srv.Addr(), s7.Config{})
+	d, err := s7.New(s7.Config{Endpoint: srv.Addr()})
 	if err != nil {
 		return nil, err
 	}

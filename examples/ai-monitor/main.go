@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/buildinfo"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/failsafe/modulesim"
 	"github.com/kiln-iot/kiln/httpserve"
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, logOpts .
 	stdout = &syncWriter{w: stdout}
 	fs := flag.NewFlagSet("ai-monitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	config := fs.String("config", "", "configuration file; without it the demo runs")
+	configFile := fs.String("config", "", "configuration file; without it the demo runs")
 	listen := fs.String("listen", "", "HTTP listen address (default: the configuration's, or "+failsafe.DefaultListen+")")
 	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGTERM or SIGINT)")
 	stable := fs.Duration("demo-stable", 10*time.Second, "demo: how long a module must be healthy to get control back")
@@ -89,19 +90,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, logOpts .
 	}
 
 	var s *setup
-	if *config == "" {
+	if *configFile == "" {
 		s, err = demoSetup(ctx, log, *stable, stdout)
 	} else {
-		s, err = fileSetup(*config, log)
+		s, err = fileSetup(*configFile, log)
 	}
 	if err != nil {
-		for _, ce := range failsafe.ConfigErrors(err) {
-			fmt.Fprintln(stderr, ce)
-		}
-		for _, ce := range plc.ConfigErrors(err) {
-			fmt.Fprintln(stderr, ce)
-		}
-		if len(failsafe.ConfigErrors(err)) == 0 && len(plc.ConfigErrors(err)) == 0 {
+		if errors.Is(err, config.ErrInvalid) || errors.Is(err, failsafe.ErrConfig) {
+			fmt.Fprintf(stderr, "ai-monitor: %s:\n", config.Count(err))
+			for _, ce := range config.List(err) {
+				fmt.Fprintln(stderr, ce)
+			}
+		} else {
 			fmt.Fprintln(stderr, "ai-monitor:", err)
 		}
 		if s != nil {

@@ -45,11 +45,15 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/buildinfo"
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	"github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/httpserve"
-	"github.com/kiln-iot/kiln/plc"
 )
+
+// errBadConfig ends a run whose configuration file has problems, once
+// they are printed.
+var errBadConfig = errors.New("the configuration has problems")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -74,7 +78,7 @@ var errHealthcheck = errors.New("healthcheck failed")
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edge-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	flags := config.NewFlags(fs)
+	flags := gatewayconf.NewFlags(fs)
 	verbose := fs.Bool("v", false, "log at debug level")
 	showVersion := fs.Bool("version", false, "print the build (version, commit, time) and exit")
 	healthcheck := fs.Bool("healthcheck", false, "GET this configuration's http.listen /healthz and exit 0 if healthy, 1 if not (container health checks)")
@@ -85,10 +89,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := fmt.Fprintln(stdout, buildinfo.Get())
 		return err
 	}
-	var cfg config.Config
+	var cfg gatewayconf.Config
 	if flags.File != "" {
 		var err error
-		if cfg, err = config.Load(flags.File); err != nil {
+		if cfg, err = gatewayconf.Load(flags.File); err != nil {
+			if errors.Is(err, config.ErrInvalid) {
+				fmt.Fprintf(stderr, "edge-gateway: %s in %s:\n%v\n", config.Count(err), flags.File, err)
+				return errBadConfig
+			}
 			return err
 		}
 	}
@@ -115,11 +123,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	g, err := gateway.New(ctx, cfg, append(withDemo(), gateway.WithLogger(log))...)
 	if err != nil {
-		if errs := plc.ConfigErrors(err); len(errs) > 0 {
-			for _, e := range errs {
+		if errors.Is(err, config.ErrInvalid) {
+			for _, e := range config.List(err) {
 				fmt.Fprintln(stderr, e)
 			}
-			return fmt.Errorf("%d problems in the point database", len(errs))
+			return fmt.Errorf("%s in the point database", config.Count(err))
 		}
 		return err
 	}
@@ -136,10 +144,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // setMemoryLimit sets the Go runtime's soft memory limit as
-// config.MemoryLimitFor decides for tags tags and logs the decision. It runs
+// Config.MemoryLimitFor decides for tags tags and logs the decision. It runs
 // after the point database is loaded (the tag count is known then, and the
 // load's garbage does not make the collector race a limit).
-func setMemoryLimit(log *zap.Logger, cfg config.Config, tags int) {
+func setMemoryLimit(log *zap.Logger, cfg gatewayconf.Config, tags int) {
 	limit, src := cfg.MemoryLimitFor(tags, os.Getenv("GOMEMLIMIT"))
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
@@ -166,7 +174,7 @@ func newLogger(w io.Writer, verbose bool) *zap.Logger {
 }
 
 // announce prints what the gateway does and where to look.
-func announce(w io.Writer, cfg config.Config, g *gateway.Gateway) {
+func announce(w io.Writer, cfg gatewayconf.Config, g *gateway.Gateway) {
 	base := "http://" + g.Addr()
 	db := g.PointDB()
 	fmt.Fprintf(w, "kiln edge gateway %q, tenant %q\n", cfg.ID, cfg.Tenant)
@@ -176,9 +184,9 @@ func announce(w io.Writer, cfg config.Config, g *gateway.Gateway) {
 	fmt.Fprintf(w, "  reading        %d tags from %d devices\n", len(db.Tags), len(db.Devices))
 	fmt.Fprintf(w, "  spool          %s\n", cfg.Spool.Dir)
 	switch cfg.Transport.Kind {
-	case config.TransportEmbedded:
+	case gatewayconf.TransportEmbedded:
 		fmt.Fprintf(w, "  store          %s (SQLite), audit log %s/audit.jsonl\n", cfg.Store.Path, cfg.DataDir)
-	case config.TransportPulsar:
+	case gatewayconf.TransportPulsar:
 		fmt.Fprintf(w, "  uplink         %s topic %s\n", cfg.Transport.Pulsar.Client.URL, cfg.Transport.Pulsar.Topic)
 		fmt.Fprintf(w, "  commands       %s, audit records to %s\n", cfg.Transport.CommandTopic, cfg.Transport.AuditTopic)
 	}

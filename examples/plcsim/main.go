@@ -25,8 +25,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/buildinfo"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
-	"github.com/kiln-iot/kiln/plc"
 )
 
 func main() {
@@ -71,7 +71,7 @@ func run(args []string, stdout io.Writer) error {
 	if *tags != "" {
 		var err error
 		if list, err = sim.LoadTagList(*tags); err != nil {
-			for _, e := range plc.ConfigErrors(err) {
+			for _, e := range config.List(err) {
 				fmt.Fprintln(os.Stderr, e)
 			}
 			return fmt.Errorf("%s: invalid tag list", *tags)

@@ -41,10 +41,11 @@ func init() {
 			if *s7Remote != "" {
 				opts["remote_tsap"] = *s7Remote
 			}
-			if _, err := s7.ConfigFromOptions(opts); err != nil {
+			dev := plc.Device{Name: endpoint, Driver: "s7", Endpoint: endpoint, Options: opts}
+			if _, err := s7.ConfigFromDevice(dev); err != nil {
 				return plc.Device{}, err
 			}
-			return plc.Device{Name: endpoint, Driver: "s7", Endpoint: endpoint, Options: opts}, nil
+			return dev, nil
 		},
 		Resolve: func(arg string) (string, plc.DataType, error) {
 			a, err := s7.ParseAddress(arg, plc.DataType{})

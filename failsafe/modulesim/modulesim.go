@@ -47,7 +47,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	drv, err := s7.New(*endpoint, s7.Config{})
+	drv, err := s7.New(s7.Config{Endpoint: *endpoint})
 	if err != nil {
 		fmt.Fprintln(stderr, "demo-module:", err)
 		return 1

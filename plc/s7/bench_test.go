@@ -36,7 +36,7 @@ func BenchmarkScan(b *testing.B) {
 	minimal := float64(s7.MinRoundTrips(addrs, 480))
 
 	b.Run("planner", func(b *testing.B) {
-		d, err := s7.New(srv.Addr(), s7.Config{})
+		d, err := s7.New(s7.Config{Endpoint: srv.Addr()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func BenchmarkFootprint(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
-		d, err := s7.New(srv.Addr(), s7.Config{})
+		d, err := s7.New(s7.Config{Endpoint: srv.Addr()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -34,7 +34,7 @@
 //
 // New (or plc.Open) returns at once and connects in the background; the
 // first read waits for the first attempt. Failed connection attempts are
-// retried with exponential backoff and jitter (Config.Reconnect);
+// retried with exponential backoff and jitter (Config.Retry);
 // meanwhile reads answer at once with Bad/comm-failure samples. A
 // transport error or an unusable answer drops the connection. An idle
 // connection is checked every second, so one the PLC or a gateway closed
@@ -50,8 +50,8 @@
 // WithEvents reports its events (connected, lost with the cause,
 // retrying in) and WithClock sets its clock. A circuit
 // breaker (github.com/sony/gobreaker/v2) opens after
-// Config.BreakerFailures consecutive failures and lets one probe through
-// after Config.BreakerTimeout.
+// Config.Breaker.Failures consecutive failures and lets one probe through
+// after Config.Breaker.OpenFor.
 //
 // # Jobs in flight
 //
@@ -103,7 +103,7 @@
 // the negotiated PDU, drops the connection. Nothing
 // is printed: logs go to the injected *zap.Logger.
 //
-//	drv, err := s7.New("10.0.0.5", s7.Config{Rack: 0, Slot: 1})
+//	drv, err := s7.New(s7.Config{Endpoint: "10.0.0.5", Rack: 0, Slot: 1})
 //	if err != nil { … }
 //	defer drv.Close()
 //	r, err := drv.Prepare(tags)

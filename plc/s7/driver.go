@@ -20,17 +20,22 @@ import (
 )
 
 func init() {
-	plc.Register(plc.Registration{Name: "s7", CheckAddress: CheckAddress, Open: Open})
+	plc.Register(plc.Registration{Name: "s7", CheckAddress: CheckAddress, CheckDevice: checkDevice, Open: Open})
 }
 
-// Open opens a driver for dev, whose Options are read by
-// ConfigFromOptions; it is the driver's plc.Registration.Open.
+func checkDevice(dev plc.Device) error {
+	_, err := ConfigFromDevice(dev)
+	return err
+}
+
+// Open opens a driver for dev, whose endpoint and options are read by
+// ConfigFromDevice; it is the driver's plc.Registration.Open.
 func Open(dev plc.Device, o plc.OpenOptions) (plc.Driver, error) {
-	cfg, err := ConfigFromOptions(dev.Options)
+	cfg, err := ConfigFromDevice(dev)
 	if err != nil {
-		return nil, fmt.Errorf("device %q: %w", dev.Name, err)
+		return nil, err
 	}
-	return New(dev.Endpoint, cfg, WithName(dev.Name), WithLogger(o.Logger), WithRegisterer(o.Registerer))
+	return New(cfg, WithName(dev.Name), WithLogger(o.Logger), WithRegisterer(o.Registerer))
 }
 
 // minPDU and maxPDU bound the PDU sizes the driver works with. S7 CPUs
@@ -96,14 +101,14 @@ type Driver struct {
 	connErr   atomic.Pointer[error] // the last connect failure, nil once connected
 }
 
-// New returns a driver for the PLC at endpoint (host or host:port, port
-// 102 by default). It connects in the background and returns at once;
-// the first read waits for the first connection attempt.
-func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
+// New returns a driver for the PLC at cfg.Endpoint (host or host:port,
+// port 102 by default). It connects in the background and returns at
+// once; the first read waits for the first connection attempt.
+func New(cfg Config, opts ...Option) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	addr, err := hostPort(endpoint)
+	addr, err := hostPort(cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -129,21 +134,16 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 			return nil, err
 		}
 	}
-	d.cb = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
-		Name:    o.name,
-		Timeout: d.cfg.BreakerTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= uint32(d.cfg.BreakerFailures)
-		},
-		IsSuccessful: func(err error) bool {
-			// A request its caller cancelled says nothing about the PLC.
-			return err == nil || errors.Is(err, context.Canceled)
-		},
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			d.m.setBreaker(to)
-			d.log.Info("s7 circuit breaker", zap.Stringer("from", from), zap.Stringer("to", to))
-		},
-	})
+	settings := d.cfg.Breaker.Settings(o.name)
+	settings.IsSuccessful = func(err error) bool {
+		// A request its caller cancelled says nothing about the PLC.
+		return err == nil || errors.Is(err, context.Canceled)
+	}
+	settings.OnStateChange = func(_ string, from, to gobreaker.State) {
+		d.m.setBreaker(to)
+		d.log.Info("s7 circuit breaker", zap.Stringer("from", from), zap.Stringer("to", to))
+	}
+	d.cb = gobreaker.NewCircuitBreaker[[]byte](settings)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.life, d.cancel = ctx, cancel
 	loops := make([]*reconnect.Loop, d.cfg.Connections)
@@ -246,7 +246,7 @@ func (s *slot) newLoop() (*reconnect.Loop, error) {
 		s.d.log.Info("s7 connected", zap.Int("conn", s.id), zap.Int("pdu", int(s.pdu.Load())))
 		return s.watch, nil
 	}
-	return reconnect.New(reconnect.Config{Retry: s.d.cfg.Reconnect}, dial,
+	return reconnect.New(reconnect.Config{Retry: s.d.cfg.Retry}, dial,
 		reconnect.WithClock(s.d.clk), reconnect.WithLogger(s.d.log.With(zap.Int("conn", s.id)), "s7 "), reconnect.WithEvents(s.d.events))
 }
 
@@ -304,7 +304,7 @@ func (s *slot) dial(ctx context.Context) error {
 	var c *isoConn
 	_, err := s.d.cb.Execute(func() ([]byte, error) {
 		var err error
-		c, err = dialISO(ctx, s.d.endpoint, s.d.cfg.LocalTSAP, s.d.cfg.remoteTSAP(), s.d.cfg.PDUSize)
+		c, err = dialISO(ctx, s.d.endpoint, uint16(s.d.cfg.LocalTSAP), s.d.cfg.remoteTSAP(), s.d.cfg.PDUSize)
 		return nil, err
 	})
 	if err != nil {

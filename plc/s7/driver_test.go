@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +21,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
@@ -41,14 +46,15 @@ func startSim(t *testing.T, cfg s7sim.Config) *s7sim.Server {
 // fastCfg reconnects quickly, so tests of outages do not wait long.
 func fastCfg() s7.Config {
 	return s7.Config{
-		Timeout:   2 * time.Second,
-		Reconnect: backoff.Config{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+		Timeout: 2 * time.Second,
+		Retry:   backoff.Config{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
 	}
 }
 
 func open(t *testing.T, addr string, cfg s7.Config, opts ...s7.Option) *s7.Driver {
 	t.Helper()
-	d, err := s7.New(addr, cfg, opts...)
+	cfg.Endpoint = addr
+	d, err := s7.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +369,7 @@ func TestReconnectsWhenThePLCRestarts(t *testing.T) {
 	_ = srv.Set("DB1.DBW0:INT", plc.IntValue(plc.Int, 42))
 	reg := prometheus.NewRegistry()
 	cfg := fastCfg()
-	cfg.BreakerFailures = 1000 // this test is about reconnecting, not the breaker
+	cfg.Breaker.Failures = 1000 // this test is about reconnecting, not the breaker
 	d := open(t, srv.Addr(), cfg, s7.WithRegisterer(reg))
 	tg := tag("x", "DB1.DBW0", "INT")
 	r, err := d.Prepare([]plc.Tag{tg})
@@ -421,8 +427,8 @@ func TestBreakerOpensWhileDownAndClosesAfter(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
 	reg := prometheus.NewRegistry()
 	cfg := fastCfg()
-	cfg.BreakerFailures = 3
-	cfg.BreakerTimeout = 30 * time.Millisecond
+	cfg.Breaker.Failures = 3
+	cfg.Breaker.OpenFor = 30 * time.Millisecond
 	d := open(t, srv.Addr(), cfg, s7.WithRegisterer(reg))
 	tags := []plc.Tag{tag("x", "DB1.DBW0", "INT")}
 	read(t, d, tags...)
@@ -524,7 +530,9 @@ func TestConcurrentUseOverSeveralConnections(t *testing.T) {
 
 func TestCloseIsIdempotentAndFinal(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
-	d, err := s7.New(srv.Addr(), fastCfg())
+	cfg := fastCfg()
+	cfg.Endpoint = srv.Addr()
+	d, err := s7.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,21 +575,48 @@ func TestRegisteredAsS7(t *testing.T) {
 	}
 }
 
-func TestConfigFromOptions(t *testing.T) {
-	c, err := s7.ConfigFromOptions(map[string]string{
+func TestConfigFromDeviceReadsEveryOptionByItsYAMLName(t *testing.T) {
+	c, err := s7.ConfigFromDevice(plc.Device{Name: "p", Endpoint: "10.0.0.5", Options: map[string]string{
 		"rack": "1", "slot": "3", "connection_type": "basic", "remote_tsap": "03.23", "local_tsap": "0x0100",
 		"pdu_size": "240", "max_items": "18", "gap": "auto", "connections": "2", "timeout": "2s",
-		"connect_timeout": "1s", "reconnect_initial": "50ms", "reconnect_max": "5s", "breaker_failures": "4", "breaker_timeout": "3s",
-	})
+		"connect_timeout": "1s", "retry.initial": "50ms", "retry.max": "5s", "retry.multiplier": "3", "retry.jitter": "-1",
+		"breaker.failures": "4", "breaker.open_for": "3s",
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Rack != 1 || c.Slot != 3 || c.RemoteTSAP != 0x0323 || c.PDUSize != 240 || c.Connections != 2 || c.Timeout != 2*time.Second || c.Reconnect.Max != 5*time.Second {
-		t.Errorf("config %+v", c)
+	want := s7.Config{Endpoint: "10.0.0.5", Rack: 1, Slot: 3, ConnectionType: "basic", RemoteTSAP: 0x0323, LocalTSAP: 0x0100,
+		PDUSize: 240, MaxItems: 18, Connections: 2, Timeout: 2 * time.Second, ConnectTimeout: time.Second,
+		Retry:   backoff.Config{Initial: 50 * time.Millisecond, Max: 5 * time.Second, Multiplier: 3, Jitter: -1},
+		Breaker: breaker.Config{Failures: 4, OpenFor: 3 * time.Second}}
+	if c != want {
+		t.Errorf("config\n%+v, want\n%+v", c, want)
 	}
-	for k, v := range map[string]string{"rack": "x", "slot": "40", "connection_type": "hmi", "local_tsap": "0x10000", "pdu_size": "10", "gap": "-1", "timeout": "soon", "remote_tsap": "zz"} {
-		if _, err := s7.ConfigFromOptions(map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
-			t.Errorf("%s=%s: %v", k, v, err)
+}
+
+func TestConfigFromDeviceReportsEveryProblemAtItsOptionPath(t *testing.T) {
+	_, err := s7.ConfigFromDevice(plc.Device{Name: "p", Options: map[string]string{
+		"rack": "x", "slot": "40", "connection_type": "hmi", "local_tsap": "0x10000", "pdu_size": "10",
+		"gap": "-1", "timeout": "soon", "remote_tsap": "zz", "retry.multiplier": "0.5", "breaker.failures": "-1",
+		"reconnect_max": "5s", "endpoint": "10.0.0.9",
+	}})
+	var got []string
+	for _, fe := range config.List(err) {
+		got = append(got, fe.Path)
+	}
+	want := []string{
+		"options", // endpoint: the device's, not an option
+		"options.local_tsap", "options.rack", "options",
+		"options.remote_tsap", "options.timeout",
+		"endpoint", "options.slot", "options.connection_type", "options.pdu_size", "options.gap",
+		"options.retry.multiplier", "options.breaker.failures",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("paths\n%q, want\n%q\n%v", got, want, err)
+	}
+	for _, fe := range config.List(err) {
+		if strings.Contains(fe.Msg, "strconv") || strings.Contains(fe.Msg, "parsing") {
+			t.Errorf("%s: %s", fe.Path, fe.Msg)
 		}
 	}
 }
@@ -613,7 +648,7 @@ func TestReconnectWaitsForTheBackoffDelay(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
 	_ = srv.Stop()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	cfg := s7.Config{Reconnect: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}
+	cfg := s7.Config{Retry: backoff.Config{Initial: time.Second, Max: time.Second, Jitter: -1}}
 	d := open(t, srv.Addr(), cfg, s7.WithClock(clk))
 	tags := []plc.Tag{tag("x", "MW0", "INT")}
 	clk.BlockUntil(1) // the first attempt failed; the driver waits for its delay
@@ -813,7 +848,8 @@ func TestCloseInterruptsARequest(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
 	cfg := fastCfg()
 	cfg.Timeout = time.Hour
-	d, err := s7.New(srv.Addr(), cfg)
+	cfg.Endpoint = srv.Addr()
+	d, err := s7.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -887,5 +923,25 @@ func TestIdleConnectionClosedByThePLC(t *testing.T) {
 	})
 	if out := read(t, d, tags...); !out[0].Quality.IsGood() || out[0].Value.Float() != 11 {
 		t.Errorf("first read after the restart: %v %v", out[0].Value, out[0].Quality)
+	}
+}
+
+func TestPointDBReportsABadOptionAtItsLineOnce(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "plant.yaml")
+	data := "devices:\n  - name: plc1\n    driver: s7\n    endpoint: 10.0.0.5\n    options:\n      rack: x\n      slott: 1\n"
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := plc.Load(p)
+	var got []string
+	for _, fe := range config.List(err) {
+		got = append(got, fe.Error())
+	}
+	want := []string{
+		p + `:5: options.rack: "x" is not a whole number`,
+		p + `:5: options: unknown option "slott" (known: rack, slot, connection_type, remote_tsap, local_tsap, pdu_size, max_items, gap, connections, timeout, connect_timeout, retry.initial, retry.max, retry.multiplier, retry.jitter, breaker.failures, breaker.open_for)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

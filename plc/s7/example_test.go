@@ -38,7 +38,7 @@ func ExampleNew() {
 	defer plcSim.Close()
 	_ = plcSim.Set("DB1.DBD0:REAL", plc.FloatValue(plc.Real, 21.5))
 
-	drv, err := s7.New(plcSim.Addr(), s7.Config{})
+	drv, err := s7.New(s7.Config{Endpoint: plcSim.Addr()})
 	if err != nil {
 		panic(err)
 	}
@@ -70,7 +70,7 @@ func ExampleNew() {
 func ExampleItemError() {
 	plcSim, _ := s7sim.New(s7sim.Config{DBs: map[int]int{1: 64}})
 	defer plcSim.Close()
-	drv, _ := s7.New(plcSim.Addr(), s7.Config{})
+	drv, _ := s7.New(s7.Config{Endpoint: plcSim.Addr()})
 	defer drv.Close()
 	errs := drv.Write(context.Background(), []plc.WriteItem{
 		{Tag: plc.Tag{Name: "x", Address: "DB2.DBW0", Type: plc.TypeInt}, Value: plc.IntValue(plc.Int, 1)},

@@ -103,7 +103,7 @@ func (z *zeroPLC) serve(c net.Conn) {
 // is made on the first read and the same plan serves every read after.
 func TestPlanIsMadeOnceAndReused(t *testing.T) {
 	z := startZeroPLC(t)
-	d, err := New(z.ln.Addr().String(), Config{})
+	d, err := New(Config{Endpoint: z.ln.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
@@ -96,8 +97,8 @@ func TestShortSessionsAreRetriedWithGrowingBackoff(t *testing.T) {
 	ev, withEvents := newSessionEvents()
 	reg := prometheus.NewRegistry()
 	cfg := s7.Config{
-		Reconnect:       backoff.Config{Initial: time.Second, Max: time.Minute, Jitter: -1},
-		BreakerFailures: 1000, // this test is about reconnecting, not the breaker
+		Retry:   backoff.Config{Initial: time.Second, Max: time.Minute, Jitter: -1},
+		Breaker: breaker.Config{Failures: 1000}, // this test is about reconnecting, not the breaker
 	}
 	d := open(t, srv.Addr(), cfg, s7.WithClock(clk), withEvents, s7.WithRegisterer(reg))
 	tags := []plc.Tag{tag("x", "MW0", "INT")}
@@ -176,7 +177,7 @@ func TestCancelledRequestReconnectsAtOnce(t *testing.T) {
 	srv := startSim(t, s7sim.Config{})
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	ev, withEvents := newSessionEvents()
-	cfg := s7.Config{Timeout: time.Hour, ConnectTimeout: time.Hour, Reconnect: backoff.Config{Initial: time.Second, Jitter: -1}}
+	cfg := s7.Config{Timeout: time.Hour, ConnectTimeout: time.Hour, Retry: backoff.Config{Initial: time.Second, Jitter: -1}}
 	d := open(t, srv.Addr(), cfg, s7.WithClock(clk), withEvents)
 	tags := []plc.Tag{tag("x", "MW0", "INT")}
 	read(t, d, tags...)

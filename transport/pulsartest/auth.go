@@ -67,7 +67,6 @@ func (a AuthConfig) Validate() error {
 		}
 	}
 	return p.Err()
-	return nil
 }
 
 func (a AuthConfig) enabled() bool { return len(a.Tokens) > 0 }

@@ -95,6 +95,7 @@ func (c Config) withDefaults() Config {
 // Validate reports every bad field, after applying defaults, each a
 // *config.FieldError with the field's YAML key.
 func (c Config) Validate() error {
+	recordDefault := c.MaxRecordBytes == 0
 	c = c.withDefaults()
 	var p config.Problems
 	if c.Dir == "" {
@@ -106,8 +107,13 @@ func (c Config) Validate() error {
 	if c.MaxBytes < 2*c.SegmentBytes {
 		p.Add("max_bytes", "%d is less than twice segment_bytes (%d)", c.MaxBytes, 2*c.SegmentBytes)
 	}
-	if c.MaxRecordBytes < 0 || int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2 {
-		p.Add("max_record_bytes", "%d is not between 0 and half of max_bytes", c.MaxRecordBytes)
+	switch {
+	case c.MaxRecordBytes < 0:
+		p.Add("max_record_bytes", "%d is negative", c.MaxRecordBytes)
+	case int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2 && recordDefault:
+		p.Add("max_record_bytes", "the default %d is more than half of max_bytes (%d): set it lower or raise max_bytes", c.MaxRecordBytes, c.MaxBytes)
+	case int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2:
+		p.Add("max_record_bytes", "%d is more than half of max_bytes (%d)", c.MaxRecordBytes, c.MaxBytes)
 	}
 	if c.Full != FullBlock && c.Full != FullDropOldest {
 		p.Add("full", "%q is not block or drop-oldest", c.Full)

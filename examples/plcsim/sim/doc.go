@@ -22,5 +22,5 @@
 //	v, err := p.Get("Kiln1.Zone1.Setpoint")
 //
 // Tag lists are YAML (ParseTagList documents the format); errors name
-// file, line and field as *plc.ConfigError values.
+// file, line and field as *config.FieldError values.
 package sim

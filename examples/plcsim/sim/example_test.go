@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
-	"github.com/kiln-iot/kiln/plc"
 )
 
 // A plant serving the demo kiln line over S7 and OPC UA, and the point
@@ -55,8 +55,8 @@ tags:
 // Errors name the file, line and field.
 func ExampleParseTagList_errors() {
 	_, err := sim.ParseTagList("press.yaml", []byte("tags:\n  - {name: Press.Force, address: DB1.DBW0, type: REAL}\n"))
-	for _, e := range plc.ConfigErrors(err) {
-		fmt.Println(e.File, e.Line, e.Field)
+	for _, e := range config.List(err) {
+		fmt.Println(e.File, e.Line, e.Path)
 	}
 	// Output: press.yaml 2 tags[0].address
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
@@ -69,8 +70,8 @@ func TestParseTagListErrorsNameFileLineField(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not contain %q", err, c.want)
 			}
-			if len(plc.ConfigErrors(err)) == 0 {
-				t.Fatalf("error %v holds no *plc.ConfigError", err)
+			if len(config.List(err)) == 0 {
+				t.Fatalf("error %v holds no *config.FieldError", err)
 			}
 		})
 	}
@@ -306,7 +307,7 @@ func FuzzParseTagList(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := l.PointDB("127.0.0.1:1", "", 2); err != nil && len(plc.ConfigErrors(err)) == 0 {
+		if _, err := l.PointDB("127.0.0.1:1", "", 2); err != nil && len(config.List(err)) == 0 {
 			t.Fatalf("PointDB of a valid tag list: unlocated error %v", err)
 		}
 	})

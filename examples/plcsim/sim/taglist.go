@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
@@ -119,7 +120,7 @@ func LoadTagList(path string) (*TagList, error) {
 }
 
 // ParseTagList parses a tag list in YAML and checks it. file names the
-// source in errors, which are *plc.ConfigError values naming file, line and
+// source in errors, which are *config.FieldError values naming file, line and
 // field, joined (list them with plc.ConfigErrors). The format (see
 // kiln-line.yaml):
 //
@@ -161,7 +162,7 @@ func ParseTagList(file string, data []byte) (*TagList, error) {
 	}
 	var errs []error
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, &plc.ConfigError{File: file, Line: yamlconf.NodeLine(&root, path), Field: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, &config.FieldError{File: file, Line: yamlconf.NodeLine(&root, path), Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	groups := map[string]bool{plc.DefaultGroup: true}
 	for i, g := range l.Groups {
@@ -268,10 +269,10 @@ func (t *Tag) plcTag() plc.Tag {
 	return pt
 }
 
-// yamlError turns a yaml.v3 error into a located *plc.ConfigError.
+// yamlError turns a yaml.v3 error into a located *config.FieldError.
 func yamlError(file string, err error) error {
 	line, msg := yamlconf.Split(err)
-	return &plc.ConfigError{File: file, Line: line, Msg: msg, Err: err}
+	return &config.FieldError{File: file, Line: line, Msg: msg, Err: err}
 }
 
 // checkTypes parses every tag's type where it stands, so that a bad type
@@ -289,7 +290,7 @@ func checkTypes(file string, root *yaml.Node) error {
 			continue
 		}
 		if _, err := plc.ParseDataType(n.Value); err != nil {
-			errs = append(errs, &plc.ConfigError{File: file, Line: n.Line, Field: p + ".type", Msg: err.Error(), Err: err})
+			errs = append(errs, &config.FieldError{File: file, Line: n.Line, Path: p + ".type", Msg: err.Error(), Err: err})
 		}
 	}
 	return errors.Join(errs...)

@@ -36,5 +36,5 @@
 //	if err != nil { … }
 //	defer srv.Close()
 //	_ = srv.Set("DB1.DBD0:REAL", plc.FloatValue(plc.Real, 21.5))
-//	drv, err := s7.New(srv.Addr(), s7.Config{})
+//	drv, err := s7.New(s7.Config{Endpoint: srv.Addr()})
 package s7sim

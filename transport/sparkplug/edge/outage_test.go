@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/internal/mqtttest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport"
@@ -20,7 +21,7 @@ import (
 // forwarderConfig retries quickly, so the test does not wait out the
 // production breaker.
 func forwarderConfig() forward.Config {
-	return forward.Config{Backoff: fast, Breaker: forward.BreakerConfig{Failures: 3, OpenTimeout: 200 * time.Millisecond}}
+	return forward.Config{Retry: fast, Breaker: breaker.Config{Failures: 3, OpenFor: 200 * time.Millisecond}}
 }
 
 // The plant keeps producing into the spool while the broker is down; after

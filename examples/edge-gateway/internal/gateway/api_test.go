@@ -15,9 +15,9 @@ import (
 	"time"
 
 	kconfig "github.com/kiln-iot/kiln/config"
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/demo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 	"github.com/kiln-iot/kiln/transport/command"

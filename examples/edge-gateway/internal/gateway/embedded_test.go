@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/demo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store/sqlitestore"

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/demo"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 )
 
 // The embedded demo, as `go run ./examples/edge-gateway` starts it, on a

@@ -17,7 +17,7 @@ import (
 	kconfig "github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/console"
 	"github.com/kiln-iot/kiln/console/auth"
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/opcua"
 	"github.com/kiln-iot/kiln/plc"

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/ha"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 	"github.com/kiln-iot/kiln/transport"

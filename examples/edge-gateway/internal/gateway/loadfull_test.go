@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
@@ -67,8 +68,8 @@ func TestDiskFullUnderLoadCatchesUp(t *testing.T) {
 		Transport: config.Transport{Kind: config.TransportPulsar, CommandTopic: "off",
 			Pulsar: pulsar.PublisherConfig{Client: pulsar.ClientConfig{URL: broker.URL(), KeepAlive: time.Second, Retry: fast},
 				Topic: "persistent://demo/plant/samples", SendTimeout: 10 * time.Second},
-			Forward: forward.Config{ConfirmTimeout: 10 * time.Second, Backoff: fast,
-				Breaker: forward.BreakerConfig{Failures: 3, OpenTimeout: 500 * time.Millisecond}},
+			Forward: forward.Config{ConfirmTimeout: 10 * time.Second, Retry: fast,
+				Breaker: breaker.Config{Failures: 3, OpenFor: 500 * time.Millisecond}},
 		},
 	}
 	log, _ := observedLogger(t)

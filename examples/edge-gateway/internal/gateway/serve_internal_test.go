@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/supervise"
 )
 

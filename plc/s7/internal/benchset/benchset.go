@@ -40,7 +40,8 @@ func Compare(ctx context.Context, srv *s7sim.Server, tags []plc.Tag, scans int) 
 // one connection (cfg.Connections as given) and returns the result and
 // the tags' parsed addresses.
 func Planner(ctx context.Context, srv *s7sim.Server, tags []plc.Tag, scans int, cfg s7.Config) (Result, []s7.Address, error) {
-	d, err := s7.New(srv.Addr(), cfg)
+	cfg.Endpoint = srv.Addr()
+	d, err := s7.New(cfg)
 	if err != nil {
 		return Result{}, nil, err
 	}

@@ -1,4 +1,4 @@
-package config
+package gatewayconf
 
 // MemoryLimitOff is the memory_limit value that turns the gateway's own soft
 // memory limit off: it sets none, and only GOMEMLIMIT (if set) applies.

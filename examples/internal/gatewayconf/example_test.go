@@ -1,9 +1,9 @@
-package config_test
+package gatewayconf_test
 
 import (
 	"fmt"
 
-	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/config"
+	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 )
 
 func ExampleParse() {
@@ -27,7 +27,7 @@ transport:
 	fmt.Println(err)
 	// Output:
 	// persistent://acme/plant/commands kiln-data/spool true
-	// gw.yaml:2: http.listen: address 8080: missing port in address
+	// gw.yaml:2: http.listen: "8080" is not a host:port address such as 127.0.0.1:8080
 }
 
 func ExampleConfig_MemoryLimitFor() {

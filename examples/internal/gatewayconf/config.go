@@ -1,11 +1,9 @@
-package config
+package gatewayconf
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,11 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	kconfig "github.com/kiln-iot/kiln/config"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/ha"
-	"github.com/kiln-iot/kiln/internal/yamlconf"
 	_ "github.com/kiln-iot/kiln/opcua" // registers the "opcua" driver
 	"github.com/kiln-iot/kiln/plc"
 	_ "github.com/kiln-iot/kiln/plc/modbus" // registers the "modbus" driver
@@ -178,53 +173,44 @@ type HTTP struct {
 	Pprof bool `yaml:"pprof"`
 }
 
-// Error is a problem in the configuration, naming file, line and field.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string { return yamlconf.Format(e.File, e.Line, e.Field, e.Msg) }
-
 // Load reads a configuration file. Fields absent from the file keep their
-// zero value (the default). Every problem is an *Error with file and line.
+// zero value (the default). Every problem of the file is reported at
+// once, each a *config.FieldError with file, line and YAML path, joined.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("gateway configuration: %w", err)
 	}
 	return Parse(path, data)
 }
 
-// Parse parses a configuration file's text and validates it.
+// Parse parses a configuration file's text and validates it, reporting
+// every problem (syntax, unknown fields, values of the wrong kind, bad
+// settings, tag files that are not there) as a *config.FieldError with
+// file, line and YAML path, joined. Relative tag files are resolved
+// against the directory of file.
 func Parse(file string, data []byte) (Config, error) {
 	var c Config
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return c, yamlError(file, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, yamlError(file, err)
-	}
-	if err := c.Validate(); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.File, e.Line = file, yamlconf.NodeLine(&root, e.Field)
-			return c, err
-		}
-		return c, kconfig.Locate(err, file, func(path string) int { return yamlconf.NodeLine(&root, path) })
-	}
-	// Relative tag files are relative to the configuration file.
+	doc, err := config.DecodeYAML(file, data, &c)
+	var p config.Problems
+	p.Nest("", c.Validate())
+	dir := filepath.Dir(file)
 	for i, f := range c.TagFiles {
+		if f == "" {
+			continue // reported by Validate
+		}
 		if !filepath.IsAbs(f) {
-			c.TagFiles[i] = filepath.Join(filepath.Dir(file), f)
+			c.TagFiles[i] = filepath.Join(dir, f)
+		}
+		if _, serr := os.Stat(c.TagFiles[i]); serr != nil {
+			where := "in " + dir
+			if filepath.IsAbs(f) {
+				where = "there"
+			}
+			p.Add(fmt.Sprintf("tag_files[%d]", i), "%q is not %s (a relative name is resolved against the configuration file's directory): %w", f, where, errors.Unwrap(serr))
 		}
 	}
-	return c, nil
+	return c, errors.Join(err, doc.Locate(p.Err()))
 }
 
 // DemoEnabled reports whether the simulated plant runs in-process.
@@ -285,128 +271,110 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first bad field as an *Error naming it.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path; a library section's problems (spool, transport.pulsar,
+// transport.forward, a device's options) come with the library's own
+// paths under the section's.
 func (c Config) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
+	var p config.Problems
 	if c.Tenant != "" {
 		if err := tenant.ValidateID(c.Tenant); err != nil {
-			return bad("tenant", "%v", err)
+			p.Add("tenant", "%v", err)
 		}
 	}
 	if c.MemoryLimit < MemoryLimitOff || (c.MemoryLimit > 0 && c.MemoryLimit < 16<<20) {
-		return bad("memory_limit", "want 0 (automatic), -1 (off) or at least 16 MiB (16777216), not %d", c.MemoryLimit)
+		p.Add("memory_limit", "want 0 (automatic), -1 (off) or at least 16 MiB (16777216), not %d", c.MemoryLimit)
 	}
 	switch c.Demo {
 	case "", DemoAuto, DemoOn, DemoOff:
 	default:
-		return bad("demo", "want auto, on or off, not %q", c.Demo)
+		p.Add("demo", "want auto, on or off, not %q", c.Demo)
 	}
-	names := map[string]bool{}
+	names := map[string]int{}
 	for i, d := range c.Devices {
-		p := fmt.Sprintf("devices[%d]", i)
+		at := fmt.Sprintf("devices[%d]", i)
 		if d.Name == "" {
-			return bad(p+".name", "missing")
+			p.Add(at+".name", "is required")
+		} else if first, dup := names[d.Name]; dup {
+			p.Add(at+".name", "device %q is declared twice (first as devices[%d])", d.Name, first)
+		} else {
+			names[d.Name] = i
 		}
-		if names[d.Name] {
-			return bad(p+".name", "device %q declared twice", d.Name)
-		}
-		names[d.Name] = true
 		if _, ok := plc.Lookup(d.Driver); !ok {
-			return bad(p+".driver", "unknown driver %q (registered: %s)", d.Driver, strings.Join(plc.Drivers(), ", "))
-		}
-		if d.Endpoint == "" {
-			return bad(p+".endpoint", "missing")
+			p.Add(at+".driver", "unknown driver %q (registered: %s)", d.Driver, strings.Join(plc.Drivers(), ", "))
+		} else {
+			p.Nest(at, plc.CheckDevice(d.PLC()))
 		}
 		if d.Subscribe && d.Driver != "opcua" {
-			return bad(p+".subscribe", "only opcua devices have subscriptions")
+			p.Add(at+".subscribe", "only opcua devices have subscriptions")
 		}
 		if d.PublishingInterval < 0 {
-			return bad(p+".publishing_interval", "must not be negative")
+			p.Add(at+".publishing_interval", "%v is negative", d.PublishingInterval)
 		}
 	}
 	for i, g := range c.Groups {
-		p := fmt.Sprintf("groups[%d]", i)
+		at := fmt.Sprintf("groups[%d]", i)
 		if g.Name == "" {
-			return bad(p+".name", "missing")
+			p.Add(at+".name", "is required")
 		}
 		if g.Rate != 0 && g.Rate < plc.MinRate {
-			return bad(p+".rate", "%v is below %v", g.Rate, plc.MinRate)
+			p.Add(at+".rate", "%v is below %v", g.Rate, plc.MinRate)
 		}
 		if _, err := plc.ParseFullRefresh(g.FullRefresh); err != nil {
-			return bad(p+".full_refresh", "want a positive duration or off: %v", err)
+			p.Add(at+".full_refresh", "%q is not a positive duration or off", g.FullRefresh)
 		}
 	}
 	for i, f := range c.TagFiles {
 		if f == "" {
-			return bad(fmt.Sprintf("tag_files[%d]", i), "empty file name")
+			p.Add(fmt.Sprintf("tag_files[%d]", i), "is an empty file name")
 		}
 	}
-	if c.Spool.Dir != "" || c.Spool != (spool.Config{}) {
-		sc := c.Spool
-		if sc.Dir == "" {
-			sc.Dir = "x"
-		}
-		if err := sc.Validate(); err != nil {
-			var ce *spool.ConfigError
-			if errors.As(err, &ce) {
-				return bad("spool."+ce.Field, "%s", ce.Reason)
-			}
-			return bad("spool", "%v", err)
-		}
-	}
+	// The sections as the gateway will run them: the spool's Dir
+	// defaults to <data_dir>/spool, the producer name to the id.
+	d := c.WithDefaults()
+	p.Nest("spool", d.Spool.Validate())
 	switch c.Transport.Kind {
 	case "", TransportEmbedded:
 	case TransportPulsar:
-		pc := c.Transport.Pulsar
-		if pc.Client.URL == "" {
-			return bad("transport.pulsar.client.url", "missing (pulsar://host:6650)")
-		}
-		if _, err := tenant.ParseTopic(pc.Topic); err != nil {
-			return bad("transport.pulsar.topic", "%v", err)
-		}
-		if err := pc.Validate(); err != nil {
-			return bad("transport.pulsar", "%v", err)
+		pc := d.Transport.Pulsar
+		p.Nest("transport.pulsar", pc.Validate())
+		if pc.Topic != "" {
+			if _, err := tenant.ParseTopic(pc.Topic); err != nil {
+				p.Add("transport.pulsar.topic", "%v", err)
+			}
 		}
 		if ct := c.Transport.CommandTopic; ct != "" && ct != "off" {
 			if _, err := tenant.ParseTopic(ct); err != nil {
-				return bad("transport.command_topic", "%v", err)
+				p.Add("transport.command_topic", "%v", err)
 			}
 		}
 		if at := c.Transport.AuditTopic; at != "" {
 			if _, err := tenant.ParseTopic(at); err != nil {
-				return bad("transport.audit_topic", "%v", err)
-			}
-			if at == pc.Topic {
-				return bad("transport.audit_topic", "must differ from the data topic, which holds only sample batches")
+				p.Add("transport.audit_topic", "%v", err)
+			} else if at == pc.Topic {
+				p.Add("transport.audit_topic", "must differ from the data topic, which holds only sample batches")
 			}
 		}
-		if err := c.Transport.Forward.Validate(); err != nil {
-			var ce *forward.ConfigError
-			if errors.As(err, &ce) {
-				return bad("transport.forward."+ce.Field, "%s", ce.Reason)
-			}
-			return bad("transport.forward", "%v", err)
-		}
+		p.Nest("transport.forward", c.Transport.Forward.Validate())
 	default:
-		return bad("transport.kind", "want embedded or pulsar, not %q", c.Transport.Kind)
+		p.Add("transport.kind", "want embedded or pulsar, not %q", c.Transport.Kind)
 	}
 	if c.Store.Retention < 0 {
-		return bad("store.retention", "must not be negative")
+		p.Add("store.retention", "%v is negative", c.Store.Retention)
 	}
 	if c.Writes.Tolerance < 0 {
-		return bad("writes.tolerance", "must not be negative")
+		p.Add("writes.tolerance", "%v is negative", c.Writes.Tolerance)
 	}
 	if c.Writes.CommandMaxAge < 0 {
-		return bad("writes.command_max_age", "must not be negative")
+		p.Add("writes.command_max_age", "%v is negative", c.Writes.CommandMaxAge)
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-			return bad("http.listen", "%v", err)
+			p.Add("http.listen", "%q is not a host:port address such as 127.0.0.1:8080", c.HTTP.Listen)
 		}
 	}
-	return c.validateHA()
+	p.Nest("", c.validateHA())
+	return p.Err()
 }
 
 // validateHA checks the ha section: every problem, with its path under
@@ -415,7 +383,7 @@ func (c Config) validateHA() error {
 	if c.HA == nil {
 		return nil
 	}
-	var p kconfig.Problems
+	var p config.Problems
 	p.Nest("ha", c.HA.Validate())
 	if d := c.HA.Lease.Device; d != "" && len(c.Devices) > 0 && !slices.ContainsFunc(c.Devices, func(x Device) bool { return x.Name == d }) {
 		p.Add("ha.lease.device", "%q is not one of the devices", d)
@@ -428,12 +396,7 @@ func (c Config) validateHA() error {
 	return p.Err()
 }
 
-// yamlError turns a yaml.v3 error into an *Error with its line.
-func yamlError(file string, err error) error {
-	line, msg := yamlconf.Split(err)
-	field := ""
-	if f, ok := strings.CutPrefix(msg, "field "); ok {
-		field, _, _ = strings.Cut(f, " ")
-	}
-	return &Error{File: file, Line: line, Field: field, Msg: msg}
+// PLC returns the device as the point database and its driver take it.
+func (d Device) PLC() plc.Device {
+	return plc.Device{Name: d.Name, Driver: d.Driver, Endpoint: d.Endpoint, Options: d.Options}
 }
