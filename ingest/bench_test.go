@@ -63,7 +63,7 @@ func BenchmarkIngest(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer broker.Close()
-			reg, err := tenant.Parse([]byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"), "tenants.yaml")
+			reg, err := tenant.Parse("tenants.yaml", []byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -145,7 +145,7 @@ func TestTwoReplicasExactlyOnceFromPulsarToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	reg, err := tenant.Parse([]byte(e2eRegistry), "tenants.yaml")
+	reg, err := tenant.Parse("tenants.yaml", []byte(e2eRegistry))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "ingest-example")
 	defer os.RemoveAll(dir)
-	reg, _ := tenant.Parse([]byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"), "tenants.yaml")
+	reg, _ := tenant.Parse("tenants.yaml", []byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"))
 	st, _ := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(dir, "kiln.db")})
 	defer st.Close()
 	sp, _ := spool.Open(spool.Config{Dir: filepath.Join(dir, "samples")})

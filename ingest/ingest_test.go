@@ -161,7 +161,7 @@ type rig struct {
 
 func newRig(t *testing.T, cfg Config, opts ...Option) *rig {
 	t.Helper()
-	reg, err := tenant.Parse([]byte(registryYAML), "tenants.yaml")
+	reg, err := tenant.Parse("tenants.yaml", []byte(registryYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

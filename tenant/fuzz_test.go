@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 func FuzzParseTopic(f *testing.F) {
@@ -46,7 +48,7 @@ func FuzzParseTopic(f *testing.F) {
 }
 
 func FuzzTenantTopic(f *testing.F) {
-	r, err := Parse([]byte("tenants:\n  - id: acme\n    namespaces: [plant-1, lab]\n"), "fuzz.yaml")
+	r, err := Parse("fuzz.yaml", []byte("tenants:\n  - id: acme\n    namespaces: [plant-1, lab]\n"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -87,9 +89,9 @@ func FuzzParseRegistry(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := Parse(data, "fuzz.yaml")
+		r, err := Parse("fuzz.yaml", data)
 		if err != nil {
-			var ce *ConfigError
+			var ce *config.FieldError
 			if !errors.As(err, &ce) || ce.File != "fuzz.yaml" || ce.Line < 1 {
 				t.Fatalf("error without file and line: %v", err)
 			}

@@ -15,23 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/internal/yamlconf"
 )
-
-// ConfigError is one problem in a registry file: where it is and what.
-type ConfigError struct {
-	File  string
-	Line  int
-	Field string // e.g. "tenants[1].quotas.tags"
-	Msg   string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
-}
 
 // Quotas limit what a tenant may do. Zero means unlimited.
 type Quotas struct {
@@ -125,17 +111,18 @@ type options struct{ clock clock.Clock }
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
 // Load reads a registry file. Every problem found is reported, each as a
-// *ConfigError with file, line and field, joined with errors.Join.
+// *config.FieldError with file, line and YAML path, joined with
+// errors.Join.
 func Load(path string, opts ...Option) (*Registry, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tenant: %w", err)
 	}
-	return Parse(b, path, opts...)
+	return Parse(path, b, opts...)
 }
 
-// Parse reads a registry from data; file names it in errors and anchors
-// relative token_file paths.
+// Parse reads a registry from file's data; file names it in errors and
+// anchors relative token_file paths.
 //
 // The format:
 //
@@ -147,7 +134,7 @@ func Load(path string, opts ...Option) (*Registry, error) {
 //	      - {name: ingest, sha256: <64 hex digits>}
 //	    quotas: {samples_per_second: 50000, tags: 10000, writes_per_minute: 600}
 //	    pulsar: {role: acme, token_file: pulsar/acme.token}
-func Parse(data []byte, file string, opts ...Option) (*Registry, error) {
+func Parse(file string, data []byte, opts ...Option) (*Registry, error) {
 	o := options{clock: clock.Real}
 	for _, opt := range opts {
 		opt(&o)
@@ -171,7 +158,7 @@ func Parse(data []byte, file string, opts ...Option) (*Registry, error) {
 	}
 	if len(p.errs) > 0 {
 		sort.SliceStable(p.errs, func(i, j int) bool {
-			return p.errs[i].(*ConfigError).Line < p.errs[j].(*ConfigError).Line
+			return p.errs[i].(*config.FieldError).Line < p.errs[j].(*config.FieldError).Line
 		})
 		return nil, errors.Join(p.errs...)
 	}
@@ -199,7 +186,7 @@ type parser struct {
 }
 
 func (p *parser) errorf(line int, field, format string, args ...any) {
-	p.errs = append(p.errs, &ConfigError{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &config.FieldError{File: p.file, Line: line, Path: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 // tenantNode is one tenant's config with the lines of its fields.

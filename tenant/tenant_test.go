@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/transport"
 )
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 
 func mustParse(t *testing.T, yml string, opts ...Option) *Registry {
 	t.Helper()
-	r, err := Parse([]byte(yml), "tenants.yaml", opts...)
+	r, err := Parse("tenants.yaml", []byte(yml), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestRegistryErrorsNameFileLineAndField(t *testing.T) {
         sha256: 48A7CCB87188FC05C7B79A9427DE2B3CF21860F91A2156CEFBFC19C00C740A63
 extra: 1
 `
-	_, err := Parse([]byte(yml), "tenants.yaml")
+	_, err := Parse("tenants.yaml", []byte(yml))
 	if err == nil {
 		t.Fatal("broken registry parsed")
 	}
@@ -157,9 +158,9 @@ extra: 1
 			t.Errorf("errors lack %q", w)
 		}
 	}
-	var ce *ConfigError
+	var ce *config.FieldError
 	if !errors.As(err, &ce) || ce.File != "tenants.yaml" {
-		t.Errorf("errors.As(*ConfigError) = %v", ce)
+		t.Errorf("errors.As(*config.FieldError) = %v", ce)
 	}
 	if t.Failed() {
 		t.Logf("got:\n%s", got)
@@ -180,7 +181,7 @@ func TestRegistryDuplicateIDAndSyntaxErrors(t *testing.T) {
 		"tenants:\n  - id: acme\n    tokens: [{a: b}]\n": "tenants.yaml:3: tenants[0].tokens[0].a: unknown field",
 	}
 	for yml, want := range cases {
-		_, err := Parse([]byte(yml), "tenants.yaml")
+		_, err := Parse("tenants.yaml", []byte(yml))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want an error containing %q", yml, err, want)
 		}

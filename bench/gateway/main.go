@@ -353,7 +353,7 @@ func runOne(ctx context.Context, cluster *pgtest.Cluster, bin, work string, n in
 	// The cloud half: replicas of the cloud ingestor on one shared
 	// subscription, writing through a store that records each sample's
 	// latency once its transaction has committed.
-	reg, err := tenant.Parse([]byte("tenants:\n  - id: "+tenantID+"\n    namespaces: [plant]\n"), "tenants.yaml")
+	reg, err := tenant.Parse("tenants.yaml", []byte("tenants:\n  - id: "+tenantID+"\n    namespaces: [plant]\n"))
 	if err != nil {
 		return res, err
 	}

@@ -282,7 +282,7 @@ func TestEndToEnd(t *testing.T) {
 	base := "http://" + g.Addr()
 
 	// The cloud ingestor (examples/cloud-ingestor) stores the samples.
-	reg, err := tenant.Parse([]byte("tenants:\n  - id: acme\n    namespaces: [plant]\n"), "tenants.yaml")
+	reg, err := tenant.Parse("tenants.yaml", []byte("tenants:\n  - id: acme\n    namespaces: [plant]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
