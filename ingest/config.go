@@ -1,10 +1,10 @@
 package ingest
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/tenant"
 )
 
@@ -48,47 +48,37 @@ const (
 	DefaultDrainTimeout    = 30 * time.Second
 )
 
-// ConfigError names an invalid Config field by its yaml name.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string { return "ingest: config " + e.Field + ": " + e.Reason }
-
-// Validate reports the first invalid field as a *ConfigError.
+// Validate reports every bad field, each a *config.FieldError with its
+// YAML path (retry.multiplier).
 func (c Config) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
-	}
+	var p config.Problems
 	if c.Topic != "" {
 		if err := tenant.ValidateLocal(c.Topic); err != nil {
-			return bad("topic", "%v", err)
+			p.Add("topic", "%v", err)
 		}
 	}
 	if c.DeadLetterTopic != "" {
 		if err := tenant.ValidateLocal(c.DeadLetterTopic); err != nil {
-			return bad("dead_letter_topic", "%v", err)
+			p.Add("dead_letter_topic", "%v", err)
 		}
 	}
 	if d := c.withDefaults(); d.DeadLetterTopic == d.Topic {
-		return bad("dead_letter_topic", "%q is the sample topic itself", d.DeadLetterTopic)
+		p.Add("dead_letter_topic", "%q is the sample topic itself", d.DeadLetterTopic)
 	}
-	switch {
-	case c.MaxBatchSamples < 0:
-		return bad("max_batch_samples", "negative (%d)", c.MaxBatchSamples)
-	case c.MaxBatchDelay < 0:
-		return bad("max_batch_delay", "negative (%v)", c.MaxBatchDelay)
-	case c.MaxDeliveries < 0:
-		return bad("max_deliveries", "negative (%d)", c.MaxDeliveries)
-	case c.DrainTimeout < 0:
-		return bad("drain_timeout", "negative (%v)", c.DrainTimeout)
-	case c.Retry.Initial < 0:
-		return bad("retry.initial", "negative (%v)", c.Retry.Initial)
-	case c.Retry.Max < 0:
-		return bad("retry.max", "negative (%v)", c.Retry.Max)
+	if c.MaxBatchSamples < 0 {
+		p.Add("max_batch_samples", "%d is negative", c.MaxBatchSamples)
 	}
-	return nil
+	if c.MaxBatchDelay < 0 {
+		p.Add("max_batch_delay", "%v is negative", c.MaxBatchDelay)
+	}
+	if c.MaxDeliveries < 0 {
+		p.Add("max_deliveries", "%d is negative", c.MaxDeliveries)
+	}
+	if c.DrainTimeout < 0 {
+		p.Add("drain_timeout", "%v is negative", c.DrainTimeout)
+	}
+	p.Nest("retry", c.Retry.Validate())
+	return p.Err()
 }
 
 func (c Config) withDefaults() Config {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/internal/pgtest"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/store"
@@ -590,11 +591,15 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{Config{DrainTimeout: -1}, "drain_timeout"},
 		{Config{Retry: backoff.Config{Initial: -1}}, "retry.initial"},
 		{Config{Retry: backoff.Config{Max: -1}}, "retry.max"},
+		{Config{Retry: backoff.Config{Multiplier: 0.5}}, "retry.multiplier"},
 	} {
-		var ce *ConfigError
-		if err := c.cfg.Validate(); !errors.As(err, &ce) || ce.Field != c.field {
-			t.Errorf("%+v: Validate() = %v, want a *ConfigError naming %s", c.cfg, err, c.field)
+		var fe *config.FieldError
+		if err := c.cfg.Validate(); !errors.As(err, &fe) || fe.Path != c.field {
+			t.Errorf("%+v: Validate() = %v, want a *config.FieldError at %s", c.cfg, err, c.field)
 		}
+	}
+	if n := len(config.List(Config{MaxBatchSamples: -1, DrainTimeout: -1, Retry: backoff.Config{Jitter: 2}}.Validate())); n != 3 {
+		t.Errorf("%d problems, want all 3", n)
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Errorf("zero Config: %v", err)

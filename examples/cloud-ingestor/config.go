@@ -1,23 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
-	"fmt"
-	"io"
 	"os"
 	"reflect"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/ingest"
-	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/store/pgstore"
 	"github.com/kiln-iot/kiln/store/sqlitestore"
 )
@@ -134,151 +128,21 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// ConfigError is one problem in the configuration: where (file and
-// line, or "flag") and which field.
-type ConfigError struct {
-	File  string
-	Line  int // 0 when the field is not in the file
-	Field string
-	Msg   string
-}
-
-// Error formats e as "file:line: field: msg", leaving out the file and
-// line when the field did not come from the file. Field is always set.
-func (e *ConfigError) Error() string { return yamlconf.Format(e.File, e.Line, e.Field, e.Msg) }
-
 // loaded is a configuration with where each field came from.
 type loaded struct {
-	cfg   Config
-	file  string
-	lines map[string]int // field path → line in file
+	cfg  Config
+	file string
+	doc  *config.Document // nil without a file
+	// flagged are the settings given as flags, by path: their problems
+	// are not the file's.
+	flagged map[string]bool
 }
 
 // parseConfig decodes data (the file named file) onto cfg, reporting every
-// problem with its line and field.
-func parseConfig(data []byte, file string, cfg *Config) (map[string]int, error) {
-	d := &decoder{file: file, lines: map[string]int{}}
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return d.lines, nil // an empty file: all defaults
-		}
-		return nil, &ConfigError{File: file, Line: yamlErrLine(err), Field: "(syntax)", Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	d.node(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
-	return d.lines, errors.Join(d.errs...)
-}
-
-type decoder struct {
-	file  string
-	lines map[string]int
-	errs  []error
-}
-
-func (d *decoder) fail(line int, field, format string, args ...any) {
-	d.errs = append(d.errs, &ConfigError{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// node decodes n onto v; path names v ("" for the root).
-func (d *decoder) node(n *yaml.Node, v reflect.Value, path string) {
-	n = yamlconf.Resolve(n)
-	if v.Kind() != reflect.Struct {
-		d.leaf(n, v, path)
-		return
-	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		d.fail(n.Line, orRoot(path), "want a mapping of settings")
-		return
-	}
-	fields := yamlFields(v.Type())
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		sub := join(path, k.Value)
-		idx, ok := fields[k.Value]
-		if !ok {
-			if k.Value == "" {
-				sub = join(path, `""`) // an empty key still names a field
-			}
-			d.fail(k.Line, sub, "unknown field")
-			continue
-		}
-		d.lines[sub] = k.Line
-		d.node(val, v.Field(idx), sub)
-	}
-}
-
-func (d *decoder) leaf(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.ScalarNode {
-		d.fail(n.Line, path, "want a single value")
-		return
-	}
-	if n.Tag == "!!null" {
-		return
-	}
-	if err := setLeaf(v, n.Value); err != nil {
-		d.fail(n.Line, path, "%v", err)
-	}
-}
-
-// setLeaf parses s into v by v's type: the one parser of file values and
-// flags.
-func setLeaf(v reflect.Value, s string) error {
-	if v.Type() == durationType {
-		dur, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration such as 200ms, 30s or 24h", s)
-		}
-		v.SetInt(int64(dur))
-		return nil
-	}
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString(s)
-	case reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", s)
-		}
-		v.SetBool(b)
-	case reflect.Int, reflect.Int32, reflect.Int64:
-		i, err := strconv.ParseInt(s, 10, v.Type().Bits())
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number of %d bits", s, v.Type().Bits())
-		}
-		v.SetInt(i)
-	case reflect.Uint32:
-		i, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number from 0 to %d", s, uint32(1<<32-1))
-		}
-		v.SetUint(i)
-	case reflect.Float64:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not a number", s)
-		}
-		v.SetFloat(f)
-	default:
-		return fmt.Errorf("settings of type %s are not supported", v.Type())
-	}
-	return nil
-}
-
-// yamlFields maps yaml names to field indexes of struct type t.
-func yamlFields(t reflect.Type) map[string]int {
-	m := map[string]int{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			m[name] = i
-		}
-	}
-	return m
+// problem of the file's text with its line and path (see
+// config.DecodeYAML).
+func parseConfig(data []byte, file string, cfg *Config) (*config.Document, error) {
+	return config.DecodeYAML(file, data, cfg)
 }
 
 // leaves lists the setting paths of struct type t, in declaration order.
@@ -290,50 +154,20 @@ func leaves(t reflect.Type, path string) []string {
 		if name == "" || name == "-" {
 			continue
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-			out = append(out, leaves(f.Type, join(path, name))...)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+			out = append(out, leaves(f.Type, config.Join(path, name))...)
 		} else {
-			out = append(out, join(path, name))
+			out = append(out, config.Join(path, name))
 		}
 	}
 	return out
 }
 
-// field returns the field of cfg at path.
-func field(cfg *Config, path string) reflect.Value {
-	v := reflect.ValueOf(cfg).Elem()
-	for _, name := range strings.Split(path, ".") {
-		v = v.Field(yamlFields(v.Type())[name])
-	}
-	return v
-}
-
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
-}
-
-func orRoot(path string) string {
-	if path == "" {
-		return "(document)"
-	}
-	return path
-}
-
-// yamlErrLine digs the line out of a yaml syntax error, 1 when it names
-// none.
-func yamlErrLine(err error) int {
-	line, _ := yamlconf.Split(err)
-	return max(line, 1)
-}
-
-// flagValue is a setting given as a flag: checked when parsed, applied
-// over the file's value.
+// flagValue is a setting given as a flag: checked when parsed (by the
+// decoder of the file's values), applied over the file's value.
 type flagValue struct {
-	typ reflect.Type
-	set *string
+	path string
+	set  *string
 }
 
 func (f *flagValue) String() string {
@@ -344,8 +178,9 @@ func (f *flagValue) String() string {
 }
 
 func (f *flagValue) Set(s string) error {
-	if err := setLeaf(reflect.New(f.typ).Elem(), s); err != nil {
-		return err
+	var scratch Config
+	if err := config.DecodeOptions(map[string]string{f.path: s}, &scratch); err != nil {
+		return errors.New(config.List(err)[0].Msg)
 	}
 	f.set = &s
 	return nil
@@ -353,40 +188,36 @@ func (f *flagValue) Set(s string) error {
 
 // flags defines -config and one flag per setting on fs, and returns a
 // function that loads the configuration once fs is parsed: defaults, then
-// the file, then the flags given.
+// the file, then the flags given. Every problem of the file and the
+// flags is reported at once.
 func flags(fs *flag.FlagSet) func() (*loaded, error) {
 	file := fs.String("config", "", "configuration file (YAML; see above); flags override its settings")
 	set := map[string]*flagValue{}
-	var cfg Config
 	for _, path := range leaves(reflect.TypeFor[Config](), "") {
-		fv := &flagValue{typ: field(&cfg, path).Type()}
+		fv := &flagValue{path: path}
 		set[path] = fv
 		fs.Var(fv, path, help[path])
 	}
 	return func() (*loaded, error) {
-		l := &loaded{file: *file, lines: map[string]int{}}
+		l := &loaded{file: *file, flagged: map[string]bool{}}
+		var fileErr error
 		if *file != "" {
 			data, err := os.ReadFile(*file)
 			if err != nil {
 				return nil, err
 			}
-			if l.lines, err = parseConfig(data, *file, &l.cfg); err != nil {
-				return nil, err
+			l.doc, fileErr = parseConfig(data, *file, &l.cfg)
+		}
+		given := map[string]string{}
+		for p, fv := range set {
+			if fv.set != nil {
+				given[p] = *fv.set
+				l.flagged[p] = true
 			}
 		}
-		paths := make([]string, 0, len(set))
-		for p := range set {
-			paths = append(paths, p)
-		}
-		sort.Strings(paths)
-		for _, p := range paths {
-			if fv := set[p]; fv.set != nil {
-				_ = setLeaf(field(&l.cfg, p), *fv.set) // checked by Set
-				delete(l.lines, p)                     // from the flag, not the file
-			}
-		}
+		_ = config.DecodeOptions(given, &l.cfg) // each checked by Set
 		l.cfg = l.cfg.withDefaults()
-		if err := l.validate(); err != nil {
+		if err := errors.Join(fileErr, l.validate()); err != nil {
 			return nil, err
 		}
 		return l, nil
@@ -396,55 +227,50 @@ func flags(fs *flag.FlagSet) func() (*loaded, error) {
 // validate checks the configuration, naming each bad field and, when it
 // came from the file, its line.
 func (l *loaded) validate() error {
-	var errs []error
-	bad := func(path, format string, args ...any) {
-		file, line := l.file, yamlconf.Nearest(l.lines, path)
-		if _, inFile := l.lines[path]; !inFile && line == 0 {
-			file = ""
-		}
-		errs = append(errs, &ConfigError{File: file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
-	}
+	var p config.Problems
 	c := l.cfg
 	if c.Tenants == "" {
-		bad("tenants", "required: the tenant registry file")
+		p.Add("tenants", "is required: the tenant registry file")
 	}
 	if c.Pulsar.URL == "" {
-		bad("pulsar.url", "required")
+		p.Add("pulsar.url", "is required (pulsar://host:6650)")
 	}
 	if c.Pulsar.ReceiverQueueSize < 0 {
-		bad("pulsar.receiver_queue_size", "negative")
+		p.Add("pulsar.receiver_queue_size", "%d is negative", c.Pulsar.ReceiverQueueSize)
 	}
 	if c.Pulsar.NackDelay < 0 {
-		bad("pulsar.nack_delay", "negative")
+		p.Add("pulsar.nack_delay", "%v is negative", c.Pulsar.NackDelay)
 	}
 	if c.Pulsar.OperationTimeout < 0 {
-		bad("pulsar.operation_timeout", "negative")
+		p.Add("pulsar.operation_timeout", "%v is negative", c.Pulsar.OperationTimeout)
 	}
 	switch pg, lite := c.Store.Postgres.DSN != "", c.Store.SQLite.Path != ""; {
 	case pg && lite:
-		bad("store", "give store.postgres.dsn or store.sqlite.path, not both")
+		p.Add("store", "give store.postgres.dsn or store.sqlite.path, not both")
 	case !pg && !lite:
-		bad("store", "required: store.postgres.dsn or store.sqlite.path")
+		p.Add("store", "is required: store.postgres.dsn or store.sqlite.path")
 	case pg:
-		if err := c.Store.Postgres.Validate(); err != nil {
-			bad("store.postgres", "%v", err)
-		}
+		p.Nest("store.postgres", c.Store.Postgres.Validate())
 	default:
-		if err := c.Store.SQLite.Validate(); err != nil {
-			bad("store.sqlite", "%v", err)
-		}
+		p.Nest("store.sqlite", c.Store.SQLite.Validate())
 	}
-	var ie *ingest.ConfigError
-	if err := c.Ingest.Validate(); errors.As(err, &ie) {
-		bad("ingest."+ie.Field, "%s", ie.Reason)
-	} else if err != nil {
-		bad("ingest", "%v", err)
-	}
+	p.Nest("ingest", c.Ingest.Validate())
 	if _, err := zapcore.ParseLevel(c.Log.Level); err != nil {
-		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+		p.Add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
-		bad("log.format", "%q is not json or console", c.Log.Format)
+		p.Add("log.format", "%q is not json or console", c.Log.Format)
 	}
-	return errors.Join(errs...)
+	var fromFile, fromFlags []error
+	for _, fe := range config.List(p.Err()) {
+		if l.flagged[fe.Path] || l.doc == nil {
+			fromFlags = append(fromFlags, fe)
+		} else {
+			fromFile = append(fromFile, fe)
+		}
+	}
+	if l.doc != nil {
+		return errors.Join(l.doc.Locate(errors.Join(fromFile...)), errors.Join(fromFlags...))
+	}
+	return errors.Join(fromFlags...)
 }

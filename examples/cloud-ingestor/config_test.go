@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 func TestEverySettingIsDocumented(t *testing.T) {
@@ -51,11 +53,11 @@ func TestHelpListsEveryFlagAndTheFileFormat(t *testing.T) {
 
 func TestExampleConfigIsValid(t *testing.T) {
 	var c Config
-	lines, err := parseConfig([]byte(exampleConfig), "example.yaml", &c)
+	doc, err := parseConfig([]byte(exampleConfig), "example.yaml", &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &loaded{cfg: c.withDefaults(), file: "example.yaml", lines: lines}
+	l := &loaded{cfg: c.withDefaults(), file: "example.yaml", doc: doc}
 	if err := l.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,35 +108,53 @@ func TestFlagsOverrideTheFile(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsNameLineAndField(t *testing.T) {
+// TestEveryProblemOfTheFileAndTheFlagsInOneRun loads broken
+// configurations and checks that one load names every problem, each with
+// its line (0: it came from a flag or is missing from the file) and YAML
+// path, in words without Go type names.
+func TestEveryProblemOfTheFileAndTheFlagsInOneRun(t *testing.T) {
 	for _, c := range []struct {
 		name, file string
 		args       []string
-		want       []string // each "line:field" (line 0: not from the file)
+		want       []string // each "line:path"
 	}{
-		{"unknown fields", minimal + "ingest:\n  max_batch: 5\nmetrics: {}\n", nil, []string{"8:ingest.max_batch", "9:metrics"}},
+		{"unknown fields", minimal + "ingest:\n  max_batch: 5\nmetrics: {}\n", nil, []string{"8:ingest", "9:"}},
+		{"misspelt fields", minimal + "ingest:\n  max_deliverys: 5\nhtp: {listen: x}\n", nil, []string{"8:ingest.max_deliveries", "9:http"}},
 		{"bad values", minimal + "ingest:\n  max_batch_delay: 5\n  max_deliveries: many\nhttp:\n  listen: [a, b]\n", nil,
 			[]string{"8:ingest.max_batch_delay", "9:ingest.max_deliveries", "11:http.listen"}},
 		{"invalid values", minimal + "ingest:\n  max_batch_samples: -3\nlog:\n  level: loud\n", nil,
 			[]string{"8:ingest.max_batch_samples", "10:log.level"}},
-		{"syntax", "tenants: [\n", nil, []string{"1:(syntax)"}},
-		{"not a mapping", "- a\n- b\n", nil, []string{"1:(document)"}},
+		{"kinds and validation together", "tenants: t.yaml\npulsar: {url: 'pulsar://x', nack_delay: soon, receiver_queue_size: -1}\nstore: {sqlite: {path: a.db}}\nlog: {format: xml, colour: red}\n", nil,
+			[]string{"2:pulsar.nack_delay", "4:log", "2:pulsar.receiver_queue_size", "4:log.format"}},
+		{"syntax", "tenants: [\n", nil, []string{"1:"}},
+		{"not a mapping", "- a\n- b\n", nil, []string{"1:", "0:tenants", "0:pulsar.url", "0:store"}},
 		{"section not a mapping", minimal + "ingest: 5\n", nil, []string{"7:ingest"}},
 		{"missing", "log:\n  format: json\n", nil, []string{"0:tenants", "0:pulsar.url", "0:store"}},
 		{"both stores", minimal + "  postgres:\n    dsn: postgres://x@y/z\n", nil, []string{"4:store"}},
 		{"from a flag", minimal, []string{"-ingest.max_deliveries", "-1"}, []string{"0:ingest.max_deliveries"}},
+		{"file and flags together", minimal + "log: {level: loud}\n", []string{"-ingest.drain_timeout", "-1s"}, []string{"7:log.level", "0:ingest.drain_timeout"}},
+		{"retry", minimal + "ingest:\n  retry: {initial: -1s, multiplier: 0.5, jitter: 2, max: forever}\n", nil,
+			[]string{"8:ingest.retry.max", "8:ingest.retry.initial", "8:ingest.retry.multiplier", "8:ingest.retry.jitter"}},
+		{"topics", minimal + "ingest:\n  topic: a/b\n  dead_letter_topic: a/b\n", nil,
+			[]string{"8:ingest.topic", "9:ingest.dead_letter_topic", "9:ingest.dead_letter_topic"}},
+		{"lists where values go", "tenants: [a]\npulsar: [b]\nstore: {sqlite: {path: x, busy_timeout: [1]}}\n", nil,
+			[]string{"1:tenants", "2:pulsar", "3:store.sqlite.busy_timeout"}},
+		{"a field given twice", minimal + "tenants: u.yaml\n", nil, []string{"7:tenants"}},
+		{"numbers", "tenants: t\npulsar:\n  url: pulsar://x\n  receiver_queue_size: 1.5\nstore: {sqlite: {path: x}}\ningest: {max_batch_samples: 99999999999999999999}\n", nil,
+			[]string{"4:pulsar.receiver_queue_size", "6:ingest.max_batch_samples"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := load(t, c.file, c.args...)
 			var got []string
-			for _, e := range flatten(err) {
-				var ce *ConfigError
-				if !errors.As(e, &ce) {
-					t.Fatalf("not a *ConfigError: %v", e)
+			for _, fe := range config.List(err) {
+				got = append(got, strings.Join([]string{itoa(fe.Line), fe.Path}, ":"))
+				if fe.Line > 0 && !strings.HasSuffix(fe.File, "ingestor.yaml") {
+					t.Errorf("%v: file %q", fe, fe.File)
 				}
-				got = append(got, strings.Join([]string{itoa(ce.Line), ce.Field}, ":"))
-				if ce.Line > 0 && !strings.HasSuffix(ce.File, "ingestor.yaml") {
-					t.Errorf("%v: file %q", ce, ce.File)
+				for _, word := range []string{"!!", "unmarshal", "time.Duration", "strconv", "int64", "bits"} {
+					if strings.Contains(fe.Msg, word) {
+						t.Errorf("%v: names Go's %q", fe, word)
+					}
 				}
 			}
 			if strings.Join(got, " ") != strings.Join(c.want, " ") {
@@ -146,20 +166,6 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
-
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(exampleConfig))
 	f.Add([]byte(minimal))
@@ -168,10 +174,9 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c Config
 		_, err := parseConfig(data, "fuzz.yaml", &c)
-		for _, e := range flatten(err) {
-			var ce *ConfigError
-			if !errors.As(e, &ce) || ce.Field == "" {
-				t.Fatalf("error without field: %v", e)
+		for _, fe := range config.List(err) {
+			if fe.File != "fuzz.yaml" || fe.Msg == "" {
+				t.Fatalf("problem without file or message: %+v", fe)
 			}
 		}
 	})

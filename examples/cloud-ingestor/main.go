@@ -42,6 +42,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/buildinfo"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/httpserve"
 	"github.com/kiln-iot/kiln/ingest"
 	"github.com/kiln-iot/kiln/store"
@@ -104,7 +105,7 @@ Flags:
 	}
 	l, err := load()
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", indent(err))
+		return fmt.Errorf("configuration, %s:\n%w", config.Count(err), indent(err))
 	}
 	cfg := l.cfg
 	if *healthcheck {

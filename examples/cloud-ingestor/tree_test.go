@@ -61,7 +61,7 @@ type treeRig struct {
 func newTreeRig(t *testing.T, cfg Config) *treeRig {
 	t.Helper()
 	dir := t.TempDir()
-	reg, err := tenant.Parse([]byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"), "tenants.yaml")
+	reg, err := tenant.Parse("tenants.yaml", []byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
