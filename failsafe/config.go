@@ -1,19 +1,17 @@
 package failsafe
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/kiln-iot/kiln/backoff"
-	"github.com/kiln-iot/kiln/internal/yamlconf"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/supervise"
 	"github.com/kiln-iot/kiln/transport/pulsar"
@@ -58,8 +56,8 @@ type Config struct {
 	// Modules are the AI modules to supervise.
 	Modules []ModuleConfig `yaml:"modules"`
 
-	file  string
-	lines map[string]int
+	file string
+	doc  *config.Document // where each field was written; nil for a Config made by code
 }
 
 // EventsConfig selects the transport status events are published on: the
@@ -201,53 +199,9 @@ type TagValue struct {
 	Value string `yaml:"value"`
 }
 
-// ConfigError is one problem of a configuration file, located by file,
-// line and field path ("modules[1].fail_safe.write[0].tag").
-type ConfigError struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-// Error formats e as "file:line: field: message".
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Field != "" {
-		b.WriteString(": " + e.Field)
-	}
-	b.WriteString(": " + e.Msg)
-	return b.String()
-}
-
-// ConfigErrors lists the *ConfigError values in err.
-func ConfigErrors(err error) []*ConfigError {
-	var out []*ConfigError
-	var walk func(error)
-	walk = func(err error) {
-		if ce, ok := err.(*ConfigError); ok {
-			out = append(out, ce)
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-		}
-	}
-	walk(err)
-	return out
-}
-
-// ErrConfig is matched by every configuration error (errors.Is).
-var ErrConfig = errors.New("monitor: invalid configuration")
-
-// Is matches ErrConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+// ErrConfig is matched by every configuration error (errors.Is): it is
+// config.ErrInvalid, which every *config.FieldError matches.
+var ErrConfig = config.ErrInvalid
 
 // Load reads and validates a configuration file.
 func Load(path string) (Config, error) {
@@ -259,50 +213,34 @@ func Load(path string) (Config, error) {
 }
 
 // Parse parses a configuration in YAML and validates it; file names the
-// source in errors. Every problem found is a *ConfigError, joined.
+// source in errors. Every problem of the file (syntax, unknown fields,
+// values of the wrong kind, bad settings) is reported at once, each a
+// *config.FieldError with file, line and YAML path, joined.
 func Parse(file string, data []byte) (Config, error) {
 	cfg := Config{file: file}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return cfg, yamlErrors(file, err)
+	doc, err := config.DecodeYAML(file, data, &cfg)
+	cfg.file, cfg.doc = file, doc
+	return cfg, errors.Join(err, doc.Locate(cfg.Validate()))
+}
+
+// errorf makes a *config.FieldError for the field at path, located at
+// its line or its nearest parent's when c was read from a file.
+func (c *Config) errorf(path, format string, args ...any) *config.FieldError {
+	fe := config.Errorf(path, format, args...)
+	if c.doc != nil {
+		fe.File, fe.Line = c.file, c.doc.Line(path)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if err.Error() == "EOF" {
-			return cfg, &ConfigError{File: file, Msg: "empty file"}
+	return fe
+}
+
+// nest records the problems of a library's Validate under path, located.
+func (c *Config) nest(errs *[]error, path string, err error) {
+	for _, fe := range config.List(config.Prefix(path, err)) {
+		if c.doc != nil {
+			fe.File, fe.Line = c.file, c.doc.Line(fe.Path)
 		}
-		return cfg, yamlErrors(file, err)
+		*errs = append(*errs, fe)
 	}
-	cfg.file = file
-	cfg.lines = map[string]int{}
-	if len(root.Content) > 0 {
-		yamlconf.Index(root.Content[0], "", cfg.lines)
-	}
-	return cfg, cfg.Validate()
-}
-
-func yamlErrors(file string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs []error
-		for _, m := range te.Errors {
-			errs = append(errs, located(file, m))
-		}
-		return errors.Join(errs...)
-	}
-	return located(file, strings.TrimPrefix(err.Error(), "yaml: "))
-}
-
-func located(file, msg string) *ConfigError {
-	line, rest, _ := yamlconf.CutLine(msg)
-	return &ConfigError{File: file, Line: line, Msg: rest}
-}
-
-// errorf makes a *ConfigError for the field at path, located at its line
-// or its nearest parent's.
-func (c *Config) errorf(path, format string, args ...any) *ConfigError {
-	return &ConfigError{File: c.file, Line: yamlconf.Nearest(c.lines, path), Field: path, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Validate reports every problem of c that needs no point database.
@@ -312,23 +250,22 @@ func (c *Config) Validate() error {
 	if c.Events.Spool != nil && c.Events.Pulsar != nil {
 		add("events", "give spool or pulsar, not both")
 	}
-	if c.Events.Spool != nil && c.Events.Spool.Dir != "" {
-		if err := c.Events.Spool.Validate(); err != nil {
-			add("events.spool", "%v", err)
+	if c.Events.Spool != nil {
+		// As it will run: the directory defaults to one next to the file.
+		sc := *c.Events.Spool
+		if sc.Dir == "" {
+			sc.Dir = filepath.Join(filepath.Dir(c.file), "ai-monitor-events")
 		}
+		c.nest(&errs, "events.spool", sc.Validate())
 	}
 	if c.Events.Pulsar != nil {
-		if err := c.Events.Pulsar.Validate(); err != nil {
-			add("events.pulsar", "%v", err)
-		}
+		c.nest(&errs, "events.pulsar", c.Events.Pulsar.Validate())
 	}
 	if c.Heartbeats != nil {
-		if err := c.Heartbeats.Validate(); err != nil {
-			add("heartbeats", "%v", err)
-		}
+		c.nest(&errs, "heartbeats", c.Heartbeats.Validate())
 	}
 	if len(c.Modules) == 0 {
-		add("modules", "no modules")
+		add("modules", "is required: at least one module")
 	}
 	seen := map[string]bool{}
 	for i := range c.Modules {
@@ -336,11 +273,11 @@ func (c *Config) Validate() error {
 		p := fmt.Sprintf("modules[%d]", i)
 		switch {
 		case m.Name == "":
-			add(p+".name", "missing")
+			add(p+".name", "is required")
 		case strings.ContainsAny(m.Name, "/ \t"):
-			add(p+".name", "%q: no '/' or spaces", m.Name)
+			add(p+".name", "%q has a '/' or spaces", m.Name)
 		case seen[m.Name]:
-			add(p+".name", "%q used twice", m.Name)
+			add(p+".name", "%q is used twice", m.Name)
 		}
 		seen[m.Name] = true
 		switch {
@@ -349,9 +286,7 @@ func (c *Config) Validate() error {
 		case m.Process != nil && m.Service != nil:
 			add(p, "give process or service, not both")
 		case m.Process != nil:
-			if err := m.Process.Validate(); err != nil {
-				add(p+".process", "%v", err)
-			}
+			c.nest(&errs, p+".process", m.Process.Validate())
 		case m.Service != nil:
 			if err := checkURL(m.Service.URL); err != nil {
 				add(p+".service.url", "%v", err)
@@ -385,10 +320,10 @@ func (c *Config) Validate() error {
 				add(hp+".source", "%q: want tag, topic or http", h.Source)
 			}
 			if h.Period < 0 {
-				add(hp+".period", "negative")
+				add(hp+".period", "%v is negative", h.Period)
 			}
 			if h.Timeout < 0 {
-				add(hp+".timeout", "negative")
+				add(hp+".timeout", "%v is negative", h.Timeout)
 			}
 			if h.Timeout > 0 && h.Timeout <= h.period() {
 				add(hp+".timeout", "%v must be longer than the period %v", h.Timeout, h.period())
@@ -396,7 +331,7 @@ func (c *Config) Validate() error {
 		}
 		if e := m.Envelope; e != nil {
 			if e.Period < 0 {
-				add(p+".envelope.period", "negative")
+				add(p+".envelope.period", "%v is negative", e.Period)
 			}
 			if len(e.Limits) == 0 {
 				add(p+".envelope.limits", "no limits")
@@ -404,7 +339,7 @@ func (c *Config) Validate() error {
 			for j, l := range e.Limits {
 				lp := fmt.Sprintf("%s.envelope.limits[%d]", p, j)
 				if l.Tag == "" {
-					add(lp+".tag", "missing")
+					add(lp+".tag", "is required")
 				}
 				if l.Min == nil && l.Max == nil {
 					add(lp, "give min, max or both")
@@ -414,29 +349,27 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
-		if err := m.Restart.supervisor(m.Name).Validate(); err != nil {
-			add(p+".restart", "%v", err)
-		}
+		rc := m.Restart.supervisor(m.Name)
+		rc.Name = "" // the module's name, checked above
+		c.nest(&errs, p+".restart", rc.Validate())
 		fs := &m.FailSafe
 		if len(fs.Write) == 0 {
 			add(p+".fail_safe.write", "no fail-safe tags")
 		}
 		for j, w := range fs.Write {
 			if w.Tag == "" {
-				add(fmt.Sprintf("%s.fail_safe.write[%d].tag", p, j), "missing")
+				add(fmt.Sprintf("%s.fail_safe.write[%d].tag", p, j), "is required")
 			}
 		}
 		for j, w := range fs.HandBack.Write {
 			if w.Tag == "" {
-				add(fmt.Sprintf("%s.fail_safe.hand_back.write[%d].tag", p, j), "missing")
+				add(fmt.Sprintf("%s.fail_safe.hand_back.write[%d].tag", p, j), "is required")
 			}
 		}
 		if fs.HandBack.Stable < 0 {
-			add(p+".fail_safe.hand_back.stable", "negative")
+			add(p+".fail_safe.hand_back.stable", "%v is negative", fs.HandBack.Stable)
 		}
-		if err := fs.Retry.Validate(); err != nil {
-			add(p+".fail_safe.retry", "%v", err)
-		}
+		c.nest(&errs, p+".fail_safe.retry", fs.Retry.Validate())
 	}
 	return errors.Join(errs...)
 }
@@ -446,7 +379,7 @@ func (c *Config) validateProbe(errs *[]error, path string, pc *ProbeConfig, svc 
 		return
 	}
 	if pc.URL == "" && svc == nil {
-		*errs = append(*errs, c.errorf(path+".url", "missing"))
+		*errs = append(*errs, c.errorf(path+".url", "is required (no service URL to take)"))
 	} else if pc.URL != "" {
 		if err := checkURL(pc.URL); err != nil {
 			*errs = append(*errs, c.errorf(path+".url", "%v", err))
@@ -455,8 +388,21 @@ func (c *Config) validateProbe(errs *[]error, path string, pc *ProbeConfig, svc 
 	if err := checkStatus(pc.ExpectStatus); err != nil {
 		*errs = append(*errs, c.errorf(path+".expect_status", "%v", err))
 	}
-	if pc.InitialDelay < 0 || pc.Period < 0 || pc.Timeout < 0 || pc.FailureThreshold < 0 || pc.SuccessThreshold < 0 {
-		*errs = append(*errs, c.errorf(path, "negative setting"))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"initial_delay", pc.InitialDelay}, {"period", pc.Period}, {"timeout", pc.Timeout}} {
+		if d.v < 0 {
+			*errs = append(*errs, c.errorf(path+"."+d.name, "%v is negative", d.v))
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"failure_threshold", pc.FailureThreshold}, {"success_threshold", pc.SuccessThreshold}} {
+		if n.v < 0 {
+			*errs = append(*errs, c.errorf(path+"."+n.name, "%d is negative", n.v))
+		}
 	}
 }
 
@@ -519,14 +465,11 @@ func parseFor(t *plc.Tag, text string) (plc.Value, error) {
 
 func checkURL(s string) error {
 	if s == "" {
-		return errors.New("missing")
+		return errors.New("is required")
 	}
 	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains([]string{"http", "https"}, u.Scheme) || u.Host == "" {
-		return fmt.Errorf("%q: want an http(s) URL", s)
+	if err != nil || !slices.Contains([]string{"http", "https"}, u.Scheme) || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
 	}
 	return nil
 }

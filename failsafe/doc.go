@@ -89,7 +89,7 @@
 //
 // # Configuration
 //
-// YAML; Parse and Load report every problem as a *ConfigError with file,
+// YAML; Parse and Load report every problem as a *config.FieldError with file,
 // line and field path, and New checks the tags against the point database
 // (they exist, fail-safe tags are writable, values parse and lie within the
 // tags' limits):

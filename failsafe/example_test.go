@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kiln-iot/kiln/clock"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/failsafe"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
@@ -22,7 +23,7 @@ func ExampleParse() {
     service: {url: "http://10.0.0.7:8080/health"}
     heartbeat: {source: tag}
 `))
-	for _, e := range failsafe.ConfigErrors(err) {
+	for _, e := range config.List(err) {
 		fmt.Println(e)
 	}
 	// Output:

@@ -135,7 +135,7 @@ func TestConfigErrorsNameFileAndLine(t *testing.T) {
 	if code := run(context.Background(), []string{"-config", path}, &out, &errOut); code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
-	if want := path + ":3: field proces not found"; !strings.Contains(errOut.String(), want) {
+	if want := path + `:3: modules[0].process: unknown field "proces"`; !strings.Contains(errOut.String(), want) {
 		t.Errorf("stderr %q lacks %q", errOut.String(), want)
 	}
 }

@@ -79,8 +79,10 @@
 // In a point database the device's options are Config's yaml names: rack,
 // slot, connection_type (pg, op, basic), remote_tsap and local_tsap (hex
 // "0x0102" or "01.02"), pdu_size, max_items, gap ("auto" or bytes),
-// connections, timeout, connect_timeout, reconnect_initial,
-// reconnect_max, breaker_failures, breaker_timeout.
+// connections, timeout, connect_timeout, and the nested ones dotted:
+// retry.initial, retry.max, retry.multiplier, retry.jitter,
+// breaker.failures, breaker.open_for (ConfigFromDevice). The endpoint is
+// the device's own. Every bad option is reported, at options.<key>.
 //
 // # Transport, and why not gos7's handler
 //

@@ -108,6 +108,8 @@ func (c Config) Validate() error {
 		p.Add("max_bytes", "%d is less than twice segment_bytes (%d)", c.MaxBytes, 2*c.SegmentBytes)
 	}
 	switch {
+	case recordDefault && c.MaxRecordBytes < 0:
+		// The default follows segment_bytes, reported above.
 	case c.MaxRecordBytes < 0:
 		p.Add("max_record_bytes", "%d is negative", c.MaxRecordBytes)
 	case int64(c.MaxRecordBytes)+frameHeader > c.MaxBytes/2 && recordDefault:

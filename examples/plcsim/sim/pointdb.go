@@ -26,7 +26,7 @@ func (l *TagList) PointDB(s7Endpoint, uaEndpoint string, nsIndex uint16) (*plc.P
 	db := &plc.PointDB{}
 	// The plant is local: reconnect within a second or two of a restart.
 	db.Devices = append(db.Devices, plc.Device{Name: DeviceS7, Driver: "s7", Endpoint: s7Endpoint,
-		Options: map[string]string{"reconnect_max": "2s", "breaker_timeout": "2s"}})
+		Options: map[string]string{"retry.max": "2s", "breaker.open_for": "2s"}})
 	if uaEndpoint != "" {
 		db.Devices = append(db.Devices, plc.Device{Name: DeviceOPCUA, Driver: "opcua", Endpoint: uaEndpoint,
 			Options: map[string]string{"security_policy": "None"}})
