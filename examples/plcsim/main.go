@@ -74,7 +74,7 @@ func run(args []string, stdout io.Writer) error {
 			for _, e := range config.List(err) {
 				fmt.Fprintln(os.Stderr, e)
 			}
-			return fmt.Errorf("%s: invalid tag list", *tags)
+			return fmt.Errorf("%s: %s in the tag list", *tags, config.Count(err))
 		}
 	}
 	lcfg := zap.NewDevelopmentConfig()

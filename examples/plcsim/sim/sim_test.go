@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -44,34 +45,46 @@ func TestKilnLineIsValid(t *testing.T) {
 	}
 }
 
-func TestParseTagListErrorsNameFileLineField(t *testing.T) {
-	cases := []struct {
-		name, yaml, want string
+// TestParseTagListReportsEveryProblemInOneRun parses broken tag lists
+// and checks that one parse names every problem with file, line and YAML
+// path ("line:path"), in words without Go type names.
+func TestParseTagListReportsEveryProblemInOneRun(t *testing.T) {
+	for _, c := range []struct {
+		name, yaml string
+		want       []string
 	}{
-		{"unknown field", "tags:\n  - name: A\n    adress: DB1.DBW0\n", "plant.yaml:3: field adress not found"},
-		{"bad type", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: FLOT\n", "plant.yaml:4: "},
-		{"bad address", "tags:\n  - name: A\n    address: DB1.DBQ0\n    type: INT\n", "plant.yaml:3: tags[0].address: tag \"A\""},
-		{"type does not fit", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: REAL\n", "plant.yaml:3: tags[0].address"},
-		{"duplicate", "tags:\n  - {name: A, address: DB1.DBW0, type: INT}\n  - {name: A, address: DB1.DBW2, type: INT}\n", "plant.yaml:3: tags[1].name: tag \"A\" declared twice"},
-		{"unknown signal", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: INT\n    signal:\n      kind: sawtooth\n", "plant.yaml:6: tags[0].signal.kind: tag \"A\": unknown signal \"sawtooth\""},
-		{"sine without period", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: INT\n    signal: {kind: sine}\n", "plant.yaml:5: tags[0].signal.period"},
-		{"signal on string", "tags:\n  - name: A\n    address: DB1.DBB0[8]\n    type: STRING[8]\n    signal: {kind: constant}\n", "tags[0].signal: tag \"A\": a signal needs a numeric or BOOL tag"},
-		{"initial out of limits of type", "tags:\n  - name: A\n    address: DB1.DBB0\n    type: BYTE\n    initial: \"300\"\n", "plant.yaml:5: tags[0].initial"},
-		{"unknown group", "tags:\n  - {name: A, address: DB1.DBW0, type: INT, group: fastest}\n", "plant.yaml:2: tags[0].group: tag \"A\": unknown group \"fastest\""},
-		{"bad via", "tags:\n  - {name: A, address: DB1.DBW0, type: INT, via: modbus}\n", "tags[0].via: want s7 or opcua"},
-		{"syntax", "tags: [\n", "plant.yaml:1: "},
-	}
-	for _, c := range cases {
+		{"unknown field", "tags:\n  - name: A\n    adress: DB1.DBW0\n    type: INT\n", []string{"3:tags[0].address"}},
+		{"bad type with other mistakes", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: FLOT\n    deadband: wide\n    colour: red\n", []string{"4:tags[0].type", "5:tags[0].deadband", "6:tags[0]"}},
+		{"bad address", "tags:\n  - name: A\n    address: DB1.DBQ0\n    type: INT\n", []string{"3:tags[0].address"}},
+		{"type does not fit", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: REAL\n", []string{"3:tags[0].address"}},
+		{"duplicate", "tags:\n  - {name: A, address: DB1.DBW0, type: INT}\n  - {name: A, address: DB1.DBW2, type: INT}\n", []string{"3:tags[1].name"}},
+		{"unknown signal", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: INT\n    signal:\n      kind: sawtooth\n", []string{"6:tags[0].signal.kind"}},
+		{"sine without period", "tags:\n  - name: A\n    address: DB1.DBW0\n    type: INT\n    signal: {kind: sine}\n", []string{"5:tags[0].signal.period"}},
+		{"signal on string", "tags:\n  - name: A\n    address: DB1.DBB0[8]\n    type: STRING[8]\n    signal: {kind: constant}\n", []string{"5:tags[0].signal"}},
+		{"initial out of the type's range", "tags:\n  - name: A\n    address: DB1.DBB0\n    type: BYTE\n    initial: \"300\"\n", []string{"5:tags[0].initial"}},
+		{"groups and tags", "groups:\n  - {name: g, rate: 5ms, full_refresh: sometimes}\n  - {rate: fast}\ntags:\n  - {name: A, address: DB1.DBW0, type: INT, group: fastest, via: modbus, access: rx}\n", []string{
+			"3:groups[1].rate", "2:groups[0].rate", "2:groups[0].full_refresh", "3:groups[1].name", "5:tags[0].access", "5:tags[0].via", "5:tags[0].group"}},
+		{"limits and scaling", "tags:\n  - {name: A, address: DB1.DBW0, type: INT, min: 5, max: 1, scaling: {raw_min: 0, raw_max: 0, eng_min: 0, eng_max: 1}}\n", []string{"2:tags[0].min", "2:tags[0].scaling"}},
+		{"wrong kinds", "groups: {name: g}\ntags:\n  - [a]\n  - {name: B, address: DB1.DBW0, type: INT, min: low, signal: sine}\n", []string{"1:groups", "3:tags[0]", "4:tags[1].min", "4:tags[1].signal"}},
+		{"missing names and types", "tags:\n  - {address: DB1.DBW0}\n  - {name: B}\n", []string{"2:tags[0].name", "2:tags[0].type", "3:tags[1].type"}},
+		{"syntax", "tags: [\n", []string{"1:"}},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := sim.ParseTagList("plant.yaml", []byte(c.yaml))
-			if err == nil {
-				t.Fatal("no error")
+			var got []string
+			for _, fe := range config.List(err) {
+				got = append(got, fmt.Sprintf("%d:%s", fe.Line, fe.Path))
+				if fe.File != "plant.yaml" {
+					t.Errorf("%v: file %q", fe, fe.File)
+				}
+				for _, word := range []string{"!!", "unmarshal", "time.Duration", "not found in type"} {
+					if strings.Contains(fe.Msg, word) {
+						t.Errorf("%v: names Go's %q", fe, word)
+					}
+				}
 			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %q does not contain %q", err, c.want)
-			}
-			if len(config.List(err)) == 0 {
-				t.Fatalf("error %v holds no *config.FieldError", err)
+			if strings.Join(got, " ") != strings.Join(c.want, " ") {
+				t.Errorf("problems %q, want %q:\n%v", got, c.want, err)
 			}
 		})
 	}

@@ -5,14 +5,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/kiln-iot/kiln/config"
-	"github.com/kiln-iot/kiln/internal/yamlconf"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7"
 )
@@ -120,8 +116,10 @@ func LoadTagList(path string) (*TagList, error) {
 }
 
 // ParseTagList parses a tag list in YAML and checks it. file names the
-// source in errors, which are *config.FieldError values naming file, line and
-// field, joined (list them with plc.ConfigErrors). The format (see
+// source in errors: every problem of the file (syntax, unknown fields,
+// values of the wrong kind, bad tags) is reported at once, each a
+// *config.FieldError naming file, line and YAML path, joined (list them
+// with config.List). The format (see
 // kiln-line.yaml):
 //
 //	groups:
@@ -144,31 +142,15 @@ func LoadTagList(path string) (*TagList, error) {
 //
 // Tags without a signal hold what is written to them.
 func ParseTagList(file string, data []byte) (*TagList, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(file, err)
-	}
-	if err := checkTypes(file, &root); err != nil {
-		return nil, err
-	}
 	var l TagList
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&l); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &l, nil
-		}
-		return nil, yamlError(file, err)
-	}
-	var errs []error
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, &config.FieldError{File: file, Line: yamlconf.NodeLine(&root, path), Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
+	doc, decodeErr := config.DecodeYAML(file, data, &l)
+	var problems config.Problems
+	bad := func(path, format string, args ...any) { problems.Add(path, format, args...) }
 	groups := map[string]bool{plc.DefaultGroup: true}
 	for i, g := range l.Groups {
 		p := fmt.Sprintf("groups[%d]", i)
 		if g.Name == "" {
-			bad(p+".name", "missing")
+			bad(p+".name", "is required")
 		}
 		if groups[g.Name] && g.Name != plc.DefaultGroup {
 			bad(p+".name", "group %q declared twice", g.Name)
@@ -178,22 +160,22 @@ func ParseTagList(file string, data []byte) (*TagList, error) {
 			bad(p+".rate", "%v is below %v", g.Rate, plc.MinRate)
 		}
 		if _, err := plc.ParseFullRefresh(g.FullRefresh); err != nil {
-			bad(p+".full_refresh", "want a positive duration or off: %v", err)
+			bad(p+".full_refresh", "%q is not a positive duration or off", g.FullRefresh)
 		}
 	}
 	names := map[string]bool{}
 	for i := range l.Tags {
 		t := &l.Tags[i]
 		p := fmt.Sprintf("tags[%d]", i)
-		t.line = yamlconf.NodeLine(&root, p)
+		t.line = doc.Line(p)
 		if t.Name == "" {
-			bad(p+".name", "missing")
+			bad(p+".name", "is required")
 		} else if names[t.Name] {
 			bad(p+".name", "tag %q declared twice", t.Name)
 		}
 		names[t.Name] = true
 		if !t.Type.Valid() {
-			bad(p+".type", "missing")
+			bad(p+".type", "is required")
 			continue
 		}
 		a, err := s7.ParseAddress(t.Address, t.Type)
@@ -240,8 +222,8 @@ func ParseTagList(file string, data []byte) (*TagList, error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errors.Join(decodeErr, doc.Locate(problems.Err())); err != nil {
+		return nil, err
 	}
 	return &l, nil
 }
@@ -267,31 +249,4 @@ func (t *Tag) plcTag() plc.Tag {
 		pt.Scaling = &plc.Scaling{RawMin: t.Scaling.RawMin, RawMax: t.Scaling.RawMax, EngMin: t.Scaling.EngMin, EngMax: t.Scaling.EngMax}
 	}
 	return pt
-}
-
-// yamlError turns a yaml.v3 error into a located *config.FieldError.
-func yamlError(file string, err error) error {
-	line, msg := yamlconf.Split(err)
-	return &config.FieldError{File: file, Line: line, Msg: msg, Err: err}
-}
-
-// checkTypes parses every tag's type where it stands, so that a bad type
-// is reported with its line (yaml.v3 drops the line of a TextUnmarshaler's
-// error).
-func checkTypes(file string, root *yaml.Node) error {
-	var errs []error
-	for i := 0; ; i++ {
-		p := fmt.Sprintf("tags[%d]", i)
-		n := yamlconf.NodeAt(root, p+".type")
-		if n == nil {
-			if yamlconf.NodeAt(root, p) == nil {
-				break
-			}
-			continue
-		}
-		if _, err := plc.ParseDataType(n.Value); err != nil {
-			errs = append(errs, &config.FieldError{File: file, Line: n.Line, Path: p + ".type", Msg: err.Error(), Err: err})
-		}
-	}
-	return errors.Join(errs...)
 }
