@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kiln-iot/kiln/config"
-
 	"go.uber.org/zap"
+
+	"github.com/kiln-iot/kiln/config"
 )
 
 // Config configures a Broker. The zero value is a broker on a random

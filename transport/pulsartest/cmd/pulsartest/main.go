@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -20,9 +19,9 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/kiln-iot/kiln/buildinfo"
+	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/transport/pulsartest"
 )
 
@@ -35,6 +34,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pulsartest:", err)
 		os.Exit(1)
 	}
+}
+
+// parseConfig decodes a broker configuration file and validates it,
+// reporting every problem of the file at once, each with file, line and
+// YAML path.
+func parseConfig(file string, data []byte) (pulsartest.Config, error) {
+	var cfg pulsartest.Config
+	doc, err := config.DecodeYAML(file, data, &cfg)
+	return cfg, errors.Join(err, doc.Locate(cfg.Validate()))
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -58,10 +66,8 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return fmt.Errorf("config %s: %w", *cfgPath, err)
+		if cfg, err = parseConfig(*cfgPath, b); err != nil {
+			return fmt.Errorf("%s in %s:\n%w", config.Count(err), *cfgPath, err)
 		}
 	}
 	if *addr != "" {
