@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kiln-iot/kiln/buildinfo"
+	"github.com/kiln-iot/kiln/config"
+	"github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -28,10 +32,13 @@ type DriverSpec struct {
 	// Device builds the device to open from the endpoint, once the flags
 	// are parsed.
 	Device func(endpoint string) (plc.Device, error)
-	// Resolve turns a command-line address, optionally with an inline
-	// type ("DB1.DBW4:INT"), into the tag's address and type; the error
-	// names what is wrong with it.
-	Resolve func(arg string) (address string, t plc.DataType, err error)
+	// Resolve turns a command-line address of device dev, optionally
+	// with an inline type ("DB1.DBW4:INT"), into the tag's address and
+	// type; the error names what is wrong with it. An error the device
+	// answered (an OPC UA node the server does not have) is a
+	// *lookupError: read prints a bad line for that tag and reads the
+	// others.
+	Resolve func(dev plc.Device, arg string) (address string, t plc.DataType, err error)
 	// Release, when not nil, is called when the command ends, to close
 	// what Resolve kept open between calls.
 	Release func()
@@ -89,7 +96,17 @@ type Command struct {
 	Logger         *zap.Logger
 	// Open opens Device's driver.
 	Open func() (plc.Driver, error)
+	// conn is the opened driver when it can say why its device is
+	// unreachable, for the error field of a comm-failure line.
+	conn plc.ConnectionReporter
 }
+
+// lookupError is a failure of Resolve that comes from the device, not
+// from the argument's syntax.
+type lookupError struct{ err error }
+
+func (e *lookupError) Error() string { return e.err.Error() }
+func (e *lookupError) Unwrap() error { return e.err }
 
 // Usagef reports a usage error on Stderr and returns exit status 2.
 func (c *Command) Usagef(format string, args ...any) int {
@@ -112,7 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	driver := fs.String("driver", "", "driver of the device: "+strings.Join(driverNames(), ", "))
 	endpoint := fs.String("endpoint", "", "the device's address, HOST[:PORT]")
 	tagsFile := fs.String("tags", "", "point database file(s), comma-separated (YAML, CSV)")
-	device := fs.String("device", "", "the device of the point database to use")
+	gatewayFile := fs.String("config", "", "the edge gateway's configuration file; -device names one of its devices")
+	device := fs.String("device", "", "the device of the point database or of the gateway's configuration to use")
 	verify := fs.Bool("verify", false, "write: read each value back and compare")
 	interval := fs.Duration("interval", 500*time.Millisecond, "watch: time between reads (opcua: the publishing interval)")
 	count := fs.Int("count", 0, "watch: stop after this many reads (opcua: lines; 0: until interrupted)")
@@ -167,13 +185,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var resolve func(string) (plc.Tag, error)
 	switch {
 	case *tagsFile != "":
-		if *driver != "" || *endpoint != "" {
-			return cmd.Usagef("-tags cannot be combined with -driver or -endpoint")
+		if *driver != "" || *endpoint != "" || *gatewayFile != "" {
+			return cmd.Usagef("-tags cannot be combined with -driver, -endpoint or -config")
 		}
-		db, err := plc.Load(strings.Split(*tagsFile, ",")...)
+		files := strings.Split(*tagsFile, ",")
+		if code := checkFiles(cmd, files); code != exitOK {
+			return code
+		}
+		db, err := plc.Load(files...)
 		if err != nil {
-			fmt.Fprintf(stderr, "tagctl: %v\n", err)
-			return exitUsage
+			return cmd.problems(*tagsFile, err)
 		}
 		dev, code := pickDevice(cmd, db, *device)
 		if code != exitOK {
@@ -190,6 +211,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			return *t, nil
 		}
+	case *gatewayFile != "":
+		if *driver != "" || *endpoint != "" {
+			return cmd.Usagef("-config cannot be combined with -driver or -endpoint (the device is the gateway's)")
+		}
+		cfg, err := gatewayconf.Load(*gatewayFile)
+		if err != nil {
+			return cmd.problems(*gatewayFile, err)
+		}
+		devs := make([]plc.Device, len(cfg.Devices))
+		for i, d := range cfg.Devices {
+			devs[i] = d.PLC()
+		}
+		dev, code := pickDevice(cmd, &plc.PointDB{Devices: devs}, *device)
+		if code != exitOK {
+			return code
+		}
+		spec, ok := drivers[dev.Driver]
+		if !ok {
+			return cmd.Usagef("device %q: tagctl has no driver %q (known: %s)", dev.Name, dev.Driver, strings.Join(driverNames(), ", "))
+		}
+		if spec.Release != nil {
+			defer spec.Release()
+		}
+		cmd.Device = dev
+		resolve = addressResolver(spec, dev)
 	case *driver != "":
 		spec, ok := drivers[*driver]
 		if !ok {
@@ -206,18 +252,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return cmd.Usagef("%v", err)
 		}
 		cmd.Device = dev
-		resolve = func(arg string) (plc.Tag, error) {
-			addr, t, err := spec.Resolve(arg)
-			if err != nil {
-				return plc.Tag{}, err
-			}
-			return plc.Tag{Name: arg, Device: dev.Name, Address: addr, Type: t, Access: plc.ReadWrite}, nil
-		}
+		resolve = addressResolver(spec, dev)
 	default:
-		return cmd.Usagef("need -driver and -endpoint, or -tags (and -device)")
+		return cmd.Usagef("need -driver and -endpoint, -tags (and -device), or -config and -device")
 	}
 	cmd.Open = func() (plc.Driver, error) {
-		return plc.Open(cmd.Device, plc.OpenOptions{Logger: cmd.Logger})
+		drv, err := plc.Open(cmd.Device, plc.OpenOptions{Logger: cmd.Logger})
+		if cr, ok := drv.(plc.ConnectionReporter); ok {
+			cmd.conn = cr
+		}
+		return drv, err
 	}
 
 	switch cmd.Name {
@@ -235,6 +279,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return sc.Run(ctx, cmd)
 	}
 	return cmd.Usagef("unknown command %q (want read, write, watch%s)", cmd.Name, extraNames())
+}
+
+// addressResolver resolves addresses in the driver's syntax to tags of
+// dev.
+func addressResolver(spec DriverSpec, dev plc.Device) func(string) (plc.Tag, error) {
+	return func(arg string) (plc.Tag, error) {
+		addr, t, err := spec.Resolve(dev, arg)
+		if err != nil {
+			return plc.Tag{}, err
+		}
+		return plc.Tag{Name: arg, Device: dev.Name, Address: addr, Type: t, Access: plc.ReadWrite}, nil
+	}
+}
+
+// checkFiles reports the files of -tags that are not there, naming the
+// flag and the directory a relative name was looked for in.
+func checkFiles(cmd *Command, files []string) int {
+	wd, _ := os.Getwd()
+	code := exitOK
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			where := "in the working directory " + wd
+			if filepath.IsAbs(f) {
+				where = "there"
+			}
+			fmt.Fprintf(cmd.Stderr, "tagctl: -tags: %q is not %s: %v\n", f, where, errors.Unwrap(err))
+			code = exitUsage
+		}
+	}
+	return code
+}
+
+// problems prints the problems of a file that tagctl could not use, one
+// a line with file, line and field, and returns the usage status.
+func (c *Command) problems(file string, err error) int {
+	if !errors.Is(err, config.ErrInvalid) {
+		return c.Usagef("%v", err)
+	}
+	fmt.Fprintf(c.Stderr, "tagctl: %s in %s:\n", config.Count(err), file)
+	for _, fe := range config.List(err) {
+		fmt.Fprintln(c.Stderr, fe)
+	}
+	return exitUsage
 }
 
 // parseInterleaved parses flags that may come before, between and after
@@ -281,6 +368,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
   tagctl -driver DRIVER -endpoint HOST[:PORT] write ADDR[:TYPE]=VALUE... [-verify]
   tagctl -driver DRIVER -endpoint HOST[:PORT] watch [-interval 500ms] [-count N] ADDR[:TYPE]...
   tagctl -tags FILE -device NAME read|write|watch TAGNAME[=VALUE]...
+  tagctl -config GATEWAY.yaml -device NAME read|write|watch ADDR[:TYPE][=VALUE]...
 `)
 	for _, name := range sortedKeys(subcommands) {
 		fmt.Fprintf(w, "  tagctl … %s\n", subcommands[name].Usage)
@@ -321,9 +409,12 @@ type line struct {
 	TS      string    `json:"ts"`
 }
 
-// printLine writes one JSON line; err (or a quality that is not good)
-// fills the error field.
-func printLine(w io.Writer, tag string, v plc.Value, q plc.Quality, err error, ts time.Time) {
+// printLine writes one JSON line to Stdout; err (or a quality that is
+// not good, which for a device that cannot be reached names the cause:
+// connection refused, the PLC refusing the rack and slot) fills the
+// error field.
+func (c *Command) printLine(tag string, v plc.Value, q plc.Quality, err error, ts time.Time) {
+	w := c.Stdout
 	l := line{Tag: tag, Value: v, Quality: q.Status.String(), TS: ts.UTC().Format(time.RFC3339Nano)}
 	switch {
 	case err != nil:
@@ -331,6 +422,11 @@ func printLine(w io.Writer, tag string, v plc.Value, q plc.Quality, err error, t
 		l.Error = &s
 	case !q.IsGood():
 		s := q.String()
+		if q.Reason == plc.ReasonCommFailure && c.conn != nil {
+			if cause := c.conn.ConnectionError(); cause != nil {
+				s += ": " + cause.Error()
+			}
+		}
 		l.Error = &s
 	}
 	b, mErr := json.Marshal(l)
@@ -375,25 +471,49 @@ func readCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, e
 	if len(cmd.Args) == 0 {
 		return cmd.Usagef("read: name at least one tag")
 	}
-	tags, err := resolveAll(cmd.Args, resolve)
-	if err != nil {
-		return cmd.Usagef("read: %v", err)
+	// A tag the device does not know (an OPC UA node the server lacks)
+	// gets a bad line; the others are read all the same.
+	var tags []plc.Tag
+	var args []string
+	lookups := make([]error, len(cmd.Args))
+	for i, a := range cmd.Args {
+		t, err := resolve(a)
+		var le *lookupError
+		switch {
+		case errors.As(err, &le):
+			lookups[i] = err
+		case err != nil:
+			return cmd.Usagef("read: bad argument %q: %v", a, err)
+		default:
+			tags, args = append(tags, t), append(args, a)
+		}
 	}
-	drv, r, code := openAndPrepare(cmd, tags)
-	if code != exitOK {
-		return code
-	}
-	defer drv.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out := make([]plc.Sample, len(tags))
-	readErr := r.Read(ctx, out)
 	status := exitOK
-	for i, s := range out {
-		printLine(cmd.Stdout, cmd.Args[i], tags[i].ToEngineering(s.Value), s.Quality, nil, s.Time)
+	out := make([]plc.Sample, len(tags))
+	var readErr error
+	if len(tags) > 0 {
+		drv, r, code := openAndPrepare(cmd, tags)
+		if code != exitOK {
+			return code
+		}
+		defer drv.Close()
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		readErr = r.Read(ctx, out)
+	}
+	j := 0
+	for i, a := range cmd.Args {
+		if lookups[i] != nil {
+			cmd.printLine(a, plc.Value{}, plc.Bad(plc.ReasonConfigError, "unknown to the device"), lookups[i], time.Now())
+			status = exitFail
+			continue
+		}
+		s := out[j]
+		cmd.printLine(args[j], tags[j].ToEngineering(s.Value), s.Quality, nil, s.Time)
 		if !s.Quality.IsGood() {
 			status = exitFail
 		}
+		j++
 	}
 	if readErr != nil {
 		fmt.Fprintf(cmd.Stderr, "tagctl: read: %v\n", readErr)
@@ -438,7 +558,7 @@ func watchCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, 
 		for i, s := range out {
 			eng := tags[i].ToEngineering(s.Value)
 			if n == 0 || !eng.Equal(last[i].Value) || s.Quality != last[i].Quality {
-				printLine(cmd.Stdout, cmd.Args[i], eng, s.Quality, nil, s.Time)
+				cmd.printLine(cmd.Args[i], eng, s.Quality, nil, s.Time)
 			}
 			last[i] = plc.Sample{Value: eng, Quality: s.Quality}
 			if !s.Quality.IsGood() {
@@ -511,7 +631,7 @@ func writeCmd(ctx context.Context, cmd *Command, resolve func(string) (plc.Tag, 
 			q = plc.Bad(plc.ReasonDeviceError, "")
 			status = exitFail
 		}
-		printLine(cmd.Stdout, rq.arg, v, q, err, time.Now())
+		cmd.printLine(rq.arg, v, q, err, time.Now())
 	}
 	return status
 }

@@ -7,6 +7,14 @@
 //	tagctl -driver modbus -endpoint HOST[:PORT] [-unit 1 -byte-order ABCD] read|write|watch ADDR[:TYPE][:ORDER][=VALUE]...
 //	tagctl -driver opcua -endpoint opc.tcp://HOST:PORT[/PATH] read|write|watch NODE[:TYPE][=VALUE]...
 //	tagctl -tags FILE[,FILE] -device NAME read|write|watch TAGNAME[=VALUE]...
+//	tagctl -config gateway.yaml -device NAME read|write|watch ADDR[:TYPE][=VALUE]...
+//
+// With -config, the device (its driver, endpoint and options) is one of
+// the edge gateway's configuration file, read with the gateway's own
+// decoding and checks; addresses are in the device's driver syntax. A
+// configuration or tag file with problems is refused with every problem
+// listed, each with file, line and field; a -tags file that is not there
+// is named with the directory it was looked for in.
 //
 // The S7 port defaults to 102 and a type to the address's width (X BOOL,
 // B BYTE, W WORD, D DWORD). Driver s7 also takes -conn-type (pg, op,
@@ -20,7 +28,9 @@
 //
 // where tag echoes the argument as given, value is a JSON number (64-bit
 // integers exact), string or boolean, and error explains a quality that is
-// not good or a write that failed. All tags of one read go to the driver
+// not good or a write that failed; for a device that cannot be reached it
+// names the cause (connection refused, the PLC refusing the rack and
+// slot's TSAP), without -v. All tags of one read go to the driver
 // in one call, so the driver packs them into few requests. Writes go
 // through plc.Writer, the checked-write path: a value that does not fit
 // the type or the tag's limits is refused before anything is sent;
@@ -29,8 +39,10 @@
 //
 // Driver opcua takes an endpoint opc.tcp://HOST:PORT[/PATH], node ids
 // (ns=2;s=Line1.Temp, ns=3;i=1001, nsu=URI;s=Line1.Temp) or browse
-// paths (/2:Line1/Temp) with an optional :TYPE as addresses (without one, the node's data type is
-// read from the server, so write converts VALUE to it), and
+// paths (/2:Line1/Temp) with an optional :TYPE as addresses (without one,
+// the node's data type is read from the server, so write converts VALUE
+// to it; a node the server does not have gets a bad line and the others
+// are read all the same), and
 // -security-policy (None, Basic256Sha256), -security-mode (None, Sign,
 // SignAndEncrypt), -cert-file, -key-file, -trusted-cert, -username and
 // -password. Its watch subscribes instead of polling (-interval is the

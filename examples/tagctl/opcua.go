@@ -26,8 +26,6 @@ var (
 	uaPassword *string
 	uaDepth    *int
 	uaExport   *string
-	// uaDevice is the device of -driver opcua, for Resolve.
-	uaDevice plc.Device
 	// uaTypes is the client Resolve learns data types with: opened by the
 	// first lookup, shared by the others, closed by uaRelease.
 	uaTypes *opcua.Client
@@ -70,13 +68,12 @@ func uaDeviceFor(endpoint string) (plc.Device, error) {
 	if _, err := opcua.ConfigFromDevice(dev); err != nil {
 		return plc.Device{}, err
 	}
-	uaDevice = dev
 	return dev, nil
 }
 
 // uaResolve splits NODE[:TYPE]; without a type it reads the node's data
 // type from the server, so "write NODE=VALUE" converts VALUE to it.
-func uaResolve(arg string) (string, plc.DataType, error) {
+func uaResolve(dev plc.Device, arg string) (string, plc.DataType, error) {
 	addr := arg
 	if i := strings.LastIndexByte(arg, ':'); i > 0 {
 		if t, err := plc.ParseDataType(arg[i+1:]); err == nil {
@@ -89,7 +86,7 @@ func uaResolve(arg string) (string, plc.DataType, error) {
 	if err != nil {
 		return "", plc.DataType{}, err
 	}
-	t, err := uaNodeType(a)
+	t, err := uaNodeType(dev, a)
 	if err != nil {
 		return "", plc.DataType{}, err
 	}
@@ -104,10 +101,12 @@ func uaRelease() {
 	}
 }
 
-// uaNodeType reads the data type of a node from the server.
-func uaNodeType(a opcua.Address) (plc.DataType, error) {
+// uaNodeType reads the data type of a node from dev's server. A failure
+// of the server's (the node is unknown, the server unreachable) is a
+// *lookupError; a bad setting (a missing trust list) is not.
+func uaNodeType(dev plc.Device, a opcua.Address) (plc.DataType, error) {
 	if uaTypes == nil {
-		cfg, err := opcua.ConfigFromDevice(uaDevice)
+		cfg, err := opcua.ConfigFromDevice(dev)
 		if err != nil {
 			return plc.DataType{}, err
 		}
@@ -120,30 +119,35 @@ func uaNodeType(a opcua.Address) (plc.DataType, error) {
 	defer cancel()
 	id, err := c.Resolve(ctx, a)
 	if err != nil {
-		return plc.DataType{}, fmt.Errorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
+		return plc.DataType{}, lookupErrorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
 	}
 	dvs, err := c.ReadAttribute(ctx, ua.AttributeIDDataType, []*ua.NodeID{id})
 	if err != nil {
-		return plc.DataType{}, fmt.Errorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
+		return plc.DataType{}, lookupErrorf("cannot learn the type of %s from the server (give it as %s:TYPE): %w", a, a, err)
 	}
 	if dvs[0] == nil {
-		return plc.DataType{}, fmt.Errorf("node %s: the server returned no data type", a)
+		return plc.DataType{}, lookupErrorf("node %s: the server returned no data type", a)
 	}
 	if opcua.IsBad(dvs[0].Status) {
-		return plc.DataType{}, fmt.Errorf("node %s: %w", a, dvs[0].Status)
+		return plc.DataType{}, lookupErrorf("node %s: %w", a, dvs[0].Status)
 	}
 	var tid *ua.NodeID
 	if dvs[0].Value != nil {
 		tid, _ = dvs[0].Value.Value().(*ua.NodeID)
 	}
 	if tid == nil || tid.Namespace() != 0 {
-		return plc.DataType{}, fmt.Errorf("node %s has data type %v, which tagctl does not map; give one as :TYPE", a, tid)
+		return plc.DataType{}, lookupErrorf("node %s has data type %v, which tagctl does not map; give one as :TYPE", a, tid)
 	}
 	t, ok := opcua.DataTypeOf(tid.IntID())
 	if !ok {
-		return plc.DataType{}, fmt.Errorf("node %s has data type %v, which tagctl does not map; give one as :TYPE", a, tid)
+		return plc.DataType{}, lookupErrorf("node %s has data type %v, which tagctl does not map; give one as :TYPE", a, tid)
 	}
 	return t, nil
+}
+
+// lookupErrorf is a *lookupError formatted as fmt.Errorf does.
+func lookupErrorf(format string, args ...any) error {
+	return &lookupError{fmt.Errorf(format, args...)}
 }
 
 // uaDriver opens the command's device as an OPC UA driver.
@@ -264,7 +268,7 @@ func uaWatch(ctx context.Context, cmd *Command, tags []plc.Tag, interval time.Du
 				continue
 			}
 			last[s.Tag] = plc.Sample{Value: eng, Quality: s.Quality}
-			printLine(cmd.Stdout, s.Tag, eng, s.Quality, nil, s.Time)
+			cmd.printLine(s.Tag, eng, s.Quality, nil, s.Time)
 			if printed++; printed == count {
 				close(enough)
 			}

@@ -78,10 +78,19 @@ func TestOPCUAReadWriteWithServerTypes(t *testing.T) {
 	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0]["error"].(string), "BadNotWritable") {
 		t.Errorf("read-only write: exit %d, %v", code, lines)
 	}
-	// A node the server does not have is a usage error naming it.
-	code, _, stderr = tagctl(t, "-driver", "opcua", "-endpoint", ep, "read", "ns=2;s=Nope")
-	if code != 2 || !strings.Contains(stderr, "ns=2;s=Nope") {
-		t.Errorf("unknown node: exit %d, %s", code, stderr)
+	// A node the server does not have gets a bad line naming it; the
+	// other nodes are read all the same, as S7 does with a bad address.
+	code, lines, stderr = tagctl(t, "-driver", "opcua", "-endpoint", ep, "read", "ns=2;s=Line1.Kiln.Temp", "ns=2;s=Nope", "/2:Line1/Name")
+	if code != 1 || len(lines) != 3 {
+		t.Fatalf("unknown node: exit %d, %v, %s", code, lines, stderr)
+	}
+	if lines[0]["quality"] != "good" || lines[2]["quality"] != "good" || lines[1]["tag"] != "ns=2;s=Nope" ||
+		lines[1]["quality"] != "bad" || !strings.Contains(lines[1]["error"].(string), "ns=2;s=Nope") {
+		t.Errorf("unknown node among good ones: %v", lines)
+	}
+	// A node id that does not parse is still a usage error.
+	if code, _, stderr := tagctl(t, "-driver", "opcua", "-endpoint", ep, "read", "ns=x;q=1"); code != 2 || !strings.Contains(stderr, "ns=x;q=1") {
+		t.Errorf("bad node id: exit %d, %s", code, stderr)
 	}
 	code, _, stderr = tagctl(t, "-driver", "opcua", "-endpoint", ep, "-security-mode", "Sign", "read", "i=85")
 	if code != 2 || !strings.Contains(stderr, "security_mode") {

@@ -47,7 +47,7 @@ func init() {
 			}
 			return dev, nil
 		},
-		Resolve: func(arg string) (string, plc.DataType, error) {
+		Resolve: func(_ plc.Device, arg string) (string, plc.DataType, error) {
 			a, err := s7.ParseAddress(arg, plc.DataType{})
 			if err != nil {
 				return "", plc.DataType{}, err
