@@ -220,7 +220,30 @@ func Parse(file string, data []byte) (Config, error) {
 	cfg := Config{file: file}
 	doc, err := config.DecodeYAML(file, data, &cfg)
 	cfg.file, cfg.doc = file, doc
-	return cfg, errors.Join(err, doc.Locate(cfg.Validate()))
+	return cfg, errors.Join(err, doc.Locate(errors.Join(cfg.Validate(), cfg.checkPoints())))
+}
+
+// checkPoints reports the point database files that are not there,
+// naming the directory a relative name was looked for in.
+func (c *Config) checkPoints() error {
+	var p config.Problems
+	dir := filepath.Dir(c.file)
+	for i, f := range c.Points {
+		at := fmt.Sprintf("points[%d]", i)
+		switch {
+		case f == "":
+			p.Add(at, "is an empty file name")
+		case filepath.IsAbs(f):
+			if _, err := os.Stat(f); err != nil {
+				p.Add(at, "%q is not there: %w", f, errors.Unwrap(err))
+			}
+		default:
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				p.Add(at, "%q is not in %s (a relative name is resolved against the configuration file's directory): %w", f, dir, errors.Unwrap(err))
+			}
+		}
+	}
+	return p.Err()
 }
 
 // errorf makes a *config.FieldError for the field at path, located at

@@ -99,6 +99,11 @@ func TestParseReportsEveryProblemOfAFileInOneRun(t *testing.T) {
 			{4, "heartbeats.subscription", "is required"},
 			{4, "heartbeats.type", `"fanout" is not shared`},
 		}},
+		{"point files that are not there", "points: [nowhere.yaml, \"\", /nowhere/plant.yaml]\nmodules:\n  - name: a\n    process: {path: x}\n" + fs, []problem{
+			{1, "points[0]", `"nowhere.yaml" is not in . (a relative name is resolved against the configuration file's directory)`},
+			{1, "points[1]", "is an empty file name"},
+			{1, "points[2]", `"/nowhere/plant.yaml" is not there`},
+		}},
 		{"lists and sections swapped", "points: plant.yaml\nmodules: {name: a}\n", []problem{
 			{1, "points", `is "plant.yaml", want a list`},
 			{2, "modules", "is a section, want a list"},
