@@ -336,7 +336,45 @@ func TestBadConfigNamesFileLineField(t *testing.T) {
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-config", f}, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), f+":4: devices[0].driver: unknown driver \"profinet\"") {
-		t.Fatalf("error %v", err)
+	if err == nil || !strings.Contains(out.String(), "1 problem in "+f) || !strings.Contains(out.String(), f+":4: devices[0].driver: unknown driver \"profinet\"") {
+		t.Fatalf("error %v, output:\n%s", err, out.String())
+	}
+}
+
+// TestEveryConfigProblemInOneRun: a file with nine mistakes of three
+// kinds (unknown fields, wrong kinds, bad settings) shows them all in one
+// run, counted, each with file, line and field.
+func TestEveryConfigProblemInOneRun(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(f, []byte(`id: gw
+tenant: Acme
+http: {lsten: ":80", pprof: sometimes}
+groups: [{name: g, rate: fast}, {rate: 1ms}]
+devices:
+  - {name: plc1, driver: s7, endpoint: 10.0.0.5, options: {rack: x}}
+demo: maybe
+spool: {dri: x}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-config", f}, &out, &out); err == nil {
+		t.Fatal("a broken configuration ran")
+	}
+	for _, want := range []string{
+		"9 problems in " + f,
+		f + `:3: http.listen: unknown field "lsten"`,
+		f + `:3: http.pprof: "sometimes" is not true or false`,
+		f + `:4: groups[0].rate: "fast" is not a duration such as 500ms`,
+		f + `:8: spool.dir: unknown field "dri"`,
+		f + `:2: tenant: `,
+		f + `:7: demo: want auto, on or off, not "maybe"`,
+		f + `:6: devices[0].options.rack: "x" is not a whole number`,
+		f + `:4: groups[1].name: is required`,
+		f + `:4: groups[1].rate: 1ms is below 10ms`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
