@@ -122,7 +122,7 @@ func leaseConfig(id uint32, preferred ha.Role) ha.Config {
 // start starts node id, connecting to addr (the PLC or a proxy to it).
 func (p *pair) start(id uint32, preferred ha.Role, addr string, clk *pausable) *node {
 	p.t.Helper()
-	drv, err := s7.New(addr, s7.Config{LocalTSAP: 0x0100 + uint16(id), Reconnect: backoff.Config{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
+	drv, err := s7.New(s7.Config{Endpoint: addr, LocalTSAP: s7.TSAP(0x0100 + id), Retry: backoff.Config{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}})
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func ExampleElector_Fence() {
 		return
 	}
 	defer srv.Close()
-	drv, err := s7.New(srv.Addr(), s7.Config{})
+	drv, err := s7.New(s7.Config{Endpoint: srv.Addr()})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -31,7 +31,7 @@
 // restarted with the group, and a child that is Done or Failed stays so.
 //
 // A child's first restart is immediate; consecutive ones wait a growing,
-// jittered, capped delay (Config.Backoff), per child, reset once the child
+// jittered, capped delay (Config.Retry), per child, reset once the child
 // has run StableAfter. A flapping child therefore never delays a healthy
 // sibling's restart (suture pauses the whole supervisor instead).
 //
