@@ -127,7 +127,7 @@ type kiln struct {
 }
 
 func openKiln(addr string, set []modbus.Address, inFlight int) (scanner, error) {
-	d, err := modbus.New(addr, modbus.Config{InFlight: inFlight, Timeout: 5 * time.Second})
+	d, err := modbus.New(modbus.Config{Endpoint: addr, InFlight: inFlight, Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,7 @@ func TestTagFileProblemsAllAtOnce(t *testing.T) {
 		{"unknown device and group", "devices:\n  - {name: kiln1, driver: s7, endpoint: x}\ntags:\n  - {name: A, device: kiln2, address: MW0, type: INT, group: fast}\n", []string{"4: device", "4: group"}},
 		{"bad address", "devices:\n  - {name: kiln1, driver: s7, endpoint: x}\ntags:\n  - {name: A, device: kiln1, address: QQ0, type: INT}\n  - {name: A, device: kiln1, address: MW0, type: INT}\n", []string{"4: address", "5: name"}},
 		{"groups", "devices:\n  - {name: kiln1, driver: s7, endpoint: x}\ngroups:\n  - {name: g, rate: 1ms}\n  - {name: h, rate: soon}\n", []string{"4: rate", "5: rate"}},
-		{"unknown driver", "devices:\n  - {name: kiln1, driver: modbus, endpoint: x}\n", []string{"2: driver"}},
+		{"unknown driver", "devices:\n  - {name: kiln1, driver: profibus, endpoint: x}\n", []string{"2: driver"}},
 		{"syntax", "devices: [\n", []string{"1: "}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -31,12 +31,13 @@ func init() {
 				"byte_order": *mbOrder,
 				"zero_based": strconv.FormatBool(*mbZeroBased),
 			}
-			if _, err := modbus.ConfigFromOptions(opts); err != nil {
+			dev := plc.Device{Name: endpoint, Driver: "modbus", Endpoint: endpoint, Options: opts}
+			if _, err := modbus.ConfigFromDevice(dev); err != nil {
 				return plc.Device{}, err
 			}
-			return plc.Device{Name: endpoint, Driver: "modbus", Endpoint: endpoint, Options: opts}, nil
+			return dev, nil
 		},
-		Resolve: func(arg string) (string, plc.DataType, error) {
+		Resolve: func(_ plc.Device, arg string) (string, plc.DataType, error) {
 			a, err := modbus.ParseAddress(arg, plc.DataType{}, modbus.AddressDefaults{Unit: 1, ZeroBased: *mbZeroBased})
 			if err != nil {
 				return "", plc.DataType{}, err

@@ -1,14 +1,16 @@
 package modbus
 
 import (
+	"maps"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/config"
+	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus/internal/wire"
 )
 
@@ -27,10 +29,15 @@ const (
 const NoGap = -1
 
 // Config holds the settings of one Modbus device (or one gateway with
-// several units). The zero Config means the documented defaults. In a
-// point database the same settings are the device's options by the yaml
-// names below, durations as Go durations ("5ms").
+// several units). The zero value of every field but Endpoint means the
+// documented default. In a point database the endpoint is the device's
+// and the other settings are the device's options by the yaml names
+// below (nested ones dotted: retry.max, breaker.open_for), durations as
+// Go durations ("5ms"); see ConfigFromDevice.
 type Config struct {
+	// Endpoint is host or host:port (port 502 by default), or the serial
+	// device of mode rtu (/dev/ttyUSB0). Required.
+	Endpoint string `yaml:"endpoint"`
 	// Mode is "tcp" (default), "rtu" (the endpoint is a serial device
 	// such as /dev/ttyUSB0) or "rtuovertcp".
 	Mode string `yaml:"mode"`
@@ -72,15 +79,14 @@ type Config struct {
 	// connection attempt (default 5s).
 	Timeout        time.Duration `yaml:"timeout"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// Reconnect shapes the delays between connection attempts (defaults
+	// Retry shapes the delays between connection attempts (defaults
 	// 100ms growing to 30s, with jitter).
-	Reconnect backoff.Config `yaml:"reconnect"`
-	// BreakerFailures is how many consecutive failed requests open the
-	// circuit breaker (default 5); BreakerTimeout how long it stays open
-	// before one probe (default 10s). Exceptions do not count: the device
+	Retry backoff.Config `yaml:"retry"`
+	// Breaker is the circuit breaker: Failures consecutive failed
+	// requests open it (default 5), and it stays open for OpenFor before
+	// one probe (default 10s). Exceptions do not count: the device
 	// answered.
-	BreakerFailures int           `yaml:"breaker_failures"`
-	BreakerTimeout  time.Duration `yaml:"breaker_timeout"`
+	Breaker breaker.Config `yaml:"breaker"`
 	// Serial line of mode rtu: Baud (default 9600), DataBits (8), Parity
 	// "N", "E" (default) or "O", StopBits (1).
 	Baud     int    `yaml:"baud"`
@@ -93,6 +99,9 @@ type Config struct {
 // yaml name.
 func (c Config) Validate() error {
 	var p config.Problems
+	if c.Endpoint == "" {
+		p.Add("endpoint", "is required (host:port, or the serial device of mode rtu such as /dev/ttyUSB0)")
+	}
 	switch c.Mode {
 	case "", ModeTCP, ModeRTU, ModeRTUOverTCP:
 	default:
@@ -123,15 +132,13 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		path string
 		v    time.Duration
-	}{{"delay", c.Delay}, {"timeout", c.Timeout}, {"connect_timeout", c.ConnectTimeout}, {"breaker_timeout", c.BreakerTimeout}} {
+	}{{"delay", c.Delay}, {"timeout", c.Timeout}, {"connect_timeout", c.ConnectTimeout}} {
 		if d.v < 0 {
 			p.Add(d.path, "%v is negative", d.v)
 		}
 	}
-	p.Nest("reconnect", c.Reconnect.Validate())
-	if c.BreakerFailures < 0 {
-		p.Add("breaker_failures", "%d is negative", c.BreakerFailures)
-	}
+	p.Nest("retry", c.Retry.Validate())
+	p.Nest("breaker", c.Breaker.Validate())
 	if c.Baud < 0 {
 		p.Add("baud", "%d is negative", c.Baud)
 	}
@@ -171,12 +178,6 @@ func (c Config) withDefaults() Config {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 5 * time.Second
 	}
-	if c.BreakerFailures == 0 {
-		c.BreakerFailures = 5
-	}
-	if c.BreakerTimeout == 0 {
-		c.BreakerTimeout = 10 * time.Second
-	}
 	if c.Baud == 0 {
 		c.Baud = 9600
 	}
@@ -212,94 +213,42 @@ func (c Config) limits() limits {
 	return l
 }
 
-// optionKeys are the keys ConfigFromOptions knows.
-var optionKeys = []string{
-	"mode", "unit", "byte_order", "zero_based", "gap", "max_registers", "max_coils", "in_flight",
-	"single_writes", "read_modify_write", "delay", "timeout", "connect_timeout", "reconnect_initial",
-	"reconnect_max", "breaker_failures", "breaker_timeout", "baud", "data_bits", "parity", "stop_bits",
-}
-
-// ConfigFromOptions builds a Config from a device's options (the keys
-// are Config's yaml names; reconnect_initial and reconnect_max set
-// Reconnect; gap may be "auto" or "none") and validates it. Every unknown
-// key and unreadable value is reported, as a *config.FieldError named by
-// its key.
-func ConfigFromOptions(opts map[string]string) (Config, error) {
-	var c Config
+// ConfigFromDevice builds the Config of a point database device:
+// Endpoint from dev.Endpoint, the other fields from dev.Options by their
+// yaml names (config.DecodeOptions: retry.max, breaker.open_for; gap may
+// also be "auto" or "none"), and validates it. Every problem is a
+// *config.FieldError at a path relative to the device (endpoint,
+// options.unit), joined, unknown options in sorted order.
+func ConfigFromDevice(dev plc.Device) (Config, error) {
+	cfg := Config{Endpoint: dev.Endpoint}
+	opts := dev.Options
+	if g, ok := opts["gap"]; ok {
+		switch strings.ToLower(strings.TrimSpace(g)) {
+		case "auto":
+			opts = maps.Clone(opts)
+			delete(opts, "gap")
+		case "none":
+			opts = maps.Clone(opts)
+			opts["gap"] = strconv.Itoa(NoGap)
+		}
+	}
 	var p config.Problems
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
+	decodeErr := config.DecodeOptions(opts, &cfg, "endpoint")
+	p.Nest("options", decodeErr)
+	cfg.Mode = strings.ToLower(cfg.Mode)
+	bad := map[string]bool{}
+	for _, fe := range config.List(decodeErr) {
+		bad[fe.Path] = true
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := strings.TrimSpace(opts[k])
-		var err error
-		num := func(dst *int) { *dst, err = strconv.Atoi(v) }
-		dur := func(dst *time.Duration) { *dst, err = time.ParseDuration(v) }
-		flag := func(dst *bool) { *dst, err = strconv.ParseBool(v) }
-		switch k {
-		case "mode":
-			c.Mode = strings.ToLower(v)
-		case "unit":
-			num(&c.Unit)
-		case "byte_order":
-			c.ByteOrder = v
-		case "zero_based":
-			flag(&c.ZeroBased)
-		case "gap":
-			switch strings.ToLower(v) {
-			case "auto":
-				c.Gap = 0
-			case "none":
-				c.Gap = NoGap
-			default:
-				num(&c.Gap)
-			}
-		case "max_registers":
-			num(&c.MaxRegisters)
-		case "max_coils":
-			num(&c.MaxCoils)
-		case "in_flight":
-			num(&c.InFlight)
-		case "single_writes":
-			flag(&c.SingleWrites)
-		case "read_modify_write":
-			flag(&c.ReadModifyWrite)
-		case "delay":
-			dur(&c.Delay)
-		case "timeout":
-			dur(&c.Timeout)
-		case "connect_timeout":
-			dur(&c.ConnectTimeout)
-		case "reconnect_initial":
-			dur(&c.Reconnect.Initial)
-		case "reconnect_max":
-			dur(&c.Reconnect.Max)
-		case "breaker_failures":
-			num(&c.BreakerFailures)
-		case "breaker_timeout":
-			dur(&c.BreakerTimeout)
-		case "baud":
-			num(&c.Baud)
-		case "data_bits":
-			num(&c.DataBits)
-		case "parity":
-			c.Parity = v
-		case "stop_bits":
-			num(&c.StopBits)
-		default:
-			p.Add(k, "unknown option (known: %s)", strings.Join(optionKeys, ", "))
-			continue
-		}
-		if err != nil {
-			p.Add(k, "%q: %w", opts[k], err)
+	for _, fe := range config.List(cfg.Validate()) {
+		switch {
+		case fe.Path == "endpoint":
+			p.Nest("", fe)
+		case !bad[fe.Path]:
+			p.Nest("options", fe)
 		}
 	}
-	if p.Len() > 0 {
-		return Config{}, p.Err()
-	}
-	return c, c.Validate()
+	return cfg, p.Err()
 }
 
 // hostPort adds the default port 502 to an endpoint without one.

@@ -55,8 +55,8 @@
 // New (or plc.Open) returns at once and connects in the background; the
 // first read waits for the first attempt, later reads answer at once with
 // Bad/comm-failure samples while the device is unreachable. Lost
-// connections are rebuilt with backoff (Config.Reconnect). A circuit
-// breaker (github.com/sony/gobreaker/v2) opens after Config.BreakerFailures
+// connections are rebuilt with backoff (Config.Retry). A circuit
+// breaker (github.com/sony/gobreaker/v2) opens after Config.Breaker.Failures
 // failed requests or connection attempts in a row; exceptions count as
 // answers. Over TCP, up to Config.InFlight requests (default 1) wait for
 // their answers at once on one connection, matched by transaction id,
@@ -79,10 +79,12 @@
 // In a point database the device's options are Config's yaml names:
 // mode (tcp, rtu, rtuovertcp), unit, byte_order, zero_based, gap (a number,
 // "auto" or "none"), max_registers, max_coils, in_flight, single_writes,
-// read_modify_write, delay, timeout, connect_timeout, reconnect_initial,
-// reconnect_max, breaker_failures, breaker_timeout, and for serial lines
-// baud, data_bits, parity (N, E, O) and stop_bits. Problems are
-// *config.FieldError values named by option.
+// read_modify_write, delay, timeout, connect_timeout, the nested ones
+// dotted (retry.initial, retry.max, retry.multiplier, retry.jitter,
+// breaker.failures, breaker.open_for), and for serial lines baud,
+// data_bits, parity (N, E, O) and stop_bits (ConfigFromDevice, through
+// config.DecodeOptions). The endpoint is the device's own. Problems are
+// *config.FieldError values at options.<key>.
 //
 // # Why not simonvetter/modbus's client
 //
@@ -98,7 +100,7 @@
 // RTU with CRC, internal/wire), a few hundred lines that the simulator
 // shares.
 //
-//	drv, err := modbus.New("10.0.0.7:502", modbus.Config{Unit: 3, ByteOrder: "CDAB"})
+//	drv, err := modbus.New(modbus.Config{Endpoint: "10.0.0.7:502", Unit: 3, ByteOrder: "CDAB"})
 //	if err != nil { … }
 //	defer drv.Close()
 //	r, err := drv.Prepare(tags) // tags with addresses such as "HR100:REAL"

@@ -22,17 +22,22 @@ import (
 )
 
 func init() {
-	plc.Register(plc.Registration{Name: "modbus", CheckAddress: CheckAddress, Open: Open})
+	plc.Register(plc.Registration{Name: "modbus", CheckAddress: CheckAddress, CheckDevice: checkDevice, Open: Open})
 }
 
-// Open opens a driver for dev, whose Options are read by
-// ConfigFromOptions; it is the driver's plc.Registration.Open.
+func checkDevice(dev plc.Device) error {
+	_, err := ConfigFromDevice(dev)
+	return err
+}
+
+// Open opens a driver for dev, whose endpoint and options are read by
+// ConfigFromDevice; it is the driver's plc.Registration.Open.
 func Open(dev plc.Device, o plc.OpenOptions) (plc.Driver, error) {
-	cfg, err := ConfigFromOptions(dev.Options)
+	cfg, err := ConfigFromDevice(dev)
 	if err != nil {
-		return nil, fmt.Errorf("device %q: %w", dev.Name, config.Prefix("options", err))
+		return nil, err
 	}
-	return New(dev.Endpoint, cfg, WithName(dev.Name), WithLogger(o.Logger), WithRegisterer(o.Registerer))
+	return New(cfg, WithName(dev.Name), WithLogger(o.Logger), WithRegisterer(o.Registerer))
 }
 
 // Option sets a code-only setting of New.
@@ -91,18 +96,19 @@ type Driver struct {
 
 var driverSeq atomic.Uint64
 
-// New returns a driver for the device at endpoint: host or host:port
+// New returns a driver for the device at cfg.Endpoint: host or host:port
 // (port 502 by default) for modes tcp and rtuovertcp, the serial
 // device's path for mode rtu. It connects in the background and returns
 // at once; the first read waits for the first connection attempt.
 // Drivers of one serial port or one RTU-over-TCP gateway (same mode and
 // endpoint) share one connection, so that their requests never overlap
 // on the line; the first driver's timeouts and delay apply to it.
-func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
+func New(cfg Config, opts ...Option) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	endpoint := cfg.Endpoint
 	addr := endpoint
 	if cfg.Mode != ModeRTU {
 		var err error
@@ -139,28 +145,23 @@ func New(endpoint string, cfg Config, opts ...Option) (*Driver, error) {
 			return nil, err
 		}
 	}
-	d.cb = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
-		Name:    o.name,
-		Timeout: cfg.BreakerTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= uint32(cfg.BreakerFailures)
-		},
-		IsSuccessful: func(err error) bool {
-			// An exception is an answer; a cancelled request says nothing
-			// about the device.
-			return err == nil || errors.As(err, new(*ExceptionError)) || errors.Is(err, context.Canceled)
-		},
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			d.m.setBreaker(to)
-			d.log.Info("modbus circuit breaker", zap.Stringer("from", from), zap.Stringer("to", to))
-		},
-	})
+	settings := cfg.Breaker.Settings(o.name)
+	settings.IsSuccessful = func(err error) bool {
+		// An exception is an answer; a cancelled request says nothing
+		// about the device.
+		return err == nil || errors.As(err, new(*ExceptionError)) || errors.Is(err, context.Canceled)
+	}
+	settings.OnStateChange = func(_ string, from, to gobreaker.State) {
+		d.m.setBreaker(to)
+		d.log.Info("modbus circuit breaker", zap.Stringer("from", from), zap.Stringer("to", to))
+	}
+	d.cb = gobreaker.NewCircuitBreaker[[]byte](settings)
 	key := cfg.Mode + " " + addr
 	if cfg.Mode == ModeTCP {
 		key += " #" + strconv.FormatUint(driverSeq.Add(1), 10) // a connection of its own
 	}
 	conn, release := acquire(key, func() *connector {
-		return &connector{dial: d.dial, reconnect: cfg.Reconnect, timeout: cfg.ConnectTimeout, clk: d.clk, log: d.log, events: o.events, first: make(chan struct{})}
+		return &connector{dial: d.dial, reconnect: cfg.Retry, timeout: cfg.ConnectTimeout, clk: d.clk, log: d.log, events: o.events, first: make(chan struct{})}
 	})
 	d.mu.Lock()
 	d.conn, d.release = conn, release

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kiln-iot/kiln/backoff"
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus"
@@ -36,14 +37,15 @@ func startSim(t *testing.T, cfg modbussim.Config, opts ...modbussim.Option) *mod
 // fastCfg reconnects quickly, so tests of outages do not wait long.
 func fastCfg() modbus.Config {
 	return modbus.Config{
-		Timeout:   5 * time.Second,
-		Reconnect: backoff.Config{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+		Timeout: 5 * time.Second,
+		Retry:   backoff.Config{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
 	}
 }
 
 func open(t *testing.T, endpoint string, cfg modbus.Config, opts ...modbus.Option) *modbus.Driver {
 	t.Helper()
-	d, err := modbus.New(endpoint, cfg, opts...)
+	cfg.Endpoint = endpoint
+	d, err := modbus.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +408,7 @@ func TestBreakerOpensOnSilentDevice(t *testing.T) {
 	srv := startSim(t, modbussim.Config{})
 	srv.SetLatency(time.Hour) // accepts connections, never answers
 	cfg := fastCfg()
-	cfg.Timeout, cfg.BreakerFailures, cfg.BreakerTimeout = 20*time.Millisecond, 2, time.Hour
+	cfg.Timeout, cfg.Breaker = 20*time.Millisecond, breaker.Config{Failures: 2, OpenFor: time.Hour}
 	reg := newRegistry()
 	d := open(t, srv.Addr(), cfg, modbus.WithRegisterer(reg))
 	r, err := d.Prepare([]plc.Tag{tag("x", "HR1")})
@@ -449,34 +451,37 @@ func TestCloseIsIdempotentAndRefusesUse(t *testing.T) {
 	}
 }
 
-func TestConfigFromOptionsReportsEveryProblem(t *testing.T) {
-	_, err := modbus.ConfigFromOptions(map[string]string{
+func TestConfigFromDeviceReportsEveryProblemAtItsOptionPath(t *testing.T) {
+	dev := func(endpoint string, opts map[string]string) plc.Device {
+		return plc.Device{Name: "meter", Driver: "modbus", Endpoint: endpoint, Options: opts}
+	}
+	_, err := modbus.ConfigFromDevice(dev("", map[string]string{
 		"mode": "udp", "unit": "300", "byte_order": "ABDC", "timeout": "soon", "colour": "red", "in_flight": "4",
-	})
-	got := map[string]bool{}
+		"retry.multiplier": "0.5", "breaker.failures": "-1", "reconnect_max": "1s",
+	}))
+	var got []string
 	for _, fe := range config.List(err) {
-		got[fe.Path] = true
+		got = append(got, fe.Path)
 		if !errors.Is(fe, config.ErrInvalid) {
 			t.Errorf("%v is not config.ErrInvalid", fe)
 		}
 	}
-	for _, p := range []string{"timeout", "colour"} {
-		if !got[p] {
-			t.Errorf("no problem reported for %s: %v", p, err)
-		}
+	want := []string{"options", "options", "options.timeout", "endpoint", "options.mode", "options.unit", "options.byte_order",
+		"options.in_flight", "options.retry.multiplier", "options.breaker.failures"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("paths %q, want %q:\n%v", got, want, err)
 	}
-	_, err = modbus.ConfigFromOptions(map[string]string{"mode": "rtu", "unit": "300", "byte_order": "ABDC", "in_flight": "4", "parity": "X"})
-	got = map[string]bool{}
+	_, err = modbus.ConfigFromDevice(dev("/dev/ttyUSB0", map[string]string{"mode": "rtu", "unit": "300", "byte_order": "ABDC", "in_flight": "4", "parity": "X"}))
+	got = nil
 	for _, fe := range config.List(err) {
-		got[fe.Path] = true
+		got = append(got, fe.Path)
 	}
-	for _, p := range []string{"unit", "byte_order", "in_flight", "parity"} {
-		if !got[p] {
-			t.Errorf("no problem reported for %s: %v", p, err)
-		}
+	if want := []string{"options.unit", "options.byte_order", "options.in_flight", "options.parity"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("paths %q, want %q", got, want)
 	}
-	c, err := modbus.ConfigFromOptions(map[string]string{"mode": "tcp", "unit": "3", "gap": "none", "in_flight": "8", "delay": "5ms", "zero_based": "true"})
-	if err != nil || c.Unit != 3 || c.Gap != modbus.NoGap || c.InFlight != 8 || c.Delay != 5*time.Millisecond || !c.ZeroBased {
+	c, err := modbus.ConfigFromDevice(dev("10.0.0.7", map[string]string{"mode": "TCP", "unit": "3", "gap": "none", "in_flight": "8", "delay": "5ms", "zero_based": "true", "retry.max": "2s", "breaker.open_for": "3s"}))
+	if err != nil || c.Endpoint != "10.0.0.7" || c.Mode != modbus.ModeTCP || c.Unit != 3 || c.Gap != modbus.NoGap || c.InFlight != 8 || c.Delay != 5*time.Millisecond || !c.ZeroBased ||
+		c.Retry.Max != 2*time.Second || c.Breaker.OpenFor != 3*time.Second {
 		t.Errorf("got %+v, %v", c, err)
 	}
 }

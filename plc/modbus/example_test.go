@@ -37,7 +37,7 @@ func ExampleNew() {
 	_ = srv.Set("HR100:REAL:CDAB", plc.FloatValue(plc.Real, 21.5))
 	_ = srv.Set("CO1", plc.BoolValue(true))
 
-	drv, err := modbus.New(srv.Addr(), modbus.Config{ByteOrder: "CDAB"})
+	drv, err := modbus.New(modbus.Config{Endpoint: srv.Addr(), ByteOrder: "CDAB"})
 	if err != nil {
 		panic(err)
 	}

@@ -329,7 +329,7 @@ func FuzzParseTagList(f *testing.F) {
 func TestModbusServesTheSameMemory(t *testing.T) {
 	p, _ := newPlant(t)
 	db, drivers := openDrivers(t, p)
-	mb, err := modbus.New(p.ModbusAddr(), modbus.Config{})
+	mb, err := modbus.New(modbus.Config{Endpoint: p.ModbusAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,5 +26,5 @@
 //	if err != nil { … }
 //	defer srv.Close()
 //	_ = srv.Set("HR100:REAL", plc.FloatValue(plc.Real, 21.5))
-//	drv, err := modbus.New(srv.Addr(), modbus.Config{InFlight: 4})
+//	drv, err := modbus.New(modbus.Config{Endpoint: srv.Addr(), InFlight: 4})
 package modbussim

@@ -71,7 +71,8 @@ type result struct {
 // measure scans set with a driver of cfg and returns the requests per
 // scan and the median scan time; every sample must be good.
 func measure(ctx context.Context, srv *modbussim.Server, cfg modbus.Config, set []modbus.Address, scans int) (result, error) {
-	d, err := modbus.New(srv.Addr(), cfg)
+	cfg.Endpoint = srv.Addr()
+	d, err := modbus.New(cfg)
 	if err != nil {
 		return result{}, err
 	}
