@@ -31,7 +31,7 @@ func TestSparkplugBatchesReachPostgresOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg, err := tenant.Parse([]byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"), "tenants.yaml")
+	reg, err := tenant.Parse("tenants.yaml", []byte("tenants:\n  - {id: acme, namespaces: [plant-1]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
