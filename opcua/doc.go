@@ -52,7 +52,7 @@
 // keep-alive read of the server state every Config.KeepAlive (a silent
 // network). Then, at once, every subscribed tag is reported Bad with
 // ReasonCommFailure; the client reconnects with exponential backoff and
-// jitter (Config.Backoff), at once only after a session that lasted 30
+// jitter (Config.Retry), at once only after a session that lasted 30
 // s (gopcua drops the channel on any ServiceFault, so a server refusing
 // a call would otherwise be reconnected to in a tight loop): the rules of
 // package reconnect, whose loop the client runs on the clock of
