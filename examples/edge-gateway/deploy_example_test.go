@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	kconfig "github.com/kiln-iot/kiln/config"
 	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/plc"
 )
@@ -21,7 +22,7 @@ func TestDeployExampleConfigLoads(t *testing.T) {
 	}
 	db, err := plc.Load(cfg.TagFiles...)
 	if err != nil {
-		for _, e := range plc.ConfigErrors(err) {
+		for _, e := range kconfig.List(err) {
 			t.Error(e)
 		}
 		t.Fatal(err)

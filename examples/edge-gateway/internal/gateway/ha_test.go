@@ -100,7 +100,7 @@ func (l *haLab) config(id uint32, preferred ha.Role, listen, peer, tags string) 
 		Transport: config.Transport{Kind: config.TransportPulsar,
 			Pulsar:       pulsar.PublisherConfig{Client: l.client, Topic: dataTopic, SendTimeout: 2 * time.Second},
 			CommandTopic: "off",
-			Forward:      forward.Config{ConfirmTimeout: 3 * time.Second, Backoff: fast}},
+			Forward:      forward.Config{ConfirmTimeout: 3 * time.Second, Retry: fast}},
 		HTTP: config.HTTP{Listen: listen},
 		HA: &ha.Config{NodeID: id, PreferredRole: preferred, FailoverTimeout: 2 * time.Second, Peer: peer,
 			Lease: ha.LeaseConfig{Device: "plc1", Holder: "DB100.DBD0", Epoch: "DB100.DBD4", Counter: "DB100.DBD8"}},
