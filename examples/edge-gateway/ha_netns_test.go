@@ -133,7 +133,7 @@ token: s3cret
 demo: "off"
 data_dir: "%[2]s"
 devices:
-  - {name: plc1, driver: s7, endpoint: "%[3]s:102", options: {local_tsap: "0x%04[4]x", reconnect_initial: 50ms, reconnect_max: 200ms, timeout: 500ms, connect_timeout: 500ms}}
+  - {name: plc1, driver: s7, endpoint: "%[3]s:102", options: {local_tsap: "0x%04[4]x", retry.initial: 50ms, retry.max: 200ms, timeout: 500ms, connect_timeout: 500ms}}
 tag_files: ["%[2]s/tags.yaml"]
 transport:
   kind: pulsar
