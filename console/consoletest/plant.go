@@ -26,7 +26,7 @@ const Device = "kiln1"
 
 // PointDB is the kiln line's point database; %s is the PLC's endpoint.
 const PointDB = `devices:
-  - {name: kiln1, driver: s7, endpoint: "%s", options: {reconnect_initial: 50ms, reconnect_max: 500ms}}
+  - {name: kiln1, driver: s7, endpoint: "%s", options: {retry.initial: 50ms, retry.max: 500ms}}
 groups:
   - {name: fast, rate: 100ms, full_refresh: 2s}
 tags:
@@ -110,12 +110,13 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Plant, error) {
 		return nil, err
 	}
 	dev, _ := db.Device(Device)
-	scfg, err := s7.ConfigFromOptions(dev.Options)
+	scfg, err := s7.ConfigFromDevice(*dev)
 	if err != nil {
 		_ = sim.Close()
 		return nil, err
 	}
-	drv, err := s7.New(sim.Addr(), scfg, s7.WithLogger(o.log.Named("s7")), s7.WithName(Device))
+	scfg.Endpoint = sim.Addr()
+	drv, err := s7.New(scfg, s7.WithLogger(o.log.Named("s7")), s7.WithName(Device))
 	if err != nil {
 		_ = sim.Close()
 		return nil, err
