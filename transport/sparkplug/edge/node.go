@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
-	"github.com/kiln-iot/kiln/backoff"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/reconnect"
 	"github.com/kiln-iot/kiln/transport"
 	"github.com/kiln-iot/kiln/transport/sparkplug"
 	"github.com/kiln-iot/kiln/transport/sparkplug/internal/mqttconn"
@@ -223,43 +222,31 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}()
 
-	attempt := 0
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		connected := n.clk.Now()
-		err := n.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if n.clk.Now().Sub(connected) > 30*time.Second {
-			attempt = 0
-		}
-		d := backoff.Delay(n.cfg.Retry, attempt, rand.Float64())
-		attempt++
-		n.log.Warn("sparkplug: session ended", zap.Error(err), zap.Duration("retry_in", d))
-		if backoff.Sleep(ctx, n.clk, d) != nil {
-			return nil
-		}
+	// kiln's one session loop: a failed connection or a session lost soon
+	// after it began waits the next backoff delay.
+	loop, err := reconnect.New(reconnect.Config{Retry: n.cfg.Retry}, n.dial,
+		reconnect.WithClock(n.clk), reconnect.WithLogger(n.log, "sparkplug: "))
+	if err != nil {
+		return err
 	}
+	return loop.Serve(ctx)
 }
 
-// session runs one MQTT connection: connect with NDEATH as the will,
-// subscribe, birth (when the primary host allows), and handle events
-// until the connection is lost or ctx ends.
-func (n *Node) session(ctx context.Context) error {
+// dial makes one MQTT connection: connect with NDEATH as the will and
+// subscribe. Its Hold births (when the primary host allows) and handles
+// events until the connection is lost or ctx ends.
+func (n *Node) dial(ctx context.Context) (reconnect.Hold, error) {
 	n.mu.Lock()
 	server := n.cfg.Servers[n.server%len(n.cfg.Servers)]
 	bdSeq := n.bdSeq
 	n.mu.Unlock()
 	will, err := sparkplug.Encode(&spb.Payload{Timestamp: sparkplug.Millis(n.clk.Now()), Metrics: []*spb.Payload_Metric{bdSeqMetric(bdSeq)}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tlsCfg, err := n.cfg.TLS.Config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts := mqttconn.Options(mqttconn.Params{Server: server, ClientID: n.cfg.ClientID, Username: n.cfg.Username, Password: n.cfg.Password,
 		TLS: tlsCfg, KeepAlive: n.cfg.KeepAlive, ConnectTimeout: n.cfg.ConnectTimeout, WillTopic: n.topic(sparkplug.NDEATH), Will: will,
@@ -277,7 +264,7 @@ func (n *Node) session(ctx context.Context) error {
 	tok := client.Connect()
 	if err := mqttconn.Wait(ctx, tok, n.cfg.ConnectTimeout+5*time.Second); err != nil {
 		client.Disconnect(0)
-		return fmt.Errorf("sparkplug: connect %s: %w", server, err)
+		return nil, fmt.Errorf("sparkplug: connect %s: %w", server, err)
 	}
 	n.drain()
 	n.mu.Lock()
@@ -289,12 +276,17 @@ func (n *Node) session(ctx context.Context) error {
 	}
 	if err := mqttconn.Wait(ctx, client.SubscribeMultiple(subs, n.onMessage), 20*time.Second); err != nil {
 		client.Disconnect(0)
-		return fmt.Errorf("sparkplug: subscribe on %s: %w", server, err)
+		return nil, fmt.Errorf("sparkplug: subscribe on %s: %w", server, err)
 	}
 	n.mu.Lock()
 	n.client = client
 	n.mu.Unlock()
 	n.log.Info("sparkplug: connected", zap.String("server", server), zap.Uint64("bdSeq", bdSeq))
+	return func(ctx context.Context) error { return n.hold(ctx, client, bdSeq) }, nil
+}
+
+// hold runs one connection's session until it is lost or ctx ends.
+func (n *Node) hold(ctx context.Context, client mqtt.Client, bdSeq uint64) error {
 	defer func() {
 		n.mu.Lock()
 		n.online, n.client = false, nil

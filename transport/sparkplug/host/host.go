@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
+	"github.com/kiln-iot/kiln/reconnect"
 	"github.com/kiln-iot/kiln/transport/sparkplug"
 	"github.com/kiln-iot/kiln/transport/sparkplug/internal/mqttconn"
 	"github.com/kiln-iot/kiln/transport/sparkplug/spb"
@@ -247,32 +248,28 @@ func (h *Host) Serve(ctx context.Context) error {
 		}
 	}()
 
-	attempt, server := 0, 0
-	for {
-		start := h.clk.Now()
-		err := h.session(ctx, h.cfg.Servers[server%len(h.cfg.Servers)])
-		if ctx.Err() != nil {
-			return nil
-		}
+	// kiln's one session loop, each attempt on the next server of the list.
+	server := 0
+	loop, err := reconnect.New(reconnect.Config{Retry: h.cfg.Retry}, func(ctx context.Context) (reconnect.Hold, error) {
+		s := h.cfg.Servers[server%len(h.cfg.Servers)]
 		server++
-		if h.clk.Now().Sub(start) > 30*time.Second {
-			attempt = 0
-		}
-		d := backoff.Delay(h.cfg.Retry, attempt, rand.Float64())
-		attempt++
-		h.log.Warn("sparkplug host: session ended", zap.Error(err), zap.Duration("retry_in", d))
-		if backoff.Sleep(ctx, h.clk, d) != nil {
-			return nil
-		}
+		return h.dial(ctx, s)
+	}, reconnect.WithClock(h.clk), reconnect.WithLogger(h.log, "sparkplug host: "))
+	if err != nil {
+		return err
 	}
+	return loop.Serve(ctx)
 }
 
-func (h *Host) session(ctx context.Context, server string) error {
+// dial connects to server, subscribes to the host's groups and publishes
+// its online STATE; the Hold it returns keeps the session until it is
+// lost or ctx ends, then publishes the offline STATE.
+func (h *Host) dial(ctx context.Context, server string) (reconnect.Hold, error) {
 	ts := h.clk.Now().UnixMilli()
 	stateTopic := sparkplug.StateTopic(h.cfg.HostID).String()
 	tlsCfg, err := h.cfg.TLS.Config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lost := make(chan error, 1)
 	opts := mqttconn.Options(mqttconn.Params{Server: server, ClientID: h.cfg.ClientID, Username: h.cfg.Username, Password: h.cfg.Password,
@@ -287,7 +284,7 @@ func (h *Host) session(ctx context.Context, server string) error {
 	client := mqtt.NewClient(opts)
 	if err := mqttconn.Wait(ctx, client.Connect(), h.cfg.ConnectTimeout+5*time.Second); err != nil {
 		client.Disconnect(0)
-		return fmt.Errorf("sparkplug host: connect %s: %w", server, err)
+		return nil, fmt.Errorf("sparkplug host: connect %s: %w", server, err)
 	}
 	subs := map[string]byte{}
 	for g := range h.cfg.Groups {
@@ -302,32 +299,34 @@ func (h *Host) session(ctx context.Context, server string) error {
 		}
 	}), 20*time.Second); err != nil {
 		client.Disconnect(0)
-		return fmt.Errorf("sparkplug host: subscribe: %w", err)
+		return nil, fmt.Errorf("sparkplug host: subscribe: %w", err)
 	}
 	// STATE online only after the subscriptions, so no birth prompted by it
 	// is missed (Sparkplug 3.0).
 	if err := mqttconn.Wait(ctx, client.Publish(stateTopic, 1, true, sparkplug.EncodeState(sparkplug.State{Online: true, Timestamp: ts})), 20*time.Second); err != nil {
 		client.Disconnect(0)
-		return fmt.Errorf("sparkplug host: STATE: %w", err)
+		return nil, fmt.Errorf("sparkplug host: STATE: %w", err)
 	}
 	h.mu.Lock()
 	h.client = client
 	h.mu.Unlock()
 	h.log.Info("sparkplug host: online", zap.String("server", server), zap.String("host_id", h.cfg.HostID))
-	defer func() {
-		h.mu.Lock()
-		h.client = nil
-		h.mu.Unlock()
-	}()
-	select {
-	case <-ctx.Done():
-		client.Publish(stateTopic, 1, true, sparkplug.EncodeState(sparkplug.State{Online: false, Timestamp: ts})).WaitTimeout(5 * time.Second)
-		client.Disconnect(250)
-		return nil
-	case err := <-lost:
-		client.Disconnect(0)
-		return fmt.Errorf("connection lost: %w", err)
-	}
+	return func(ctx context.Context) error {
+		defer func() {
+			h.mu.Lock()
+			h.client = nil
+			h.mu.Unlock()
+		}()
+		select {
+		case <-ctx.Done():
+			client.Publish(stateTopic, 1, true, sparkplug.EncodeState(sparkplug.State{Online: false, Timestamp: ts})).WaitTimeout(5 * time.Second)
+			client.Disconnect(250)
+			return nil
+		case err := <-lost:
+			client.Disconnect(0)
+			return fmt.Errorf("sparkplug host: connection lost: %w", err)
+		}
+	}, nil
 }
 
 // handle processes one message in order.
