@@ -187,11 +187,12 @@ func TestTransactionsAnsweredInParallelAndOutOfOrder(t *testing.T) {
 		}
 		order = append(order, txid)
 	}
+	// One transaction at a time would answer register 0 first, after its
+	// latency: the order proves the server worked on them in parallel.
+	// (PeakInFlight is not asserted: on a loaded machine the goroutine of
+	// register 2 may finish before that of register 0 has started.)
 	if order[0] != 3 || order[1] != 1 {
 		t.Errorf("answers in order %v, want [3 1]", order)
-	}
-	if s.PeakInFlight() < 2 {
-		t.Errorf("peak in flight %d", s.PeakInFlight())
 	}
 }
 
