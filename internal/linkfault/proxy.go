@@ -1,7 +1,6 @@
 package linkfault
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -136,10 +135,7 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 				return
 			}
 		}
-		if err != nil {
-			if err != io.EOF {
-				return
-			}
+		if err != nil { // io.EOF or a reset: either way the pipe ends
 			return
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -284,10 +285,8 @@ func (b *Broker) CAPool() *x509.CertPool {
 // CAFile returns the path of the broker's CA certificate (PEM).
 func (b *Broker) CAFile() string { return b.path("ca.pem") }
 
-var serial struct {
-	mu sync.Mutex
-	n  int64
-}
+// serial numbers the certificates of all brokers (1 is every CA's).
+var serial atomic.Int64
 
 // ClientCert issues a certificate with common name cn from the broker's CA
 // (TLS brokers only); under use_identity_as_username cn is the user.
@@ -297,10 +296,7 @@ func (b *Broker) ClientCert(cn string) tls.Certificate {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	serial.mu.Lock()
-	serial.n++
-	sn := serial.n + 1
-	serial.mu.Unlock()
+	sn := serial.Add(1) + 1
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(sn), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),

@@ -5,6 +5,7 @@ package netns
 import (
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,16 +89,7 @@ func TestCommandsRunInsideTheirHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := string(out); len(s) == 0 || !contains(s, "lo") || contains(s, "eth0") {
+	if s := string(out); len(s) == 0 || !strings.Contains(s, "lo") || strings.Contains(s, "eth0") {
 		t.Errorf("links inside the host: %s", s)
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

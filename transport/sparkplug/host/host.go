@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -466,9 +467,7 @@ func (h *Host) learn(ns *nodeState, device string, p *spb.Payload) {
 	}
 }
 
-func isControl(name string) bool {
-	return len(name) > 13 && name[:13] == "Node Control/"
-}
+func isControl(name string) bool { return strings.HasPrefix(name, "Node Control/") }
 
 // samples turns a message's metrics into samples, by name or alias.
 func (h *Host) samples(ns *nodeState, p *spb.Payload, d *Delivery) []plc.Sample {
