@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/goleak"
 
@@ -944,4 +945,33 @@ func TestPointDBReportsABadOptionAtItsLineOnce(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// A driver's metrics register as one collector: a second driver of the
+// same name is refused whole, and Close frees the name for the next one.
+func TestMetricsRegisterWholeAndCloseFreesThem(t *testing.T) {
+	srv := startSim(t, s7sim.Config{})
+	reg := prometheus.NewRegistry()
+	cfg := fastCfg()
+	cfg.Endpoint = srv.Addr()
+	first, err := s7.New(cfg, s7.WithRegisterer(reg), s7.WithName("press"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s7.New(cfg, s7.WithRegisterer(reg), s7.WithName("press")); err == nil {
+		t.Fatal("a second driver registered the same metrics")
+	}
+	n, err := testutil.GatherAndCount(reg, "kiln_s7_breaker_state")
+	if err != nil || n != 1 {
+		t.Fatalf("after the refused driver: %d breaker series, %v", n, err)
+	}
+	_ = first.Close()
+	if n, _ := testutil.GatherAndCount(reg, "kiln_s7_breaker_state"); n != 0 {
+		t.Errorf("%d breaker series after Close", n)
+	}
+	again, err := s7.New(cfg, s7.WithRegisterer(reg), s7.WithName("press"))
+	if err != nil {
+		t.Fatalf("after Close the name is still taken: %v", err)
+	}
+	_ = again.Close()
 }

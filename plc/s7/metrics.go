@@ -48,26 +48,31 @@ func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.bytes, m.rtt, m.reconnects, m.breaker, m.itemErrors}
 }
 
-// register registers the collectors, undoing the registration on error.
-func (m *metrics) register(r prometheus.Registerer) error {
-	var done []prometheus.Collector
+// Describe implements prometheus.Collector: the driver's metrics are one
+// collector, so registering them is all or nothing and Close removes them
+// with one Unregister.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.collectors() {
-		if err := r.Register(c); err != nil {
-			for _, d := range done {
-				r.Unregister(d)
-			}
-			return fmt.Errorf("s7: register metrics: %w", err)
-		}
-		done = append(done, c)
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+// register registers the driver's metrics with r.
+func (m *metrics) register(r prometheus.Registerer) error {
+	if err := r.Register(m); err != nil {
+		return fmt.Errorf("s7: register metrics: %w", err)
 	}
 	return nil
 }
 
-func (m *metrics) unregister(r prometheus.Registerer) {
-	for _, c := range m.collectors() {
-		r.Unregister(c)
-	}
-}
+func (m *metrics) unregister(r prometheus.Registerer) { r.Unregister(m) }
 
 func (m *metrics) itemError(code ReturnCode) {
 	m.itemErrors.WithLabelValues(fmt.Sprintf("0x%02x", byte(code))).Inc()
