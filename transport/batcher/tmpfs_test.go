@@ -8,32 +8,16 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kiln-iot/kiln/internal/tmpfs"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport/spool"
 )
-
-// mountTmpfs mounts a tmpfs of size on a fresh directory. The test needs
-// root (CAP_SYS_ADMIN) and fails when it cannot mount.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount a %s tmpfs on %s (needs root, CAP_SYS_ADMIN): %v", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // TestCatchesUpAfterDiskFullUnderLoad puts the spool on a 4 MiB tmpfs and
 // writes 40,000 samples/s into the batcher throughout. The spool's
@@ -47,7 +31,7 @@ func mountTmpfs(t *testing.T, size string) string {
 // delay, each delay let in more samples than the disk holds, and it never
 // caught up.)
 func TestCatchesUpAfterDiskFullUnderLoad(t *testing.T) {
-	mnt := mountTmpfs(t, "4m")
+	mnt := tmpfs.Mount(t, "4m")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	sp, err := spool.Open(spool.Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 256 << 10, MaxBytes: 1 << 30})

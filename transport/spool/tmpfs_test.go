@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kiln-iot/kiln/internal/tmpfs"
 )
 
 // asRoot lets a test mount file systems. As root it returns true and the
@@ -45,28 +47,11 @@ func asRoot(t *testing.T) bool {
 
 const childNamespaceEnv = "KILN_SPOOL_TEST_USERNS"
 
-// mountTmpfs mounts a tmpfs of size bytes on a fresh directory; the test
-// must be root (see asRoot). It is unmounted when the test ends, after
-// the spool's own cleanup.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
-	return dir
-}
-
 func TestFullFileSystemThenSpaceReturns(t *testing.T) {
 	if !asRoot(t) {
 		return
 	}
-	mnt := mountTmpfs(t, "256k")
+	mnt := tmpfs.Mount(t, "256k")
 	ballast := filepath.Join(mnt, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 64<<10), 0o644); err != nil {
 		t.Fatal(err)
@@ -112,7 +97,7 @@ func TestReadOnlyFileSystemThenWritable(t *testing.T) {
 	if !asRoot(t) {
 		return
 	}
-	mnt := mountTmpfs(t, "1m")
+	mnt := tmpfs.Mount(t, "1m")
 	cfg := Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 16 << 10, MaxBytes: 4 << 20}
 	s := mustOpen(t, cfg)
 	appendN(t, s, 0, 10)

@@ -19,26 +19,11 @@ import (
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
 	"github.com/kiln-iot/kiln/examples/plcsim/sim"
+	"github.com/kiln-iot/kiln/internal/tmpfs"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/transport/spool"
 	"github.com/kiln-iot/kiln/transport/wire"
 )
-
-// mountTmpfs mounts a small tmpfs for the spool. The test needs root
-// (CAP_SYS_ADMIN) and fails when it cannot mount.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount a %s tmpfs on %s (needs root, CAP_SYS_ADMIN): %v", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // observedLogger returns a logger recording Info and above, and the
 // records, which are printed if the test fails.
@@ -81,7 +66,7 @@ func fill(t *testing.T, path string) {
 // When space returns the backlog is written, /healthz is ready again, and
 // every sample the poller emitted is either spooled or counted as dropped.
 func TestSpoolDiskFull(t *testing.T) {
-	mnt := mountTmpfs(t, "2m")
+	mnt := tmpfs.Mount(t, "2m")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	log, logs := observedLogger(t)
@@ -206,7 +191,7 @@ func TestSpoolDiskFull(t *testing.T) {
 // store's consumer goes on (it is never restarted, the gateway keeps
 // running), and once space returns the cursor is written again.
 func TestSpoolCursorDiskFull(t *testing.T) {
-	mnt := mountTmpfs(t, "1m")
+	mnt := tmpfs.Mount(t, "1m")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	scfg := spool.Config{Dir: filepath.Join(mnt, "spool"), SegmentBytes: 64 << 10, MaxBytes: 64 << 20}

@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/examples/edge-gateway/internal/gateway"
 	config "github.com/kiln-iot/kiln/examples/internal/gatewayconf"
+	"github.com/kiln-iot/kiln/internal/tmpfs"
 	"github.com/kiln-iot/kiln/plc/s7/s7sim"
 	"github.com/kiln-iot/kiln/transport/forward"
 	"github.com/kiln-iot/kiln/transport/pulsar"
@@ -34,7 +35,7 @@ import (
 // holds: it stayed unready with the file system swinging between empty
 // and full.)
 func TestDiskFullUnderLoadCatchesUp(t *testing.T) {
-	mnt := mountTmpfs(t, "4m")
+	mnt := tmpfs.Mount(t, "4m")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	broker, err := pulsartest.New(pulsartest.Config{})
