@@ -371,7 +371,7 @@ func (n *Node) birth(bdSeq uint64) error {
 		sparkplug.SetValue(m, sparkplug.TypeBoolean, plc.BoolValue(false))
 		nb.Metrics = append(nb.Metrics, m)
 	}
-	if err := n.publishLocked(n.topic(sparkplug.NBIRTH), nb); err != nil {
+	if _, err := n.publishLocked(n.topic(sparkplug.NBIRTH), nb); err != nil {
 		return err
 	}
 	n.birthTime = now
@@ -403,7 +403,7 @@ func (n *Node) deviceBirthLocked(dev string, now time.Time) error {
 		properties(pm, &m.tag, s.Quality)
 		p.Metrics = append(p.Metrics, pm)
 	}
-	if err := n.publishLocked(n.deviceTopic(sparkplug.DBIRTH, dev), p); err != nil {
+	if _, err := n.publishLocked(n.deviceTopic(sparkplug.DBIRTH, dev), p); err != nil {
 		return err
 	}
 	n.devAlive[dev] = true
@@ -446,17 +446,32 @@ func (n *Node) deviceDownLocked(dev string) bool {
 
 // publishLocked publishes a payload with the next seq (QoS 0, not
 // retained, as Sparkplug requires of births and data).
-func (n *Node) publishLocked(topic string, p *spb.Payload) error {
+func (n *Node) publishLocked(topic string, p *spb.Payload) (mqtt.Token, error) {
 	if p.Seq == nil {
 		n.seq = (n.seq + 1) % 256
 		p.Seq = sparkplug.Uint64(n.seq)
 	}
 	data, err := sparkplug.Encode(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n.client.Publish(topic, 0, false, data)
-	return nil
+	return n.client.Publish(topic, 0, false, data), nil
+}
+
+// message is one payload for one topic.
+type message struct {
+	topic string
+	p     *spb.Payload
+}
+
+// name names a metric of a data message by its alias, or by its name
+// when the node sends no aliases.
+func (n *Node) name(pm *spb.Payload_Metric, m *metric) {
+	if n.cfg.NoAliases {
+		pm.Name = sparkplug.Name(m.tag.Name)
+	} else {
+		pm.Alias = sparkplug.Uint64(m.alias)
+	}
 }
 
 // Observe takes live samples (from the poller, before the spool) so that
@@ -493,7 +508,7 @@ func (n *Node) observeLocked(samples []plc.Sample) {
 		switch {
 		case down && n.devAlive[dev]:
 			n.devAlive[dev] = false
-			_ = n.publishLocked(n.deviceTopic(sparkplug.DDEATH, dev), &spb.Payload{Timestamp: sparkplug.Millis(now)})
+			_, _ = n.publishLocked(n.deviceTopic(sparkplug.DDEATH, dev), &spb.Payload{Timestamp: sparkplug.Millis(now)})
 			n.log.Warn("sparkplug: device dead", zap.String("device", dev))
 		case !down && !n.devAlive[dev]:
 			_ = n.deviceBirthLocked(dev, now)
@@ -524,12 +539,8 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 	n.wg.Add(1)
 	n.mu.Unlock()
 	defer n.wg.Done()
-	type out struct {
-		topic string
-		p     *spb.Payload
-	}
 	var b wire.Batch
-	var outs []out
+	var outs []message
 	historical := 0
 	n.mu.Lock()
 	if !n.online {
@@ -562,11 +573,7 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 				byDev[m.device] = p
 			}
 			pm := &spb.Payload_Metric{Timestamp: sparkplug.Millis(s.Time)}
-			if n.cfg.NoAliases {
-				pm.Name = sparkplug.Name(m.tag.Name)
-			} else {
-				pm.Alias = sparkplug.Uint64(m.alias)
-			}
+			n.name(pm, m)
 			if s.Time.Before(birth) {
 				h := true
 				pm.IsHistorical = &h
@@ -587,7 +594,7 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 		}
 		sort.Strings(devs)
 		for _, d := range devs {
-			outs = append(outs, out{n.deviceTopic(sparkplug.DDATA, d), byDev[d]})
+			outs = append(outs, message{n.deviceTopic(sparkplug.DDATA, d), byDev[d]})
 		}
 	}
 	n.mu.Unlock()
@@ -600,47 +607,36 @@ func (n *Node) Publish(ctx context.Context, msgs []transport.Message, done func(
 			return nil
 		}
 	}
-	err := n.send(ctx, func(pub func(string, *spb.Payload) error) error {
-		for _, o := range outs {
-			o.p.Timestamp = sparkplug.Millis(n.clk.Now())
-			if err := pub(o.topic, o.p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := n.send(ctx, outs)
 	for i := range msgs {
 		done(i, err)
 	}
 	return nil
 }
 
-// send publishes through fn on the current connection and waits until
-// the broker has read everything: QoS 0 tokens complete once written,
-// then an UNSUBSCRIBE of a topic the node never subscribed is answered
-// only after the broker processed the bytes before it.
-func (n *Node) send(ctx context.Context, fn func(pub func(string, *spb.Payload) error) error) error {
+// send publishes msgs (QoS 0, the next seq each, stamped now) on the
+// current connection and waits until the broker has read everything:
+// QoS 0 tokens complete once written, then an UNSUBSCRIBE of a topic the
+// node never subscribed is answered only after the broker processed the
+// bytes before it.
+func (n *Node) send(ctx context.Context, msgs []message) error {
 	n.mu.Lock()
 	if !n.online || n.client == nil {
 		n.mu.Unlock()
 		return ErrOffline
 	}
 	client := n.client
-	var toks []mqtt.Token
-	err := fn(func(topic string, p *spb.Payload) error {
-		n.seq = (n.seq + 1) % 256
-		p.Seq = sparkplug.Uint64(n.seq)
-		data, err := sparkplug.Encode(p)
+	toks := make([]mqtt.Token, 0, len(msgs))
+	for _, m := range msgs {
+		m.p.Timestamp = sparkplug.Millis(n.clk.Now())
+		t, err := n.publishLocked(m.topic, m.p)
 		if err != nil {
+			n.mu.Unlock()
 			return err
 		}
-		toks = append(toks, client.Publish(topic, 0, false, data))
-		return nil
-	})
-	n.mu.Unlock()
-	if err != nil {
-		return err
+		toks = append(toks, t)
 	}
+	n.mu.Unlock()
 	for _, t := range toks {
 		if err := mqttconn.Wait(ctx, t, 30*time.Second); err != nil {
 			return fmt.Errorf("sparkplug: publish: %w", err)
@@ -742,15 +738,9 @@ func (n *Node) command(ctx context.Context, t sparkplug.Topic, pm *spb.Payload_M
 	}
 	n.mu.Unlock()
 	answer := &spb.Payload_Metric{Timestamp: sparkplug.Millis(now)}
-	if n.cfg.NoAliases {
-		answer.Name = sparkplug.Name(m.tag.Name)
-	} else {
-		answer.Alias = sparkplug.Uint64(m.alias)
-	}
+	n.name(answer, m)
 	sparkplug.SetValue(answer, m.typ, got)
-	_ = n.send(ctx, func(pub func(string, *spb.Payload) error) error {
-		return pub(n.deviceTopic(sparkplug.DDATA, m.device), &spb.Payload{Metrics: []*spb.Payload_Metric{answer}})
-	})
+	_ = n.send(ctx, []message{{n.deviceTopic(sparkplug.DDATA, m.device), &spb.Payload{Metrics: []*spb.Payload_Metric{answer}}}})
 }
 
 // Close stops accepting batches and waits for those in flight. It is
