@@ -251,7 +251,7 @@ func (e *Elector) step(ctx context.Context) {
 		return
 	}
 	sent := now
-	if err := e.write(ctx, write, role == RoleActive && len(write) == 3 && write[2] != 0); err != nil {
+	if err := e.write(ctx, write, role == RoleActive); err != nil { // a renewal writes the counter only
 		e.mu.Lock()
 		e.leaseErr = err.Error()
 		e.mu.Unlock()
