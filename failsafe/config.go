@@ -256,22 +256,20 @@ func (c *Config) errorf(path, format string, args ...any) *config.FieldError {
 	return fe
 }
 
-// nest records the problems of a library's Validate under path, located.
-func (c *Config) nest(errs *[]error, path string, err error) {
-	for _, fe := range config.List(config.Prefix(path, err)) {
-		if c.doc != nil {
-			fe.File, fe.Line = c.file, c.doc.Line(fe.Path)
-		}
-		*errs = append(*errs, fe)
+// locate sets the file and the line of every problem of err when c was
+// read from a file.
+func (c *Config) locate(err error) error {
+	if c.doc == nil {
+		return err
 	}
+	return config.Locate(err, c.file, c.doc.Line)
 }
 
 // Validate reports every problem of c that needs no point database.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(path, format string, args ...any) { errs = append(errs, c.errorf(path, format, args...)) }
+	var p config.Problems
 	if c.Events.Spool != nil && c.Events.Pulsar != nil {
-		add("events", "give spool or pulsar, not both")
+		p.Add("events", "give spool or pulsar, not both")
 	}
 	if c.Events.Spool != nil {
 		// As it will run: the directory defaults to one next to the file.
@@ -279,144 +277,144 @@ func (c *Config) Validate() error {
 		if sc.Dir == "" {
 			sc.Dir = filepath.Join(filepath.Dir(c.file), "ai-monitor-events")
 		}
-		c.nest(&errs, "events.spool", sc.Validate())
+		p.Nest("events.spool", sc.Validate())
 	}
 	if c.Events.Pulsar != nil {
-		c.nest(&errs, "events.pulsar", c.Events.Pulsar.Validate())
+		p.Nest("events.pulsar", c.Events.Pulsar.Validate())
 	}
 	if c.Heartbeats != nil {
-		c.nest(&errs, "heartbeats", c.Heartbeats.Validate())
+		p.Nest("heartbeats", c.Heartbeats.Validate())
 	}
 	if len(c.Modules) == 0 {
-		add("modules", "is required: at least one module")
+		p.Add("modules", "is required: at least one module")
 	}
 	seen := map[string]bool{}
 	for i := range c.Modules {
 		m := &c.Modules[i]
-		p := fmt.Sprintf("modules[%d]", i)
+		at := fmt.Sprintf("modules[%d]", i)
 		switch {
 		case m.Name == "":
-			add(p+".name", "is required")
+			p.Add(at+".name", "is required")
 		case strings.ContainsAny(m.Name, "/ \t"):
-			add(p+".name", "%q has a '/' or spaces", m.Name)
+			p.Add(at+".name", "%q has a '/' or spaces", m.Name)
 		case seen[m.Name]:
-			add(p+".name", "%q is used twice", m.Name)
+			p.Add(at+".name", "%q is used twice", m.Name)
 		}
 		seen[m.Name] = true
 		switch {
 		case m.Process == nil && m.Service == nil:
-			add(p, "give process or service")
+			p.Add(at, "give process or service")
 		case m.Process != nil && m.Service != nil:
-			add(p, "give process or service, not both")
+			p.Add(at, "give process or service, not both")
 		case m.Process != nil:
-			c.nest(&errs, p+".process", m.Process.Validate())
+			p.Nest(at+".process", m.Process.Validate())
 		case m.Service != nil:
 			if err := checkURL(m.Service.URL); err != nil {
-				add(p+".service.url", "%v", err)
+				p.Add(at+".service.url", "%v", err)
 			}
 			if err := checkStatus(m.Service.ExpectStatus); err != nil {
-				add(p+".service.expect_status", "%v", err)
+				p.Add(at+".service.expect_status", "%v", err)
 			}
 		}
-		c.validateProbe(&errs, p+".liveness", m.Liveness, m.Service)
-		c.validateProbe(&errs, p+".readiness", m.Readiness, m.Service)
+		validateProbe(&p, at+".liveness", m.Liveness, m.Service)
+		validateProbe(&p, at+".readiness", m.Readiness, m.Service)
 		if h := m.Heartbeat; h != nil {
-			hp := p + ".heartbeat"
+			hp := at + ".heartbeat"
 			switch h.Source {
 			case SourceTag:
 				if h.Tag == "" {
-					add(hp+".tag", "missing for source tag")
+					p.Add(hp+".tag", "missing for source tag")
 				}
 			case SourceTopic:
 			case SourceHTTP:
 				if h.URL != "" {
 					if err := checkURL(h.URL); err != nil {
-						add(hp+".url", "%v", err)
+						p.Add(hp+".url", "%v", err)
 					}
 				} else if heartbeatURL(m) == "" {
-					add(hp+".url", "missing, and no liveness probe or service URL to take")
+					p.Add(hp+".url", "missing, and no liveness probe or service URL to take")
 				}
 				if err := checkStatus(h.ExpectStatus); err != nil {
-					add(hp+".expect_status", "%v", err)
+					p.Add(hp+".expect_status", "%v", err)
 				}
 			default:
-				add(hp+".source", "%q: want tag, topic or http", h.Source)
+				p.Add(hp+".source", "%q: want tag, topic or http", h.Source)
 			}
 			if h.Period < 0 {
-				add(hp+".period", "%v is negative", h.Period)
+				p.Add(hp+".period", "%v is negative", h.Period)
 			}
 			if h.Timeout < 0 {
-				add(hp+".timeout", "%v is negative", h.Timeout)
+				p.Add(hp+".timeout", "%v is negative", h.Timeout)
 			}
 			if h.Timeout > 0 && h.Timeout <= h.period() {
-				add(hp+".timeout", "%v must be longer than the period %v", h.Timeout, h.period())
+				p.Add(hp+".timeout", "%v must be longer than the period %v", h.Timeout, h.period())
 			}
 		}
 		if e := m.Envelope; e != nil {
 			if e.Period < 0 {
-				add(p+".envelope.period", "%v is negative", e.Period)
+				p.Add(at+".envelope.period", "%v is negative", e.Period)
 			}
 			if len(e.Limits) == 0 {
-				add(p+".envelope.limits", "no limits")
+				p.Add(at+".envelope.limits", "no limits")
 			}
 			for j, l := range e.Limits {
-				lp := fmt.Sprintf("%s.envelope.limits[%d]", p, j)
+				lp := fmt.Sprintf("%s.envelope.limits[%d]", at, j)
 				if l.Tag == "" {
-					add(lp+".tag", "is required")
+					p.Add(lp+".tag", "is required")
 				}
 				if l.Min == nil && l.Max == nil {
-					add(lp, "give min, max or both")
+					p.Add(lp, "give min, max or both")
 				}
 				if l.Min != nil && l.Max != nil && *l.Min > *l.Max {
-					add(lp+".min", "%g above max %g", *l.Min, *l.Max)
+					p.Add(lp+".min", "%g above max %g", *l.Min, *l.Max)
 				}
 			}
 		}
 		rc := m.Restart.supervisor(m.Name)
 		rc.Name = "" // the module's name, checked above
-		c.nest(&errs, p+".restart", rc.Validate())
+		p.Nest(at+".restart", rc.Validate())
 		fs := &m.FailSafe
 		if len(fs.Write) == 0 {
-			add(p+".fail_safe.write", "no fail-safe tags")
+			p.Add(at+".fail_safe.write", "no fail-safe tags")
 		}
 		for j, w := range fs.Write {
 			if w.Tag == "" {
-				add(fmt.Sprintf("%s.fail_safe.write[%d].tag", p, j), "is required")
+				p.Add(fmt.Sprintf("%s.fail_safe.write[%d].tag", at, j), "is required")
 			}
 		}
 		for j, w := range fs.HandBack.Write {
 			if w.Tag == "" {
-				add(fmt.Sprintf("%s.fail_safe.hand_back.write[%d].tag", p, j), "is required")
+				p.Add(fmt.Sprintf("%s.fail_safe.hand_back.write[%d].tag", at, j), "is required")
 			}
 		}
 		if fs.HandBack.Stable < 0 {
-			add(p+".fail_safe.hand_back.stable", "%v is negative", fs.HandBack.Stable)
+			p.Add(at+".fail_safe.hand_back.stable", "%v is negative", fs.HandBack.Stable)
 		}
-		c.nest(&errs, p+".fail_safe.retry", fs.Retry.Validate())
+		p.Nest(at+".fail_safe.retry", fs.Retry.Validate())
 	}
-	return errors.Join(errs...)
+	return c.locate(p.Err())
 }
 
-func (c *Config) validateProbe(errs *[]error, path string, pc *ProbeConfig, svc *ServiceConfig) {
+func validateProbe(p *config.Problems, path string, pc *ProbeConfig, svc *ServiceConfig) {
 	if pc == nil {
 		return
 	}
 	if pc.URL == "" && svc == nil {
-		*errs = append(*errs, c.errorf(path+".url", "is required (no service URL to take)"))
+		p.Add(path+".url", "is required (no service URL to take)")
 	} else if pc.URL != "" {
 		if err := checkURL(pc.URL); err != nil {
-			*errs = append(*errs, c.errorf(path+".url", "%v", err))
+			p.Add(path+".url", "%v", err)
 		}
 	}
 	if err := checkStatus(pc.ExpectStatus); err != nil {
-		*errs = append(*errs, c.errorf(path+".expect_status", "%v", err))
+		p.Add(path+".expect_status", "%v", err)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"initial_delay", pc.InitialDelay}, {"period", pc.Period}, {"timeout", pc.Timeout}} {
 		if d.v < 0 {
-			*errs = append(*errs, c.errorf(path+"."+d.name, "%v is negative", d.v))
+			p.Add(path+"."+d.name, "%v is negative", d.v)
 		}
 	}
 	for _, n := range []struct {
@@ -424,7 +422,7 @@ func (c *Config) validateProbe(errs *[]error, path string, pc *ProbeConfig, svc 
 		v    int
 	}{{"failure_threshold", pc.FailureThreshold}, {"success_threshold", pc.SuccessThreshold}} {
 		if n.v < 0 {
-			*errs = append(*errs, c.errorf(path+"."+n.name, "%d is negative", n.v))
+			p.Add(path+"."+n.name, "%d is negative", n.v)
 		}
 	}
 }
@@ -433,18 +431,18 @@ func (c *Config) validateProbe(errs *[]error, path string, pc *ProbeConfig, svc 
 // exists, fail-safe and hand-back tags are writable and their values
 // parse for the tag's type.
 func (c *Config) Check(db *plc.PointDB) error {
-	var errs []error
+	var pr config.Problems
 	for i, m := range c.Modules {
 		p := fmt.Sprintf("modules[%d]", i)
 		if h := m.Heartbeat; h != nil && h.Source == SourceTag && h.Tag != "" {
 			if _, ok := db.Tag(h.Tag); !ok {
-				errs = append(errs, c.errorf(p+".heartbeat.tag", "unknown tag %q", h.Tag))
+				pr.Add(p+".heartbeat.tag", "unknown tag %q", h.Tag)
 			}
 		}
 		if e := m.Envelope; e != nil {
 			for j, l := range e.Limits {
 				if _, ok := db.Tag(l.Tag); !ok && l.Tag != "" {
-					errs = append(errs, c.errorf(fmt.Sprintf("%s.envelope.limits[%d].tag", p, j), "unknown tag %q", l.Tag))
+					pr.Add(fmt.Sprintf("%s.envelope.limits[%d].tag", p, j), "unknown tag %q", l.Tag)
 				}
 			}
 		}
@@ -457,12 +455,12 @@ func (c *Config) Check(db *plc.PointDB) error {
 				t, ok := db.Tag(w.Tag)
 				switch {
 				case !ok:
-					errs = append(errs, c.errorf(wp+".tag", "unknown tag %q", w.Tag))
+					pr.Add(wp+".tag", "unknown tag %q", w.Tag)
 				case !t.Writable():
-					errs = append(errs, c.errorf(wp+".tag", "tag %q is read-only", w.Tag))
+					pr.Add(wp+".tag", "tag %q is read-only", w.Tag)
 				default:
 					if _, err := parseFor(t, w.Value); err != nil {
-						errs = append(errs, c.errorf(wp+".value", "%v", err))
+						pr.Add(wp+".value", "%v", err)
 					}
 				}
 			}
@@ -470,7 +468,7 @@ func (c *Config) Check(db *plc.PointDB) error {
 		check(p+".fail_safe.write", m.FailSafe.Write)
 		check(p+".fail_safe.hand_back.write", m.FailSafe.HandBack.Write)
 	}
-	return errors.Join(errs...)
+	return c.locate(pr.Err())
 }
 
 // parseFor parses text as a value of the tag's engineering type, within
