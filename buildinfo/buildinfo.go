@@ -3,6 +3,7 @@ package buildinfo
 import (
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -88,14 +89,7 @@ func (i Info) String() string {
 		details = append(details, "built "+i.Time)
 	}
 	details = append(details, i.GoVersion)
-	for k, d := range details {
-		if k == 0 {
-			s += " (" + d
-		} else {
-			s += ", " + d
-		}
-	}
-	return s + ")"
+	return s + " (" + strings.Join(details, ", ") + ")"
 }
 
 // Collector returns the kiln_build_info gauge: always 1, with the build's
