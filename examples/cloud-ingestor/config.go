@@ -138,13 +138,6 @@ type loaded struct {
 	flagged map[string]bool
 }
 
-// parseConfig decodes data (the file named file) onto cfg, reporting every
-// problem of the file's text with its line and path (see
-// config.DecodeYAML).
-func parseConfig(data []byte, file string, cfg *Config) (*config.Document, error) {
-	return config.DecodeYAML(file, data, cfg)
-}
-
 // leaves lists the setting paths of struct type t, in declaration order.
 func leaves(t reflect.Type, path string) []string {
 	var out []string
@@ -206,7 +199,7 @@ func flags(fs *flag.FlagSet) func() (*loaded, error) {
 			if err != nil {
 				return nil, err
 			}
-			l.doc, fileErr = parseConfig(data, *file, &l.cfg)
+			l.doc, fileErr = config.DecodeYAML(*file, data, &l.cfg)
 		}
 		given := map[string]string{}
 		for p, fv := range set {

@@ -53,7 +53,7 @@ func TestHelpListsEveryFlagAndTheFileFormat(t *testing.T) {
 
 func TestExampleConfigIsValid(t *testing.T) {
 	var c Config
-	doc, err := parseConfig([]byte(exampleConfig), "example.yaml", &c)
+	doc, err := config.DecodeYAML("example.yaml", []byte(exampleConfig), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("a: &x {b: 1}\nc: *x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c Config
-		_, err := parseConfig(data, "fuzz.yaml", &c)
+		_, err := config.DecodeYAML("fuzz.yaml", data, &c)
 		for _, fe := range config.List(err) {
 			if fe.File != "fuzz.yaml" || fe.Msg == "" {
 				t.Fatalf("problem without file or message: %+v", fe)
