@@ -108,3 +108,43 @@ func TestBacklogDropsOldestBeyondBound(t *testing.T) {
 		t.Fatalf("stats %+v, want 3 dropped, none held", st)
 	}
 }
+
+// TestBacklogKeepsTheNewestBeyondBound: of the batches past
+// BacklogBytes the oldest go and the newest stay, in order.
+func TestBacklogKeepsTheNewestBeyondBound(t *testing.T) {
+	sp, err := spool.Open(spool.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sp.Close()
+	b, err := New(sp, Config{Source: "gw", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(v int64) {
+		s := []plc.Sample{{Tag: "t", Value: plc.IntValue(plc.DInt, v), Quality: plc.Good, Time: time.Unix(1, 0)}}
+		_ = b.WriteSamples(context.Background(), s)
+	}
+	write(1)
+	// Room for two batches of one sample, not three.
+	b.cfg.BacklogBytes = 5 * len(b.backlog[0].rec) / 2
+	for v := int64(2); v <= 4; v++ {
+		write(v)
+	}
+	if st := b.Stats(); st.SamplesDropped != 2 || st.SamplesHeld != 2 {
+		t.Fatalf("stats %+v, want 2 dropped, 2 held", st)
+	}
+	for i, p := range b.backlog {
+		m, err := spool.DecodeMessage(p.rec)
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		var wb wire.Batch
+		if err := wire.FromMessage(m, &wb); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		if got, _ := wb.Samples[0].Value.Int(); got != int64(i+3) {
+			t.Fatalf("batch %d holds value %d, want %d: the newest are kept", i, got, i+3)
+		}
+	}
+}
