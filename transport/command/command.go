@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"strings"
 	"time"
 
 	"github.com/kiln-iot/kiln/transport"
@@ -107,7 +106,7 @@ func Kind(m transport.Message) MessageKind {
 	if err != nil || params["v"] != Version {
 		return KindUnknown
 	}
-	return mediaTypes[strings.ToLower(mt)]
+	return mediaTypes[mt] // lower-cased by ParseMediaType
 }
 
 // Request asks a gateway to write one tag.
