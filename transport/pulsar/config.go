@@ -45,14 +45,9 @@ func (c ClientConfig) Validate() error {
 	if c.URL == "" {
 		p.Add("url", "is required (pulsar://host:6650)")
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"connection_timeout", c.ConnectionTimeout}, {"operation_timeout", c.OperationTimeout}, {"keep_alive", c.KeepAlive}} {
-		if d.v < 0 {
-			p.Add(d.name, "%v is negative", d.v)
-		}
-	}
+	negative(&p, "connection_timeout", c.ConnectionTimeout)
+	negative(&p, "operation_timeout", c.OperationTimeout)
+	negative(&p, "keep_alive", c.KeepAlive)
 	p.Nest("retry", c.Retry.Validate())
 	return p.Err()
 }
