@@ -106,9 +106,18 @@ func (c Config) Validate() error {
 	return p.Err()
 }
 
-func (c Config) timeout() time.Duration {
+// Timeout returns FailoverTimeout with its default applied.
+func (c Config) Timeout() time.Duration {
 	if c.FailoverTimeout == 0 {
 		return DefaultFailoverTimeout
 	}
 	return c.FailoverTimeout
+}
+
+// StandbyMode returns Standby with its default applied: Warm or Cold.
+func (c Config) StandbyMode() string {
+	if c.Standby == "" {
+		return Warm
+	}
+	return c.Standby
 }

@@ -119,7 +119,7 @@ func New(cfg Config, drv plc.Driver, opts ...Option) (*Elector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Elector{cfg: cfg, t: cfg.timeout(), drv: drv, clk: clock.Real, log: zap.NewNop(), role: RoleStandby,
+	e := &Elector{cfg: cfg, t: cfg.Timeout(), drv: drv, clk: clock.Real, log: zap.NewNop(), role: RoleStandby,
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "kiln_ha_failovers_total", Help: "Times this node became the active node."}),
 		fenced:    prometheus.NewCounter(prometheus.CounterOpts{Name: "kiln_ha_fenced_writes_total", Help: "PLC writes refused because this node did not hold the lease."}),
 	}

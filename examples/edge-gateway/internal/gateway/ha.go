@@ -63,16 +63,9 @@ type heartbeat struct {
 // takeover it forwards its spool from (at least) two failover timeouts
 // before, which covers the timeout the old active may have been dead or
 // cut off for, and one more for what it had read but not yet forwarded.
-func (h *haNode) standbyRetain() time.Duration { return 2 * h.timeout() }
+func (h *haNode) standbyRetain() time.Duration { return 2 * h.cfg.Timeout() }
 
-func (h *haNode) timeout() time.Duration {
-	if h.cfg.FailoverTimeout == 0 {
-		return ha.DefaultFailoverTimeout
-	}
-	return h.cfg.FailoverTimeout
-}
-
-func (h *haNode) cold() bool { return h.cfg.Standby == ha.Cold }
+func (h *haNode) cold() bool { return h.cfg.StandbyMode() == ha.Cold }
 
 // newHA makes the elector on the lease device's raw driver and wraps
 // every driver the writer writes through in its fence.
@@ -273,7 +266,7 @@ func (h *haNode) heartbeat() heartbeat {
 // runHeartbeat asks the peer for its heartbeat every quarter failover
 // timeout until ctx is done.
 func (h *haNode) runHeartbeat(ctx context.Context) error {
-	every := h.timeout() / 4
+	every := h.cfg.Timeout() / 4
 	t := h.g.clk.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -347,10 +340,7 @@ type haStatus struct {
 }
 
 func (h *haNode) status() *haStatus {
-	st := &haStatus{Status: h.el.Status(), Standby: h.cfg.Standby, ConfigHash: h.hash, Problems: h.problems()}
-	if st.Standby == "" {
-		st.Standby = ha.Warm
-	}
+	st := &haStatus{Status: h.el.Status(), Standby: h.cfg.StandbyMode(), ConfigHash: h.hash, Problems: h.problems()}
 	if !st.LastFailover.IsZero() {
 		st.SinceFailover = h.g.clk.Now().Sub(st.LastFailover).Round(time.Millisecond).String()
 	}
