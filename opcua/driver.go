@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 )
 
@@ -29,22 +28,8 @@ func init() {
 // sorted).
 func ConfigFromDevice(dev plc.Device) (Config, error) {
 	cfg := Config{Endpoint: dev.Endpoint}
-	var p config.Problems
-	decodeErr := config.DecodeOptions(dev.Options, &cfg, "endpoint")
-	p.Nest("options", decodeErr)
-	bad := map[string]bool{}
-	for _, fe := range config.List(decodeErr) {
-		bad[fe.Path] = true
-	}
-	for _, fe := range config.List(cfg.Validate()) {
-		switch {
-		case fe.Path == "endpoint":
-			p.Nest("", fe)
-		case !bad[fe.Path]:
-			p.Nest("options", fe)
-		}
-	}
-	return cfg, p.Err()
+	err := plc.DecodeOptions(dev.Options, &cfg, func() error { return cfg.Validate() })
+	return cfg, err
 }
 
 func checkDevice(dev plc.Device) error {

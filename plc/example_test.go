@@ -128,3 +128,34 @@ func ExampleWriter() {
 	// audit: acme/alice set Kiln1.Setpoint from <none> to 1500 (raw <none>): plc: write "Kiln1.Setpoint": 1500 is above the maximum 1100
 	// true 1500
 }
+
+// A driver's ConfigFromDevice: the endpoint's problems stay at endpoint,
+// the options' go under options, and an option the decoder refused is
+// not reported again by Validate.
+func ExampleDecodeOptions() {
+	type Config struct {
+		Endpoint string `yaml:"endpoint"`
+		Rack     int    `yaml:"rack"`
+		Slot     int    `yaml:"slot"`
+	}
+	cfg := Config{}
+	err := plc.DecodeOptions(map[string]string{"rack": "x", "slot": "-1", "rak": "1"}, &cfg, func() error {
+		var p config.Problems
+		if cfg.Endpoint == "" {
+			p.Add("endpoint", "is required")
+		}
+		if cfg.Rack == 0 {
+			p.Add("rack", "is required")
+		}
+		if cfg.Slot < 0 {
+			p.Add("slot", "%d is negative", cfg.Slot)
+		}
+		return p.Err()
+	})
+	fmt.Println(err)
+	// Output:
+	// options.rack: "x" is not a whole number
+	// options: unknown option "rak" (known: rack, slot)
+	// endpoint: is required
+	// options.slot: -1 is negative
+}

@@ -232,23 +232,11 @@ func ConfigFromDevice(dev plc.Device) (Config, error) {
 			opts["gap"] = strconv.Itoa(NoGap)
 		}
 	}
-	var p config.Problems
-	decodeErr := config.DecodeOptions(opts, &cfg, "endpoint")
-	p.Nest("options", decodeErr)
-	cfg.Mode = strings.ToLower(cfg.Mode)
-	bad := map[string]bool{}
-	for _, fe := range config.List(decodeErr) {
-		bad[fe.Path] = true
-	}
-	for _, fe := range config.List(cfg.Validate()) {
-		switch {
-		case fe.Path == "endpoint":
-			p.Nest("", fe)
-		case !bad[fe.Path]:
-			p.Nest("options", fe)
-		}
-	}
-	return cfg, p.Err()
+	err := plc.DecodeOptions(opts, &cfg, func() error {
+		cfg.Mode = strings.ToLower(cfg.Mode)
+		return cfg.Validate()
+	})
+	return cfg, err
 }
 
 // hostPort adds the default port 502 to an endpoint without one.

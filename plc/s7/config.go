@@ -186,22 +186,8 @@ func ConfigFromDevice(dev plc.Device) (Config, error) {
 		opts = maps.Clone(opts)
 		delete(opts, "gap")
 	}
-	var p config.Problems
-	decodeErr := config.DecodeOptions(opts, &cfg, "endpoint")
-	p.Nest("options", decodeErr)
-	bad := map[string]bool{}
-	for _, fe := range config.List(decodeErr) {
-		bad[fe.Path] = true
-	}
-	for _, fe := range config.List(cfg.Validate()) {
-		switch {
-		case fe.Path == "endpoint":
-			p.Nest("", fe)
-		case !bad[fe.Path]:
-			p.Nest("options", fe)
-		}
-	}
-	return cfg, p.Err()
+	err := plc.DecodeOptions(opts, &cfg, func() error { return cfg.Validate() })
+	return cfg, err
 }
 
 // parseTSAP reads "0x0102", "0102" (hex), "01.02" or "1.2".
