@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"errors"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -62,4 +63,22 @@ func (c Config) Settings(name string) gobreaker.Settings {
 		Timeout:     c.OpenFor,
 		ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= failures },
 	}
+}
+
+// Refused reports whether err is a gobreaker breaker refusing a call:
+// open, or half-open with its trial call under way.
+func Refused(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}
+
+// Gauge is the value of a breaker state gauge: 0 closed, 1 half-open,
+// 2 open.
+func Gauge(s gobreaker.State) float64 {
+	switch s {
+	case gobreaker.StateClosed:
+		return 0
+	case gobreaker.StateHalfOpen:
+		return 1
+	}
+	return 2
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
@@ -270,7 +271,7 @@ func (d *Driver) request(ctx context.Context, op string, unit uint8, pdu []byte)
 		d.m.exceptions.WithLabelValues(fmt.Sprintf("0x%02x", byte(ee.Code))).Inc()
 	default:
 		d.m.requests.WithLabelValues(op, "error").Inc()
-		if !isBreakerRefusal(err) && !errors.Is(err, context.Canceled) {
+		if !breaker.Refused(err) && !errors.Is(err, context.Canceled) {
 			d.log.Debug("modbus request failed", zap.Uint8("unit", unit), zap.Error(err))
 		}
 	}

@@ -1,11 +1,12 @@
 package modbus
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/kiln-iot/kiln/breaker"
 )
 
 // metrics are one driver's Prometheus collectors, labelled with its
@@ -74,18 +75,4 @@ func (m *metrics) register(r prometheus.Registerer) error {
 
 func (m *metrics) unregister(r prometheus.Registerer) { r.Unregister(m) }
 
-func (m *metrics) setBreaker(s gobreaker.State) {
-	switch s {
-	case gobreaker.StateClosed:
-		m.breaker.Set(0)
-	case gobreaker.StateHalfOpen:
-		m.breaker.Set(1)
-	default:
-		m.breaker.Set(2)
-	}
-}
-
-// isBreakerRefusal reports whether err is the breaker refusing a call.
-func isBreakerRefusal(err error) bool {
-	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
-}
+func (m *metrics) setBreaker(s gobreaker.State) { m.breaker.Set(breaker.Gauge(s)) }

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus/internal/wire"
 )
@@ -72,7 +72,7 @@ func errQuality(err error) plc.Quality {
 		return exceptionQuality(ee.Code)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return qualCanceled
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case breaker.Refused(err):
 		return qualBreakerOpen
 	case errors.Is(err, ErrTimeout):
 		return qualTimeout

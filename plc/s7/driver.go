@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
@@ -359,7 +360,7 @@ func (s *slot) exchange(ctx context.Context, op string, frame []byte) ([]byte, *
 		s.d.m.requests.WithLabelValues(op, "error").Inc()
 		byCaller := errors.Is(err, context.Canceled)
 		switch {
-		case isBreakerRefusal(err):
+		case breaker.Refused(err):
 		case errors.Is(err, ErrConnLost) || h.jobs == 1:
 			// With one job granted, an unanswered request leaves the
 			// connection out of step: the answer may still come.

@@ -1,11 +1,12 @@
 package s7
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/kiln-iot/kiln/breaker"
 )
 
 // metrics are one driver's Prometheus collectors, labelled with its
@@ -78,18 +79,4 @@ func (m *metrics) itemError(code ReturnCode) {
 	m.itemErrors.WithLabelValues(fmt.Sprintf("0x%02x", byte(code))).Inc()
 }
 
-func (m *metrics) setBreaker(s gobreaker.State) {
-	switch s {
-	case gobreaker.StateClosed:
-		m.breaker.Set(0)
-	case gobreaker.StateHalfOpen:
-		m.breaker.Set(1)
-	default:
-		m.breaker.Set(2)
-	}
-}
-
-// isBreakerRefusal reports whether err is the breaker refusing a call.
-func isBreakerRefusal(err error) bool {
-	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
-}
+func (m *metrics) setBreaker(s gobreaker.State) { m.breaker.Set(breaker.Gauge(s)) }

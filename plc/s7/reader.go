@@ -8,9 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 
+	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/s7/internal/wire"
 )
@@ -76,7 +76,7 @@ func errQuality(err error) plc.Quality {
 		return jobQuality(je)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return qualCanceled
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+	case breaker.Refused(err):
 		return qualBreakerOpen
 	case errors.Is(err, ErrBadResponse):
 		return qualBadResponse
