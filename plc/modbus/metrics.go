@@ -7,6 +7,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/kiln-iot/kiln/breaker"
+	"github.com/kiln-iot/kiln/plc/internal/metricset"
 )
 
 // metrics are one driver's Prometheus collectors, labelled with its
@@ -45,34 +46,20 @@ func newMetrics(device string, reconnects func() float64) *metrics {
 	}
 }
 
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.rtt, m.exceptions, m.reconnects, m.breaker, m.inFlight}
-}
-
-// Describe implements prometheus.Collector: the driver's metrics are one
-// collector, so registering them is all or nothing and Close removes them
-// with one Unregister.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
+// set is the driver's metrics as one collector, so registering them is
+// all or nothing and Close removes them with one Unregister.
+func (m *metrics) set() metricset.Set {
+	return metricset.Set{m.requests, m.rtt, m.exceptions, m.reconnects, m.breaker, m.inFlight}
 }
 
 // register registers the driver's metrics with r.
 func (m *metrics) register(r prometheus.Registerer) error {
-	if err := r.Register(m); err != nil {
+	if err := r.Register(m.set()); err != nil {
 		return fmt.Errorf("modbus: register metrics: %w", err)
 	}
 	return nil
 }
 
-func (m *metrics) unregister(r prometheus.Registerer) { r.Unregister(m) }
+func (m *metrics) unregister(r prometheus.Registerer) { r.Unregister(m.set()) }
 
 func (m *metrics) setBreaker(s gobreaker.State) { m.breaker.Set(breaker.Gauge(s)) }
