@@ -240,12 +240,9 @@ func ConfigFromDevice(dev plc.Device) (Config, error) {
 }
 
 // hostPort adds the default port 502 to an endpoint without one.
-func hostPort(endpoint string) (string, error) {
-	if endpoint == "" {
-		return "", config.Errorf("endpoint", "is required")
-	}
+func hostPort(endpoint string) string {
 	if _, _, err := net.SplitHostPort(endpoint); err == nil {
-		return endpoint, nil
+		return endpoint
 	}
-	return net.JoinHostPort(strings.Trim(endpoint, "[]"), strconv.Itoa(DefaultPort)), nil
+	return net.JoinHostPort(strings.Trim(endpoint, "[]"), strconv.Itoa(DefaultPort))
 }

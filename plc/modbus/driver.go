@@ -16,7 +16,6 @@ import (
 
 	"github.com/kiln-iot/kiln/breaker"
 	"github.com/kiln-iot/kiln/clock"
-	"github.com/kiln-iot/kiln/config"
 	"github.com/kiln-iot/kiln/plc"
 	"github.com/kiln-iot/kiln/plc/modbus/internal/wire"
 	"github.com/kiln-iot/kiln/reconnect"
@@ -109,15 +108,9 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	endpoint := cfg.Endpoint
-	addr := endpoint
+	addr := cfg.Endpoint // not empty: Validate requires it
 	if cfg.Mode != ModeRTU {
-		var err error
-		if addr, err = hostPort(endpoint); err != nil {
-			return nil, err
-		}
-	} else if endpoint == "" {
-		return nil, config.Errorf("endpoint", "is required: the serial device, such as /dev/ttyUSB0")
+		addr = hostPort(addr)
 	}
 	o := options{name: addr}
 	for _, opt := range opts {
