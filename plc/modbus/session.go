@@ -71,18 +71,12 @@ func (c *connector) run(ctx context.Context) {
 				return errLinkLost
 			}
 		}, nil
-	}, reconnect.WithClock(c.clk), reconnect.WithLogger(c.log, "modbus "), reconnect.WithEvents(c.hook))
+	}, reconnect.WithClock(c.clk), reconnect.WithLogger(c.log, "modbus "), reconnect.WithEvents(c.events))
 	if err != nil { // Config.Validate refuses such a retry setting first
 		c.log.Error("modbus: no session loop", zap.Error(err))
 		return
 	}
 	_ = loop.Serve(ctx)
-}
-
-func (c *connector) hook(e reconnect.Event) {
-	if c.events != nil {
-		c.events(e)
-	}
 }
 
 func (c *connector) set(l link) {
