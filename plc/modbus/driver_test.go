@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/goleak"
 
@@ -232,11 +231,11 @@ func TestRefusedRangeIsSplitAndTheSplitKept(t *testing.T) {
 	}
 	check("first read")
 	before := srv.Requests()
-	exc := testutil.ToFloat64(metric(t, reg, "kiln_modbus_exceptions_total"))
+	exc := gatherValue(t, reg, "kiln_modbus_exceptions_total")
 	check("second read")
 	// The split is remembered: the second read is refused only for HR40,
 	// which is read alone.
-	if n := testutil.ToFloat64(metric(t, reg, "kiln_modbus_exceptions_total")) - exc; n != 1 {
+	if n := gatherValue(t, reg, "kiln_modbus_exceptions_total") - exc; n != 1 {
 		t.Errorf("second read got %v exceptions, want 1", n)
 	}
 	// The cuts the bisection needed but the device does not are gone:
@@ -358,7 +357,7 @@ func TestOutageReadsBadThenRecovers(t *testing.T) {
 		out := readWith(t, r, 1)
 		return out[0].Quality.IsGood() && out[0].Value.Float() == 11
 	})
-	if n := testutil.ToFloat64(metric(t, reg, "kiln_modbus_reconnects_total")); n < 1 {
+	if n := gatherValue(t, reg, "kiln_modbus_reconnects_total"); n < 1 {
 		t.Errorf("reconnects = %v", n)
 	}
 	// The session events of the shared loop: connected, lost, (retrying,)
@@ -367,40 +366,6 @@ func TestOutageReadsBadThenRecovers(t *testing.T) {
 	defer mu.Unlock()
 	if len(kinds) < 3 || kinds[0] != reconnect.Connected || kinds[1] != reconnect.Lost || kinds[len(kinds)-1] != reconnect.Connected {
 		t.Errorf("session events %v, want connected, lost, …, connected", kinds)
-	}
-}
-
-// metric returns the one collector of reg named name, as a Collector for
-// testutil.
-func metric(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return gathered{reg, name}
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return nil
-}
-
-// gathered collects the metric name of a registry.
-type gathered struct {
-	reg  *prometheus.Registry
-	name string
-}
-
-func (g gathered) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(g, ch) }
-func (g gathered) Collect(ch chan<- prometheus.Metric) {
-	c := make(chan prometheus.Metric, 64)
-	go func() { g.reg.Collect(c); close(c) }()
-	for m := range c {
-		if strings.Contains(m.Desc().String(), `"`+g.name+`"`) {
-			ch <- m
-		}
 	}
 }
 
@@ -505,7 +470,28 @@ func TestOpenThroughThePointDatabaseRegistration(t *testing.T) {
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
 
+// gatherValue returns the value of the one series of the counter or
+// gauge name in reg.
 func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	return testutil.ToFloat64(metric(t, reg, name))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		if len(mf.GetMetric()) != 1 {
+			t.Fatalf("%s has %d series, want 1", name, len(mf.GetMetric()))
+		}
+		if m := mf.GetMetric()[0]; m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		} else if m.GetGauge() != nil {
+			return m.GetGauge().GetValue()
+		}
+		t.Fatalf("%s is neither a counter nor a gauge", name)
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
